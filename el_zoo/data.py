@@ -1,0 +1,195 @@
+"""Image-classification data in ImageFolder layout (``<split>/<class>/<image>``).
+
+A data set named ``NAME`` is found under the data root (``data_dir=``, else the
+``EL_ZOO_DATA`` environment variable) either as a folder ``NAME/`` or as an archive
+``NAME*.tar.gz`` holding ``NAME/``. Archives are extracted once into the cache folder
+(``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically: into a temporary folder that is
+renamed when complete, so an interrupted extraction never looks finished.
+
+Decoded splits are cached as ``.npy`` arrays of uint8 RGB images (grayscale images become
+RGB), written the same atomic way, and fed to Keras through ``tf.data``.
+"""
+
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+DATA_ENV = "EL_ZOO_DATA"
+CACHE_ENV = "EL_ZOO_CACHE"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+# Per-data-set normalisation of images scaled to [0, 1] (mean, std per channel). CIFAR-10's
+# means are those of its train set (../shared/README.md); its stds are the usual ones.
+NORMALIZATION = {
+    "cifar10": ((0.4913, 0.4821, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenette": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def cache_root(cache_dir=None):
+    root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"
+    return Path(root)
+
+
+def data_root(data_dir=None):
+    """The folder that holds data sets: ``data_dir``, else ``$EL_ZOO_DATA``."""
+    root = data_dir or os.environ.get(DATA_ENV)
+    if not root:
+        raise ValueError(
+            "No data folder given: pass --data-dir DIR (data_dir=DIR) or set "
+            f"{DATA_ENV}=DIR, where DIR holds ImageFolder data sets or their .tar.gz archives."
+        )
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data folder {root} does not exist.")
+    return root
+
+
+def extract_archive(archive, cache_dir=None):
+    """Extracts a .tar.gz once into the cache; returns the extracted folder."""
+    archive = Path(archive)
+    name = archive.name[: -len(".tar.gz")] if archive.name.endswith(".tar.gz") else archive.stem
+    target = cache_root(cache_dir) / "data" / name
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(temporary, filter="data")  # refuses absolute paths and links out
+        try:
+            os.replace(temporary, target)
+        except OSError:
+            if not target.is_dir():  # not just another process finishing first
+                raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return target
+
+
+def dataset_dir(name, data_dir=None, cache_dir=None):
+    """The folder of data set ``name`` (a folder of the data root, or its extracted archive)."""
+    root = data_root(data_dir)
+    if (root / name).is_dir():
+        return root / name
+    archives = sorted(root.glob(f"{name}*.tar.gz"))
+    if not archives:
+        raise FileNotFoundError(
+            f"data set {name!r} not found in {root}: expected a folder {name}/ or an "
+            f"archive {name}*.tar.gz."
+        )
+    extracted = extract_archive(archives[0], cache_dir)
+    if (extracted / name).is_dir():
+        return extracted / name
+    entries = [p for p in extracted.iterdir() if p.is_dir()]
+    if len(entries) == 1:
+        return entries[0]
+    raise ValueError(f"archive {archives[0]} does not hold a folder {name}/.")
+
+
+def image_folder(split_dir):
+    """(paths, labels, class names) of an ImageFolder split; classes in sorted order."""
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"split folder {split_dir} does not exist.")
+    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
+    if not classes:
+        raise ValueError(f"{split_dir} has no class folders (expected <split>/<class>/<image>).")
+    paths, labels = [], []
+    for label, class_name in enumerate(classes):
+        files = sorted(
+            p for p in (split_dir / class_name).iterdir()
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    if not paths:
+        raise ValueError(f"{split_dir} has class folders but no images.")
+    return paths, np.asarray(labels, dtype=np.int32), classes
+
+
+def read_image(path, size=None):
+    """An image file as uint8 RGB (H, W, 3), resized to ``size`` x ``size`` if given."""
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            if size is not None and image.size != (size, size):
+                image = image.resize((size, size), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+def _save_array_atomically(array, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, limit=None):
+    """(images uint8 [N, H, W, 3], labels int32 [N], class names) of one split.
+
+    ``limit`` takes the first ``limit`` images of a class-balanced interleaving, so a small
+    subset still holds every class. Decoded arrays are cached per (split, size).
+    """
+    split_dir = dataset_dir(name, data_dir, cache_dir) / split
+    paths, labels, classes = image_folder(split_dir)
+    order = _class_interleaved(labels)
+    if limit is not None:
+        order = order[:limit]
+    size_tag = image_size or "orig"
+    cache = cache_root(cache_dir) / "arrays" / f"{name}-{split}-{size_tag}-{len(order)}.npy"
+    if cache.exists():
+        images = np.load(cache, allow_pickle=False)
+    else:
+        images = np.stack([read_image(paths[i], image_size) for i in order])
+        _save_array_atomically(images, cache)
+    return images, labels[order], classes
+
+
+def _class_interleaved(labels):
+    """Indices ordered class 0, 1, ..., K-1, 0, 1, ... (stable within each class)."""
+    per_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    rank = np.empty(len(labels), dtype=np.int64)
+    for indices in per_class:
+        rank[indices] = np.arange(len(indices))
+    return np.lexsort((labels, rank))
+
+
+def cifar_augment(image, label, seed=None):
+    """Pad by 4, random 32x32 crop, random horizontal flip (the standard CIFAR recipe)."""
+    size = tf.shape(image)[:2]
+    image = tf.image.pad_to_bounding_box(image, 4, 4, size[0] + 8, size[1] + 8)
+    image = tf.image.random_crop(image, tf.concat([size, [3]], 0), seed=seed)
+    return tf.image.random_flip_left_right(image, seed=seed), label
+
+
+def array_dataset(images, labels, *, batch_size, training, augment=None, seed=None):
+    """A batched tf.data pipeline over uint8 arrays, yielding float32 [0, 255] images.
+
+    ``augment`` is None or ``"cifar"``; training pipelines shuffle every epoch.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    if training:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    if training and augment == "cifar":
+        dataset = dataset.map(cifar_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    elif augment not in (None, "cifar"):
+        raise ValueError(f"augment={augment!r} is not supported; use None or 'cifar'.")
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,353 @@
+"""Layers of el_zoo: ElasticLink, ReActNet's RSign and RPReLU, and input standardisation.
+
+Every layer is registered with Larq's custom-object registry, so models that use them save,
+reload and convert without passing ``custom_objects``.
+"""
+
+import math
+
+import larq as lq
+import tensorflow as tf
+
+from el_zoo._keras import keras
+
+
+def _spatial_stride(size_in, size_out):
+    """The stride s with ceil(size_in / s) == size_out ('same' padding), or None."""
+    if size_in is None or size_out is None:
+        return None
+    for stride in range(1, size_in + 1):
+        if math.ceil(size_in / stride) == size_out:
+            return stride
+    return None
+
+
+@lq.utils.register_keras_custom_object
+class ElasticLink(keras.layers.Layer):
+    """Elastic-Link: adds the real-valued input of a binary convolution to its output.
+
+    Called on ``[x_real, conv_out]``, where ``x_real`` is the real-valued (pre-binarization)
+    input of a binary convolution and ``conv_out`` its output, it returns
+
+        out = conv_out * K + gamma * T(x_real)
+
+    ``T`` matches ``x_real`` to the shape of ``conv_out`` without weights:
+
+    - spatial stride ("Squeeze"): average pooling with the conv's stride and 'same'
+      padding, so odd sizes round up exactly as a strided 'same' convolution does;
+    - fewer output channels ("Squeeze"): each output channel is the mean of a group of
+      ``C_in / C_out`` consecutive input channels;
+    - more output channels ("Expand"): the input channels are repeated (tiled)
+      ``C_out / C_in`` times;
+    - a ratio that is not an integer (e.g. 96 -> 64): channels are first tiled up to
+      ``lcm(C_in, C_out)`` and then averaged in groups down to ``C_out``. Every output
+      channel is then a fixed average of input channels, still with no weights.
+
+    ``K`` is 1 unless ``activation_scaling=True``: then ``K`` is the XNOR-Net activation
+    scale, the mean of ``|x_real|`` over channels at each position (average-pooled to the
+    output's resolution), which the paper's Fig. 2 shows as optional.
+
+    Defaults and how they were chosen: the paper's full text was not available when this was
+    written. A naive EL (gamma=1 per channel, added after batch normalisation) scored lower
+    than no EL in a first trial, so the families place the link *before* the binary conv's
+    batch normalisation (the sum is normalised together) and this layer starts ``gamma``
+    per channel at ``gamma_initializer=0.5``. The measurement behind the choice is
+    ``training/el_ablation.py``; its results are in ``benchmarks/el_ablation.md``.
+
+    All ops are plain TFLite ops after conversion with Larq Compute Engine (average pool,
+    tile, reshape, mean, mul, add): no custom op.
+
+    Arguments:
+        gamma: ``"per_channel"`` (one learnable scale per output channel) or ``"scalar"``
+            (one learnable scale for the layer).
+        gamma_initializer: initializer of ``gamma`` (a float, an initializer or its name).
+        activation_scaling: multiply ``conv_out`` by the XNOR-Net activation scale ``K``.
+        strides: the spatial stride of the binary convolution. Inferred from the static
+            shapes when ``None``; needed when the spatial input size is unknown.
+        gamma_regularizer, gamma_constraint: as for any Keras weight.
+
+    Input shape:
+        A list ``[x_real, conv_out]`` of two 4D tensors ``(batch, H, W, C)``.
+
+    Output shape:
+        The shape of ``conv_out``.
+
+    Example:
+        ```python
+        x = tf.keras.Input((32, 32, 64))
+        y = lq.layers.QuantConv2D(128, 1, strides=2, input_quantizer="ste_sign",
+                                  kernel_quantizer="ste_sign", use_bias=False)(x)
+        y = el_zoo.ElasticLink(strides=2)([x, y])   # Squeeze spatially, Expand channels
+        ```
+
+    References:
+        - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
+        - [Rastegari et al., XNOR-Net, ECCV 2016](https://arxiv.org/abs/1603.05279)
+    """
+
+    def __init__(
+        self,
+        gamma="per_channel",
+        gamma_initializer=0.5,
+        activation_scaling=False,
+        strides=None,
+        gamma_regularizer=None,
+        gamma_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if gamma not in ("per_channel", "scalar"):
+            raise ValueError(
+                f"ElasticLink '{self.name}': gamma={gamma!r} is not supported; "
+                "use 'per_channel' or 'scalar'."
+            )
+        self.gamma_mode = gamma
+        if isinstance(gamma_initializer, (int, float)):
+            gamma_initializer = keras.initializers.Constant(float(gamma_initializer))
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.activation_scaling = bool(activation_scaling)
+        self.strides = None if strides is None else int(strides)
+        self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)
+        self.gamma_constraint = keras.constraints.get(gamma_constraint)
+
+    def _check_inputs(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
+            raise ValueError(
+                f"ElasticLink '{self.name}' must be called on a list [x_real, conv_out]; "
+                f"got input shape {input_shape}."
+            )
+        x_shape, y_shape = (tf.TensorShape(s) for s in input_shape)
+        if x_shape.rank != 4 or y_shape.rank != 4:
+            raise ValueError(
+                f"ElasticLink '{self.name}' needs two 4D (batch, H, W, C) inputs; "
+                f"got x_real {x_shape} and conv_out {y_shape}."
+            )
+        return x_shape, y_shape
+
+    def _resolve_stride(self, x_shape, y_shape):
+        inferred = [_spatial_stride(x_shape[i], y_shape[i]) for i in (1, 2)]
+        known = [s for s in inferred if s is not None]
+        sizes_known = all(x_shape[i] is not None and y_shape[i] is not None for i in (1, 2))
+        if sizes_known and (len(known) < 2 or known[0] != known[1]):
+            raise ValueError(
+                f"ElasticLink '{self.name}': conv_out {y_shape} is not a strided 'same' "
+                f"downsampling of x_real {x_shape}; T can only average-pool with one stride."
+            )
+        if self.strides is not None:
+            if known and known[0] != self.strides:
+                raise ValueError(
+                    f"ElasticLink '{self.name}': strides={self.strides} but the shapes "
+                    f"x_real {x_shape} -> conv_out {y_shape} imply stride {known[0]}."
+                )
+            return self.strides
+        if not known:
+            raise ValueError(
+                f"ElasticLink '{self.name}': the spatial sizes of x_real {x_shape} and "
+                f"conv_out {y_shape} are unknown, so the stride cannot be inferred; "
+                "pass strides=<the binary convolution's stride>."
+            )
+        return known[0]
+
+    def build(self, input_shape):
+        x_shape, y_shape = self._check_inputs(input_shape)
+        self.channels_in, self.channels_out = int(x_shape[-1]), int(y_shape[-1])
+        self.pool_stride = self._resolve_stride(x_shape, y_shape)
+        common = math.lcm(self.channels_in, self.channels_out)
+        self.tile_factor = common // self.channels_in  # "Expand"
+        self.group_size = common // self.channels_out  # "Squeeze"
+        gamma_shape = (self.channels_out,) if self.gamma_mode == "per_channel" else ()
+        self.gamma = self.add_weight(
+            name="gamma",
+            shape=gamma_shape,
+            initializer=self.gamma_initializer,
+            regularizer=self.gamma_regularizer,
+            constraint=self.gamma_constraint,
+            trainable=True,
+        )
+        super().build(input_shape)
+
+    def _squeeze_spatial(self, x):
+        if self.pool_stride == 1:
+            return x
+        return tf.nn.avg_pool2d(x, self.pool_stride, self.pool_stride, padding="SAME")
+
+    def _match_channels(self, x):
+        if self.tile_factor > 1:
+            x = tf.tile(x, [1, 1, 1, self.tile_factor])
+        if self.group_size > 1:
+            dynamic = tf.shape(x)
+            static = x.shape
+            height = static[1] if static[1] is not None else dynamic[1]
+            width = static[2] if static[2] is not None else dynamic[2]
+            x = tf.reshape(x, [-1, height, width, self.channels_out, self.group_size])
+            x = tf.reduce_mean(x, axis=-1)
+        return x
+
+    def transform(self, x_real):
+        """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
+        return self._match_channels(self._squeeze_spatial(x_real))
+
+    def call(self, inputs):
+        x_real, conv_out = inputs
+        if self.activation_scaling:
+            scale = tf.reduce_mean(tf.abs(x_real), axis=-1, keepdims=True)
+            conv_out = conv_out * self._squeeze_spatial(scale)
+        return conv_out + self.gamma * self.transform(x_real)
+
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape[1])
+
+    def get_config(self):
+        config = {
+            "gamma": self.gamma_mode,
+            "gamma_initializer": keras.initializers.serialize(self.gamma_initializer),
+            "activation_scaling": self.activation_scaling,
+            "strides": self.strides,
+            "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
+            "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
+        }
+        return {**super().get_config(), **config}
+
+
+@lq.utils.register_keras_custom_object
+class RSign(keras.layers.Layer):
+    """ReActNet's RSign: sign with a learnable per-channel threshold.
+
+    ``out = sign(x - alpha)`` with one learnable ``alpha`` per channel, and the
+    straight-through estimator of ``larq.quantizers.SteSign`` as its gradient
+    (``clip_value`` bounds where the gradient passes). Outputs are +1/-1 (sign(0) = +1, as
+    in Larq), so a following ``QuantConv2D`` with ``input_quantizer=None`` and a binary
+    kernel quantizer is converted by Larq Compute Engine into a binary convolution.
+
+    Arguments:
+        clip_value: the straight-through estimator passes gradients where
+            ``|x - alpha| <= clip_value``.
+        alpha_initializer: initializer of the thresholds.
+
+    Example:
+        ```python
+        y = RSign()(x)
+        y = lq.layers.QuantConv2D(64, 3, padding="same", kernel_quantizer="ste_sign",
+                                  kernel_constraint="weight_clip", use_bias=False)(y)
+        ```
+
+    References:
+        - [Liu et al., ReActNet, ECCV 2020](https://arxiv.org/abs/2003.03488)
+    """
+
+    def __init__(self, clip_value=1.0, alpha_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.clip_value = float(clip_value)
+        self.alpha_initializer = keras.initializers.get(alpha_initializer)
+        self._sign = lq.quantizers.SteSign(clip_value=self.clip_value)
+
+    def build(self, input_shape):
+        self.alpha = self.add_weight(
+            name="alpha", shape=(int(input_shape[-1]),), initializer=self.alpha_initializer
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return self._sign(inputs - self.alpha)
+
+    def get_config(self):
+        config = {
+            "clip_value": self.clip_value,
+            "alpha_initializer": keras.initializers.serialize(self.alpha_initializer),
+        }
+        return {**super().get_config(), **config}
+
+
+@lq.utils.register_keras_custom_object
+class RPReLU(keras.layers.Layer):
+    """ReActNet's RPReLU: a PReLU with learnable shifts before and after.
+
+    ``out = PReLU(x - gamma; beta) + zeta``, with ``gamma``, ``beta`` (negative slope) and
+    ``zeta`` learnable per channel.
+
+    Arguments:
+        slope_initializer: initializer of ``beta``, the slope for negative inputs
+            (ReActNet starts it at 0.25, as PyTorch's PReLU does).
+
+    Example:
+        ```python
+        y = RPReLU()(x)
+        ```
+
+    References:
+        - [Liu et al., ReActNet, ECCV 2020](https://arxiv.org/abs/2003.03488)
+    """
+
+    def __init__(self, slope_initializer=0.25, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(slope_initializer, (int, float)):
+            slope_initializer = keras.initializers.Constant(float(slope_initializer))
+        self.slope_initializer = keras.initializers.get(slope_initializer)
+
+    def build(self, input_shape):
+        channels = (int(input_shape[-1]),)
+        self.shift_in = self.add_weight(name="shift_in", shape=channels, initializer="zeros")
+        self.slope = self.add_weight(
+            name="slope", shape=channels, initializer=self.slope_initializer
+        )
+        self.shift_out = self.add_weight(name="shift_out", shape=channels, initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        x = inputs - self.shift_in
+        return tf.maximum(x, 0.0) + self.slope * tf.minimum(x, 0.0) + self.shift_out
+
+    def get_config(self):
+        config = {"slope_initializer": keras.initializers.serialize(self.slope_initializer)}
+        return {**super().get_config(), **config}
+
+
+@lq.utils.register_keras_custom_object
+class Standardize(keras.layers.Layer):
+    """Maps RGB pixels in [0, 255] to ``(x / 255 - mean) / std`` per channel.
+
+    ``mean`` and ``std`` are (non-trainable) weights, so they are saved with a model's
+    weights and a published weight file carries the normalisation of the data set it was
+    trained on; the constructor values are only the defaults (ImageNet's).
+
+    Arguments:
+        mean, std: per-channel statistics of images scaled to [0, 1].
+
+    Example:
+        ```python
+        x = Standardize(mean=(0.4913, 0.4821, 0.4465), std=(0.247, 0.243, 0.261))(images)
+        ```
+    """
+
+    def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), **kwargs):
+        super().__init__(**kwargs)
+        self.mean_init = [float(v) for v in mean]
+        self.std_init = [float(v) for v in std]
+        if len(self.mean_init) != len(self.std_init) or min(self.std_init) <= 0:
+            raise ValueError(
+                f"Standardize: mean {mean} and std {std} need one entry per channel and "
+                "std must be positive."
+            )
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        if channels != len(self.mean_init):
+            raise ValueError(
+                f"Standardize '{self.name}': the input has {channels} channels but mean/std "
+                f"have {len(self.mean_init)} entries."
+            )
+        self.mean = self.add_weight(
+            name="mean", shape=(channels,), trainable=False,
+            initializer=keras.initializers.Constant(self.mean_init),
+        )
+        self.std = self.add_weight(
+            name="std", shape=(channels,), trainable=False,
+            initializer=keras.initializers.Constant(self.std_init),
+        )
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return (inputs / 255.0 - self.mean) / self.std
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean_init, "std": self.std_init}

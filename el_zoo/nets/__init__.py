@@ -1,0 +1,3 @@
+"""The model families. Importing this package registers every model in the registry."""
+
+from el_zoo.nets import mobilenet, reactnet, resnet  # noqa: F401

@@ -1,0 +1,234 @@
+"""Building blocks shared by every family: binary conv units, stems, the model frame.
+
+Conventions shared by all families (each is documented once here):
+
+- Binary convolutions binarize weights and activations with ``ste_sign``, clip latent
+  weights to [-1, 1] (``weight_clip``), have no bias and pad 'same' convolutions with +1
+  (``pad_values=1``), which Larq Compute Engine's binary kernels run natively.
+- Each binary convolution is followed by batch normalisation (full precision). With
+  Elastic-Link the link is added to the convolution's output *before* that batch
+  normalisation, so the two paths are normalised together (see ``ElasticLink``).
+- Full precision: the stem convolution, the classifier, every batch normalisation, the
+  input standardisation, and the 1x1 convolutions of downsampling shortcuts (ResNets).
+"""
+
+import larq as lq
+
+from el_zoo._keras import keras
+from el_zoo.layers import ElasticLink, Standardize
+from el_zoo.weights import load_weights_file
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+# Options every `_el` variant passes to ElasticLink (chosen by training/el_ablation.py).
+# "position": add the link before the conv's BN ("before_bn") or after it ("after_bn").
+ELASTIC_LINK_DEFAULTS = {"gamma": "per_channel", "gamma_initializer": 0.5, "position": "before_bn"}
+EL_POSITIONS = ("before_bn", "after_bn")
+
+STEMS = ("imagenet", "cifar")
+
+
+def batch_norm(x, name):
+    return keras.layers.BatchNormalization(
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name
+    )(x)
+
+
+def elastic_link_options(elastic_link):
+    """None (no EL) stays None; True or a dict of ElasticLink overrides gives the options."""
+    if elastic_link is None or elastic_link is False:
+        return None
+    if elastic_link is True:
+        return dict(ELASTIC_LINK_DEFAULTS)
+    if not isinstance(elastic_link, dict):
+        raise TypeError(
+            f"elastic_link must be None, True or a dict of ElasticLink options; "
+            f"got {elastic_link!r}."
+        )
+    options = {**ELASTIC_LINK_DEFAULTS, **elastic_link}
+    if options["position"] not in EL_POSITIONS:
+        raise ValueError(
+            f"elastic_link position={options['position']!r} is not supported; use one of "
+            f"{EL_POSITIONS}."
+        )
+    return options
+
+
+def binary_conv_bn(
+    x,
+    filters,
+    kernel_size,
+    *,
+    name,
+    strides=1,
+    elastic_link=None,
+    depthwise=False,
+    binary_input=None,
+):
+    """sign(x) -> binary conv -> [+ gamma * T(x)] -> BN, on the real-valued input ``x``.
+
+    ``binary_input``: an already binarized version of ``x`` (e.g. ReActNet's RSign output)
+    to convolve instead of the conv's own ``ste_sign`` of ``x``; the Elastic-Link still
+    adds the real-valued ``x``. ``elastic_link`` is None (no EL) or a dict of ElasticLink
+    options.
+    """
+    common = dict(
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        use_bias=False,
+        padding="same",
+        pad_values=1.0,
+        strides=strides,
+        name=f"{name}_conv",
+    )
+    input_quantizer = "ste_sign" if binary_input is None else None
+    binary_in = x if binary_input is None else binary_input
+    if depthwise:
+        y = lq.layers.QuantDepthwiseConv2D(
+            kernel_size,
+            input_quantizer=input_quantizer,
+            depthwise_quantizer=common.pop("kernel_quantizer"),
+            depthwise_constraint=common.pop("kernel_constraint"),
+            **common,
+        )(binary_in)
+    else:
+        y = lq.layers.QuantConv2D(
+            filters, kernel_size, input_quantizer=input_quantizer, **common
+        )(binary_in)
+    if elastic_link is None:
+        return batch_norm(y, f"{name}_bn")
+    options = dict(elastic_link)
+    position = options.pop("position")
+    link = ElasticLink(strides=strides, name=f"{name}_el", **options)
+    if position == "before_bn":
+        return batch_norm(link([x, y]), f"{name}_bn")
+    return link([x, batch_norm(y, f"{name}_bn")])
+
+
+def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
+    """A full-precision conv + BN (stems and downsampling shortcuts)."""
+    x = keras.layers.Conv2D(
+        filters, kernel_size, strides=strides, padding="same", use_bias=False,
+        name=f"{name}_conv",
+    )(x)
+    return batch_norm(x, f"{name}_bn")
+
+
+def scaled(channels, width_multiplier):
+    return max(8, int(round(channels * width_multiplier)))
+
+
+def check_stem(stem):
+    if stem not in STEMS:
+        raise ValueError(f"stem={stem!r} is not supported; use one of {STEMS}.")
+
+
+def _check_input_shape(model_name, input_shape, min_size, stem):
+    if len(input_shape) != 3 or input_shape[-1] != 3:
+        raise ValueError(
+            f"{model_name}: input_shape must be (height, width, 3) RGB; got {input_shape}."
+        )
+    for size in input_shape[:2]:
+        if size is not None and size < min_size:
+            hint = " (use stem='cifar' for small images)" if stem == "imagenet" else ""
+            raise ValueError(
+                f"{model_name}: input_shape {tuple(input_shape)} is too small: with "
+                f"stem='{stem}' the network downsamples by {min_size}, so height and "
+                f"width must be at least {min_size}{hint}."
+            )
+
+
+def model_input(model_name, *, input_shape, input_tensor, include_top, stem, min_size):
+    """The Input (or the given tensor) of a model, with its shape checked."""
+    check_stem(stem)
+    default_size = 224 if stem == "imagenet" else 32
+    if input_shape is None:
+        if input_tensor is not None:
+            input_shape = tuple(input_tensor.shape[1:])
+        elif include_top:
+            input_shape = (default_size, default_size, 3)
+        else:
+            input_shape = (None, None, 3)
+    input_shape = tuple(input_shape)
+    if include_top and None in input_shape[:2]:
+        raise ValueError(
+            f"{model_name}: include_top=True needs a fixed input size; got {input_shape}. "
+            "Pass input_shape=(H, W, 3), or include_top=False for variable sizes."
+        )
+    _check_input_shape(model_name, input_shape, min_size, stem)
+    if input_tensor is None:
+        return keras.Input(input_shape, name="image")
+    if not keras.backend.is_keras_tensor(input_tensor):
+        return keras.Input(tensor=input_tensor, shape=input_shape, name="image")
+    return input_tensor
+
+
+def finish_model(
+    model_name,
+    inputs,
+    features,
+    *,
+    include_top,
+    classes,
+    pooling,
+    classifier_activation,
+):
+    """Adds the classifier (or pooling) and wraps everything in a keras Model."""
+    if include_top:
+        if not isinstance(classes, int) or classes < 1:
+            raise ValueError(
+                f"{model_name}: classes must be a positive integer; got {classes!r}."
+            )
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+        x = keras.layers.Dense(classes, name="predictions")(x)
+        if classifier_activation is not None:
+            x = keras.layers.Activation(
+                classifier_activation, dtype="float32", name="probabilities"
+            )(x)
+    elif pooling is None:
+        x = features
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
+    else:
+        raise ValueError(
+            f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
+        )
+    source = keras.utils.get_source_inputs(inputs)
+    return keras.Model(source, x, name=model_name)
+
+
+def assemble(
+    model_name,
+    body,
+    *,
+    min_size,
+    input_shape,
+    input_tensor,
+    include_top,
+    weights,
+    classes,
+    stem,
+    pooling,
+    classifier_activation,
+):
+    """The frame every family shares: input, standardisation, ``body``, head, weights.
+
+    ``body(x)`` maps the standardised image to the last feature map. Model inputs are RGB
+    pixels in [0, 255]; the first layer (``Standardize``) normalises them with statistics
+    that are saved with the weights.
+    """
+    inputs = model_input(
+        model_name, input_shape=input_shape, input_tensor=input_tensor,
+        include_top=include_top, stem=stem, min_size=min_size,
+    )
+    features = body(Standardize(name="standardize")(inputs))
+    model = finish_model(
+        model_name, inputs, features, include_top=include_top, classes=classes,
+        pooling=pooling, classifier_activation=classifier_activation,
+    )
+    if weights is not None:
+        load_weights_file(model, weights, include_top=include_top)
+    return model

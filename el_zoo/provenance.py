@@ -1,0 +1,76 @@
+"""Where a measured number comes from: command, git commit, machine and date."""
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def git_commit(root=None):
+    """The checked-out commit, with '+dirty' when the work tree has changes."""
+    root = root or Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
+
+
+def machine():
+    """A one-line description of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    memory = ""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages / 2**30:.0f} GiB"
+    except (ValueError, OSError):
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}"
+
+
+def run_info(started=None):
+    """Provenance of a run: the exact command, commit, machine, UTC date, wall time."""
+    program = sys.argv[0]
+    if program.endswith(".py"):  # a script: python path/to/script.py, relative to the repo
+        program = "python " + os.path.relpath(program)
+    else:  # a console script such as .venv/bin/el-zoo
+        program = Path(program).name
+    info = {
+        "command": " ".join([program] + sys.argv[1:]),
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    if started is not None:
+        info["wall_time_s"] = round(time.time() - started, 1)
+    return info
+
+
+def write_text_atomically(path, text):
+    """Writes ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

@@ -1,0 +1,115 @@
+"""The model registry: ``register_model``, ``list_models`` and ``load``.
+
+Model names are registered builder names (``resnet26_el``); a name may carry a weight tag
+as ``name.tag`` (``resnet26_el.cifar10``), timm-style.
+"""
+
+import difflib
+import fnmatch
+
+_BUILDERS = {}
+
+
+def register_model(builder):
+    """Registers a model builder under its function name (use as a decorator)."""
+    name = builder.__name__
+    if name in _BUILDERS:
+        raise ValueError(f"a model named {name!r} is registered already.")
+    _BUILDERS[name] = builder
+    return builder
+
+
+def split_name(name):
+    """'resnet26_el.cifar10' -> ('resnet26_el', 'cifar10'); 'resnet26_el' -> (.., None)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a model name must be a non-empty string; got {name!r}.")
+    arch, _, tag = name.partition(".")
+    return arch, (tag or None)
+
+
+def get_builder(name):
+    """The builder function of a registered architecture, or a clear error."""
+    arch, _ = split_name(name)
+    if arch not in _BUILDERS:
+        close = difflib.get_close_matches(arch, list(_BUILDERS), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown model {arch!r}.{hint} Registered models: {', '.join(sorted(_BUILDERS))}."
+        )
+    return _BUILDERS[arch]
+
+
+def list_models(pattern=None, pretrained=False):
+    """Sorted registered model names, filtered by a shell-style ``pattern``.
+
+    With ``pretrained=True``, lists the published weights as ``name.tag`` instead.
+    """
+    if pretrained:
+        from el_zoo.weights import published_names
+
+        names = published_names()
+    else:
+        names = sorted(_BUILDERS)
+    if pattern is not None:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def load(
+    name,
+    *,
+    weights=None,
+    input_shape=None,
+    classes=None,
+    include_top=True,
+    width_multiplier=None,
+    stem=None,
+    **kwargs,
+):
+    """Builds a registered model, optionally with weights.
+
+    Arguments:
+        name: a registered name (``"resnet26_el"``), optionally with a weight tag
+            (``"resnet26_el.cifar10"``).
+        weights: None (random initialisation), a published tag (``"cifar10"``) or the path
+            of an HDF5 weights file.
+        input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
+            cifar stem, or the published input size.
+        classes: classifier size; defaults to 1000, or to the published head's size when
+            loading published weights.
+        include_top, width_multiplier (default 1.0), stem (default ``"imagenet"``): as the
+            builders take them; with published weights, width and stem default to the
+            published configuration and may not contradict it.
+        **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
+            ``input_tensor``, ``elastic_link`` for ``_el`` models).
+
+    Example:
+        ```python
+        model = el_zoo.load("resnet26_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
+        ```
+    """
+    arch, tag = split_name(name)
+    builder = get_builder(arch)
+    if tag is not None:
+        if weights is not None and weights != tag:
+            raise ValueError(
+                f"{name!r} names weights {tag!r} but weights={weights!r} was passed too; "
+                "give the weights once."
+            )
+        weights = tag
+    config = {
+        "input_shape": input_shape,
+        "classes": classes,
+        "width_multiplier": width_multiplier,
+        "stem": stem,
+    }
+    weights_path = None
+    if weights is not None:
+        from el_zoo.weights import resolve_weights
+
+        weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
+    defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
+    for key, value in defaults.items():
+        if config[key] is None:
+            config[key] = value
+    return builder(weights=weights_path, include_top=include_top, **config, **kwargs)
