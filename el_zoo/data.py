@@ -177,6 +177,10 @@ def cifar_augment(image, label, seed=None):
     return tf.image.random_flip_left_right(image, seed=seed), label
 
 
+def _to_float(image, label):
+    return tf.cast(image, tf.float32), label
+
+
 def array_dataset(images, labels, *, batch_size, training, augment=None, seed=None):
     """A batched tf.data pipeline over uint8 arrays, yielding float32 [0, 255] images.
 
@@ -185,9 +189,7 @@ def array_dataset(images, labels, *, batch_size, training, augment=None, seed=No
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if training:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    dataset = dataset.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if training and augment == "cifar":
         dataset = dataset.map(cifar_augment, num_parallel_calls=tf.data.AUTOTUNE)
     elif augment not in (None, "cifar"):

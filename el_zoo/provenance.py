@@ -2,6 +2,7 @@
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -52,7 +53,7 @@ def run_info(started=None):
     else:  # a console script such as .venv/bin/el-zoo
         program = Path(program).name
     info = {
-        "command": " ".join([program] + sys.argv[1:]),
+        "command": " ".join([program, shlex.join(sys.argv[1:])]).strip(),
         "git_commit": git_commit(),
         "machine": machine(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
