@@ -45,8 +45,12 @@ def machine():
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}"
 
 
-def run_info(started=None):
-    """Provenance of a run: the exact command, commit, machine, UTC date, wall time."""
+def run_info(started=None, commit=None):
+    """Provenance of a run: the exact command, commit, machine, UTC date, wall time.
+
+    Pass ``commit`` read when the run started, so that later edits to the work tree do
+    not mark a long run's results as coming from a dirty tree.
+    """
     program = sys.argv[0]
     if program.endswith(".py"):  # a script: python path/to/script.py, relative to the repo
         program = "python " + os.path.relpath(program)
@@ -54,7 +58,7 @@ def run_info(started=None):
         program = Path(program).name
     info = {
         "command": " ".join([program, shlex.join(sys.argv[1:])]).strip(),
-        "git_commit": git_commit(),
+        "git_commit": commit or git_commit(),
         "machine": machine(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

@@ -17,7 +17,7 @@ import el_zoo
 import numpy as np
 import tensorflow as tf
 from el_zoo import data
-from el_zoo.provenance import run_info, write_text_atomically
+from el_zoo.provenance import git_commit, run_info, write_text_atomically
 
 VARIANTS = {
     "no EL": None,
@@ -102,7 +102,7 @@ def to_markdown(args, results, info):
 
 def main(argv=None):
     args = parse_args(argv)
-    started = time.time()
+    started, commit = time.time(), git_commit()
     images, labels, _ = data.load_split("cifar10", "train", data_dir=args.data_dir,
                                         limit=args.train_images)
     test = data.load_split("cifar10", "test", data_dir=args.data_dir)[:2]
@@ -111,7 +111,7 @@ def main(argv=None):
         print(f"== {variant}", flush=True)
         results[variant] = train_and_evaluate(args, VARIANTS[variant], (images, labels), test)
         print(json.dumps(results[variant]), flush=True)
-        info = run_info(started)
+        info = run_info(started, commit)
         write_text_atomically(args.out, to_markdown(args, results, info))
         write_text_atomically(args.out.replace(".md", ".json"),
                               json.dumps({"results": results, **info}, indent=1))
