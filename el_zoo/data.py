@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
+from el_zoo.atomic import atomic_path
+
 DATA_ENV = "EL_ZOO_DATA"
 CACHE_ENV = "EL_ZOO_CACHE"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -127,18 +129,6 @@ def read_image(path, size=None):
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
-def _save_array_atomically(array, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, limit=None):
     """(images uint8 [N, H, W, 3], labels int32 [N], class names) of one split.
 
@@ -156,7 +146,8 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
         images = np.load(cache, allow_pickle=False)
     else:
         images = np.stack([read_image(paths[i], image_size) for i in order])
-        _save_array_atomically(images, cache)
+        with atomic_path(cache) as temporary, open(temporary, "wb") as f:
+            np.save(f, images, allow_pickle=False)
     return images, labels[order], classes
 
 
@@ -169,6 +160,7 @@ def _class_interleaved(labels):
     return np.lexsort((labels, rank))
 
 
+@tf.autograph.experimental.do_not_convert
 def cifar_augment(image, label, seed=None):
     """Pad by 4, random 32x32 crop, random horizontal flip (the standard CIFAR recipe)."""
     size = tf.shape(image)[:2]
@@ -177,6 +169,7 @@ def cifar_augment(image, label, seed=None):
     return tf.image.random_flip_left_right(image, seed=seed), label
 
 
+@tf.autograph.experimental.do_not_convert
 def _to_float(image, label):
     return tf.cast(image, tf.float32), label
 

@@ -63,11 +63,18 @@ class ElasticLink(keras.layers.Layer):
         gamma_initializer: initializer of ``gamma`` (a float, an initializer or its name).
         activation_scaling: multiply ``conv_out`` by the XNOR-Net activation scale ``K``.
         strides: the spatial stride of the binary convolution. Inferred from the static
-            shapes when ``None``; needed when the spatial input size is unknown.
+            shapes when ``None`` (or from ``conv``); needed when the spatial input size is
+            unknown.
+        conv: optionally, the binary convolution layer (or its serialized config) that this
+            link wraps; the layer is then called on ``x_real`` alone.
         gamma_regularizer, gamma_constraint: as for any Keras weight.
 
-    Input shape:
-        A list ``[x_real, conv_out]`` of two 4D tensors ``(batch, H, W, C)``.
+    Two ways to call it:
+
+    - functional, on a list ``[x_real, conv_out]`` of two 4D tensors ``(batch, H, W, C)``;
+    - wrapping its binary convolution, ``ElasticLink(conv=QuantConv2D(...))``, on the single
+      real-valued input ``x_real``: it runs the conv itself, so it fits in a
+      ``tf.keras.Sequential`` model too.
 
     Output shape:
         The shape of ``conv_out``.
@@ -78,6 +85,14 @@ class ElasticLink(keras.layers.Layer):
         y = lq.layers.QuantConv2D(128, 1, strides=2, input_quantizer="ste_sign",
                                   kernel_quantizer="ste_sign", use_bias=False)(x)
         y = el_zoo.ElasticLink(strides=2)([x, y])   # Squeeze spatially, Expand channels
+
+        model = tf.keras.Sequential([
+            tf.keras.Input((32, 32, 64)),
+            el_zoo.ElasticLink(conv=lq.layers.QuantConv2D(
+                32, 3, padding="same", input_quantizer="ste_sign",
+                kernel_quantizer="ste_sign", use_bias=False)),
+            tf.keras.layers.BatchNormalization(),
+        ])
         ```
 
     References:
@@ -93,9 +108,15 @@ class ElasticLink(keras.layers.Layer):
         strides=None,
         gamma_regularizer=None,
         gamma_constraint=None,
+        conv=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if isinstance(conv, dict):
+            conv = keras.layers.deserialize(conv)
+        self.conv = conv
+        if conv is not None and strides is None:
+            strides = conv.strides[0]
         if gamma not in ("per_channel", "scalar"):
             raise ValueError(
                 f"ElasticLink '{self.name}': gamma={gamma!r} is not supported; "
@@ -111,6 +132,11 @@ class ElasticLink(keras.layers.Layer):
         self.gamma_constraint = keras.constraints.get(gamma_constraint)
 
     def _check_inputs(self, input_shape):
+        if self.conv is not None:
+            x_shape = tf.TensorShape(input_shape)
+            if not self.conv.built:
+                self.conv.build(x_shape)
+            return x_shape, tf.TensorShape(self.conv.compute_output_shape(x_shape))
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:
             raise ValueError(
                 f"ElasticLink '{self.name}' must be called on a list [x_real, conv_out]; "
@@ -187,15 +213,19 @@ class ElasticLink(keras.layers.Layer):
         """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
         return self._match_channels(self._squeeze_spatial(x_real))
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
-        x_real, conv_out = inputs
+        if self.conv is not None:
+            x_real, conv_out = inputs, self.conv(inputs)
+        else:
+            x_real, conv_out = inputs
         if self.activation_scaling:
             scale = tf.reduce_mean(tf.abs(x_real), axis=-1, keepdims=True)
             conv_out = conv_out * self._squeeze_spatial(scale)
         return conv_out + self.gamma * self.transform(x_real)
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape(input_shape[1])
+        return self._check_inputs(input_shape)[1]
 
     def get_config(self):
         config = {
@@ -206,6 +236,8 @@ class ElasticLink(keras.layers.Layer):
             "gamma_regularizer": keras.regularizers.serialize(self.gamma_regularizer),
             "gamma_constraint": keras.constraints.serialize(self.gamma_constraint),
         }
+        if self.conv is not None:
+            config["conv"] = keras.layers.serialize(self.conv)
         return {**super().get_config(), **config}
 
 
@@ -247,6 +279,7 @@ class RSign(keras.layers.Layer):
         )
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         return self._sign(inputs - self.alpha)
 
@@ -293,6 +326,7 @@ class RPReLU(keras.layers.Layer):
         self.shift_out = self.add_weight(name="shift_out", shape=channels, initializer="zeros")
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         x = inputs - self.shift_in
         return tf.maximum(x, 0.0) + self.slope * tf.minimum(x, 0.0) + self.shift_out
@@ -346,6 +380,7 @@ class Standardize(keras.layers.Layer):
         )
         super().build(input_shape)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         return (inputs / 255.0 - self.mean) / self.std
 

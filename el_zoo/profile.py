@@ -57,15 +57,33 @@ def _kernel_size(layer):
     return int(np.prod((kernel if kernel is not None else layer.kernel).shape))
 
 
-def _conv_macs(layer):
+def _conv_macs(layer, output_shape):
     """MACs of one conv: each output position multiplies the kernel's fan-in."""
-    _, height, width, _ = layer.output_shape
+    _, height, width, _ = output_shape
     # kh*kw*C_in*C_out for a conv, kh*kw*C*multiplier for a depthwise conv.
     return height * width * _kernel_size(layer)
 
 
+def _is_binary_kernel(layer, weight):
+    name = weight.name.split("/")[-1].split(":")[0]
+    return _binary_kernel(layer) and name in ("kernel", "depthwise_kernel")
+
+
+def _add_params(totals, layer, weights):
+    for weight in weights:
+        key = "binary_params" if _is_binary_kernel(layer, weight) else "float_params"
+        totals[key] += int(np.prod(weight.shape))
+
+
+def _add_conv(totals, layer, output_shape, binary_input):
+    _add_params(totals, layer, layer.weights)
+    macs = _conv_macs(layer, output_shape)
+    totals["bops" if _binary_kernel(layer) and binary_input else "flops"] += macs
+
+
 def _elastic_link_flops(layer):
-    (_, h_in, w_in, c_in), (_, h_out, w_out, c_out) = layer.input_shape
+    x_shape = layer.input_shape if layer.conv is not None else layer.input_shape[0]
+    (_, h_in, w_in, c_in), (_, h_out, w_out, c_out) = x_shape, layer.output_shape
     flops = h_out * w_out * c_out  # gamma * T(x) + conv_out
     if layer.pool_stride > 1:
         flops += h_in * w_in * c_in
@@ -93,42 +111,30 @@ def profile(model):
             f"profile({model.name}) needs a fixed input size; build it with "
             "input_shape=(H, W, 3)."
         )
-    binary_params = float_params = bops = flops = el_params = el_flops = 0
+    totals = dict.fromkeys(
+        ("binary_params", "float_params", "bops", "flops", "el_params", "el_flops"), 0
+    )
     for layer in _flatten_layers(model):
-        for weight in layer.weights:
-            count = int(np.prod(weight.shape))
-            is_binary_kernel = _binary_kernel(layer) and weight.name.split("/")[-1].split(
-                ":"
-            )[0] in ("kernel", "depthwise_kernel")
-            if is_binary_kernel:
-                binary_params += count
-            else:
-                float_params += count
-        if isinstance(layer, _CONVS):
-            macs = _conv_macs(layer)
-            if _binary_kernel(layer) and _binary_input(layer):
-                bops += macs
-            else:
-                flops += macs
-        elif isinstance(layer, keras.layers.Dense):
-            flops += _kernel_size(layer) * math.prod(layer.output_shape[1:-1] or (1,))
-        elif isinstance(layer, ElasticLink):
-            el_flops += _elastic_link_flops(layer)
-            el_params += sum(int(np.prod(w.shape)) for w in layer.weights)
-    flops += el_flops
-    size_bits = binary_params + 32 * float_params
-    return {
-        "params": binary_params + float_params,
-        "binary_params": binary_params,
-        "float_params": float_params,
-        "size_bits": size_bits,
-        "size_mb": size_bits / 8 / 1e6,
-        "bops": bops,
-        "flops": flops,
-        "ops": bops / 64 + flops,
-        "el_params": el_params,
-        "el_flops": el_flops,
-    }
+        if isinstance(layer, ElasticLink):
+            totals["el_params"] += int(np.prod(layer.gamma.shape))
+            totals["el_flops"] += _elastic_link_flops(layer)
+            _add_params(totals, layer, [layer.gamma])
+            if layer.conv is not None:  # the link wraps its binary conv
+                binary_input = layer.conv.input_quantizer is not None
+                _add_conv(totals, layer.conv, layer.output_shape, binary_input)
+        elif isinstance(layer, _CONVS):
+            _add_conv(totals, layer, layer.output_shape, _binary_input(layer))
+        else:
+            _add_params(totals, layer, layer.weights)
+            if isinstance(layer, keras.layers.Dense):
+                positions = math.prod(layer.output_shape[1:-1] or (1,))
+                totals["flops"] += _kernel_size(layer) * positions
+    totals["flops"] += totals["el_flops"]
+    totals["params"] = totals["binary_params"] + totals["float_params"]
+    totals["size_bits"] = totals["binary_params"] + 32 * totals["float_params"]
+    totals["size_mb"] = totals["size_bits"] / 8 / 1e6
+    totals["ops"] = totals["bops"] / 64 + totals["flops"]
+    return totals
 
 
 def larq_summary(model, print_fn=None):

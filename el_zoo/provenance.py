@@ -5,7 +5,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -65,17 +64,3 @@ def run_info(started=None, commit=None):
     if started is not None:
         info["wall_time_s"] = round(time.time() - started, 1)
     return info
-
-
-def write_text_atomically(path, text):
-    """Writes ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)

@@ -17,7 +17,8 @@ import el_zoo
 import numpy as np
 import tensorflow as tf
 from el_zoo import data
-from el_zoo.provenance import git_commit, run_info, write_text_atomically
+from el_zoo.atomic import write_text_atomically
+from el_zoo.provenance import git_commit, run_info
 
 VARIANTS = {
     "no EL": None,

@@ -1,0 +1,118 @@
+"""The ``el-zoo`` command line: list, info, convert, demo."""
+
+import argparse
+import json
+import sys
+import time
+
+
+def _cost_line(cost):
+    return (
+        f"params {cost['params'] / 1e6:.2f}M ({cost['binary_params'] / 1e6:.2f}M binary, "
+        f"{cost['float_params'] / 1e6:.2f}M float), size {cost['size_mb']:.2f} MB, "
+        f"BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g}, OPs {cost['ops']:.3g}"
+    )
+
+
+def _build(args):
+    import el_zoo
+
+    kwargs = {"stem": args.stem} if args.stem else {}
+    if args.input_size:
+        kwargs["input_shape"] = (args.input_size, args.input_size, 3)
+    if args.classes:
+        kwargs["classes"] = args.classes
+    if args.width_multiplier:
+        kwargs["width_multiplier"] = args.width_multiplier
+    return el_zoo.load(args.name, **kwargs)
+
+
+def cmd_list(args):
+    import el_zoo
+
+    for name in el_zoo.list_models(args.pattern, pretrained=args.pretrained):
+        print(name)
+    return 0
+
+
+def cmd_info(args):
+    import el_zoo
+    from el_zoo.profile import larq_summary
+
+    model = _build(args)
+    if args.summary:
+        larq_summary(model)
+    cost = el_zoo.profile(model)
+    if args.json:
+        print(json.dumps({"name": args.name, "input_shape": model.input_shape[1:], **cost}))
+    else:
+        print(f"{args.name}: input {model.input_shape[1:]}, {model.output_shape[-1]} classes")
+        print(_cost_line(cost))
+        if cost["el_params"]:
+            print(f"Elastic-Link: {cost['el_params']} params, {cost['el_flops']:.3g} FLOPs")
+    return 0
+
+
+def cmd_convert(args):
+    from el_zoo.convert import convert
+
+    started = time.time()
+    path = convert(_build(args), args.output)
+    size = path.stat().st_size
+    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s")
+    return 0
+
+
+def cmd_demo(args):
+    from el_zoo.demo import run_demo
+
+    return run_demo(data_dir=args.data_dir)
+
+
+def _add_model_options(parser):
+    parser.add_argument("name", help="a registered model, e.g. resnet26_el (see el-zoo list)")
+    parser.add_argument("--input-size", type=int, default=None, help="square input size")
+    parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None)
+    parser.add_argument("--classes", type=int, default=None)
+    parser.add_argument("--width-multiplier", type=float, default=None)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="el-zoo", description="Elastic-Link binarized neural networks (el_zoo)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="list registered models")
+    listing.add_argument("pattern", nargs="?", default=None, help="shell pattern, e.g. '*_el'")
+    listing.add_argument("--pretrained", action="store_true", help="list published weights")
+    listing.set_defaults(run=cmd_list)
+
+    info = commands.add_parser("info", help="architecture summary, params and OPs")
+    _add_model_options(info)
+    info.add_argument("--summary", action="store_true", help="print Larq's per-layer summary")
+    info.add_argument("--json", action="store_true", help="print the cost as JSON")
+    info.set_defaults(run=cmd_info)
+
+    conv = commands.add_parser("convert", help="convert to TFLite with Larq Compute Engine")
+    _add_model_options(conv)
+    conv.add_argument("-o", "--output", required=True, help="output .tflite file")
+    conv.set_defaults(run=cmd_convert)
+
+    demo = commands.add_parser("demo", help="build, convert and check a model end to end")
+    demo.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError, TypeError) as error:
+        print(f"el-zoo {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Conversion to TFLite with Larq Compute Engine (LCE), and Keras-vs-interpreter parity.
+
+Binary convolutions become LCE's ``LceBconv2d``; ElasticLink's ops (average pool, tile,
+reshape, mean, mul, add) become plain TFLite ops.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from el_zoo._keras import keras
+from el_zoo.atomic import write_bytes_atomically
+
+
+def _as_model(model_or_name, input_size=None):
+    if isinstance(model_or_name, keras.Model):
+        return model_or_name
+    from el_zoo.registry import load, split_name
+
+    arch, tag = split_name(model_or_name)
+    kwargs = {}
+    if input_size is not None:
+        kwargs["input_shape"] = (input_size, input_size, 3)
+    return load(model_or_name, **kwargs) if tag else load(arch, **kwargs)
+
+
+def check_convertible(model):
+    """Raises a clear error for what LCE cannot convert into a fixed-shape model."""
+    shape = model.input_shape
+    if isinstance(shape, list):
+        raise ValueError(f"{model.name} has {len(shape)} inputs; convert takes single-input models.")
+    if any(d is None for d in shape[1:]):
+        raise ValueError(
+            f"{model.name} has a dynamic input shape {shape}; TFLite needs a fixed size. "
+            "Rebuild it with input_shape=(H, W, 3) (for a name: --input-size N)."
+        )
+    for layer in model.layers:
+        policy = getattr(layer, "dtype_policy", None)
+        if policy is not None and getattr(policy, "compute_dtype", "float32") != "float32":
+            raise ValueError(
+                f"{model.name}: layer {layer.name!r} computes in {policy.compute_dtype} "
+                f"(dtype policy {policy.name!r}); LCE converts float32 models only. Rebuild "
+                "it under tf.keras.mixed_precision.set_global_policy('float32') and load the "
+                "weights."
+            )
+
+
+def convert(
+    model_or_name,
+    output_path=None,
+    *,
+    inference_input_type=tf.float32,
+    inference_output_type=tf.float32,
+    target="arm",
+    input_size=None,
+):
+    """Converts a Keras model (or a registered name) to an LCE TFLite flatbuffer.
+
+    Returns the flatbuffer bytes, or ``output_path`` after writing them there atomically.
+    """
+    import larq_compute_engine as lce
+
+    model = _as_model(model_or_name, input_size)
+    check_convertible(model)
+    flatbuffer = lce.convert_keras_model(
+        model,
+        inference_input_type=inference_input_type,
+        inference_output_type=inference_output_type,
+        target=target,
+    )
+    if output_path is None:
+        return flatbuffer
+    write_bytes_atomically(output_path, flatbuffer)
+    return Path(output_path)
+
+
+def interpreter_outputs(flatbuffer, images, num_threads=1):
+    """Runs the LCE interpreter on a batch of images (float32, model input layout)."""
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    if isinstance(flatbuffer, (str, os.PathLike)):
+        flatbuffer = Path(flatbuffer).read_bytes()
+    interpreter = Interpreter(flatbuffer, num_threads=num_threads)
+    images = np.asarray(images, dtype=np.float32)
+    return np.concatenate([interpreter.predict(image[None]) for image in images])
+
+
+def verify(flatbuffer, model, images):
+    """Compares the LCE interpreter with Keras (inference mode) on the same images.
+
+    Returns ``{"max_abs_diff", "top1_agreement", "images"}``.
+    """
+    expected = model.predict(np.asarray(images, np.float32), verbose=0)
+    actual = interpreter_outputs(flatbuffer, images)
+    return {
+        "max_abs_diff": float(np.max(np.abs(expected - actual))),
+        "top1_agreement": float(np.mean(expected.argmax(-1) == actual.argmax(-1))),
+        "images": len(images),
+    }
+
+
+def tflite_op_names(flatbuffer):
+    """The operator names in a TFLite flatbuffer (e.g. 'LceBconv2d', 'AVERAGE_POOL_2D')."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    tflite_model = schema.ModelT.InitFromPackedBuf(bytes(flatbuffer), 0)
+    names = []
+    for op in tflite_model.subgraphs[0].operators:
+        code = tflite_model.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if code.customCode:
+            names.append(code.customCode.decode())
+        else:
+            names.append(_BUILTIN_NAMES.get(builtin, str(builtin)))
+    return names
+
+
+def _builtin_names():
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+_BUILTIN_NAMES = _builtin_names()

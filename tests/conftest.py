@@ -1,0 +1,32 @@
+"""Shared fixtures: the data folder, real images, small model configurations."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+import el_zoo  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+REPO = Path(__file__).resolve().parent.parent
+# A small configuration every family accepts: 32x32 images, cifar stem, quarter width.
+SMALL = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10, "width_multiplier": 0.25}
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """$EL_ZOO_DATA, else ../shared/data beside the repo; in CI a missing folder fails."""
+    candidate = Path(os.environ.get("EL_ZOO_DATA") or REPO.parent / "shared" / "data")
+    if not candidate.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs the data folder {candidate} (set EL_ZOO_DATA).")
+        pytest.skip(f"no data folder at {candidate}; set EL_ZOO_DATA to run this test")
+    return candidate
+
+
+@pytest.fixture(scope="session")
+def cifar_images(data_dir):
+    """Ten real CIFAR-10 test images (one per class) as float32 in [0, 255], and labels."""
+    from el_zoo import data
+
+    images, labels, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=10)
+    return images.astype("float32"), labels

@@ -1,0 +1,79 @@
+"""Every family converts with Larq Compute Engine and matches Keras on real images."""
+
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import el_zoo
+from el_zoo import convert as convert_module
+from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
+from tests.conftest import SMALL
+
+# Ops a converted zoo model may contain: LCE's binary ops plus plain TFLite builtins.
+LCE_OPS = {"LceBconv2d", "LceQuantize", "LceDequantize"}
+
+
+def binary_pointwise_or_full_convs(model):
+    return [layer for layer in model.layers if getattr(layer, "kernel_quantizer", None)]
+
+
+@pytest.mark.parametrize("name", el_zoo.list_models())
+def test_family_converts_and_matches_keras_on_real_images(name, cifar_images):
+    images, _ = cifar_images
+    # Seeded: binarization is discontinuous, so an unlucky random init can put a
+    # pre-activation within float rounding of 0, where the two engines may round apart.
+    tf.keras.utils.set_random_seed(0)
+    model = el_zoo.load(name, **SMALL, classifier_activation=None)  # compare logits
+    flatbuffer = convert(model)
+    ops = collections.Counter(tflite_op_names(flatbuffer))
+    custom = {op for op in ops if not op.isupper()}
+    assert custom <= LCE_OPS, f"unexpected custom ops {custom - LCE_OPS}"
+    assert ops["LceBconv2d"] == len(binary_pointwise_or_full_convs(model))
+    expected = model.predict(images, verbose=0)
+    actual = interpreter_outputs(flatbuffer, images)
+    difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
+    assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
+    assert difference <= 1e-3 * scale, (difference, scale)
+
+
+def test_verify_reports_agreement_and_difference(cifar_images):
+    images, _ = cifar_images
+    model = el_zoo.load("resnet18_el", **SMALL)
+    report = verify(convert(model), model, images)
+    assert report["images"] == len(images)
+    assert report["top1_agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
+
+
+def test_convert_writes_the_file_atomically(tmp_path, monkeypatch):
+    model = el_zoo.load("mobilenet_v1_el", **SMALL)
+    target = tmp_path / "model.tflite"
+    assert convert(model, target) == target and target.stat().st_size > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+    def broken_converter(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    import larq_compute_engine
+
+    monkeypatch.setattr(larq_compute_engine, "convert_keras_model", broken_converter)
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        convert(model, tmp_path / "other.tflite")
+    assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
+
+
+def test_dynamic_input_size_is_refused():
+    model = el_zoo.load("resnet18", include_top=False, stem="cifar", width_multiplier=0.25)
+    with pytest.raises(ValueError, match="dynamic input shape .* --input-size"):
+        convert(model)
+
+
+def test_non_float32_policy_is_refused():
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = el_zoo.load("resnet18", **SMALL)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    with pytest.raises(ValueError, match="LCE converts float32 models only"):
+        convert_module.check_convertible(model)

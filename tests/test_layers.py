@@ -1,0 +1,189 @@
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from el_zoo import ElasticLink, RPReLU, RSign, Standardize
+
+RNG = np.random.default_rng(0)
+
+
+def link_output(x, y, **kwargs):
+    layer = ElasticLink(gamma_initializer=1.0, **kwargs)
+    return layer([tf.constant(x), tf.constant(y)]).numpy(), layer
+
+
+def random(*shape):
+    return RNG.standard_normal(shape).astype("float32")
+
+
+def test_same_shape_adds_gamma_times_input():
+    x, y = random(2, 5, 5, 8), random(2, 5, 5, 8)
+    layer = ElasticLink(gamma_initializer=0.3)
+    np.testing.assert_allclose(layer([x, y]).numpy(), y + 0.3 * x, rtol=1e-6)
+
+
+def test_squeeze_channels_averages_consecutive_groups():
+    x, y = random(1, 4, 4, 8), np.zeros((1, 4, 4, 2), "float32")
+    out, _ = link_output(x, y)
+    np.testing.assert_allclose(out, np.stack([x[..., :4].mean(-1), x[..., 4:].mean(-1)], -1),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_expand_channels_repeats_input():
+    x, y = random(1, 3, 3, 4), np.zeros((1, 3, 3, 12), "float32")
+    out, _ = link_output(x, y)
+    np.testing.assert_allclose(out, np.concatenate([x, x, x], -1), rtol=1e-6)
+
+
+def test_non_integer_ratio_tiles_to_lcm_then_averages():
+    x, y = random(1, 2, 2, 6), np.zeros((1, 2, 2, 4), "float32")
+    out, layer = link_output(x, y)
+    assert (layer.tile_factor, layer.group_size) == (2, 3)
+    tiled = np.concatenate([x, x], -1)  # 12 channels
+    expected = tiled.reshape(1, 2, 2, 4, 3).mean(-1)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [7, 8, 9])
+def test_stride_squeeze_matches_strided_same_conv_on_odd_sizes(size):
+    x = random(1, size, size, 4)
+    conv = tf.keras.layers.Conv2D(4, 3, strides=2, padding="same")
+    y = conv(x).numpy()
+    out, layer = link_output(x, np.zeros_like(y))
+    assert layer.pool_stride == 2 and out.shape == y.shape
+    pooled = tf.nn.avg_pool2d(x, 2, 2, "SAME").numpy()
+    np.testing.assert_allclose(out, pooled, rtol=1e-5)
+
+
+def test_scalar_gamma_has_one_weight_and_per_channel_one_per_output():
+    x, y = random(1, 4, 4, 8), random(1, 4, 4, 16)
+    assert ElasticLink(gamma="scalar")([x, y]) is not None
+    scalar = ElasticLink(gamma="scalar")
+    scalar([x, y])
+    per_channel = ElasticLink()
+    per_channel([x, y])
+    assert scalar.gamma.shape == () and per_channel.gamma.shape == (16,)
+
+
+def test_activation_scaling_multiplies_conv_output_by_mean_abs_input():
+    x, y = random(1, 4, 4, 8), random(1, 4, 4, 8)
+    layer = ElasticLink(gamma_initializer=0.0, activation_scaling=True)
+    scale = np.abs(x).mean(-1, keepdims=True)
+    np.testing.assert_allclose(layer([x, y]).numpy(), y * scale, rtol=1e-5)
+
+
+def test_gamma_gets_a_gradient():
+    x, y = random(2, 4, 4, 8), random(2, 4, 4, 4)
+    layer = ElasticLink()
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer([x, y]) ** 2)
+    grad = tape.gradient(loss, layer.gamma)
+    assert grad is not None and np.all(np.abs(grad.numpy()) > 0)
+
+
+@pytest.mark.parametrize(
+    "x_shape, y_shape, message",
+    [
+        ((1, 8, 8, 4), (1, 5, 5, 4), "not a strided 'same' downsampling"),
+        ((1, 8, 8, 4), (1, 4, 8, 4), "not a strided 'same' downsampling"),
+        ((1, 8, 4), (1, 8, 4), "two 4D"),
+    ],
+)
+def test_shapes_that_cannot_be_linked_raise_naming_the_layer(x_shape, y_shape, message):
+    layer = ElasticLink(name="my_link")
+    with pytest.raises(ValueError, match=message) as error:
+        layer([tf.zeros(x_shape), tf.zeros(y_shape)])
+    assert "my_link" in str(error.value)
+
+
+def test_single_input_without_conv_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"\[x_real, conv_out\]"):
+        ElasticLink()(tf.zeros((1, 4, 4, 4)))
+
+
+def test_unknown_spatial_size_needs_strides():
+    x = tf.keras.Input((None, None, 8))
+    y = tf.keras.Input((None, None, 16))
+    with pytest.raises(ValueError, match="pass strides="):
+        ElasticLink()([x, y])
+    assert ElasticLink(strides=2)([x, y]).shape[-1] == 16
+
+
+def test_strides_contradicting_shapes_is_an_error():
+    with pytest.raises(ValueError, match="imply stride 2"):
+        ElasticLink(strides=1)([tf.zeros((1, 8, 8, 4)), tf.zeros((1, 4, 4, 4))])
+
+
+def test_bad_gamma_mode_is_an_error():
+    with pytest.raises(ValueError, match="'per_channel' or 'scalar'"):
+        ElasticLink(gamma="vector")
+
+
+def binary_conv(filters, strides=1):
+    return lq.layers.QuantConv2D(
+        filters, 3, strides=strides, padding="same", input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign", kernel_constraint="weight_clip", use_bias=False,
+    )
+
+
+def test_sequential_model_with_wrapped_conv_round_trips(tmp_path):
+    model = tf.keras.Sequential([
+        tf.keras.Input((8, 8, 4)),
+        ElasticLink(conv=binary_conv(8, strides=2), gamma="scalar"),
+        tf.keras.layers.BatchNormalization(),
+    ])
+    x = random(2, 8, 8, 4)
+    clone = tf.keras.Sequential.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    np.testing.assert_allclose(clone(x).numpy(), model(x).numpy())
+    model.save(tmp_path / "seq.keras")
+    reloaded = tf.keras.models.load_model(tmp_path / "seq.keras")
+    np.testing.assert_allclose(reloaded(x).numpy(), model(x).numpy())
+    assert reloaded.output_shape == (None, 4, 4, 8)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        ElasticLink(gamma="scalar", gamma_initializer=0.25, activation_scaling=True, strides=2),
+        ElasticLink(conv=binary_conv(4)),
+        RSign(clip_value=1.5),
+        RPReLU(slope_initializer=0.1),
+        Standardize(mean=(0.5, 0.5, 0.5), std=(0.2, 0.3, 0.4)),
+    ],
+    ids=lambda layer: type(layer).__name__,
+)
+def test_config_round_trip_through_keras_serialization(layer):
+    config = tf.keras.layers.serialize(layer)
+    clone = tf.keras.layers.deserialize(config)
+    assert type(clone) is type(layer)
+    assert tf.keras.layers.serialize(clone) == config
+
+
+def test_rsign_is_sign_of_input_minus_learnable_threshold():
+    layer = RSign()
+    x = tf.constant([[[[-0.5, 0.2]]]])
+    layer.build(x.shape)
+    layer.alpha.assign([-1.0, 0.5])
+    np.testing.assert_array_equal(layer(x).numpy(), [[[[1.0, -1.0]]]])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x))
+    assert np.all(tape.gradient(loss, layer.alpha).numpy() != 0)
+
+
+def test_rprelu_shifts_and_slopes_per_channel():
+    layer = RPReLU(slope_initializer=0.5)
+    x = tf.constant([[[[-2.0, 3.0]]]])
+    layer.build(x.shape)
+    layer.shift_in.assign([1.0, 1.0])
+    layer.shift_out.assign([0.5, -0.5])
+    # (x - 1): [-3, 2] -> PReLU: [-1.5, 2] -> + shift_out: [-1.0, 1.5]
+    np.testing.assert_allclose(layer(x).numpy(), [[[[-1.0, 1.5]]]])
+
+
+def test_standardize_rejects_mismatched_statistics():
+    with pytest.raises(ValueError, match="one entry per channel"):
+        Standardize(mean=(0.5, 0.5), std=(0.2, 0.2, 0.2))
+    with pytest.raises(ValueError, match="has 4 channels"):
+        Standardize()(tf.zeros((1, 2, 2, 4)))

@@ -1,0 +1,140 @@
+"""Every registered model: shapes, serialization, saving, training, bad arguments."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import el_zoo
+from el_zoo import ElasticLink, RSign
+from tests.conftest import SMALL
+
+MODELS = el_zoo.list_models()
+RNG = np.random.default_rng(0)
+
+
+def images(count=2, size=32):
+    return RNG.uniform(0, 255, (count, size, size, 3)).astype("float32")
+
+
+def test_the_registry_holds_the_four_families_with_and_without_el():
+    assert MODELS == sorted(
+        f"{family}{suffix}"
+        for family in ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+        for suffix in ("", "_el")
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_build_is_imagenet_sized(name):
+    model = el_zoo.load(name)
+    assert model.input_shape == (None, 224, 224, 3)
+    assert model.output_shape == (None, 1000)
+    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
+    assert bool(links) == name.endswith("_el")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_el_variant_links_every_binary_conv(name):
+    model = el_zoo.load(name, **SMALL)
+    binary_convs = [
+        layer for layer in model.layers
+        if getattr(layer, "kernel_quantizer", None) or getattr(layer, "depthwise_quantizer", None)
+    ]
+    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
+    assert binary_convs
+    assert len(links) == (len(binary_convs) if name.endswith("_el") else 0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_small_cifar_build_and_predict(name):
+    model = el_zoo.load(name, **SMALL)
+    out = model.predict(images(), verbose=0)
+    assert out.shape == (2, 10)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trip_gives_the_same_model(name):
+    model = el_zoo.load(name, **SMALL)
+    clone = tf.keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    x = images()
+    np.testing.assert_allclose(clone(x, training=False), model(x, training=False), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_and_reload_give_identical_outputs(name, tmp_path):
+    model = el_zoo.load(name, **SMALL)
+    model.save(tmp_path / "model.keras")
+    reloaded = tf.keras.models.load_model(tmp_path / "model.keras")
+    x = images()
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_one_training_step_changes_every_trainable_variable(name):
+    tf.keras.utils.set_random_seed(1)
+    model = el_zoo.load(name, **SMALL)
+    # Eager: one step does not pay for tracing a training graph.
+    model.compile(tf.keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
+                  run_eagerly=True)
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    model.fit(images(16), RNG.integers(0, 10, 16), batch_size=16, epochs=1, verbose=0)
+    unchanged = [
+        v.name for v, old in zip(model.trainable_variables, before)
+        if np.array_equal(v.numpy(), old)
+    ]
+    assert not unchanged
+    names = [v.name for v in model.trainable_variables]
+    if name.endswith("_el"):
+        assert any("_el/gamma" in n for n in names)
+    if name.startswith("reactnet"):
+        assert any(isinstance(layer, RSign) for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("shape", [(45, 37, 3), (None, None, 3)])
+def test_backbone_accepts_odd_and_unknown_input_sizes(name, shape):
+    model = el_zoo.load(name, include_top=False, input_shape=shape, stem="cifar",
+                        width_multiplier=0.25)
+    features = model.predict(images(1, 45)[:, :, :37], verbose=0)
+    assert features.ndim == 4 and features.shape[0] == 1
+    pooled = el_zoo.load(name, include_top=False, input_shape=shape, stem="cifar",
+                         width_multiplier=0.25, pooling="avg")
+    assert pooled.output_shape == (None, features.shape[-1])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_input_too_small_is_a_clear_error(name):
+    with pytest.raises(ValueError, match="too small.*at least 32.*stem='cifar'"):
+        el_zoo.load(name, input_shape=(16, 16, 3))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"stem": "tiny"}, "stem='tiny' is not supported"),
+        ({"input_shape": (32, 32, 1), "stem": "cifar"}, r"\(height, width, 3\) RGB"),
+        ({"input_shape": (None, None, 3)}, "include_top=True needs a fixed input size"),
+        ({"classes": 0}, "classes must be a positive integer"),
+        ({"include_top": False, "pooling": "sum"}, "pooling='sum' is not supported"),
+        ({"elastic_link": "yes"}, "elastic_link must be None, True or a dict"),
+        ({"elastic_link": {"position": "middle"}}, "position='middle' is not supported"),
+    ],
+)
+def test_bad_builder_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        el_zoo.load("resnet18_el", **kwargs)
+
+
+def test_elastic_link_options_reach_every_link():
+    model = el_zoo.load("mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)
+    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
+    assert links and all(link.gamma.shape == () for link in links)
+
+
+def test_input_tensor_is_used_as_the_model_input():
+    tensor = tf.keras.Input((40, 40, 3))
+    model = el_zoo.load("resnet18", input_tensor=tensor, stem="cifar", classes=3,
+                        width_multiplier=0.25)
+    assert model.inputs[0] is tensor and model.output_shape == (None, 3)

@@ -1,0 +1,133 @@
+"""Names, tags and weight files: what load() accepts and the errors it gives."""
+
+import json
+
+import numpy as np
+import pytest
+
+import el_zoo
+from el_zoo import weights as weights_module
+from tests.conftest import SMALL
+
+
+def test_list_models_filters_by_pattern():
+    assert el_zoo.list_models("*_el") == [
+        "mobilenet_v1_el", "reactnet_a_el", "resnet18_el", "resnet26_el"
+    ]
+    assert el_zoo.list_models("resnet*") == ["resnet18", "resnet18_el", "resnet26", "resnet26_el"]
+
+
+def test_unknown_name_suggests_the_closest_registered_names():
+    with pytest.raises(ValueError, match="Unknown model 'resnet28_el'. Did you mean resnet26_el"):
+        el_zoo.load("resnet28_el")
+
+
+def test_registering_a_name_twice_is_an_error():
+    with pytest.raises(ValueError, match="registered already"):
+        el_zoo.register_model(el_zoo.registry.get_builder("resnet18"))
+
+
+def test_unpublished_tag_is_a_clear_error():
+    with pytest.raises(ValueError, match="no published weights 'mars' for resnet18"):
+        el_zoo.load("resnet18.mars")
+
+
+def test_tag_in_name_and_other_weights_is_an_error():
+    with pytest.raises(ValueError, match="give the weights once"):
+        el_zoo.load("resnet18.cifar10", weights="imagenette")
+
+
+def test_missing_weights_path_is_an_error_never_a_random_init(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        el_zoo.load("resnet18", weights=str(tmp_path / "nope.h5"), **SMALL)
+
+
+def saved_weights(tmp_path, name="resnet18_el", **overrides):
+    model = el_zoo.load(name, **{**SMALL, **overrides})
+    path = tmp_path / "weights.h5"
+    model.save_weights(str(path))
+    return model, path
+
+
+def test_weights_file_loads_into_the_same_architecture(tmp_path):
+    model, path = saved_weights(tmp_path)
+    loaded = el_zoo.load("resnet18_el", weights=str(path), **SMALL)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_backbone_loads_from_a_full_weights_file(tmp_path):
+    model, path = saved_weights(tmp_path)
+    backbone = el_zoo.load("resnet18_el", weights=str(path), include_top=False,
+                           input_shape=(48, 48, 3), stem="cifar", width_multiplier=0.25)
+    stem_kernel = backbone.get_layer("stem_conv").get_weights()[0]
+    np.testing.assert_array_equal(stem_kernel, model.get_layer("stem_conv").get_weights()[0])
+
+
+def test_classes_mismatch_with_top_weights_is_a_clear_error(tmp_path):
+    _, path = saved_weights(tmp_path)
+    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or include_top=False"):
+        el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "classes": 5})
+
+
+def test_weights_of_another_width_are_a_clear_error(tmp_path):
+    _, path = saved_weights(tmp_path)
+    with pytest.raises(ValueError, match="another width_multiplier or architecture"):
+        el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "width_multiplier": 0.5})
+
+
+def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
+    _, path = saved_weights(tmp_path, name="resnet18")
+    with pytest.raises(ValueError, match="has no weights for"):
+        el_zoo.load("resnet18_el", weights=str(path), **SMALL)
+
+
+def test_a_file_that_is_not_hdf5_is_a_clear_error(tmp_path):
+    path = tmp_path / "weights.h5"
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="is not an HDF5 weights file"):
+        el_zoo.load("resnet18_el", weights=str(path), **SMALL)
+
+
+def publish(tmp_path, model_path, name="resnet18_el.toy", config=None):
+    """A models/ folder with one published entry, as the publishing step writes it."""
+    models = tmp_path / "models"
+    folder = models / name
+    folder.mkdir(parents=True)
+    target = folder / "weights.h5"
+    target.write_bytes(model_path.read_bytes())
+    relative = f"{name}/weights.h5"
+    manifest = {
+        "models": {name: {"weights": relative, "config": config or {
+            "input_shape": [32, 32, 3], "classes": 10, "width_multiplier": 0.25,
+            "stem": "cifar"}}},
+        "files": {relative: {"sha256": weights_module.sha256_of(target),
+                             "size": target.stat().st_size}},
+    }
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    return models
+
+
+def test_published_tag_resolves_config_and_verified_file(tmp_path, monkeypatch):
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    assert el_zoo.list_models(pretrained=True) == ["resnet18_el.toy"]
+    model = el_zoo.load("resnet18_el.toy")
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
+    backbone = el_zoo.load("resnet18_el", weights="toy", include_top=False, classes=3)
+    assert backbone.output_shape[-1] == 128
+    with pytest.raises(ValueError, match="10-class head but classes=3"):
+        el_zoo.load("resnet18_el.toy", classes=3)
+    with pytest.raises(ValueError, match="trained with width_multiplier=0.25"):
+        el_zoo.load("resnet18_el.toy", width_multiplier=1.0)
+
+
+def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    with open(models / "resnet18_el.toy" / "weights.h5", "ab") as f:
+        f.write(b"tampered")
+    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    with pytest.raises(ValueError, match="has sha256 .* but the manifest records"):
+        el_zoo.load("resnet18_el.toy")
