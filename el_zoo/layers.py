@@ -213,7 +213,6 @@ class ElasticLink(keras.layers.Layer):
         """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
         return self._match_channels(self._squeeze_spatial(x_real))
 
-    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         if self.conv is not None:
             x_real, conv_out = inputs, self.conv(inputs)
@@ -279,7 +278,6 @@ class RSign(keras.layers.Layer):
         )
         super().build(input_shape)
 
-    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         return self._sign(inputs - self.alpha)
 
@@ -326,7 +324,6 @@ class RPReLU(keras.layers.Layer):
         self.shift_out = self.add_weight(name="shift_out", shape=channels, initializer="zeros")
         super().build(input_shape)
 
-    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         x = inputs - self.shift_in
         return tf.maximum(x, 0.0) + self.slope * tf.minimum(x, 0.0) + self.shift_out
@@ -380,7 +377,6 @@ class Standardize(keras.layers.Layer):
         )
         super().build(input_shape)
 
-    @tf.autograph.experimental.do_not_convert
     def call(self, inputs):
         return (inputs / 255.0 - self.mean) / self.std
 
