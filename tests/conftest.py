@@ -30,3 +30,24 @@ def cifar_images(data_dir):
 
     images, labels, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=10)
     return images.astype("float32"), labels
+
+
+@pytest.fixture(scope="session")
+def calibrate_batch_norm(data_dir):
+    """Sets a model's BN moving statistics from real CIFAR-10 train images, in place.
+
+    A randomly initialised net with BN's default statistics (mean 0, variance 1) drives
+    activations far from unit scale, so many pre-activations sit within float rounding
+    of a sign flip; calibrated statistics make the net behave like a trained one.
+    """
+    from el_zoo import data
+
+    images, _, _ = data.load_split("cifar10", "train", data_dir=data_dir, limit=64)
+    images = images.astype("float32")
+
+    def calibrate(model, steps=30):
+        for _ in range(steps):
+            model(images, training=True)
+        return model
+
+    return calibrate

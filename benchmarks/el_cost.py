@@ -1,0 +1,62 @@
+"""EL's extra parameters and OPs for every family, as a Markdown table.
+
+    python benchmarks/el_cost.py                 # print the table
+    python benchmarks/el_cost.py --readme README.md   # rewrite the README's table
+
+Counts come from el_zoo.profile at the ImageNet configuration (224x224, 1000 classes,
+width 1.0) and at the CIFAR configuration (32x32, cifar stem, 10 classes, width 1.0).
+"""
+
+import argparse
+import re
+from pathlib import Path
+
+import el_zoo
+
+FAMILIES = ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+CONFIGS = {
+    "224x224": {},
+    "32x32 cifar": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
+}
+START, END = "<!-- el-cost:start -->", "<!-- el-cost:end -->"
+
+
+def cost_table():
+    lines = [
+        "| family | input | params | + EL params | OPs | + EL OPs | size (MB) | + EL size |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for family in FAMILIES:
+        for label, config in CONFIGS.items():
+            plain = el_zoo.profile(el_zoo.load(family, **config))
+            linked = el_zoo.profile(el_zoo.load(f"{family}_el", **config))
+            extra_params = linked["params"] - plain["params"]
+            extra_ops = linked["ops"] - plain["ops"]
+            lines.append(
+                f"| {family} | {label} | {plain['params'] / 1e6:.2f}M | "
+                f"+{extra_params:,} ({100 * extra_params / plain['params']:.2f} %) | "
+                f"{plain['ops']:.3g} | +{extra_ops:.3g} ({100 * extra_ops / plain['ops']:.1f} %) | "
+                f"{plain['size_mb']:.2f} | +{100 * (linked['size_mb'] / plain['size_mb'] - 1):.2f} % |"
+            )
+    return "\n".join(lines)
+
+
+def replace_block(text, table):
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no {START} ... {END} block to replace")
+    return pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readme", type=Path, default=None)
+    args = parser.parse_args()
+    table = cost_table()
+    if args.readme:
+        args.readme.write_text(replace_block(args.readme.read_text(), table))
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

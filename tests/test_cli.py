@@ -1,0 +1,59 @@
+"""The el-zoo command line, run as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from el_zoo.cli import main
+
+
+def test_list_prints_every_registered_model(capsys):
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.split() == [
+        "mobilenet_v1", "mobilenet_v1_el", "reactnet_a", "reactnet_a_el",
+        "resnet18", "resnet18_el", "resnet26", "resnet26_el",
+    ]
+
+
+def test_list_with_a_pattern(capsys):
+    assert main(["list", "reactnet*"]) == 0
+    assert capsys.readouterr().out.split() == ["reactnet_a", "reactnet_a_el"]
+
+
+def test_info_reports_params_and_ops(capsys):
+    assert main(["info", "reactnet_a", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["input_shape"] == [224, 224, 3]
+    assert info["ops"] == pytest.approx(0.87e8, rel=0.02)
+
+
+def test_info_with_larq_summary_and_el_line(capsys):
+    assert main(["info", "resnet18_el", "--input-size", "32", "--stem", "cifar",
+                 "--classes", "10", "--width-multiplier", "0.25", "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "stage1_block1_unit1_el" in out  # Larq's summary lists the links
+    assert "Elastic-Link:" in out and "OPs" in out
+
+
+def test_unknown_model_is_a_clear_error_with_exit_code_2(capsys):
+    assert main(["info", "resnet27"]) == 2
+    assert "Unknown model 'resnet27'. Did you mean resnet26" in capsys.readouterr().err
+
+
+def test_convert_writes_a_tflite_file(tmp_path, capsys):
+    target = tmp_path / "m.tflite"
+    assert main(["convert", "resnet18_el", "-o", str(target), "--input-size", "32",
+                 "--stem", "cifar", "--classes", "10", "--width-multiplier", "0.25"]) == 0
+    assert target.stat().st_size > 0 and "wrote" in capsys.readouterr().out
+
+
+def test_console_script_runs_the_demo(data_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "el_zoo.cli", "demo", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "top-1 agreement 100%" in result.stdout
+    assert "not an ARM latency" in result.stdout
