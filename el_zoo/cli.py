@@ -1,4 +1,4 @@
-"""The ``el-zoo`` command line: list, info, convert, demo."""
+"""The ``el-zoo`` command line: list, info, convert, benchmark, demo."""
 
 import argparse
 import json
@@ -14,9 +14,7 @@ def _cost_line(cost):
     )
 
 
-def _build(args):
-    import el_zoo
-
+def _config(args):
     kwargs = {"stem": args.stem} if args.stem else {}
     if args.input_size:
         kwargs["input_shape"] = (args.input_size, args.input_size, 3)
@@ -24,7 +22,13 @@ def _build(args):
         kwargs["classes"] = args.classes
     if args.width_multiplier:
         kwargs["width_multiplier"] = args.width_multiplier
-    return el_zoo.load(args.name, **kwargs)
+    return kwargs
+
+
+def _build(args):
+    import el_zoo
+
+    return el_zoo.load(args.name, **_config(args))
 
 
 def cmd_list(args):
@@ -57,9 +61,30 @@ def cmd_convert(args):
     from el_zoo.convert import convert
 
     started = time.time()
-    path = convert(_build(args), args.output)
+    verify_images = 0 if args.no_verify else 8
+    path = convert(_build(args), args.output, verify_images=verify_images)
     size = path.stat().st_size
-    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s")
+    checked = "not verified" if args.no_verify else "LCE interpreter agrees with Keras"
+    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}")
+    return 0
+
+
+def cmd_benchmark(args):
+    from pathlib import Path
+
+    from el_zoo import benchmark
+    from el_zoo.atomic import write_text_atomically
+
+    if args.name.endswith(".tflite"):
+        if not Path(args.name).is_file():
+            raise FileNotFoundError(f"{args.name} does not exist.")
+        results = benchmark.benchmark_file(args.name, runs=args.runs)
+    else:
+        results = benchmark.benchmark_model(args.name, runs=args.runs, **_config(args))
+    print(benchmark.to_table(results))
+    if args.json:
+        write_text_atomically(args.json, benchmark.to_json(results))
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -70,7 +95,10 @@ def cmd_demo(args):
 
 
 def _add_model_options(parser):
-    parser.add_argument("name", help="a registered model, e.g. resnet26_el (see el-zoo list)")
+    parser.add_argument(
+        "name", help="a registered model, e.g. resnet26_el or resnet26_el.cifar10 "
+        "(see el-zoo list); for benchmark also a .tflite file"
+    )
     parser.add_argument("--input-size", type=int, default=None, help="square input size")
     parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None)
     parser.add_argument("--classes", type=int, default=None)
@@ -97,7 +125,17 @@ def build_parser():
     conv = commands.add_parser("convert", help="convert to TFLite with Larq Compute Engine")
     _add_model_options(conv)
     conv.add_argument("-o", "--output", required=True, help="output .tflite file")
+    conv.add_argument("--no-verify", action="store_true",
+                      help="skip the Keras-vs-interpreter check on 8 images")
     conv.set_defaults(run=cmd_convert)
+
+    bench = commands.add_parser(
+        "benchmark", help="latency, memory and size, with the no-EL and float twins"
+    )
+    _add_model_options(bench)
+    bench.add_argument("--runs", type=int, default=20, help="timed runs after 3 warm-up runs")
+    bench.add_argument("--json", default=None, help="also write the results as JSON here")
+    bench.set_defaults(run=cmd_benchmark)
 
     demo = commands.add_parser("demo", help="build, convert and check a model end to end")
     demo.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")

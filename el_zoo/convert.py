@@ -47,6 +47,23 @@ def check_convertible(model):
             )
 
 
+MIN_AGREEMENT = 0.99
+
+
+def verification_images(model, count=8, data_dir=None):
+    """Real CIFAR-10 test images resized to the model's input when a data folder is set,
+    else seeded random pixels, as float32 in [0, 255]."""
+    from el_zoo import data
+
+    height, width = model.input_shape[1:3]
+    try:
+        images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
+        return tf.image.resize(images.astype(np.float32), (height, width)).numpy()
+    except (ValueError, FileNotFoundError):
+        rng = np.random.default_rng(0)
+        return rng.uniform(0, 255, (count, height, width, 3)).astype(np.float32)
+
+
 def convert(
     model_or_name,
     output_path=None,
@@ -55,10 +72,23 @@ def convert(
     inference_output_type=tf.float32,
     target="arm",
     input_size=None,
+    verify_images=8,
 ):
     """Converts a Keras model (or a registered name) to an LCE TFLite flatbuffer.
 
-    Returns the flatbuffer bytes, or ``output_path`` after writing them there atomically.
+    Arguments:
+        model_or_name: a Keras model, or a registered name (``"resnet26_el"`` or
+            ``"resnet26_el.cifar10"``) to build with ``input_size``.
+        output_path: where to write the file (atomically); None returns the bytes.
+        inference_input_type, inference_output_type, target: as for
+            ``larq_compute_engine.convert_keras_model``.
+        verify_images: an int (how many images: real CIFAR-10 test images when
+            ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
+            skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of
+            them, or conversion fails (float32 inputs and outputs only).
+
+    Returns:
+        The flatbuffer bytes, or ``output_path`` after writing it.
     """
     import larq_compute_engine as lce
 
@@ -70,10 +100,28 @@ def convert(
         inference_output_type=inference_output_type,
         target=target,
     )
+    float_io = inference_input_type == tf.float32 and inference_output_type == tf.float32
+    if verify_images is not None and verify_images is not False and float_io:
+        _check_parity(flatbuffer, model, verify_images)
     if output_path is None:
         return flatbuffer
     write_bytes_atomically(output_path, flatbuffer)
     return Path(output_path)
+
+
+def _check_parity(flatbuffer, model, verify_images):
+    if isinstance(verify_images, int):
+        if verify_images <= 0:
+            return
+        verify_images = verification_images(model, verify_images)
+    report = verify(flatbuffer, model, verify_images)
+    if report["top1_agreement"] < MIN_AGREEMENT:
+        raise RuntimeError(
+            f"converted {model.name} disagrees with Keras: top-1 agreement "
+            f"{report['top1_agreement']:.1%} (< {MIN_AGREEMENT:.0%}) over "
+            f"{report['images']} images, max |diff| {report['max_abs_diff']:.3g}. The file "
+            "was not written; please report this with the model and LCE version."
+        )
 
 
 def interpreter_outputs(flatbuffer, images, num_threads=1):

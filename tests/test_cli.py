@@ -57,3 +57,28 @@ def test_console_script_runs_the_demo(data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "top-1 agreement 100%" in result.stdout
     assert "not an ARM latency" in result.stdout
+
+
+def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
+    target = tmp_path / "bench.json"
+    assert main(["benchmark", "mobilenet_v1_el", "--input-size", "32", "--stem", "cifar",
+                 "--classes", "10", "--width-multiplier", "0.25", "--runs", "2",
+                 "--json", str(target)]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [
+        "mobilenet_v1_el", "mobilenet_v1", "mobilenet_v1_el (float)"]
+    assert all(len(row.split("|")) == 8 for row in rows)
+    assert "not ARM latencies" in out
+    results = json.loads(target.read_text())
+    assert results["input_shape"] == [32, 32, 3]
+    assert 0 < results["ratios"]["size_vs_float"] < 1
+    for role in ("model", "no_el", "float"):
+        assert results[role]["latency_ms_1t"]["median"] > 0
+        assert results[role]["latency_ms_2t"]["p90"] >= results[role]["latency_ms_2t"]["median"]
+        assert results[role]["memory_bytes"] > 0
+
+
+def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
+    assert main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
+    assert "missing.tflite does not exist" in capsys.readouterr().err

@@ -78,3 +78,22 @@ def test_non_float32_policy_is_refused():
         tf.keras.mixed_precision.set_global_policy("float32")
     with pytest.raises(ValueError, match="LCE converts float32 models only"):
         convert_module.check_convertible(model)
+
+
+def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, monkeypatch):
+    model = el_zoo.load("resnet18", **SMALL)
+
+    def wrong_outputs(flatbuffer, images, num_threads=1):
+        return np.roll(model.predict(images, verbose=0), 1, axis=-1)  # every top-1 moves
+
+    monkeypatch.setattr(convert_module, "interpreter_outputs", wrong_outputs)
+    target = tmp_path / "model.tflite"
+    with pytest.raises(RuntimeError, match=r"top-1 agreement 0.0% \(< 99%\)"):
+        convert(model, target)
+    assert not target.exists()
+    assert convert(model, target, verify_images=0) == target  # the check can be skipped
+
+
+def test_convert_by_name_with_an_input_size():
+    flatbuffer = convert("resnet18_el", input_size=32, verify_images=2)
+    assert "LceBconv2d" in tflite_op_names(flatbuffer)

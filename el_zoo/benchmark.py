@@ -1,0 +1,198 @@
+"""Latency, memory and size of converted models, with their no-EL and float twins.
+
+``benchmark(name)`` converts a registered model with LCE and measures it beside (a) the same
+architecture without Elastic-Link and (b) the float model of the same architecture
+(binarization off, converted with TensorFlow's own TFLite converter). Ratios are the
+headline. LCE has no optimised x86 kernels: latencies measured on x86 are not ARM
+latencies, and the report says so.
+"""
+
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from el_zoo._keras import keras
+
+X86_NOTE = (
+    "Measured on {machine}: LCE has no optimised x86 kernels (binary convolutions run on "
+    "reference kernels here), so these latencies are not ARM latencies; use them as ratios."
+)
+
+# Memory is measured in a fresh process: how much its resident set grows from just before
+# the model is loaded to just after it ran once (model buffer, tensor arena, kernels' scratch).
+_MEMORY_PROBE = """
+import os
+import sys
+import numpy as np
+from larq_compute_engine.tflite.python.interpreter_wrapper_lite import LiteInterpreter
+
+def resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+model = open(sys.argv[1], "rb").read()
+shape = [int(d) for d in sys.argv[3].split(",")]
+image = np.zeros(shape, np.float32)
+before = resident_bytes()
+interpreter = LiteInterpreter(model, int(sys.argv[2]), False, False, False)
+interpreter.predict([image])
+print(resident_bytes() - before)
+"""
+
+
+def _interpreter(flatbuffer, threads):
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    return Interpreter(flatbuffer, num_threads=threads)
+
+
+def latency_ms(flatbuffer, threads=1, warmup=3, runs=20):
+    """(median, p90) latency in ms of one image, after ``warmup`` runs."""
+    interpreter = _interpreter(flatbuffer, threads)
+    image = np.zeros(interpreter.input_shapes[0], np.float32)
+    for _ in range(warmup):
+        interpreter.predict(image)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        interpreter.predict(image)
+        times.append((time.perf_counter() - started) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
+def memory_bytes(flatbuffer, threads=1):
+    """Resident memory that loading and running the model adds, in a fresh process."""
+    interpreter = _interpreter(flatbuffer, threads)
+    shape = ",".join(str(d) for d in interpreter.input_shapes[0])
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
+        f.write(flatbuffer)
+        f.flush()
+        result = subprocess.run(
+            [sys.executable, "-c", _MEMORY_PROBE, f.name, str(threads), shape],
+            capture_output=True, text=True, timeout=600, check=True,
+        )
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def float_twin(model):
+    """The same architecture with binarization off (float weights and activations)."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        layer_config = layer["config"]
+        for key in ("input_quantizer", "kernel_quantizer", "depthwise_quantizer"):
+            if key in layer_config:
+                layer_config[key] = None
+        for key in ("kernel_constraint", "depthwise_constraint"):
+            if key in layer_config:
+                layer_config[key] = None
+        if "pad_values" in layer_config:
+            layer_config["pad_values"] = 0.0
+        if layer["class_name"] == "RSign":  # sign(x - alpha) becomes the identity
+            layer["class_name"] = "Activation"
+            layer["config"] = {"name": layer_config["name"], "activation": "linear",
+                               "trainable": True, "dtype": "float32"}
+    return keras.Model.from_config(config)
+
+
+def float_tflite(model):
+    """Converts a float Keras model with TensorFlow's TFLite converter."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    return converter.convert()
+
+
+def measure(flatbuffer, threads=(1, 2), runs=20):
+    """Latency at each thread count, peak memory and size of one flatbuffer."""
+    report = {"size_bytes": len(flatbuffer)}
+    for count in threads:
+        median, p90 = latency_ms(flatbuffer, count, runs=runs)
+        report[f"latency_ms_{count}t"] = {"median": median, "p90": p90}
+    report["memory_bytes"] = memory_bytes(flatbuffer)
+    return report
+
+
+def benchmark_model(name, runs=20, **config):
+    """Measures a registered model, its no-EL twin and its float twin. Returns a dict."""
+    import el_zoo
+    from el_zoo.convert import convert
+    from el_zoo.registry import split_name
+
+    arch, _ = split_name(name)
+    variants = {"model": name}
+    if arch.endswith("_el"):
+        variants["no_el"] = arch[: -len("_el")]
+    results = {}
+    model = None
+    for role, variant_name in variants.items():
+        variant = el_zoo.load(variant_name, **config)
+        started = time.time()
+        flatbuffer = convert(variant)
+        results[role] = {"name": variant_name, "convert_s": time.time() - started,
+                         **measure(flatbuffer, runs=runs)}
+        model = model or variant
+    results["float"] = {"name": f"{arch} (float)", **measure(float_tflite(float_twin(model)),
+                                                             runs=runs)}
+    results["input_shape"] = list(model.input_shape[1:])
+    results["ratios"] = _ratios(results)
+    results["note"] = X86_NOTE.format(machine=platform.machine())
+    return results
+
+
+def _ratios(results):
+    model, float_model = results["model"], results["float"]
+    ratios = {
+        "size_vs_float": model["size_bytes"] / float_model["size_bytes"],
+        "latency_vs_float_1t": model["latency_ms_1t"]["median"]
+        / float_model["latency_ms_1t"]["median"],
+    }
+    if "no_el" in results:
+        ratios["el_latency_overhead_1t"] = (
+            model["latency_ms_1t"]["median"] / results["no_el"]["latency_ms_1t"]["median"] - 1
+        )
+        ratios["el_size_overhead"] = model["size_bytes"] / results["no_el"]["size_bytes"] - 1
+    return ratios
+
+
+def benchmark_file(path, runs=20):
+    """Measures one .tflite file (no twins: a file does not say its architecture)."""
+    flatbuffer = Path(path).read_bytes()
+    return {"model": {"name": str(path), **measure(flatbuffer, runs=runs)},
+            "note": X86_NOTE.format(machine=platform.machine())}
+
+
+def to_table(results):
+    """A Markdown table of one benchmark result."""
+    lines = [
+        "| model | size (MB) | 1 thread median / p90 (ms) | 2 threads median / p90 (ms) "
+        "| memory (MB) | convert (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for role in ("model", "no_el", "float"):
+        if role not in results:
+            continue
+        r = results[role]
+        one, two = r["latency_ms_1t"], r["latency_ms_2t"]
+        convert_s = f"{r['convert_s']:.0f}" if "convert_s" in r else "-"
+        lines.append(
+            f"| {r['name']} | {r['size_bytes'] / 1e6:.2f} | {one['median']:.2f} / "
+            f"{one['p90']:.2f} | {two['median']:.2f} / {two['p90']:.2f} | "
+            f"{r['memory_bytes'] / 1e6:.1f} | {convert_s} |"
+        )
+    ratios = results.get("ratios", {})
+    if ratios:
+        lines.append("")
+        lines.append(", ".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
+    lines.append("")
+    lines.append(results["note"])
+    return "\n".join(lines)
+
+
+def to_json(results):
+    return json.dumps(results, indent=1)
