@@ -52,16 +52,17 @@ MIN_AGREEMENT = 0.99
 
 def verification_images(model, count=8, data_dir=None):
     """Real CIFAR-10 test images resized to the model's input when a data folder is set,
-    else seeded random pixels, as float32 in [0, 255]."""
+    else seeded random pixels; whole numbers in [0, 255] as float32, like decoded images."""
     from el_zoo import data
 
     height, width = model.input_shape[1:3]
     try:
         images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
-        return tf.image.resize(images.astype(np.float32), (height, width)).numpy()
+        resized = tf.image.resize(images.astype(np.float32), (height, width)).numpy()
+        return np.round(resized)
     except (ValueError, FileNotFoundError):
         rng = np.random.default_rng(0)
-        return rng.uniform(0, 255, (count, height, width, 3)).astype(np.float32)
+        return rng.integers(0, 256, (count, height, width, 3)).astype(np.float32)
 
 
 def convert(
@@ -94,19 +95,52 @@ def convert(
 
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
+    for io_type in (inference_input_type, inference_output_type):
+        if io_type not in (tf.float32, tf.int8):
+            raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
     flatbuffer = lce.convert_keras_model(
-        model,
+        _with_int8_ranges(model, inference_input_type, inference_output_type),
         inference_input_type=inference_input_type,
         inference_output_type=inference_output_type,
         target=target,
     )
-    float_io = inference_input_type == tf.float32 and inference_output_type == tf.float32
-    if verify_images is not None and verify_images is not False and float_io:
+    if verify_images is not None and verify_images is not False:
         _check_parity(flatbuffer, model, verify_images)
     if output_path is None:
         return flatbuffer
     write_bytes_atomically(output_path, flatbuffer)
     return Path(output_path)
+
+
+def _fake_quant(tensor, low, high, name):
+    quantize = keras.layers.Lambda(
+        lambda t: tf.quantization.fake_quant_with_min_max_args(t, min=low, max=high, num_bits=8),
+        name=name,
+    )
+    return quantize(tensor)
+
+
+def _with_int8_ranges(model, input_type, output_type):
+    """The model with the value ranges LCE needs to make int8 inputs or outputs.
+
+    int8 input: pixels in [0, 255] become int8 ``pixel - 128`` (scale 1, zero point -128).
+    int8 output: only for probabilities (a final softmax), in [0, 1] with 1/255 steps.
+    """
+    if input_type != tf.int8 and output_type != tf.int8:
+        return model
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    x = _fake_quant(inputs, 0.0, 255.0, "int8_input") if input_type == tf.int8 else inputs
+    outputs = model(x)
+    if output_type == tf.int8:
+        last = model.layers[-1]
+        if getattr(last, "activation", None) is not keras.activations.softmax:
+            raise ValueError(
+                f"{model.name}: int8 outputs need a known output range; el_zoo gives them "
+                "for probabilities only (a final softmax). Use inference_output_type="
+                "tf.float32 for logits or features."
+            )
+        outputs = _fake_quant(outputs, 0.0, 1.0, "int8_output")
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 def _check_parity(flatbuffer, model, verify_images):
@@ -120,7 +154,7 @@ def _check_parity(flatbuffer, model, verify_images):
             f"converted {model.name} disagrees with Keras: top-1 agreement "
             f"{report['top1_agreement']:.1%} (< {MIN_AGREEMENT:.0%}) over "
             f"{report['images']} images, max |diff| {report['max_abs_diff']:.3g}. The file "
-            "was not written; please report this with the model and LCE version."
+            "was not written."
         )
 
 
@@ -132,11 +166,20 @@ def interpreter_outputs(flatbuffer, images, num_threads=1):
         flatbuffer = Path(flatbuffer).read_bytes()
     interpreter = Interpreter(flatbuffer, num_threads=num_threads)
     images = np.asarray(images, dtype=np.float32)
-    return np.concatenate([interpreter.predict(image[None]) for image in images])
+    if interpreter.input_types[0] == np.int8:  # pixels [0, 255] -> int8 (zero point -128)
+        scale, zero_point = interpreter.input_scales[0], interpreter.input_zero_points[0]
+        images = np.clip(np.round(images / scale + zero_point), -128, 127).astype(np.int8)
+    outputs = np.concatenate([interpreter.predict(image[None]) for image in images])
+    if interpreter.output_types[0] == np.int8:
+        scale, zero_point = interpreter.output_scales[0], interpreter.output_zero_points[0]
+        outputs = (outputs.astype(np.float32) - zero_point) * scale
+    return outputs
 
 
 def verify(flatbuffer, model, images):
     """Compares the LCE interpreter with Keras (inference mode) on the same images.
+
+    int8 inputs and outputs are quantized and dequantized with the file's own scales.
 
     Returns ``{"max_abs_diff", "top1_agreement", "images"}``.
     """

@@ -23,6 +23,14 @@ def data_dir():
     return candidate
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_env():
+    """Points EL_ZOO_DATA at the data folder for code that reads it (e.g. convert's check)."""
+    candidate = os.environ.get("EL_ZOO_DATA") or str(REPO.parent / "shared" / "data")
+    if Path(candidate).is_dir():
+        os.environ["EL_ZOO_DATA"] = candidate
+
+
 @pytest.fixture(scope="session")
 def cifar_images(data_dir):
     """Ten real CIFAR-10 test images (one per class) as float32 in [0, 255], and labels."""

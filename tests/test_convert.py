@@ -97,3 +97,25 @@ def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, mo
 def test_convert_by_name_with_an_input_size():
     flatbuffer = convert("resnet18_el", input_size=32, verify_images=2)
     assert "LceBconv2d" in tflite_op_names(flatbuffer)
+
+
+def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calibrate_batch_norm):
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    images, _ = cifar_images
+    model = calibrate_batch_norm(el_zoo.load("resnet18_el", **SMALL))
+    flatbuffer = convert(model, inference_input_type=tf.int8,
+                         inference_output_type=tf.int8)  # verifies top-1 agreement itself
+    interpreter = Interpreter(flatbuffer)
+    assert interpreter.input_types == [np.int8] and interpreter.output_types == [np.int8]
+    assert interpreter.input_scales == [1.0] and interpreter.input_zero_points == [-128]
+    report = verify(flatbuffer, model, images)
+    assert report["top1_agreement"] == 1.0
+    assert report["max_abs_diff"] <= 1.01 / 255  # one output quantization step
+
+
+def test_int8_outputs_of_logits_are_refused(calibrate_batch_norm):
+    model = calibrate_batch_norm(el_zoo.load("resnet18", **SMALL, classifier_activation=None))
+    with pytest.raises(ValueError, match="int8 outputs need a known output range"):
+        convert(model, inference_output_type=tf.int8)
+    assert convert(model, inference_input_type=tf.int8, verify_images=2)
