@@ -17,6 +17,7 @@ from el_zoo._keras import keras  # noqa: E402  (checks that tf.keras is Keras 2)
 from el_zoo.layers import ElasticLink, RPReLU, RSign, Standardize  # noqa: E402
 from el_zoo.registry import list_models, load, register_model  # noqa: E402
 from el_zoo.profile import profile  # noqa: E402
+from el_zoo.convert import convert, verify  # noqa: E402
 from el_zoo import nets  # noqa: E402,F401  (registers every family)
 
 __version__ = "0.1.0"
@@ -26,9 +27,11 @@ __all__ = [
     "RPReLU",
     "RSign",
     "Standardize",
+    "convert",
     "keras",
     "list_models",
     "load",
     "profile",
     "register_model",
+    "verify",
 ]

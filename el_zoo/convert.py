@@ -37,6 +37,14 @@ def check_convertible(model):
             "Rebuild it with input_shape=(H, W, 3) (for a name: --input-size N)."
         )
     for layer in model.layers:
+        for node in layer.inbound_nodes:
+            if node.call_kwargs.get("training") is True:
+                raise ValueError(
+                    f"{model.name}: layer {layer.name!r} is called with training=True inside "
+                    "the model, so its training-mode behaviour (batch statistics, dropout, "
+                    "noise) would be frozen into the TFLite file. Rebuild the model without "
+                    "training=True in that call."
+                )
         policy = getattr(layer, "dtype_policy", None)
         if policy is not None and getattr(policy, "compute_dtype", "float32") != "float32":
             raise ValueError(

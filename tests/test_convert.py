@@ -1,15 +1,17 @@
 """Every family converts with Larq Compute Engine and matches Keras on real images."""
 
 import collections
+import importlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import el_zoo
-from el_zoo import convert as convert_module
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
 from tests.conftest import SMALL
+
+convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is the function
 
 # Ops a converted zoo model may contain: LCE's binary ops plus plain TFLite builtins.
 LCE_OPS = {"LceBconv2d", "LceQuantize", "LceDequantize"}
@@ -119,3 +121,11 @@ def test_int8_outputs_of_logits_are_refused(calibrate_batch_norm):
     with pytest.raises(ValueError, match="int8 outputs need a known output range"):
         convert(model, inference_output_type=tf.int8)
     assert convert(model, inference_input_type=tf.int8, verify_images=2)
+
+
+def test_layers_forced_into_training_mode_are_refused():
+    inputs = tf.keras.Input((8, 8, 3))
+    x = tf.keras.layers.BatchNormalization(name="forced_bn")(inputs, training=True)
+    model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(x))
+    with pytest.raises(ValueError, match="'forced_bn' is called with training=True"):
+        convert(model)
