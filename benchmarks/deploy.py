@@ -33,7 +33,7 @@ def rows(family, size, results):
         lines.append(
             f"| {r['name']} | {size} | {r['size_bytes'] / 1e6:.2f} | {one['median']:.1f} / "
             f"{one['p90']:.1f} | {two['median']:.1f} / {two['p90']:.1f} | "
-            f"{r['memory_bytes'] / 1e6:.1f} | {convert_s} |"
+            f"{r['peak_memory_bytes'] / 1e6:.1f} | {convert_s} |"
         )
     lines.append(
         f"| **{family}_el ratios** | {size} | BNN/float size {ratios['size_vs_float']:.3f} | "
@@ -50,12 +50,12 @@ def to_markdown(all_results, info, runs):
         "",
         f"Every family with Elastic-Link, its no-EL twin and its float twin (binarization "
         f"off, TensorFlow's TFLite converter). Latency: median / p90 over {runs} runs after 3 "
-        "warm-up runs, one image. Memory: resident memory that loading and running the model "
-        "adds to a fresh process. Random weights (latency and size do not depend on them).",
+        "warm-up runs, one image. Peak memory: the peak resident memory that loading and running "
+        "the model once adds to a fresh process. Random weights (latency and size do not depend on them).",
         "",
         f"**{benchmark.X86_NOTE.format(machine=info['machine'])}**",
         "",
-        "| model | input | size (MB) | 1 thread (ms) | 2 threads (ms) | memory (MB) | "
+        "| model | input | size (MB) | 1 thread (ms) | 2 threads (ms) | peak memory (MB) | "
         "LCE convert (s) |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -24,25 +24,29 @@ X86_NOTE = (
     "reference kernels here), so these latencies are not ARM latencies; use them as ratios."
 )
 
-# Memory is measured in a fresh process: how much its resident set grows from just before
-# the model is loaded to just after it ran once (model buffer, tensor arena, kernels' scratch).
+# Peak memory is measured in a fresh process: its peak resident set while loading the model
+# and running it once, minus its resident set just before (after the library imports).
+# Linux resets the peak counter (VmHWM) when "5" is written to /proc/self/clear_refs.
 _MEMORY_PROBE = """
-import os
 import sys
 import numpy as np
 from larq_compute_engine.tflite.python.interpreter_wrapper_lite import LiteInterpreter
 
-def resident_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(field + " not in /proc/self/status")
 
 model = open(sys.argv[1], "rb").read()
-shape = [int(d) for d in sys.argv[3].split(",")]
-image = np.zeros(shape, np.float32)
-before = resident_bytes()
+image = np.zeros([int(d) for d in sys.argv[3].split(",")], np.float32)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status_bytes("VmRSS")
 interpreter = LiteInterpreter(model, int(sys.argv[2]), False, False, False)
 interpreter.predict([image])
-print(resident_bytes() - before)
+print(status_bytes("VmHWM") - before)
 """
 
 
@@ -66,8 +70,8 @@ def latency_ms(flatbuffer, threads=1, warmup=3, runs=20):
     return float(np.median(times)), float(np.percentile(times, 90))
 
 
-def memory_bytes(flatbuffer, threads=1):
-    """Resident memory that loading and running the model adds, in a fresh process."""
+def peak_memory_bytes(flatbuffer, threads=1):
+    """Peak resident memory that loading and running the model adds, in a fresh process."""
     interpreter = _interpreter(flatbuffer, threads)
     shape = ",".join(str(d) for d in interpreter.input_shapes[0])
     with tempfile.NamedTemporaryFile(suffix=".tflite") as f:
@@ -114,7 +118,7 @@ def measure(flatbuffer, threads=(1, 2), runs=20):
     for count in threads:
         median, p90 = latency_ms(flatbuffer, count, runs=runs)
         report[f"latency_ms_{count}t"] = {"median": median, "p90": p90}
-    report["memory_bytes"] = memory_bytes(flatbuffer)
+    report["peak_memory_bytes"] = peak_memory_bytes(flatbuffer)
     return report
 
 
@@ -171,7 +175,7 @@ def to_table(results):
     """A Markdown table of one benchmark result."""
     lines = [
         "| model | size (MB) | 1 thread median / p90 (ms) | 2 threads median / p90 (ms) "
-        "| memory (MB) | convert (s) |",
+        "| peak memory (MB) | convert (s) |",
         "|---|---|---|---|---|---|",
     ]
     for role in ("model", "no_el", "float"):
@@ -183,7 +187,7 @@ def to_table(results):
         lines.append(
             f"| {r['name']} | {r['size_bytes'] / 1e6:.2f} | {one['median']:.2f} / "
             f"{one['p90']:.2f} | {two['median']:.2f} / {two['p90']:.2f} | "
-            f"{r['memory_bytes'] / 1e6:.1f} | {convert_s} |"
+            f"{r['peak_memory_bytes'] / 1e6:.1f} | {convert_s} |"
         )
     ratios = results.get("ratios", {})
     if ratios:

@@ -76,7 +76,7 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
     for role in ("model", "no_el", "float"):
         assert results[role]["latency_ms_1t"]["median"] > 0
         assert results[role]["latency_ms_2t"]["p90"] >= results[role]["latency_ms_2t"]["median"]
-        assert results[role]["memory_bytes"] > 0
+        assert results[role]["peak_memory_bytes"] > 0
 
 
 def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
