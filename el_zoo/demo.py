@@ -14,8 +14,7 @@ def _demo_images(data_dir, count=16):
     from el_zoo import data
 
     try:
-        images, labels, classes = data.load_split("cifar10", "test", data_dir=data_dir,
-                                                  limit=count)
+        images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
         return images.astype(np.float32), "CIFAR-10 test images (lossy JPEG copy)"
     except (ValueError, FileNotFoundError) as error:
         print(f"note: no CIFAR-10 here ({error}); using random pixels instead")

@@ -45,7 +45,7 @@ def test_failed_extraction_leaves_nothing_in_the_cache(tmp_path):
     data_root.mkdir()
     (data_root / "broken.tar.gz").write_bytes(b"\x1f\x8b truncated")
     cache = tmp_path / "cache"
-    with pytest.raises(Exception):
+    with pytest.raises((tarfile.TarError, EOFError, OSError)):
         data.dataset_dir("broken", data_root, cache)
     assert list((cache / "data").iterdir()) == []
 
