@@ -23,7 +23,9 @@ BN_EPSILON = 1e-5
 
 # Options every `_el` variant passes to ElasticLink (chosen by training/el_ablation.py).
 # "position": add the link before the conv's BN ("before_bn") or after it ("after_bn").
-ELASTIC_LINK_DEFAULTS = {"gamma": "per_channel", "gamma_initializer": 0.5, "position": "before_bn"}
+ELASTIC_LINK_DEFAULTS = {
+    "gamma": "per_channel", "gamma_initializer": 0.25, "position": "before_bn"
+}
 EL_POSITIONS = ("before_bn", "after_bn")
 
 STEMS = ("imagenet", "cifar")
