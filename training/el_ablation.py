@@ -84,8 +84,7 @@ def to_markdown(args, results, info):
         f"pad-crop + flip, seed {args.seed}; top-1 on all 10,000 test images. CIFAR-10 here is "
         "a lossy JPEG copy (quality 75), so accuracies are slightly below the PNG original's. "
         "One seed per variant: differences under about one point are within noise. "
-        "Throughput here is indicative only (other jobs may share the machine); the "
-        "training-throughput benchmark measures it alone.",
+        "Throughput here is indicative only: other jobs may have shared the machine.",
         "",
         "| variant | top-1 (%) | vs no EL | train img/s | throughput vs no EL |",
         "|---|---|---|---|---|",
