@@ -137,7 +137,10 @@ def benchmark_model(name, runs=20, **config):
     for role, variant_name in variants.items():
         variant = el_zoo.load(variant_name, **config)
         started = time.time()
-        flatbuffer = convert(variant)
+        # Random weights: latency and size do not depend on them, and an untrained net's
+        # exact-zero pre-activations can binarize differently in the two engines, so the
+        # parity check belongs to trained weights (and to the tests), not to this timing.
+        flatbuffer = convert(variant, verify_images=0)
         results[role] = {"name": variant_name, "convert_s": time.time() - started,
                          **measure(flatbuffer, runs=runs)}
         model = model or variant

@@ -162,7 +162,10 @@ def _check_parity(flatbuffer, model, verify_images):
             f"converted {model.name} disagrees with Keras: top-1 agreement "
             f"{report['top1_agreement']:.1%} (< {MIN_AGREEMENT:.0%}) over "
             f"{report['images']} images, max |diff| {report['max_abs_diff']:.3g}. The file "
-            "was not written."
+            "was not written. An untrained model (batch norm at its initial statistics) can "
+            "show this: its binary convs sum to exact zeros, which the two engines may "
+            "binarize differently; trained weights do not. For an untrained model pass "
+            "verify_images=0 (el-zoo convert --no-verify)."
         )
 
 
