@@ -98,7 +98,7 @@ def float_twin(model):
         if "pad_values" in layer_config:
             layer_config["pad_values"] = 0.0
         if layer["class_name"] == "RSign":  # sign(x - alpha) becomes the identity
-            layer["class_name"] = "Activation"
+            layer.update(module="keras.layers", class_name="Activation", registered_name=None)
             layer["config"] = {"name": layer_config["name"], "activation": "linear",
                                "trainable": True, "dtype": "float32"}
     return keras.Model.from_config(config)

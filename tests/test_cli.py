@@ -82,3 +82,14 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
 def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
     assert "missing.tflite does not exist" in capsys.readouterr().err
+
+
+def test_float_twin_of_reactnet_has_no_binarization():
+    import el_zoo
+    from el_zoo.benchmark import float_twin
+    from el_zoo.layers import RSign
+
+    twin = float_twin(el_zoo.load("reactnet_a_el", input_shape=(32, 32, 3), stem="cifar",
+                                  classes=10, width_multiplier=0.25))
+    assert not any(isinstance(layer, RSign) for layer in twin.layers)
+    assert not any(getattr(layer, "kernel_quantizer", None) for layer in twin.layers)
