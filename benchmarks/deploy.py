@@ -25,16 +25,8 @@ CONFIGS = {
 
 def rows(family, size, results):
     ratios = results["ratios"]
-    lines = []
-    for role in ("model", "no_el", "float"):
-        r = results[role]
-        one, two = r["latency_ms_1t"], r["latency_ms_2t"]
-        convert_s = f"{r['convert_s']:.0f}" if "convert_s" in r else "-"
-        lines.append(
-            f"| {r['name']} | {size} | {r['size_bytes'] / 1e6:.2f} | {one['median']:.1f} / "
-            f"{one['p90']:.1f} | {two['median']:.1f} / {two['p90']:.1f} | "
-            f"{r['peak_memory_bytes'] / 1e6:.1f} | {convert_s} |"
-        )
+    lines = [benchmark.table_row(results[role], extra_cells=(size,))
+             for role in ("model", "no_el", "float")]
     lines.append(
         f"| **{family}_el ratios** | {size} | BNN/float size {ratios['size_vs_float']:.3f} | "
         f"EL latency overhead {100 * ratios['el_latency_overhead_1t']:+.1f} % | "

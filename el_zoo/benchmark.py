@@ -174,6 +174,21 @@ def benchmark_file(path, runs=20):
             "note": X86_NOTE.format(machine=platform.machine())}
 
 
+def table_row(measured, extra_cells=(), decimals=1):
+    """One Markdown row: name, extra cells, size, latencies, peak memory, conversion time."""
+    one, two = measured["latency_ms_1t"], measured["latency_ms_2t"]
+    cells = [
+        measured["name"],
+        *extra_cells,
+        f"{measured['size_bytes'] / 1e6:.2f}",
+        f"{one['median']:.{decimals}f} / {one['p90']:.{decimals}f}",
+        f"{two['median']:.{decimals}f} / {two['p90']:.{decimals}f}",
+        f"{measured['peak_memory_bytes'] / 1e6:.1f}",
+        f"{measured['convert_s']:.0f}" if "convert_s" in measured else "-",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
 def to_table(results):
     """A Markdown table of one benchmark result."""
     lines = [
@@ -182,16 +197,8 @@ def to_table(results):
         "|---|---|---|---|---|---|",
     ]
     for role in ("model", "no_el", "float"):
-        if role not in results:
-            continue
-        r = results[role]
-        one, two = r["latency_ms_1t"], r["latency_ms_2t"]
-        convert_s = f"{r['convert_s']:.0f}" if "convert_s" in r else "-"
-        lines.append(
-            f"| {r['name']} | {r['size_bytes'] / 1e6:.2f} | {one['median']:.2f} / "
-            f"{one['p90']:.2f} | {two['median']:.2f} / {two['p90']:.2f} | "
-            f"{r['peak_memory_bytes'] / 1e6:.1f} | {convert_s} |"
-        )
+        if role in results:
+            lines.append(table_row(results[role], decimals=2))
     ratios = results.get("ratios", {})
     if ratios:
         lines.append("")
