@@ -129,3 +129,9 @@ def test_layers_forced_into_training_mode_are_refused():
     model = tf.keras.Model(inputs, tf.keras.layers.GlobalAveragePooling2D()(x))
     with pytest.raises(ValueError, match="'forced_bn' is called with training=True"):
         convert(model)
+
+
+def test_unsupported_inference_type_is_refused():
+    model = el_zoo.load("resnet18", **SMALL)
+    with pytest.raises(ValueError, match="must be tf.float32 or tf.int8"):
+        convert(model, inference_input_type=tf.uint8)

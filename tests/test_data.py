@@ -101,3 +101,8 @@ def test_training_pipeline_augments_and_batches():
     assert batches[0][0].dtype.name == "float32"
     with pytest.raises(ValueError, match="augment='mixup' is not supported"):
         data.array_dataset(images, labels, batch_size=4, training=True, augment="mixup")
+
+
+def test_data_folder_that_does_not_exist_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="data folder .* does not exist"):
+        data.data_root(tmp_path / "nowhere")

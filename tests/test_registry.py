@@ -131,3 +131,8 @@ def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(weights_module, "MODELS_DIR", models)
     with pytest.raises(ValueError, match="has sha256 .* but the manifest records"):
         el_zoo.load("resnet18_el.toy")
+
+
+def test_empty_model_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="non-empty string"):
+        el_zoo.load("")
