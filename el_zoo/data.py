@@ -12,6 +12,7 @@ RGB), written the same atomic way, and fed to Keras through ``tf.data``.
 
 import os
 import shutil
+import warnings
 import tarfile
 import tempfile
 from pathlib import Path
@@ -129,11 +130,14 @@ def read_image(path, size=None):
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
-def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, limit=None):
+def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, limit=None,
+               skip_bad_images=False):
     """(images uint8 [N, H, W, 3], labels int32 [N], class names) of one split.
 
     ``limit`` takes the first ``limit`` images of a class-balanced interleaving, so a small
-    subset still holds every class. Decoded arrays are cached per (split, size).
+    subset still holds every class. Decoded arrays are cached per (split, size). A file
+    that is not a readable image raises an error naming it, or with ``skip_bad_images``
+    is left out with a warning naming it (a split with bad images is then not cached).
     """
     split_dir = dataset_dir(name, data_dir, cache_dir) / split
     paths, labels, classes = image_folder(split_dir)
@@ -143,12 +147,23 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
     size_tag = image_size or "orig"
     cache = cache_root(cache_dir) / "arrays" / f"{name}-{split}-{size_tag}-{len(order)}.npy"
     if cache.exists():
-        images = np.load(cache, allow_pickle=False)
-    else:
-        images = np.stack([read_image(paths[i], image_size) for i in order])
+        return np.load(cache, allow_pickle=False), labels[order], classes
+    images, kept = [], []
+    for i in order:
+        try:
+            images.append(read_image(paths[i], image_size))
+            kept.append(i)
+        except ValueError as error:
+            if not skip_bad_images:
+                raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
+            warnings.warn(f"skipping {error}", stacklevel=2)
+    if not images:
+        raise ValueError(f"{split_dir} holds no readable image.")
+    images = np.stack(images)
+    if len(kept) == len(order):
         with atomic_path(cache) as temporary, open(temporary, "wb") as f:
             np.save(f, images, allow_pickle=False)
-    return images, labels[order], classes
+    return images, labels[np.asarray(kept)], classes
 
 
 def _class_interleaved(labels):
@@ -169,22 +184,124 @@ def cifar_augment(image, label, seed=None):
     return tf.image.random_flip_left_right(image, seed=seed), label
 
 
-@tf.autograph.experimental.do_not_convert
-def _to_float(image, label):
-    return tf.cast(image, tf.float32), label
+def random_resized_crop(image, size, *, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
+    """ImageNet-style augmentation: a random crop of ``scale`` of the area and ``ratio``
+    aspect, resized to ``size`` x ``size``, then a random horizontal flip."""
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image), bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        min_object_covered=0.0, aspect_ratio_range=ratio, area_range=scale,
+        max_attempts=10, use_image_if_no_bounding_boxes=True, seed=seed or 0,
+    )
+    crop = tf.slice(image, begin, crop_size)
+    crop = tf.image.resize(crop, (size, size), method="bilinear")
+    return tf.image.random_flip_left_right(crop, seed=seed)
 
 
-def array_dataset(images, labels, *, batch_size, training, augment=None, seed=None):
+def center_crop(image, size):
+    """The central ``size`` x ``size`` window (evaluation preprocessing, after the image
+    was resized to a slightly larger square when it was decoded)."""
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    top, left = (height - size) // 2, (width - size) // 2
+    return tf.image.crop_to_bounding_box(image, top, left, size, size)
+
+
+AUGMENTATIONS = (None, "cifar", "imagenet")
+
+
+def _preprocess_fn(training, augment, crop_size, seed):
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment={augment!r} is not supported; use one of {AUGMENTATIONS}.")
+
+    @tf.autograph.experimental.do_not_convert
+    def preprocess(image, label):
+        image = tf.cast(image, tf.float32)
+        if training and augment == "cifar":
+            image, label = cifar_augment(image, label, seed=seed)
+        elif training and augment == "imagenet":
+            image = random_resized_crop(image, crop_size, seed=seed)
+        elif crop_size is not None:
+            image = center_crop(image, crop_size)
+        return image, label
+
+    return preprocess
+
+
+def _finish(dataset, *, size, batch_size, training, augment, crop_size, seed):
+    if training:
+        dataset = dataset.shuffle(min(size, 50_000), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(_preprocess_fn(training, augment, crop_size, seed),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def array_dataset(images, labels, *, batch_size, training, augment=None, seed=None,
+                  crop_size=None):
     """A batched tf.data pipeline over uint8 arrays, yielding float32 [0, 255] images.
 
-    ``augment`` is None or ``"cifar"``; training pipelines shuffle every epoch.
+    ``augment``: None, ``"cifar"`` (pad-crop + flip) or ``"imagenet"`` (random-resized-crop
+    to ``crop_size`` + flip); both apply to training pipelines only. Evaluation pipelines
+    centre-crop to ``crop_size`` when it is given. Training pipelines shuffle every epoch.
     """
+    if augment == "imagenet" and crop_size is None:
+        raise ValueError("augment='imagenet' needs crop_size (the training resolution).")
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if training:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    if training and augment == "cifar":
-        dataset = dataset.map(cifar_augment, num_parallel_calls=tf.data.AUTOTUNE)
-    elif augment not in (None, "cifar"):
-        raise ValueError(f"augment={augment!r} is not supported; use None or 'cifar'.")
+    return _finish(dataset, size=len(images), batch_size=batch_size, training=training,
+                   augment=augment, crop_size=crop_size, seed=seed)
+
+
+def file_dataset(paths, labels, *, image_size, batch_size, training, augment=None,
+                 seed=None, crop_size=None, skip_bad_images=False):
+    """Like ``array_dataset`` but decodes image files as it goes (data sets too large to
+    hold in memory, e.g. ImageNet-1k in ImageFolder layout). Each file is decoded and
+    resized to ``image_size`` x ``image_size``; a bad file raises an error naming it, or
+    with ``skip_bad_images`` is dropped with a warning naming it."""
+    paths = [str(p) for p in paths]
+
+    def decode(path):
+        path = path.decode()
+        try:
+            return read_image(path, image_size), True
+        except ValueError as error:
+            if not skip_bad_images:
+                raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
+            warnings.warn(f"skipping {error}", stacklevel=1)
+            return np.zeros((image_size, image_size, 3), np.uint8), False
+
+    @tf.autograph.experimental.do_not_convert
+    def load(path, label):
+        image, ok = tf.numpy_function(decode, [path], (tf.uint8, tf.bool), stateful=False)
+        image.set_shape((image_size, image_size, 3))
+        return image, label, ok
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, np.asarray(labels, np.int32)))
+    if training:  # shuffle file names (cheap) before decoding
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.filter(lambda image, label, ok: ok).map(lambda i, l, ok: (i, l))
+    dataset = dataset.map(_preprocess_fn(training, augment, crop_size, seed),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+
+
+def tfds_dataset(name, split, *, data_dir=None, image_size, batch_size, training,
+                 augment=None, seed=None, crop_size=None):
+    """A prepared TensorFlow Datasets data set (e.g. ``imagenet2012``, which TFDS cannot
+    download: prepare it as the TFDS catalogue explains), through the same preprocessing.
+    Needs ``pip install tensorflow-datasets``."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise ImportError(
+            "reading TFDS data sets needs tensorflow-datasets: pip install tensorflow-datasets"
+        ) from None
+    dataset = tfds.load(name, split=split, data_dir=data_dir, as_supervised=True,
+                        download=False, shuffle_files=training)
+
+    @tf.autograph.experimental.do_not_convert
+    def resize(image, label):
+        image = tf.image.resize(image, (image_size, image_size), method="bilinear")
+        return tf.cast(tf.round(image), tf.uint8), tf.cast(label, tf.int32)
+
+    dataset = dataset.map(resize, num_parallel_calls=tf.data.AUTOTUNE)
+    return _finish(dataset, size=50_000, batch_size=batch_size, training=training,
+                   augment=augment, crop_size=crop_size, seed=seed)

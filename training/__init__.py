@@ -1,0 +1,1 @@
+"""Training recipes and the training entry point (``python -m training.train``)."""

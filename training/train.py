@@ -1,0 +1,463 @@
+"""Trains a zoo model with a recipe: ``python -m training.train`` or ``el-zoo train``.
+
+    el-zoo train resnet26_el --recipe cifar10 --data-dir ../shared/data --output-dir runs/r26el
+
+Writes into the output folder:
+    checkpoints/<stage>/epoch-NNNN/  model + optimizer state and the history so far, one
+        folder per epoch, written to a temporary folder and renamed (atomic); ``latest``
+        names the newest. Rerunning the same command resumes from it.
+    <stage>.weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
+    weights.h5          the final weights (``el_zoo.load(name, weights=...)`` reads them).
+    training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
+    logs/               TensorBoard logs.
+    metrics.json        final top-1/top-5 on the evaluation split, epochs, wall time, img/s,
+                        the exact command, commit and machine.
+    training_curves.png the curves of training_log.csv.
+
+Distribution uses TensorFlow's strategies: ``--strategy mirrored`` (all local GPUs) or
+``--strategy multiworker`` (several processes or hosts; each reads its role from
+``TF_CONFIG``). The batch size is global (split over replicas).
+"""
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import el_zoo
+import numpy as np
+import tensorflow as tf
+from el_zoo import data
+from el_zoo._keras import keras
+from el_zoo.atomic import atomic_path, write_text_atomically
+from el_zoo.provenance import git_commit, run_info
+
+from training.recipes import RECIPES, get_recipe
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
+               "lr", "img_per_s", "epoch_time_s", "elapsed_s", "iterations")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="el-zoo train", description="Train a zoo model with a recipe (see training/recipes.py)."
+    )
+    parser.add_argument("model", help="a registered model, e.g. resnet26_el (see el-zoo list)")
+    parser.add_argument("--recipe", required=True, choices=sorted(RECIPES))
+    parser.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
+    parser.add_argument("--output-dir", required=True, help="run folder (resumed if it exists)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
+    parser.add_argument("--width-multiplier", type=float, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    parser.add_argument("--image-size", type=int, default=None, help="training resolution")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default")
+    parser.add_argument("--teacher", default=None,
+                        help="distil from this model: a zoo NAME.TAG or a saved Keras model")
+    parser.add_argument("--train-limit", type=int, default=None,
+                        help="use only this many (class-balanced) training images")
+    parser.add_argument("--eval-limit", type=int, default=None,
+                        help="evaluate on only this many (class-balanced) images")
+    parser.add_argument("--tfds", action="store_true",
+                        help="read the data set from TensorFlow Datasets (imagenet -> imagenet2012)")
+    parser.add_argument("--stream", action="store_true",
+                        help="decode image files on the fly instead of caching arrays "
+                             "(default for imagenet)")
+    parser.add_argument("--skip-bad-images", action="store_true",
+                        help="leave out unreadable image files with a warning")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
+                        help="Keras progress: 1 = progress bar (default on a terminal), "
+                             "2 = one line per epoch")
+    return parser.parse_args(argv)
+
+
+# ----------------------------------------------------------------------------- strategy
+def make_strategy(kind):
+    """A tf.distribute strategy; must be created before any other TensorFlow op."""
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if kind == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "--strategy multiworker needs TF_CONFIG describing the cluster and this "
+                "worker's role (see README 'Training on several GPUs or hosts')."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(f"unknown strategy {kind!r}; use one of {STRATEGIES}.")
+
+
+def worker_role(strategy):
+    """(is_chief, worker index) under a multi-worker strategy, else (True, 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True, 0
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    is_chief = task_type == "chief" or (task_type == "worker" and task_id == 0
+                                        and "chief" not in resolver.cluster_spec().as_dict())
+    return is_chief, task_id
+
+
+# ----------------------------------------------------------------------------- data
+def load_data(recipe, args):
+    """(train dataset, eval dataset, class names, train images per epoch)."""
+    size, stored = recipe["image_size"], recipe.get("stored_size")
+    crop = size if recipe["augment"] == "imagenet" else None
+    common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=args.seed,
+                  crop_size=crop)
+    name = recipe["dataset"]
+    if args.tfds:
+        tfds_name = "imagenet2012" if name == "imagenet" else name
+        split_names = {"train": "train", "val": "validation", "test": "test"}
+        train = data.tfds_dataset(tfds_name, split_names[recipe["train_split"]],
+                                  data_dir=args.data_dir, image_size=stored or size,
+                                  training=True, **common)
+        evaluation = data.tfds_dataset(tfds_name, split_names[recipe["eval_split"]],
+                                       data_dir=args.data_dir, image_size=stored or size,
+                                       training=False, **common)
+        return train, evaluation, None, None
+    if args.stream or name == "imagenet":
+        root = data.dataset_dir(name, args.data_dir)
+        splits = []
+        for split, limit in ((recipe["train_split"], args.train_limit),
+                             (recipe["eval_split"], args.eval_limit)):
+            paths, labels, classes = data.image_folder(root / split)
+            order = data._class_interleaved(labels)[:limit]
+            splits.append(([paths[i] for i in order], labels[order]))
+        train = data.file_dataset(*splits[0], image_size=stored or size, training=True,
+                                  skip_bad_images=args.skip_bad_images, **common)
+        evaluation = data.file_dataset(*splits[1], image_size=stored or size, training=False,
+                                       skip_bad_images=args.skip_bad_images, **common)
+        return train, evaluation, classes, len(splits[0][0])
+    arrays = {}
+    for role, split, limit in (("train", recipe["train_split"], args.train_limit),
+                               ("eval", recipe["eval_split"], args.eval_limit)):
+        arrays[role] = data.load_split(name, split, data_dir=args.data_dir,
+                                       image_size=stored if stored else None, limit=limit,
+                                       skip_bad_images=args.skip_bad_images)
+    images, labels, classes = arrays["train"]
+    train = data.array_dataset(images, labels, training=True, **common)
+    evaluation = data.array_dataset(*arrays["eval"][:2], training=False, **common)
+    return train, evaluation, classes, len(images)
+
+
+# ----------------------------------------------------------------------------- model
+def with_real_weights(model):
+    """The same architecture with real-valued (not binarized, not clipped) conv weights and
+    still-binary activations: stage 1 of the two-stage recipe. Layer names are unchanged,
+    so stage 2 loads these weights by name."""
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] in ("QuantConv2D", "QuantDepthwiseConv2D", "QuantDense"):
+            for key in ("kernel_quantizer", "depthwise_quantizer"):
+                if key in layer["config"]:
+                    layer["config"][key] = None
+            for key in ("kernel_constraint", "depthwise_constraint"):
+                if key in layer["config"]:
+                    layer["config"][key] = None
+    return keras.Model.from_config(config)
+
+
+def build_model(model_name, recipe, stage, classes):
+    size = recipe["image_size"]
+    model = el_zoo.load(model_name, input_shape=(size, size, 3), stem=recipe["stem"],
+                        classes=len(classes), width_multiplier=recipe["width_multiplier"])
+    mean, std = data.NORMALIZATION[recipe["dataset"]]
+    model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
+    if not stage["binary_weights"]:
+        model = with_real_weights(model)
+        model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
+    return model
+
+
+def load_teacher(spec):
+    """A frozen teacher: a zoo ``NAME.TAG`` or a saved Keras model (file or folder)."""
+    if os.path.exists(spec):
+        teacher = keras.models.load_model(spec, compile=False)
+    else:
+        teacher = el_zoo.load(spec)
+    teacher.trainable = False
+    return teacher
+
+
+class Distiller(keras.Model):
+    """Trains ``student`` to match a frozen ``teacher``'s class distribution (the
+    KL-divergence loss of ReActNet's distillation), plus the student's own losses."""
+
+    def __init__(self, student, teacher, **kwargs):
+        super().__init__(**kwargs)
+        self.student, self.teacher = student, teacher
+        self.kl = keras.losses.KLDivergence()
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def train_step(self, batch):
+        images, labels = batch
+        target = self.teacher(images, training=False)
+        with tf.GradientTape() as tape:
+            predicted = self.student(images, training=True)
+            loss = self.kl(target, predicted) + tf.add_n([0.0] + self.student.losses)
+        variables = self.student.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.compiled_metrics.update_state(labels, predicted)
+        return {"loss": loss, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
+
+
+def learning_rate(stage, steps_per_epoch):
+    total = max(1, stage["epochs"] * steps_per_epoch)
+    warmup = stage["warmup_epochs"] * steps_per_epoch
+    if stage["schedule"] == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else stage["lr"], total - warmup, warmup_target=stage["lr"] if warmup else None,
+            warmup_steps=warmup)
+    if stage["schedule"] == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(stage["lr"], total, 0.0, power=1.0)
+    raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
+
+
+def make_optimizer(stage, steps_per_epoch):
+    schedule = learning_rate(stage, steps_per_epoch)
+    if stage["weight_decay"]:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=stage["weight_decay"])
+        # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU)
+        optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "gamma", "beta", "alpha",
+                                                       "prelu", "_el", "standardize"])
+        return optimizer
+    return keras.optimizers.Adam(schedule)
+
+
+def compile_model(model, stage, steps_per_epoch, teacher=None):
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1"),
+               keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
+    trainer = model if teacher is None else Distiller(model, teacher)
+    trainer.compile(make_optimizer(stage, steps_per_epoch),
+                    keras.losses.SparseCategoricalCrossentropy(), metrics)
+    return trainer
+
+
+# ----------------------------------------------------------------------------- checkpoints
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: model + optimizer state and the history so far, into
+    ``epoch-NNNN/`` written under a temporary name and renamed, then ``latest`` rewritten
+    atomically; older checkpoints beyond the last two are removed. The CSV log is rebuilt
+    from the checkpointed history, so a killed run never logs an epoch twice."""
+
+    def __init__(self, folder, checkpoint, history, images_per_epoch, run, is_chief=True,
+                 keep=2):
+        super().__init__()
+        self.folder, self.checkpoint, self.history = Path(folder), checkpoint, history
+        self.images_per_epoch, self.run, self.is_chief, self.keep = (
+            images_per_epoch, run, is_chief, keep)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.time() - self.epoch_started
+        optimizer = self.model.optimizer
+        lr = optimizer.learning_rate
+        lr = float(lr(optimizer.iterations)) if callable(lr) else float(lr)
+        row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
+               "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
+               "epoch_time_s": round(seconds, 1),
+               "elapsed_s": round(self.run["elapsed_before"] + time.time() - self.run["started"], 1),
+               "iterations": int(optimizer.iterations.numpy())}
+        row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
+        self.history.append(row)
+        print(f"epoch {epoch + 1}: {row['img_per_s']} img/s, {seconds:.0f} s", flush=True)
+        save_checkpoint(self.folder, epoch + 1, self.checkpoint, self.history, self.is_chief,
+                        self.keep)
+        if self.is_chief:
+            write_csv(self.run["output_dir"] / "training_log.csv", self.run["earlier_rows"] + self.history)
+
+
+def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{epoch:04d}"
+    # Non-chief workers must save too (saving may run collectives) but to a throwaway place.
+    temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder if is_chief else None))
+    try:
+        checkpoint.write(str(temporary / "ckpt"))
+        (temporary / "history.json").write_text(json.dumps(history, indent=1))
+        if is_chief:
+            target = folder / name
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(temporary, target)
+            write_text_atomically(folder / "latest", name)
+            for old in sorted(folder.glob("epoch-*"))[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def restore_checkpoint(folder, checkpoint):
+    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
+    latest = Path(folder) / "latest"
+    if not latest.exists():
+        return 0, []
+    path = Path(folder) / latest.read_text().strip()
+    checkpoint.read(str(path / "ckpt")).expect_partial()
+    history = json.loads((path / "history.json").read_text())
+    return int(path.name.split("-")[1]), history
+
+
+def write_csv(path, rows):
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_weights_atomically(model, path):
+    with atomic_path(path) as temporary:
+        model.save_weights(str(temporary.with_suffix(".h5")))
+        os.replace(temporary.with_suffix(".h5"), temporary)
+
+
+def plot_curves(csv_path, png_path):
+    """Loss and top-1 per epoch (train and eval) from the CSV log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    x = np.arange(1, len(rows) + 1)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in ((left, "loss"), (right, "top1")):
+        for prefix, label in (("", "train"), ("val_", "eval")):
+            values = [float(r[prefix + metric]) if r.get(prefix + metric) else np.nan
+                      for r in rows]
+            axis.plot(x, values, marker=".", label=label)
+        axis.set_xlabel("epoch (all stages)")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    with atomic_path(png_path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+
+
+# ----------------------------------------------------------------------------- main
+def train(args):
+    started, commit = time.time(), git_commit()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    strategy = make_strategy(args.strategy)
+    is_chief, worker = worker_role(strategy)
+    recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+                        width_multiplier=args.width_multiplier, lr=args.lr,
+                        image_size=args.image_size)
+    output = Path(args.output_dir)
+    if not is_chief:  # other workers keep their own (final) weights apart from the chief's
+        output = output / f"worker-{worker}"
+    output.mkdir(parents=True, exist_ok=True)
+    write_text_atomically(output / "recipe.json", json.dumps(
+        {"model": args.model, "recipe": recipe, "seed": args.seed}, indent=1))
+    tf.keras.utils.set_random_seed(args.seed)
+    train_ds, eval_ds, classes, images_per_epoch = load_data(recipe, args)
+    if args.strategy == "multiworker":
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds, eval_ds = train_ds.with_options(options), eval_ds.with_options(options)
+    if classes is None:  # TFDS: class names from its metadata are not needed for training
+        classes = [str(i) for i in range(1000)]
+    steps_per_epoch = (images_per_epoch // recipe["batch_size"]) if images_per_epoch else None
+    if steps_per_epoch == 0:
+        raise ValueError(f"{images_per_epoch} training images make no batch of "
+                         f"{recipe['batch_size']}: lower --batch-size.")
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    earlier_rows, previous_weights = [], None
+    for index, stage in enumerate(recipe["stages"]):
+        stage_weights = output / f"{stage['name']}.weights.h5"
+        folder = output / "checkpoints" / stage["name"]
+        if stage_weights.exists():  # stage finished by an earlier run
+            _, rows = restore_checkpoint(folder, tf.train.Checkpoint())
+            earlier_rows += rows
+            previous_weights = stage_weights
+            continue
+        with strategy.scope():
+            model = build_model(args.model, recipe, stage, classes)
+            if previous_weights is not None:
+                model.load_weights(str(previous_weights), by_name=True)
+            teacher = load_teacher(args.teacher) if args.teacher else None
+            trainer = compile_model(model, stage, steps_per_epoch or 1000, teacher)
+            checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer)
+        done, history = restore_checkpoint(folder, checkpoint)
+        if done:
+            print(f"resuming {stage['name']} after epoch {done} from {folder}", flush=True)
+        run = {"stage": stage["name"], "output_dir": output, "earlier_rows": earlier_rows,
+               "started": time.time(),
+               "elapsed_before": history[-1]["elapsed_s"] if history else
+               (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
+        callbacks = [EpochCheckpoint(folder, checkpoint, history, images_per_epoch, run,
+                                     is_chief)]
+        if is_chief:
+            callbacks.append(keras.callbacks.TensorBoard(str(output / "logs" / stage["name"]),
+                                                         write_graph=False))
+        if done < stage["epochs"]:
+            trainer.fit(train_ds, epochs=stage["epochs"], initial_epoch=done,
+                        steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+                        callbacks=callbacks, verbose=verbose)
+        save_weights_atomically(model, stage_weights)
+        earlier_rows += history
+        previous_weights = stage_weights
+    results = model.evaluate(eval_ds, verbose=0, return_dict=True) if teacher is None else \
+        trainer.evaluate(eval_ds, verbose=0, return_dict=True)
+    save_weights_atomically(model, output / "weights.h5")
+    rows = earlier_rows
+    train_seconds = sum(r["epoch_time_s"] for r in rows)
+    images_seen = sum((images_per_epoch or 0) for _ in rows)
+    metrics = {
+        "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
+        "eval_split": recipe["eval_split"], "eval_images": args.eval_limit,
+        "top1": float(results["top1"]), "top5": float(results["top5"]),
+        "epochs": len(rows), "stages": [s["name"] for s in recipe["stages"]],
+        "train_time_s": round(train_seconds, 1),
+        "img_per_s": round(images_seen / train_seconds, 1) if train_seconds and images_seen else None,
+        "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(classes),
+                   "width_multiplier": recipe["width_multiplier"], "stem": recipe["stem"]},
+        "classes": list(classes), "seed": args.seed, "strategy": args.strategy,
+        "teacher": args.teacher, "recipe_config": recipe,
+        **run_info(started, commit),
+    }
+    metrics["wall_time_s"] = round(rows[-1]["elapsed_s"] + 0.0, 1) if rows else metrics["wall_time_s"]
+    write_text_atomically(output / "metrics.json", json.dumps(metrics, indent=1))
+    if is_chief:
+        try:
+            plot_curves(output / "training_log.csv", output / "training_curves.png")
+        except ImportError:
+            print("matplotlib is not installed: no training_curves.png "
+                  "(pip install 'el_zoo[plot]')", flush=True)
+    print(f"{args.model} ({args.recipe}): top-1 {metrics['top1']:.4f}, top-5 "
+          f"{metrics['top5']:.4f} on {recipe['dataset']} {recipe['eval_split']} after "
+          f"{metrics['epochs']} epochs; wrote {output}", flush=True)
+    return metrics
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        train(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"el-zoo train: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
