@@ -23,6 +23,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -77,7 +78,9 @@ def parse_args(argv=None):
     parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                         help="Keras progress: 1 = progress bar (default on a terminal), "
                              "2 = one line per epoch")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -435,6 +438,8 @@ def train(args):
         "teacher": args.teacher, "recipe_config": recipe,
         **run_info(started, commit),
     }
+    # the documented form of the command (python -m training.train takes the same arguments)
+    metrics["command"] = "el-zoo train " + shlex.join(args.argv)
     metrics["wall_time_s"] = round(rows[-1]["elapsed_s"] + 0.0, 1) if rows else metrics["wall_time_s"]
     write_text_atomically(output / "metrics.json", json.dumps(metrics, indent=1))
     if is_chief:
