@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["el_zoo", "el_zoo.*"]),
+    packages=find_packages(include=["el_zoo", "el_zoo.*", "training"]),
     install_requires=[
         "tensorflow==2.16.2",
         "tf-keras==2.16.*",

@@ -15,6 +15,10 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield Path(temporary)
+        if os.path.exists(temporary):  # mkstemp makes 0600 files: use the usual mode
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

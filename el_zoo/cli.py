@@ -1,4 +1,4 @@
-"""The ``el-zoo`` command line: list, info, convert, benchmark, demo."""
+"""The ``el-zoo`` command line: list, info, convert, benchmark, train, demo."""
 
 import argparse
 import json
@@ -88,6 +88,17 @@ def cmd_benchmark(args):
     return 0
 
 
+def cmd_train(args):
+    # Training code lives in the `training` package, which the library never imports: the
+    # command runs it as its own program, with the arguments unchanged.
+    import subprocess
+
+    if not args.arguments or args.arguments[0] in ("-h", "--help"):
+        args.arguments = ["--help"]
+    command = [sys.executable, "-m", "training.train", *args.arguments]
+    return subprocess.call(command)
+
+
 def cmd_demo(args):
     from el_zoo.demo import run_demo
 
@@ -137,6 +148,14 @@ def build_parser():
     bench.add_argument("--json", default=None, help="also write the results as JSON here")
     bench.set_defaults(run=cmd_benchmark)
 
+    training = commands.add_parser(
+        "train", add_help=False,
+        help="train a model with a recipe (el-zoo train MODEL --recipe R --output-dir D ...; "
+        "el-zoo train --help for every option)",
+    )
+    training.add_argument("arguments", nargs=argparse.REMAINDER)
+    training.set_defaults(run=cmd_train)
+
     demo = commands.add_parser("demo", help="build, convert and check a model end to end")
     demo.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
     demo.set_defaults(run=cmd_demo)
@@ -144,6 +163,9 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # every option belongs to the training program
+        return cmd_train(argparse.Namespace(arguments=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -6,7 +6,7 @@ Writes into the output folder:
     checkpoints/<stage>/epoch-NNNN/  model + optimizer state and the history so far, one
         folder per epoch, written to a temporary folder and renamed (atomic); ``latest``
         names the newest. Rerunning the same command resumes from it.
-    <stage>.weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
+    <stage>-weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
     weights.h5          the final weights (``el_zoo.load(name, weights=...)`` reads them).
     training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
     logs/               TensorBoard logs.
@@ -270,7 +270,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         seconds = time.time() - self.epoch_started
         optimizer = self.model.optimizer
         lr = optimizer.learning_rate
-        lr = float(lr(optimizer.iterations)) if callable(lr) else float(lr)
+        lr = lr(optimizer.iterations) if callable(lr) else lr
+        lr = float(keras.backend.get_value(lr))  # also a MirroredVariable under a strategy
         row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
                "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
                "epoch_time_s": round(seconds, 1),
@@ -386,7 +387,7 @@ def train(args):
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     earlier_rows, previous_weights = [], None
     for index, stage in enumerate(recipe["stages"]):
-        stage_weights = output / f"{stage['name']}.weights.h5"
+        stage_weights = output / f"{stage['name']}-weights.h5"
         folder = output / "checkpoints" / stage["name"]
         if stage_weights.exists():  # stage finished by an earlier run
             _, rows = restore_checkpoint(folder, tf.train.Checkpoint())

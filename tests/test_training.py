@@ -1,0 +1,233 @@
+"""Training: recipes, checkpoints and resume, distribution, and tiny real trainings through
+the CLI (a few steps on a few hundred real images; never to convergence)."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from PIL import Image
+
+from training import recipes
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+
+
+def el_zoo_train(*arguments, check=True, **kwargs):
+    """Runs `el-zoo train ...` as users do (through the CLI) and returns the process."""
+    command = [sys.executable, "-m", "el_zoo.cli", "train", *map(str, arguments)]
+    process = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=REPO,
+                             **kwargs)
+    if check and process.returncode != 0:
+        raise AssertionError(f"{command} failed:\n{process.stdout[-3000:]}\n{process.stderr[-3000:]}")
+    return process
+
+
+def log_rows(output):
+    with open(output / "training_log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_recipes_are_documented_and_overridable():
+    for name in recipes.RECIPES:
+        assert f"    {name}:" in recipes.__doc__, f"recipe {name} is not documented"
+    recipe = recipes.get_recipe("imagenet_paper", epochs=3, lr=1e-3, batch_size=8)
+    assert [s["epochs"] for s in recipe["stages"]] == [3, 3]
+    assert [s["binary_weights"] for s in recipe["stages"]] == [False, True]
+    assert recipe["stages"][0]["weight_decay"] > 0 and recipe["stages"][1]["weight_decay"] == 0
+    assert recipes.RECIPES["imagenet_paper"]["stages"][0]["epochs"] == 256  # not mutated
+    with pytest.raises(ValueError, match="unknown recipe 'cifar100'"):
+        recipes.get_recipe("cifar100")
+    with pytest.raises(ValueError, match="--epochs must be a positive integer"):
+        recipes.get_recipe("cifar10", epochs=0)
+
+
+def test_stage_one_model_has_real_weights_and_binary_activations():
+    import el_zoo
+    from training.train import with_real_weights
+
+    model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
+                        width_multiplier=0.25)
+    real = with_real_weights(model)
+    convs = [layer for layer in real.layers if type(layer).__name__ == "QuantConv2D"]
+    assert convs and all(layer.kernel_quantizer is None for layer in convs)
+    assert all(layer.input_quantizer is not None for layer in convs)
+    assert [w.shape for w in real.weights] == [w.shape for w in model.weights]
+
+
+def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path):
+    output = tmp_path / "run"
+    el_zoo_train("resnet18_el", "--recipe", "cifar10", "--data-dir", data_dir,
+                 "--output-dir", output, "--epochs", 3, "--train-limit", 3000,
+                 "--eval-limit", 1000, "--batch-size", 64, "--verbose", 2)
+    metrics = json.loads((output / "metrics.json").read_text())
+    # chance is 10 %; 3 epochs on 3000 images reach ~30 %
+    assert metrics["top1"] > 0.2, metrics
+    assert metrics["epochs"] == 3 and metrics["img_per_s"] > 0
+    assert metrics["command"].startswith("el-zoo train resnet18_el --recipe cifar10")
+    assert metrics["config"] == {"input_shape": [32, 32, 3], "classes": 10,
+                                 "width_multiplier": 0.25, "stem": "cifar"}
+    assert [int(r["epoch"]) for r in log_rows(output)] == [1, 2, 3]
+    assert (output / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert list((output / "logs").rglob("events.out.tfevents.*"))
+    import el_zoo
+
+    model = el_zoo.load("resnet18_el", weights=str(output / "weights.h5"),
+                        **{k: tuple(v) if k == "input_shape" else v
+                           for k, v in metrics["config"].items()})
+    assert model.get_layer("standardize").get_weights()[0].tolist() == pytest.approx(
+        [0.4913, 0.4821, 0.4465])
+
+
+def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path):
+    output = tmp_path / "run"
+    el_zoo_train("mobilenet_v1_el", "--recipe", "imagenette", "--data-dir", data_dir,
+                 "--output-dir", output, "--epochs", 1, "--train-limit", 160,
+                 "--eval-limit", 40, "--batch-size", 16, "--image-size", 64,
+                 "--width-multiplier", 0.25)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["dataset"] == "imagenette" and metrics["config"]["input_shape"] == [64, 64, 3]
+    assert metrics["epochs"] == 1 and 0 <= metrics["top1"] <= 1
+
+
+def make_image_folder(root, classes=3, per_class=8, size=40, corrupt=None):
+    """A tiny ImageNet-like ImageFolder: real-looking JPEGs of random pixels."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c in range(classes):
+            folder = root / "imagenet" / split / f"n0000000{c}"
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 255, (size, size + 7, 3), dtype=np.uint8)
+                pixels[..., c] = 255  # a learnable colour cue
+                image = Image.fromarray(pixels)
+                if i == 0:
+                    image = image.convert("L")  # grayscale JPEGs must become RGB
+                image.save(folder / f"{i}.JPEG")
+    if corrupt:
+        (root / "imagenet" / "train" / "n00000000" / corrupt).write_bytes(b"not an image")
+
+
+def test_imagenet_paper_recipe_two_stages_with_distillation_from_a_folder(tmp_path):
+    from el_zoo._keras import keras
+
+    make_image_folder(tmp_path / "data", corrupt="broken.JPEG")
+    teacher = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.GlobalAveragePooling2D(),
+                                keras.layers.Dense(3, activation="softmax")])
+    teacher.save(tmp_path / "teacher.h5")
+    arguments = ["resnet18_el", "--recipe", "imagenet_paper", "--data-dir", tmp_path / "data",
+                 "--output-dir", tmp_path / "run", "--epochs", 1, "--batch-size", 8,
+                 "--image-size", 64, "--width-multiplier", 0.25,
+                 "--teacher", tmp_path / "teacher.h5"]
+    failed = el_zoo_train(*arguments, check=False)
+    assert failed.returncode != 0 and "broken.JPEG" in failed.stderr + failed.stdout
+    assert "--skip-bad-images" in failed.stderr + failed.stdout
+    done = el_zoo_train(*arguments, "--skip-bad-images")
+    assert "skipping cannot read image" in done.stderr and "broken.JPEG" in done.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["stages"] == ["stage1", "stage2"] and metrics["epochs"] == 2
+    assert metrics["teacher"].endswith("teacher.h5")
+    assert [r["stage"] for r in log_rows(tmp_path / "run")] == ["stage1", "stage2"]
+    # stage 2 started from stage 1's weights: its kernels moved a little, not from scratch
+    with h5py.File(tmp_path / "run" / "stage1-weights.h5") as one, \
+            h5py.File(tmp_path / "run" / "weights.h5") as two:
+        compared = 0
+        for layer in two:  # weight paths inside a layer's group differ; their order does not
+            if not layer.endswith("_conv") or layer.startswith("stem"):
+                continue
+            first, second = dataset_values(one[layer]), dataset_values(two[layer])
+            assert len(first) == len(second) == 1, layer
+            assert not np.array_equal(first[0], second[0]), layer
+            assert np.corrcoef(first[0].ravel(), second[0].ravel())[0, 1] > 0.9, layer
+            compared += 1
+        assert compared > 10
+
+
+def dataset_values(group):
+    values = []
+    group.visititems(lambda name, obj: values.append(obj[()])
+                     if isinstance(obj, h5py.Dataset) else None)
+    return values
+
+
+def test_killed_run_resumes_with_nothing_lost(data_dir, tmp_path):
+    output = tmp_path / "run"
+    command = [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
+               "--data-dir", str(data_dir), "--output-dir", str(output), "--epochs", "5",
+               "--train-limit", "512", "--eval-limit", "64", "--batch-size", "32",
+               "--verbose", "0"]
+    process = subprocess.Popen(command, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    latest = output / "checkpoints" / "main" / "latest"
+    deadline = time.time() + 600
+    while not latest.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert latest.exists(), "the run never wrote a checkpoint"
+    assert not (output / "metrics.json").exists(), "the run finished before it was killed"
+    killed_after = int(latest.read_text().split("-")[1])
+    assert killed_after < 5
+    leftovers = [p.name for p in latest.parent.iterdir() if p.name.startswith(".")]
+    assert not [n for n in leftovers if not n.startswith(f".epoch-{killed_after + 1:04d}")]
+
+    resumed = subprocess.run(command, env=ENV, cwd=REPO, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming main after epoch {killed_after}" in resumed.stdout
+    rows = log_rows(output)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
+    # the optimizer state came back: its step count continued instead of restarting
+    assert [int(r["iterations"]) for r in rows] == [16, 32, 48, 64, 80]
+    assert json.loads((output / "metrics.json").read_text())["epochs"] == 5
+    assert not [p for p in latest.parent.iterdir() if p.name.startswith(".")]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_workers_on_loopback_finish_with_identical_weights(data_dir, tmp_path):
+    workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        command = [sys.executable, "-m", "el_zoo.cli", "train", "resnet18_el", "--recipe",
+                   "cifar10", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "run"),
+                   "--strategy", "multiworker", "--epochs", "1", "--train-limit", "256",
+                   "--eval-limit", "64", "--batch-size", "32", "--verbose", "0",
+                   "--threads", "1"]
+        processes.append(subprocess.Popen(
+            command, env={**ENV, "TF_CONFIG": json.dumps(tf_config)}, cwd=REPO,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=900)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    chief, other = tmp_path / "run" / "weights.h5", tmp_path / "run" / "worker-1" / "weights.h5"
+    with h5py.File(chief) as a, h5py.File(other) as b:
+        names = []
+        a.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        assert len(names) > 50
+        for name in names:
+            np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
+    with h5py.File(chief) as a:  # and training changed them (not two untouched inits)
+        assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
+    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
+    process = subprocess.run(
+        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
+         "--output-dir", str(tmp_path), "--strategy", "multiworker"],
+        capture_output=True, text=True, env=env, cwd=REPO)
+    assert process.returncode == 2 and "needs TF_CONFIG" in process.stderr
