@@ -14,7 +14,11 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["el_zoo", "el_zoo.*", "training"]),
+    packages=find_packages(include=["el_zoo", "el_zoo.*", "training"]) + ["el_zoo.published"],
+    # the published models (models/ in the repo) are installed as el_zoo/published, so a
+    # non-editable install loads them without a download
+    package_dir={"el_zoo.published": "models"},
+    package_data={"el_zoo.published": ["manifest.json", "*/*"]},
     install_requires=[
         "tensorflow==2.16.2",
         "tf-keras==2.16.*",

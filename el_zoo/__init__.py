@@ -18,6 +18,7 @@ from el_zoo.layers import ElasticLink, RPReLU, RSign, Standardize  # noqa: E402
 from el_zoo.registry import list_models, load, register_model  # noqa: E402
 from el_zoo.profile import profile  # noqa: E402
 from el_zoo.convert import convert, verify  # noqa: E402
+from el_zoo.evaluate import evaluate, predict  # noqa: E402
 from el_zoo import nets  # noqa: E402,F401  (registers every family)
 
 __version__ = "0.1.0"
@@ -28,9 +29,11 @@ __all__ = [
     "RSign",
     "Standardize",
     "convert",
+    "evaluate",
     "keras",
     "list_models",
     "load",
+    "predict",
     "profile",
     "register_model",
     "verify",

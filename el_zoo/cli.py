@@ -1,4 +1,4 @@
-"""The ``el-zoo`` command line: list, info, convert, benchmark, train, demo."""
+"""The ``el-zoo`` command line: list, info, convert, benchmark, predict, evaluate, train, demo."""
 
 import argparse
 import json
@@ -88,6 +88,35 @@ def cmd_benchmark(args):
     return 0
 
 
+def cmd_predict(args):
+    from pathlib import Path
+
+    from el_zoo.evaluate import predict
+
+    missing = [p for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"image file(s) not found: {', '.join(missing)}")
+    for path, top in zip(args.images, predict(args.name, args.images, top=args.top)):
+        print(f"{path}: " + ", ".join(f"{name} {p:.1%}" for name, p in top))
+    return 0
+
+
+def cmd_evaluate(args):
+    from el_zoo.evaluate import evaluate
+    from el_zoo.registry import split_name
+
+    if split_name(args.name)[1] is None:
+        raise ValueError(f"evaluate needs a published NAME.TAG (see el-zoo list --pretrained); "
+                         f"got {args.name!r}.")
+    result = evaluate(args.name, data_dir=args.data_dir, limit=args.limit)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{args.name}: top-1 {result['top1']:.2%}, top-5 {result['top5']:.2%} on "
+              f"{result['images']} images of {result['dataset']} {result['split']}")
+    return 0
+
+
 def cmd_train(args):
     # Training code lives in the `training` package, which the library never imports: the
     # command runs it as its own program, with the arguments unchanged.
@@ -147,6 +176,19 @@ def build_parser():
     bench.add_argument("--runs", type=int, default=20, help="timed runs after 3 warm-up runs")
     bench.add_argument("--json", default=None, help="also write the results as JSON here")
     bench.set_defaults(run=cmd_benchmark)
+
+    pred = commands.add_parser("predict", help="top-5 classes of image files")
+    pred.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
+    pred.add_argument("images", nargs="+", help="image files")
+    pred.add_argument("--top", type=int, default=5)
+    pred.set_defaults(run=cmd_predict)
+
+    ev = commands.add_parser("evaluate", help="re-measure a published model's accuracy")
+    ev.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
+    ev.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
+    ev.add_argument("--limit", type=int, default=None, help="only this many images")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(run=cmd_evaluate)
 
     training = commands.add_parser(
         "train", add_help=False,

@@ -14,12 +14,22 @@ def _demo_images(data_dir, count=16):
     from el_zoo import data
 
     try:
-        images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
-        return images.astype(np.float32), "CIFAR-10 test images (lossy JPEG copy)"
+        images, labels, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
+        return images.astype(np.float32), labels, "CIFAR-10 test images (lossy JPEG copy)"
     except (ValueError, FileNotFoundError) as error:
         print(f"note: no CIFAR-10 here ({error}); using random pixels instead")
         rng = np.random.default_rng(0)
-        return rng.uniform(0, 255, (count, 32, 32, 3)).astype(np.float32), "random pixels"
+        return rng.uniform(0, 255, (count, 32, 32, 3)).astype(np.float32), None, "random pixels"
+
+
+def _class_names(published_name, classes):
+    if published_name:
+        from el_zoo.weights import published_record
+
+        names = published_record(published_name).get("class_names")
+        if names:
+            return names
+    return [f"class {i}" for i in range(classes)]
 
 
 def _median_latency_ms(flatbuffer, image, runs=20):
@@ -39,7 +49,7 @@ def run_demo(data_dir=None):
     import el_zoo
     from el_zoo.convert import convert, verify
 
-    pretrained = [n for n in el_zoo.list_models(pretrained=True) if n.startswith(DEMO_MODEL)]
+    pretrained = el_zoo.list_models(f"{DEMO_MODEL}.cifar10", pretrained=True)
     if pretrained:
         model, what = el_zoo.load(pretrained[0]), f"{pretrained[0]} (published weights)"
     else:
@@ -49,9 +59,16 @@ def run_demo(data_dir=None):
     print(f"model: {what}, input {model.input_shape[1:]}")
     print(f"  {cost['params'] / 1e6:.2f}M params, {cost['size_mb']:.2f} MB, "
           f"OPs {cost['ops']:.3g} (BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g})")
-    images, source = _demo_images(data_dir)
+    images, labels, source = _demo_images(data_dir)
     probabilities = model.predict(images, verbose=0)
-    print(f"Keras top-1 classes of {len(images)} {source}: {probabilities.argmax(-1).tolist()}")
+    names = _class_names(pretrained[0] if pretrained else None, probabilities.shape[-1])
+    print(f"Keras predictions for {len(images)} {source}:")
+    for i, row in enumerate(probabilities[:8]):
+        truth = f" (true: {names[labels[i]]})" if labels is not None else ""
+        print(f"  image {i}: {names[row.argmax()]} {row.max():.0%}{truth}")
+    if labels is not None:
+        print(f"  top-1 correct on {np.mean(probabilities.argmax(-1) == labels):.0%} of "
+              f"the {len(images)} images")
 
     started = time.time()
     flatbuffer = convert(model)

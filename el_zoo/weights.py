@@ -3,16 +3,40 @@
 Published weights live in ``models/<name>.<tag>/`` and are listed, with the sha256 and size
 of every file and the configuration each was trained with, in ``models/manifest.json``.
 Weight files are HDF5 (``model.save_weights("weights.h5")``): no pickle anywhere.
+
+A published file is looked for, in order: in the repo's ``models/`` (installed with the
+package as ``el_zoo/published`` by a non-editable install), in the user cache
+(``$EL_ZOO_CACHE/weights``, default ``~/.cache/el_zoo/weights``), and finally downloaded
+from the manifest's ``base_url`` (or ``$EL_ZOO_WEIGHTS_URL``) into that cache. Every file
+is checked against the manifest's size and sha256 before use; a download is written to a
+temporary file that is renamed only once it has been verified.
 """
 
 import hashlib
 import json
 import os
+import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import h5py
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+from el_zoo.atomic import atomic_path
+
+URL_ENV = "EL_ZOO_WEIGHTS_URL"
+
+
+def _models_dir():
+    """The repo's models/ (a checkout or editable install), else the installed copy."""
+    checkout = Path(__file__).resolve().parent.parent / "models"
+    if (checkout / "manifest.json").exists():
+        return checkout
+    installed = Path(__file__).resolve().parent / "published"
+    return installed if installed.is_dir() else checkout
+
+
+MODELS_DIR = _models_dir()
 MANIFEST_NAME = "manifest.json"
 CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")
 
@@ -51,22 +75,84 @@ def looks_like_path(weights):
     )
 
 
-def _published_file(models_dir, manifest, relative):
-    """The local published file, verified against the manifest's sha256."""
-    record = manifest["files"].get(relative)
-    path = Path(models_dir) / relative
-    if record is None or not path.exists():
-        raise FileNotFoundError(
-            f"published file {relative} is listed in the manifest but not present in "
-            f"{models_dir}; reinstall el_zoo or pass weights='path/to/weights.h5'."
-        )
-    actual = sha256_of(path)
-    if actual != record["sha256"]:
+def _check_file(path, record, relative):
+    size, digest = path.stat().st_size, sha256_of(path)
+    if size != record["size"] or digest != record["sha256"]:
         raise ValueError(
-            f"{path} has sha256 {actual} but the manifest records {record['sha256']}: "
-            "the file is corrupt or was changed; reinstall el_zoo or delete the file."
+            f"{path} has size {size} and sha256 {digest} but the manifest records "
+            f"{record['size']} and {record['sha256']} for {relative}: the file is corrupt "
+            "or was changed; delete it (it is fetched again) or reinstall el_zoo."
         )
     return path
+
+
+def _published_file(models_dir, manifest, relative, cache_dir=None):
+    """The published file ``relative``: the repo's copy, the cached copy or a download,
+    verified against the manifest's size and sha256."""
+    record = manifest["files"].get(relative)
+    if record is None:
+        raise ValueError(f"the manifest lists no file {relative}; the manifest is inconsistent.")
+    local = Path(models_dir) / relative
+    if local.exists():
+        return _check_file(local, record, relative)
+    from el_zoo.data import cache_root
+
+    cached = cache_root(cache_dir) / "weights" / relative
+    if cached.exists():
+        return _check_file(cached, record, relative)
+    base_url = os.environ.get(URL_ENV) or manifest.get("base_url")
+    if not base_url:
+        raise FileNotFoundError(
+            f"published file {relative} is neither in {models_dir} nor in the cache "
+            f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
+            "pass weights='path/to/weights.h5'."
+        )
+    return download(base_url.rstrip("/") + "/" + relative, cached, record)
+
+
+def download(url, target, record, *, progress=None, timeout=60):
+    """Downloads ``url`` to ``target`` if its size and sha256 match ``record``.
+
+    Written to a temporary file beside ``target`` and renamed only when verified, so the
+    cache never holds a partial or wrong file. Progress goes to stderr on a terminal.
+    """
+    target = Path(target)
+    progress = sys.stderr.isatty() if progress is None else progress
+    digest, received = hashlib.sha256(), 0
+    try:
+        with atomic_path(target) as temporary:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(temporary, "wb") as f:
+                while chunk := response.read(1 << 16):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress:
+                        print(f"\rdownloading {target.name}: {received / 1e6:.1f} of "
+                              f"{record['size'] / 1e6:.1f} MB", end="", file=sys.stderr)
+            if progress:
+                print(file=sys.stderr)
+            if received != record["size"]:
+                raise ValueError(
+                    f"download of {url} is incomplete or wrong: {received} bytes received, "
+                    f"{record['size']} expected. Nothing was cached; try again."
+                )
+            if digest.hexdigest() != record["sha256"]:
+                raise ValueError(
+                    f"download of {url} has sha256 {digest.hexdigest()} but the manifest "
+                    f"records {record['sha256']}: refusing to use it. Nothing was cached."
+                )
+    except urllib.error.URLError as error:
+        raise FileNotFoundError(
+            f"cannot download {url}: {getattr(error, 'reason', error)}. Check the network "
+            f"or {URL_ENV}, or pass weights='path/to/weights.h5'."
+        ) from None
+    except (ConnectionError, TimeoutError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"download of {url} failed: {error}. Nothing was cached; try "
+                         "again.") from None
+    return target
 
 
 def _merge_config(arch, tag, published, requested, include_top):
@@ -88,6 +174,24 @@ def _merge_config(arch, tag, published, requested, include_top):
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
     return config
+
+
+def published_file(name, relative_name, *, models_dir=None, cache_dir=None):
+    """The verified local path of file ``relative_name`` (e.g. ``"model.tflite"``) of the
+    published model ``name`` (``"resnet26_el.cifar10"``), fetched if needed."""
+    models_dir = Path(models_dir or MODELS_DIR)
+    manifest = read_manifest(models_dir)
+    if name not in manifest["models"]:
+        raise ValueError(f"{name!r} is not published; see el-zoo list --pretrained.")
+    return _published_file(models_dir, manifest, f"{name}/{relative_name}", cache_dir)
+
+
+def published_record(name, models_dir=None):
+    """The manifest's record of published model ``name.tag``."""
+    record = read_manifest(models_dir or MODELS_DIR)["models"].get(name)
+    if record is None:
+        raise ValueError(f"{name!r} is not published; see el-zoo list --pretrained.")
+    return record
 
 
 def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):

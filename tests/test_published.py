@@ -1,0 +1,123 @@
+"""Every published model: files match the manifest, cards and the README table are exactly
+what the publishing step generates from metrics.json, accuracy re-measures within 0.5
+points of the card, the .tflite agrees with Keras, and the wheel carries the files."""
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import el_zoo
+from el_zoo import weights as weights_module
+from training import publish
+
+REPO = Path(__file__).resolve().parent.parent
+MODELS = REPO / "models"
+PUBLISHED = el_zoo.list_models(pretrained=True)
+
+
+def metrics_of(name):
+    return json.loads((MODELS / name / "metrics.json").read_text())
+
+
+def test_the_zoo_publishes_models():
+    assert {"resnet26_el.cifar10", "resnet26.cifar10"} <= set(PUBLISHED)
+
+
+def test_manifest_hashes_and_sizes_match_the_files():
+    manifest = weights_module.read_manifest(MODELS)
+    listed = set(manifest["files"])
+    on_disk = {str(p.relative_to(MODELS)) for p in MODELS.glob("*.*/*") if p.is_file()}
+    assert listed == on_disk
+    for relative, record in manifest["files"].items():
+        path = MODELS / relative
+        assert path.stat().st_size == record["size"], relative
+        assert weights_module.sha256_of(path) == record["sha256"], relative
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_card_is_generated_from_metrics(name):
+    assert (MODELS / name / "README.md").read_text() == publish.card(name, metrics_of(name))
+
+
+def test_readme_results_table_is_generated_from_metrics():
+    text = (REPO / "README.md").read_text()
+    start = text.index(publish.RESULTS_START) + len(publish.RESULTS_START)
+    assert text[start:text.index(publish.RESULTS_END)].strip() == publish.results_table(MODELS)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_accuracy_re_measures_within_half_a_point_of_the_card(name, data_dir):
+    card = metrics_of(name)["evaluation"]
+    measured = el_zoo.evaluate(name, data_dir=data_dir)
+    assert measured["images"] == card["images"]
+    assert abs(measured["top1"] - card["top1"]) <= 0.005, (measured, card)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_tflite_agrees_with_keras(name, data_dir):
+    from el_zoo import data
+    from el_zoo.convert import verify
+
+    record = weights_module.published_record(name)
+    images, _, _ = data.load_split(record["dataset"], record["eval_split"], data_dir=data_dir,
+                                   image_size=record["resize"], limit=20)
+    flatbuffer = weights_module.published_file(name, "model.tflite").read_bytes()
+    parity = verify(flatbuffer, el_zoo.load(name), images.astype(np.float32))
+    assert parity["top1_agreement"] == 1.0
+
+
+def test_predict_prints_class_names(data_dir, tmp_path):
+    from el_zoo import data
+    from el_zoo.cli import main
+    from PIL import Image
+
+    images, labels, classes = data.load_split("cifar10", "test", data_dir=data_dir, limit=10)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(images[i]).save(paths[-1])
+    results = el_zoo.predict("resnet26_el.cifar10", paths)
+    assert len(results) == 3 and all(len(r) == 5 for r in results)
+    assert all(name in classes for r in results for name, _ in r)
+    assert abs(sum(p for _, p in results[0]) - 1) < 0.2
+
+
+def test_predict_and_evaluate_cli(data_dir, tmp_path):
+    from el_zoo import data
+    from PIL import Image
+
+    images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=1)
+    Image.fromarray(images[0]).save(tmp_path / "cat.png")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "el_zoo.cli", *a],  # noqa: E731
+                                    capture_output=True, text=True, cwd=REPO)
+    predicted = run("predict", "resnet26_el.cifar10", str(tmp_path / "cat.png"))
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert predicted.stdout.count("%") == 5 and "airplane" in predicted.stdout or \
+        "cat" in predicted.stdout or "ship" in predicted.stdout
+    missing = run("predict", "resnet26_el.cifar10", str(tmp_path / "nope.png"))
+    assert missing.returncode == 2 and "nope.png" in missing.stderr
+    evaluated = run("evaluate", "resnet26_el.cifar10", "--data-dir", str(data_dir),
+                    "--limit", "500", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout.splitlines()[-1])["images"] == 500
+    untagged = run("evaluate", "resnet26_el", "--data-dir", str(data_dir))
+    assert untagged.returncode == 2 and "NAME.TAG" in untagged.stderr
+
+
+def test_a_non_editable_wheel_carries_the_published_models(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                            "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next(tmp_path.glob("el_zoo-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    manifest = weights_module.read_manifest(MODELS)
+    assert "el_zoo/published/manifest.json" in names
+    for relative in manifest["files"]:
+        assert f"el_zoo/published/{relative}" in names, relative
+    assert "training/train.py" in names

@@ -1,0 +1,141 @@
+"""Published weights: user cache and download from a loopback HTTP server (good, truncated,
+wrong hash, missing), verified before use, nothing half-written left in the cache."""
+
+import functools
+import http.server
+import shutil
+import threading
+
+import pytest
+
+import el_zoo
+from el_zoo import weights as weights_module
+from tests.conftest import SMALL
+from tests.test_registry import publish, saved_weights
+
+
+class Server:
+    """A static file server on 127.0.0.1 that counts requests and can truncate replies."""
+
+    def __init__(self, root, truncate=False):
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                if truncate:  # announce the whole file, send half of it, hang up
+                    path = root / self.path.lstrip("/")
+                    payload = path.read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload[: len(payload) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                super().do_GET()
+
+        handler = functools.partial(Handler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def remote(tmp_path, monkeypatch):
+    """A published model whose files are only on a server: (models dir, served dir, cache)."""
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    served = tmp_path / "served"
+    shutil.move(str(models / "resnet18_el.toy"), served / "resnet18_el.toy")
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    monkeypatch.setenv("EL_ZOO_CACHE", str(cache))
+    return models, served, cache
+
+
+def cache_files(cache):
+    return sorted(p.name for p in cache.rglob("*") if p.is_file()) if cache.exists() else []
+
+
+def test_download_is_verified_cached_and_reused(remote, monkeypatch):
+    models, served, cache = remote
+    server = Server(served.parent / "served")
+    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    try:
+        model = el_zoo.load("resnet18_el.toy")
+        assert model.output_shape == (None, 10)
+        assert cache_files(cache) == ["weights.h5"]
+        el_zoo.load("resnet18_el.toy")  # from the cache: no second request
+        assert server.requests == ["/resnet18_el.toy/weights.h5"]
+    finally:
+        server.close()
+
+
+def test_truncated_download_is_refused_and_not_cached(remote, monkeypatch):
+    _, served, cache = remote
+    server = Server(served, truncate=True)
+    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    try:
+        with pytest.raises(ValueError, match="Nothing was cached"):
+            el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    assert cache_files(cache) == []
+
+
+def test_download_with_a_wrong_hash_is_refused_and_not_cached(remote, monkeypatch):
+    _, served, cache = remote
+    path = served / "resnet18_el.toy" / "weights.h5"
+    payload = bytearray(path.read_bytes())
+    payload[-1] ^= 0xFF  # same size, different content
+    path.write_bytes(bytes(payload))
+    server = Server(served)
+    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    try:
+        with pytest.raises(ValueError, match="sha256 .* refusing to use it"):
+            el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    assert cache_files(cache) == []
+
+
+def test_missing_file_on_the_server_is_a_clear_error(remote, monkeypatch):
+    _, served, cache = remote
+    (served / "resnet18_el.toy" / "weights.h5").unlink()
+    server = Server(served)
+    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    try:
+        with pytest.raises(FileNotFoundError, match="cannot download .*weights.h5"):
+            el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    assert cache_files(cache) == []
+
+
+def test_no_local_file_and_no_url_is_a_clear_error(remote, monkeypatch):
+    monkeypatch.delenv(weights_module.URL_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="gives no download URL"):
+        el_zoo.load("resnet18_el.toy")
+
+
+def test_a_corrupted_cached_file_is_refused(remote, monkeypatch):
+    _, served, cache = remote
+    target = cache / "weights" / "resnet18_el.toy" / "weights.h5"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x" * 10)
+    with pytest.raises(ValueError, match="delete it"):
+        el_zoo.load("resnet18_el.toy")
+
+
+def test_weights_path_that_does_not_exist_is_an_error_not_a_random_init(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        el_zoo.load("resnet18_el", weights=str(tmp_path / "nope.h5"), **SMALL)

@@ -1,0 +1,261 @@
+"""Publishes a finished training run as ``models/<name>.<tag>/`` and updates the manifest,
+the model cards and the README's results table. Every number in a card is measured here or
+by the training run; nothing is typed by hand.
+
+    python -m training.publish /path/to/run --tag cifar10
+
+Measures: top-1/top-5 on the full evaluation split (re-measured from the saved weights), the
+LCE conversion and its agreement with Keras on 100 evaluation images, params and OPs, and
+x86 latency ratios (model vs its no-EL twin vs its float twin; LCE has no optimised x86
+kernels, so these are ratios on this machine, not ARM figures).
+"""
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import el_zoo
+import numpy as np
+from el_zoo import benchmark, data
+from el_zoo.atomic import write_text_atomically
+from el_zoo.convert import convert, verify
+from el_zoo.evaluate import evaluate
+from el_zoo.provenance import git_commit, run_info
+from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
+
+REPO = Path(__file__).resolve().parent.parent
+BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
+COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
+LICENCE = "Apache-2.0 (code and weights)"
+CITATION = ("Hu, Y., Zhai, J., Li, D., Gong, Y., Zhu, Y., Liu, W., Su, L., Jin, J.: "
+            "Elastic-Link for Binarized Neural Networks. AAAI 2022. arXiv:2112.10149")
+DATASET_TEXT = {
+    "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracies are "
+               "slightly below the original PNG data's), 50,000 train / 10,000 test images",
+    "imagenette": "Imagenette (imagenette2 split, images stored at 224x224), 9,469 train / "
+                  "3,925 val images",
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="a finished el-zoo train output folder")
+    parser.add_argument("--tag", required=True, help="weight tag, e.g. cifar10")
+    parser.add_argument("--models-dir", default=str(REPO / "models"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--readme", default=str(REPO / "README.md"))
+    parser.add_argument("--runs", type=int, default=30, help="timed interpreter runs")
+    return parser.parse_args(argv)
+
+
+def preprocessing(training):
+    recipe = training["recipe_config"]
+    size = recipe["image_size"]
+    return {"resize": recipe.get("stored_size") or size,
+            "crop": size if recipe.get("stored_size") else None}
+
+
+def measure(run_dir, training, args):
+    """Every publish-time measurement of a run's final weights."""
+    config = training["config"]
+    build = {**config, "input_shape": tuple(config["input_shape"])}
+    model = el_zoo.load(training["model"], weights=str(Path(run_dir) / "weights.h5"), **build)
+    pre = preprocessing(training)
+    evaluation = evaluate(model, dataset=training["dataset"], split=training["eval_split"],
+                          data_dir=args.data_dir, resize=pre["resize"], crop=pre["crop"])
+    images, _, _ = data.load_split(training["dataset"], training["eval_split"],
+                                   data_dir=args.data_dir, image_size=pre["resize"], limit=100)
+    if pre["crop"]:
+        start = (pre["resize"] - pre["crop"]) // 2
+        images = images[:, start:start + pre["crop"], start:start + pre["crop"]]
+    started = time.time()
+    flatbuffer = convert(model, verify_images=0)
+    convert_s = time.time() - started
+    parity = verify(flatbuffer, model, images.astype(np.float32))
+    cost = el_zoo.profile(model)
+    timing = benchmark.benchmark_model(training["model"], runs=args.runs, **build)
+    return model, flatbuffer, {
+        "evaluation": evaluation,
+        "parity": parity,
+        "cost": {k: cost[k] for k in ("params", "binary_params", "float_params", "size_mb",
+                                      "bops", "flops", "ops", "el_params", "el_flops")},
+        "tflite": {"bytes": len(flatbuffer), "convert_s": round(convert_s, 1)},
+        "x86_latency": {"ratios": timing["ratios"], "note": timing["note"],
+                        "median_ms_1t": timing["model"]["latency_ms_1t"]["median"]},
+        "preprocessing": pre,
+    }
+
+
+def card(name, published):
+    """The model card (Markdown), from the published metrics.json alone."""
+    t, e, c = published["training"], published["evaluation"], published["cost"]
+    p, lat, pre = published["parity"], published["x86_latency"], published["preprocessing"]
+    recipe = t["recipe_config"]
+    stage_text = "; ".join(
+        f"{s['name']}: {s['epochs']} epochs, Adam{'W (weight decay %g)' % s['weight_decay'] if s['weight_decay'] else ''} "
+        f"peak lr {s['lr']:g}, {s['schedule']} decay, "
+        f"{'binary' if s['binary_weights'] else 'real-valued'} weights"
+        for s in recipe["stages"])
+    ratios = lat["ratios"]
+    el_line = (f"- EL latency overhead vs the no-EL twin: {ratios['el_latency_overhead_1t']:+.1%}"
+               if "el_latency_overhead_1t" in ratios else "- (no Elastic-Link in this model)")
+    size = t["config"]["input_shape"]
+    crop = (f"decode and resize to {pre['resize']}x{pre['resize']}, centre crop "
+            f"{pre['crop']}x{pre['crop']}" if pre["crop"] else
+            f"decode to {pre['resize']}x{pre['resize']} RGB")
+    augment = {"cifar": "pad 4 + random 32x32 crop + horizontal flip",
+               "imagenet": "random-resized-crop (25-100 % of the area) + horizontal flip"}
+    lines = [
+        f"# {name}",
+        "",
+        f"`el_zoo.load(\"{name}\")` — {t['model']} "
+        f"({'with' if t['model'].endswith('_el') else 'without'} Elastic-Link), width "
+        f"multiplier {t['config']['width_multiplier']}, {t['config']['stem']} stem, "
+        f"{size[0]}x{size[1]} input, {t['config']['classes']} classes. "
+        "Generated by `python -m training.publish` from `metrics.json`; do not edit.",
+        "",
+        "## Accuracy",
+        "",
+        f"| split | images | top-1 | top-5 |",
+        "|---|---|---|---|",
+        f"| {e['dataset']} {e['split']} | {e['images']} | {e['top1']:.2%} | {e['top5']:.2%} |",
+        "",
+        f"Re-measure: `el-zoo evaluate {name} --data-dir DATA` (tests check it stays within "
+        "0.5 points of this card).",
+        "",
+        "## Data and preprocessing",
+        "",
+        f"- Data set: {DATASET_TEXT.get(t['dataset'], t['dataset'])}.",
+        f"- Inputs: RGB pixels in [0, 255] ({crop}); the model standardises them itself with "
+        "the data set's per-channel mean and std, stored in its `standardize` layer.",
+        f"- Training augmentation: {augment.get(recipe['augment'], recipe['augment'])}.",
+        "",
+        "## Training",
+        "",
+        f"- Recipe `{t['recipe']}`: batch {recipe['batch_size']}; {stage_text}; seed {t['seed']}.",
+        f"- Command: `{t['command']}`",
+        f"- Git commit: `{t['git_commit']}`",
+        f"- Machine: {t['machine']}",
+        f"- Training: {t['epochs']} epochs, {t['train_time_s'] / 60:.0f} min of training "
+        f"({t['img_per_s']:.0f} img/s), wall time {t['wall_time_s'] / 60:.0f} min; finished "
+        f"{t['date']}.",
+        "- Curves: `training_curves.png`, per epoch in `training_log.csv`.",
+        "",
+        "![training curves](training_curves.png)",
+        "",
+        "## Cost and deployment",
+        "",
+        f"- Parameters: {c['params'] / 1e6:.3f} M ({c['binary_params'] / 1e6:.3f} M binary, "
+        f"{c['float_params'] / 1e6:.3f} M float); Elastic-Link parameters: {c['el_params']}.",
+        f"- OPs: {c['ops']:.3g} (BOPs {c['bops']:.3g}, FLOPs {c['flops']:.3g}; "
+        "OPs = BOPs/64 + FLOPs).",
+        f"- `model.tflite` (Larq Compute Engine, float I/O): {published['tflite']['bytes'] / 1e6:.3f} MB, "
+        f"converted in {published['tflite']['convert_s']:.0f} s.",
+        f"- LCE interpreter vs Keras on {p['images']} {e['dataset']} {e['split']} images: "
+        f"top-1 agreement {p['top1_agreement']:.0%}, max |difference| of probabilities "
+        f"{p['max_abs_diff']:.1e}.",
+        f"- x86 latency ratios (1 thread, {lat['median_ms_1t']:.2f} ms median here): "
+        f"vs the float twin {ratios['latency_vs_float_1t']:.2f}x; size vs the float twin "
+        f"{ratios['size_vs_float']:.3f}.",
+        el_line,
+        f"- {lat['note']}",
+        "",
+        "## Publication",
+        "",
+        f"- Measured by `{published['publish']['command']}` at commit "
+        f"`{published['publish']['git_commit']}` on {published['publish']['date']} "
+        f"({published['publish']['wall_time_s'] / 60:.0f} min).",
+        f"- Licence: {LICENCE}.",
+        f"- Citation: {CITATION}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+RESULTS_START, RESULTS_END = "<!-- el-results:start -->", "<!-- el-results:end -->"
+
+
+def results_table(models_dir):
+    """The README's table of every published model, from the published metrics."""
+    rows = []
+    for folder in sorted(Path(models_dir).glob("*.*/")):
+        path = folder / "metrics.json"
+        if path.exists():
+            rows.append((folder.name, json.loads(path.read_text())))
+    lines = ["| model | EL | data set | top-1 | top-5 | OPs | params | .tflite | epochs | "
+             "training time |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in rows:
+        t, e = m["training"], m["evaluation"]
+        lines.append(
+            f"| [{name}](models/{name}/README.md) | {'yes' if t['model'].endswith('_el') else 'no'} "
+            f"| {e['dataset']} {e['split']}{' (lossy JPEG)' if e['dataset'] == 'cifar10' else ''} "
+            f"| {e['top1']:.2%} | {e['top5']:.2%} | {m['cost']['ops']:.3g} | "
+            f"{m['cost']['params'] / 1e6:.2f} M | {m['tflite']['bytes'] / 1e6:.2f} MB | "
+            f"{t['epochs']} | {t['train_time_s'] / 60:.0f} min |")
+    return "\n".join(lines)
+
+
+def update_readme(readme, models_dir):
+    text = Path(readme).read_text()
+    start, end = text.index(RESULTS_START) + len(RESULTS_START), text.index(RESULTS_END)
+    new = text[:start] + "\n" + results_table(models_dir) + "\n" + text[end:]
+    write_text_atomically(readme, new)
+
+
+def update_manifest(models_dir, name, published):
+    manifest = read_manifest(models_dir)
+    manifest["base_url"] = manifest.get("base_url", BASE_URL)
+    t, pre = published["training"], published["preprocessing"]
+    manifest["models"][name] = {
+        "weights": f"{name}/weights.h5", "tflite": f"{name}/model.tflite",
+        "config": t["config"], "dataset": t["dataset"], "eval_split": t["eval_split"],
+        "resize": pre["resize"], "crop": pre["crop"], "class_names": t["classes"],
+    }
+    for path in sorted((Path(models_dir) / name).iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            manifest["files"][f"{name}/{path.name}"] = {"sha256": sha256_of(path),
+                                                        "size": path.stat().st_size}
+    manifest["models"] = dict(sorted(manifest["models"].items()))
+    manifest["files"] = dict(sorted(manifest["files"].items()))
+    write_text_atomically(Path(models_dir) / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+
+
+def publish(args):
+    started, commit = time.time(), git_commit()
+    run_dir = Path(args.run_dir)
+    training = json.loads((run_dir / "metrics.json").read_text())
+    if training.get("eval_images"):
+        raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
+                         "images): publish only runs evaluated on the whole split.")
+    name = f"{training['model']}.{args.tag}"
+    model, flatbuffer, measured = measure(run_dir, training, args)
+    gap = abs(measured["evaluation"]["top1"] - training["top1"])
+    if gap > 0.005:
+        raise ValueError(f"re-measured top-1 {measured['evaluation']['top1']:.4f} differs from "
+                         f"the run's {training['top1']:.4f}: the weights do not reproduce.")
+    folder = Path(args.models_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name in COPIED:
+        shutil.copyfile(run_dir / file_name, folder / f".{file_name}.tmp")
+        (folder / f".{file_name}.tmp").replace(folder / file_name)
+    (folder / "model.tflite.tmp").write_bytes(flatbuffer)
+    (folder / "model.tflite.tmp").replace(folder / "model.tflite")
+    published = {"name": name, "training": training, **measured,
+                 "publish": run_info(started, commit)}
+    write_text_atomically(folder / "metrics.json", json.dumps(published, indent=1) + "\n")
+    write_text_atomically(folder / "README.md", card(name, published))
+    update_manifest(args.models_dir, name, published)
+    if args.readme:
+        update_readme(args.readme, args.models_dir)
+    print(f"published {name}: top-1 {measured['evaluation']['top1']:.2%} -> {folder}")
+    return published
+
+
+def main(argv=None):
+    publish(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
