@@ -106,3 +106,53 @@ def test_training_pipeline_augments_and_batches():
 def test_data_folder_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="data folder .* does not exist"):
         data.data_root(tmp_path / "nowhere")
+
+
+def test_imagenet_style_augmentation_and_centre_crop():
+    import numpy as np
+
+    images = np.zeros((4, 40, 40, 3), np.uint8)
+    images[:, 10:30, 10:30] = 255  # a bright centre square
+    labels = np.arange(4, dtype=np.int32)
+    train = next(iter(data.array_dataset(images, labels, batch_size=4, training=True,
+                                         augment="imagenet", crop_size=24, seed=0)))[0]
+    assert train.shape == (4, 24, 24, 3)
+    evaluation = next(iter(data.array_dataset(images, labels, batch_size=4, training=False,
+                                              augment="imagenet", crop_size=20)))[0].numpy()
+    assert evaluation.shape == (4, 20, 20, 3) and evaluation.min() == 255  # exactly the centre
+    with pytest.raises(ValueError, match="needs crop_size"):
+        data.array_dataset(images, labels, batch_size=4, training=True, augment="imagenet")
+
+
+def test_file_pipeline_names_a_bad_file_or_skips_it(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    good = tmp_path / "good.jpg"
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(good)  # grayscale
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"no image here")
+    paths, labels = [good, bad, good], [0, 1, 0]
+    strict = data.file_dataset(paths, labels, image_size=8, batch_size=3, training=False)
+    with pytest.raises(Exception, match="bad.jpg"):
+        list(strict)
+    lenient = data.file_dataset(paths, labels, image_size=8, batch_size=3, training=False,
+                                skip_bad_images=True)
+    with pytest.warns(UserWarning, match="bad.jpg"):
+        batches = list(lenient)
+    assert batches[0][0].shape == (2, 8, 8, 3) and batches[0][1].numpy().tolist() == [0, 0]
+
+
+def test_tfds_without_tensorflow_datasets_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tfds(name, *args, **kwargs):
+        if name == "tensorflow_datasets":
+            raise ImportError("No module named 'tensorflow_datasets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tfds)
+    with pytest.raises(ImportError, match="pip install tensorflow-datasets"):
+        data.tfds_dataset("imagenet2012", "train", image_size=32, batch_size=2, training=True)
