@@ -41,7 +41,8 @@ def test_manifest_hashes_and_sizes_match_the_files():
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_card_is_generated_from_metrics(name):
-    assert (MODELS / name / "README.md").read_text() == publish.card(name, metrics_of(name))
+    expected = publish.card(name, metrics_of(name), publish.read_log(MODELS / name))
+    assert (MODELS / name / "README.md").read_text() == expected
 
 
 def test_readme_results_table_is_generated_from_metrics():

@@ -11,6 +11,7 @@ kernels, so these are ratios on this machine, not ARM figures).
 """
 
 import argparse
+import csv
 import json
 import shutil
 import time
@@ -88,13 +89,32 @@ def measure(run_dir, training, args):
     }
 
 
-def card(name, published):
-    """The model card (Markdown), from the published metrics.json alone."""
+def read_log(folder):
+    with open(Path(folder) / "training_log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def curve_lines(rows):
+    """Accuracy versus training time, from the per-epoch log."""
+    lines = ["| epoch | training time (min) | train top-1 | eval top-1 |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['epoch']} | {float(row['elapsed_s']) / 60:.0f} | "
+                     f"{float(row['top1']):.1%} | {float(row['val_top1']):.1%} |")
+    last = rows[-1]
+    if float(last["top1"]) <= float(last["val_top1"]) + 0.01:
+        lines += ["", "Train accuracy is not above eval accuracy at the end: the model "
+                  "underfits at this width and budget, so more capacity (width) or epochs, "
+                  "not more regularisation, would raise it."]
+    return lines
+
+
+def card(name, published, rows):
+    """The model card (Markdown), from the published metrics.json and training_log.csv."""
     t, e, c = published["training"], published["evaluation"], published["cost"]
     p, lat, pre = published["parity"], published["x86_latency"], published["preprocessing"]
     recipe = t["recipe_config"]
     stage_text = "; ".join(
-        f"{s['name']}: {s['epochs']} epochs, Adam{'W (weight decay %g)' % s['weight_decay'] if s['weight_decay'] else ''} "
+        f"{s['name']}: {s['epochs']} epoch{'s' if s['epochs'] > 1 else ''}, Adam{'W (weight decay %g)' % s['weight_decay'] if s['weight_decay'] else ''} "
         f"peak lr {s['lr']:g}, {s['schedule']} decay, "
         f"{'binary' if s['binary_weights'] else 'real-valued'} weights"
         for s in recipe["stages"])
@@ -138,12 +158,16 @@ def card(name, published):
         f"- Command: `{t['command']}`",
         f"- Git commit: `{t['git_commit']}`",
         f"- Machine: {t['machine']}",
-        f"- Training: {t['epochs']} epochs, {t['train_time_s'] / 60:.0f} min of training "
+        f"- Training: {t['epochs']} epoch{'s' if t['epochs'] > 1 else ''}, {t['train_time_s'] / 60:.0f} min of training "
         f"({t['img_per_s']:.0f} img/s), wall time {t['wall_time_s'] / 60:.0f} min; finished "
         f"{t['date']}.",
         "- Curves: `training_curves.png`, per epoch in `training_log.csv`.",
         "",
         "![training curves](training_curves.png)",
+        "",
+        "### Accuracy versus training time",
+        "",
+        *curve_lines(rows),
         "",
         "## Cost and deployment",
         "",
@@ -245,7 +269,7 @@ def publish(args):
     published = {"name": name, "training": training, **measured,
                  "publish": run_info(started, commit)}
     write_text_atomically(folder / "metrics.json", json.dumps(published, indent=1) + "\n")
-    write_text_atomically(folder / "README.md", card(name, published))
+    write_text_atomically(folder / "README.md", card(name, published, read_log(folder)))
     update_manifest(args.models_dir, name, published)
     if args.readme:
         update_readme(args.readme, args.models_dir)
