@@ -3,6 +3,7 @@ the model cards and the README's results table. Every number in a card is measur
 by the training run; nothing is typed by hand.
 
     python -m training.publish /path/to/run --tag cifar10
+    python -m training.publish --regenerate   # cards, manifest, README table from metrics.json
 
 Measures: top-1/top-5 on the full evaluation split (re-measured from the saved weights), the
 LCE conversion and its agreement with Keras on 100 evaluation images, params and OPs, and
@@ -30,8 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
 COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
 LICENCE = "Apache-2.0 (code and weights)"
-CITATION = ("Hu, Y., Zhai, J., Li, D., Gong, Y., Zhu, Y., Liu, W., Su, L., Jin, J.: "
-            "Elastic-Link for Binarized Neural Networks. AAAI 2022. arXiv:2112.10149")
+CITATION = ("Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022, "
+            "arXiv:2112.10149 (BibTeX in the repository README)")
 DATASET_TEXT = {
     "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracies are "
                "slightly below the original PNG data's), 50,000 train / 10,000 test images",
@@ -42,8 +43,11 @@ DATASET_TEXT = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", help="a finished el-zoo train output folder")
-    parser.add_argument("--tag", required=True, help="weight tag, e.g. cifar10")
+    parser.add_argument("run_dir", nargs="?", help="a finished el-zoo train output folder")
+    parser.add_argument("--tag", help="weight tag, e.g. cifar10")
+    parser.add_argument("--regenerate", action="store_true",
+                        help="only rewrite every card, the manifest and the README table from "
+                             "the published metrics.json files (after a template change)")
     parser.add_argument("--models-dir", default=str(REPO / "models"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--readme", default=str(REPO / "README.md"))
@@ -277,8 +281,23 @@ def publish(args):
     return published
 
 
+def regenerate(args):
+    for metrics in sorted(Path(args.models_dir).glob("*.*/metrics.json")):
+        published = json.loads(metrics.read_text())
+        write_text_atomically(metrics.parent / "README.md",
+                              card(published["name"], published, read_log(metrics.parent)))
+        update_manifest(args.models_dir, published["name"], published)
+    if args.readme:
+        update_readme(args.readme, args.models_dir)
+
+
 def main(argv=None):
-    publish(parse_args(argv))
+    args = parse_args(argv)
+    if args.regenerate:
+        return regenerate(args)
+    if not args.run_dir or not args.tag:
+        raise SystemExit("give a run folder and --tag (or --regenerate)")
+    publish(args)
 
 
 if __name__ == "__main__":
