@@ -35,6 +35,19 @@ NORMALIZATION = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
+# Imagenette's folders are ImageNet WordNet ids; these are the names users expect to read.
+IMAGENETTE_NAMES = {
+    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn",
+    "n03417042": "garbage truck", "n03425413": "gas pump", "n03445777": "golf ball",
+    "n03888257": "parachute",
+}
+
+
+def readable_class_names(folder_names):
+    """Class folder names as people read them: known WordNet ids become names."""
+    return [IMAGENETTE_NAMES.get(name, name) for name in folder_names]
+
 
 def cache_root(cache_dir=None):
     root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"

@@ -156,3 +156,9 @@ def test_tfds_without_tensorflow_datasets_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_tfds)
     with pytest.raises(ImportError, match="pip install tensorflow-datasets"):
         data.tfds_dataset("imagenet2012", "train", image_size=32, batch_size=2, training=True)
+
+
+def test_imagenette_wordnet_ids_read_as_class_names():
+    assert data.readable_class_names(["n01440764", "n03888257", "cat"]) == \
+        ["tench", "parachute", "cat"]
+    assert len(set(data.IMAGENETTE_NAMES.values())) == 10

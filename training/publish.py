@@ -27,6 +27,8 @@ from el_zoo.evaluate import evaluate
 from el_zoo.provenance import git_commit, run_info
 from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
 
+from training.compare import budget_of
+
 REPO = Path(__file__).resolve().parent.parent
 BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
 COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
@@ -112,8 +114,49 @@ def curve_lines(rows):
     return lines
 
 
-def card(name, published, rows):
-    """The model card (Markdown), from the published metrics.json and training_log.csv."""
+# The zoo's accuracy targets per weight tag (issue #5): the best EL model's top-1.
+TARGET_TOP1 = {"cifar10": 0.88, "imagenette": 0.80}
+TARGET_EL_GAIN = {"resnet26": 0.03, "mobilenet_v1": 0.03}  # EL minus plain, same budget
+
+
+def twin_name(name):
+    """'resnet26_el.cifar10' <-> 'resnet26.cifar10'."""
+    arch, _, tag = name.partition(".")
+    return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
+
+
+def target_lines(name, published, twin):
+    """How this model stands against the zoo's targets, and its twin without/with EL."""
+    t, top1 = published["training"], published["evaluation"]["top1"]
+    tag, is_el = name.partition(".")[2], t["model"].endswith("_el")
+    lines = []
+    if tag in TARGET_TOP1 and is_el:
+        goal = TARGET_TOP1[tag]
+        lines.append(f"- Zoo target: the best EL model >= {goal:.0%} top-1 on this split; "
+                     f"this model reaches {top1:.2%} "
+                     f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
+    if twin is None or budget_of(twin["training"]) != budget_of(t):
+        lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
+                     "same recipe, width, epochs and seed.")
+        return lines
+    plain, el = (twin, published) if is_el else (published, twin)
+    gain = el["evaluation"]["top1"] - plain["evaluation"]["top1"]
+    arch = plain["training"]["model"]
+    goal = TARGET_EL_GAIN.get(arch)
+    verdict = "" if goal is None else (
+        f"; target >= +{100 * goal:.0f} points: {'met' if gain >= goal else 'not met'}")
+    lines.append(f"- Its twin {'without' if is_el else 'with'} EL, `{twin['name']}` (same "
+                 f"recipe, width, epochs and seed): {twin['evaluation']['top1']:.2%}; EL minus "
+                 f"plain {100 * gain:+.2f} points{verdict} (one run each; "
+                 "`benchmarks/el_vs_plain.md` compares more seeds where trained).")
+    return lines
+
+
+def card(name, published, rows, twin=None):
+    """The model card (Markdown), from the published metrics.json and training_log.csv.
+
+    ``twin`` is the published metrics of the same model with/without EL, if any.
+    """
     t, e, c = published["training"], published["evaluation"], published["cost"]
     p, lat, pre = published["parity"], published["x86_latency"], published["preprocessing"]
     recipe = t["recipe_config"]
@@ -172,6 +215,10 @@ def card(name, published, rows):
         "### Accuracy versus training time",
         "",
         *curve_lines(rows),
+        "",
+        "### Against the targets",
+        "",
+        *target_lines(name, published, twin),
         "",
         "## Cost and deployment",
         "",
@@ -239,7 +286,8 @@ def update_manifest(models_dir, name, published):
     manifest["models"][name] = {
         "weights": f"{name}/weights.h5", "tflite": f"{name}/model.tflite",
         "config": t["config"], "dataset": t["dataset"], "eval_split": t["eval_split"],
-        "resize": pre["resize"], "crop": pre["crop"], "class_names": t["classes"],
+        "resize": pre["resize"], "crop": pre["crop"],
+        "class_names": data.readable_class_names(t["classes"]),
     }
     for path in sorted((Path(models_dir) / name).iterdir()):
         if path.is_file() and not path.name.startswith("."):
@@ -273,20 +321,32 @@ def publish(args):
     published = {"name": name, "training": training, **measured,
                  "publish": run_info(started, commit)}
     write_text_atomically(folder / "metrics.json", json.dumps(published, indent=1) + "\n")
-    write_text_atomically(folder / "README.md", card(name, published, read_log(folder)))
-    update_manifest(args.models_dir, name, published)
+    write_cards(args.models_dir)
     if args.readme:
         update_readme(args.readme, args.models_dir)
     print(f"published {name}: top-1 {measured['evaluation']['top1']:.2%} -> {folder}")
     return published
 
 
+def published_metrics(models_dir):
+    """{name: published metrics} of every model folder in ``models_dir``."""
+    return {path.parent.name: json.loads(path.read_text())
+            for path in sorted(Path(models_dir).glob("*.*/metrics.json"))}
+
+
+def write_cards(models_dir):
+    """Every card, then the manifest: a new model changes its twin's card too."""
+    everything = published_metrics(models_dir)
+    for name, published in everything.items():
+        folder = Path(models_dir) / name
+        write_text_atomically(folder / "README.md", card(
+            name, published, read_log(folder), everything.get(twin_name(name))))
+    for name, published in everything.items():
+        update_manifest(models_dir, name, published)
+
+
 def regenerate(args):
-    for metrics in sorted(Path(args.models_dir).glob("*.*/metrics.json")):
-        published = json.loads(metrics.read_text())
-        write_text_atomically(metrics.parent / "README.md",
-                              card(published["name"], published, read_log(metrics.parent)))
-        update_manifest(args.models_dir, published["name"], published)
+    write_cards(args.models_dir)
     if args.readme:
         update_readme(args.readme, args.models_dir)
 
