@@ -1,15 +1,16 @@
-"""How Elastic-Link's channel Squeeze is computed during training, and what it costs.
+"""An experiment on Elastic-Link's training cost: its channel Squeeze as a constant matmul.
 
     python benchmarks/el_squeeze.py --out benchmarks/el_squeeze.md
 
-ElasticLink averages groups of input channels to match a conv with fewer output channels.
-Inference computes that as reshape + mean (few FLOPs in the .tflite); training computes the
-same numbers as one matmul with a constant averaging matrix, because on CPU the mean over a
-minor axis of 2-4 channels, and its gradient, are slow. This script measures training
-throughput of each family's plain twin, its EL model with the old training path (reshape +
-mean) and with the matmul, in one process, one thread, alternating timed windows of
-``--steps`` train steps on a fixed batch (so drifting machine load hits all three alike),
-and reports medians of the per-window ratios to the plain twin.
+ElasticLink averages groups of input channels (reshape + mean) to match a conv with fewer
+output channels. On CPU a mean over a minor axis of 2-4 channels, and its gradient, looked
+like the cause of EL's training overhead (benchmarks/train_throughput.md), so this script
+tries the same numbers as one matmul with a constant averaging matrix. It measures training
+throughput of each family's plain twin, its EL model as the library computes it (reshape +
+mean) and with the matmul patched in, in one process, one thread, alternating timed windows
+of ``--steps`` train steps on a fixed batch (so drifting machine load hits all three
+alike), and reports medians of the per-window ratios to the plain twin. The library keeps
+reshape + mean unless this shows a clear gain (it has not so far: see el_squeeze.md).
 """
 
 import argparse
@@ -17,6 +18,19 @@ import json
 import time
 
 FAMILIES = ("resnet26", "reactnet_a", "mobilenet_v1")  # resnet18's links need no Squeeze
+
+
+def check_same_numbers(mean_path, matmul_path):
+    """The patched Squeeze must compute what the library computes."""
+    import numpy as np
+    import tensorflow as tf
+    from el_zoo.layers import ElasticLink
+
+    for channels_in, channels_out in ((8, 2), (6, 4), (16, 4), (4, 12)):
+        x = tf.random.normal((2, 4, 4, channels_in))
+        link = ElasticLink()
+        link.build([x.shape, (2, 4, 4, channels_out)])
+        np.testing.assert_allclose(matmul_path(link, x), mean_path(link, x), atol=1e-5)
 
 
 def measure(family, windows, steps, batch_size):
@@ -27,10 +41,17 @@ def measure(family, windows, steps, batch_size):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    matmul_path = ElasticLink._match_channels
+    mean_path = ElasticLink._match_channels
 
-    def mean_path(self, x, training=False):
-        return matmul_path(self, x, False)
+    def matmul_path(self, x):
+        if self.group_size == 1:
+            return mean_path(self, x)  # Expand only: a tile, no mean to replace
+        matrix = np.zeros((self.channels_in, self.channels_out), np.float32)
+        for channel in range(self.tile_factor * self.channels_in):
+            matrix[channel % self.channels_in, channel // self.group_size] += 1 / self.group_size
+        return tf.einsum("bhwc,cd->bhwd", x, tf.constant(matrix))
+
+    check_same_numbers(mean_path, matmul_path)
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch_size, 32, 32, 3)).astype(np.float32)
@@ -47,7 +68,7 @@ def measure(family, windows, steps, batch_size):
         for _ in range(3):
             model.train_on_batch(images, labels)
         models[label] = model
-    ElasticLink._match_channels = matmul_path
+    ElasticLink._match_channels = mean_path
     speeds = {label: [] for label in models}
     for _ in range(windows):
         for label, model in models.items():

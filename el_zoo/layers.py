@@ -7,7 +7,6 @@ reload and convert without passing ``custom_objects``.
 import math
 
 import larq as lq
-import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
@@ -203,20 +202,7 @@ class ElasticLink(keras.layers.Layer):
             return x
         return tf.nn.avg_pool2d(x, self.pool_stride, self.pool_stride, padding="SAME")
 
-    def _averaging_matrix(self):
-        """The (C_in, C_out) matrix of "tile, then average groups": T's channel step."""
-        common = self.tile_factor * self.channels_in
-        matrix = np.zeros((self.channels_in, self.channels_out), np.float32)
-        for channel in range(common):
-            matrix[channel % self.channels_in, channel // self.group_size] += 1 / self.group_size
-        return tf.constant(matrix)
-
-    def _match_channels(self, x, training=False):
-        if training and self.group_size > 1:
-            # Same numbers as tile + grouped mean below, as one matmul: on CPU the mean
-            # over a minor axis of 2-4 channels and its gradient are slow, a matmul is not.
-            # Inference keeps the mean (fewer FLOPs in the .tflite than a float matmul).
-            return tf.einsum("bhwc,cd->bhwd", x, self._averaging_matrix())
+    def _match_channels(self, x):
         if self.tile_factor > 1:
             x = tf.tile(x, [1, 1, 1, self.tile_factor])
         if self.group_size > 1:
@@ -228,11 +214,11 @@ class ElasticLink(keras.layers.Layer):
             x = tf.reduce_mean(x, axis=-1)
         return x
 
-    def transform(self, x_real, training=False):
+    def transform(self, x_real):
         """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
-        return self._match_channels(self._squeeze_spatial(x_real), training)
+        return self._match_channels(self._squeeze_spatial(x_real))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs):
         if self.conv is not None:
             x_real, conv_out = inputs, self.conv(inputs)
         else:
@@ -240,7 +226,7 @@ class ElasticLink(keras.layers.Layer):
         if self.activation_scaling:
             scale = tf.reduce_mean(tf.abs(x_real), axis=-1, keepdims=True)
             conv_out = conv_out * self._squeeze_spatial(scale)
-        return conv_out + self.gamma * self.transform(x_real, training is True)
+        return conv_out + self.gamma * self.transform(x_real)
 
     def compute_output_shape(self, input_shape):
         return self._check_inputs(input_shape)[1]
