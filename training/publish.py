@@ -39,7 +39,8 @@ DATASET_TEXT = {
     "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracies are "
                "slightly below the original PNG data's), 50,000 train / 10,000 test images",
     "imagenette": "Imagenette (imagenette2 split, images stored at 224x224), 9,469 train / "
-                  "3,925 val images",
+                  "3,925 val images. These are ImageNet images: ImageNet's terms "
+                  "(non-commercial research) apply to the data set",
 }
 
 
