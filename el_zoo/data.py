@@ -218,6 +218,14 @@ def center_crop(image, size):
     return tf.image.crop_to_bounding_box(image, top, left, size, size)
 
 
+def center_crop_batch(images, size):
+    """``center_crop`` for a NumPy batch (N, H, W, C); ``size=None`` returns it as is."""
+    if not size:
+        return images
+    top, left = (images.shape[1] - size) // 2, (images.shape[2] - size) // 2
+    return images[:, top:top + size, left:left + size]
+
+
 AUGMENTATIONS = (None, "cifar", "imagenet")
 
 

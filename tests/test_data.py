@@ -162,3 +162,11 @@ def test_imagenette_wordnet_ids_read_as_class_names():
     assert data.readable_class_names(["n01440764", "n03888257", "cat"]) == \
         ["tench", "parachute", "cat"]
     assert len(set(data.IMAGENETTE_NAMES.values())) == 10
+
+
+def test_centre_crop_of_a_batch_matches_the_pipeline_crop():
+    images = np.arange(2 * 7 * 6 * 3).reshape(2, 7, 6, 3)
+    cropped = data.center_crop_batch(images, 4)
+    assert cropped.shape == (2, 4, 4, 3)
+    np.testing.assert_array_equal(cropped[1], data.center_crop(images[1], 4).numpy())
+    assert data.center_crop_batch(images, None) is images

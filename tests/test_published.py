@@ -69,6 +69,7 @@ def test_published_tflite_agrees_with_keras(name, data_dir):
     record = weights_module.published_record(name)
     images, _, _ = data.load_split(record["dataset"], record["eval_split"], data_dir=data_dir,
                                    image_size=record["resize"], limit=20)
+    images = data.center_crop_batch(images, record["crop"])  # as published (Imagenette)
     flatbuffer = weights_module.published_file(name, "model.tflite").read_bytes()
     parity = verify(flatbuffer, el_zoo.load(name), images.astype(np.float32))
     assert parity["top1_agreement"] == 1.0

@@ -75,9 +75,7 @@ def measure(run_dir, training, args):
                           data_dir=args.data_dir, resize=pre["resize"], crop=pre["crop"])
     images, _, _ = data.load_split(training["dataset"], training["eval_split"],
                                    data_dir=args.data_dir, image_size=pre["resize"], limit=100)
-    if pre["crop"]:
-        start = (pre["resize"] - pre["crop"]) // 2
-        images = images[:, start:start + pre["crop"], start:start + pre["crop"]]
+    images = data.center_crop_batch(images, pre["crop"])
     started = time.time()
     flatbuffer = convert(model, verify_images=0)
     convert_s = time.time() - started
