@@ -49,3 +49,27 @@ def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
         compare.main([str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
     assert "no metrics.json" in capsys.readouterr().err
     assert not (tmp_path / "out.md").exists()
+
+
+def published(name, top1, seed=0):
+    model = name.partition(".")[0]
+    return {"name": name, "evaluation": {"top1": top1}, "training": {
+        "model": model, "recipe": "cifar10", "dataset": "cifar10", "epochs": 16, "seed": seed,
+        "recipe_config": {"width_multiplier": 0.25, "image_size": 32, "batch_size": 128}}}
+
+
+def test_card_targets_compare_with_the_twin_only_under_the_same_budget():
+    from training import publish
+
+    el, plain = published("mobilenet_v1_el.cifar10", 0.42), published("mobilenet_v1.cifar10", 0.38)
+    assert publish.twin_name("mobilenet_v1_el.cifar10") == "mobilenet_v1.cifar10"
+    assert publish.twin_name("mobilenet_v1.cifar10") == "mobilenet_v1_el.cifar10"
+    lines = publish.target_lines(el["name"], el, plain)
+    assert "88% top-1" in lines[0] and "46.0 points short" in lines[0]
+    assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[1]
+    assert "88%" not in " ".join(publish.target_lines(plain["name"], plain, el))
+    other_seed = published("mobilenet_v1.cifar10", 0.30, seed=1)
+    assert "No twin without EL" in publish.target_lines(el["name"], el, other_seed)[1]
+    worse = published("resnet26_el.cifar10", 0.70)
+    lines = publish.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
+    assert "-1.00 points; target >= +3 points: not met" in lines[1]
