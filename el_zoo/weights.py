@@ -10,6 +10,11 @@ package as ``el_zoo/published`` by a non-editable install), in the user cache
 from the manifest's ``base_url`` (or ``$EL_ZOO_WEIGHTS_URL``) into that cache. Every file
 is checked against the manifest's size and sha256 before use; a download is written to a
 temporary file that is renamed only once it has been verified.
+
+Downloads are flat: ``models/resnet26_el.cifar10/weights.h5`` is fetched as
+``<base_url>/resnet26_el.cifar10.weights.h5`` (see ``release_asset``), because a release's
+assets (GitHub's included) are one folder whose names cannot contain "/".
+``python -m training.release`` stages exactly those files for upload.
 """
 
 import hashlib
@@ -65,6 +70,13 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def release_asset(relative):
+    """The download name of published file ``relative``: 'resnet26_el.cifar10/weights.h5'
+    -> 'resnet26_el.cifar10.weights.h5'. Release assets live in one flat folder; model
+    names (``arch.tag``) contain no "/", so the mapping is one-to-one."""
+    return relative.replace("/", ".")
+
+
 def looks_like_path(weights):
     text = os.fspath(weights)
     return (
@@ -107,7 +119,7 @@ def _published_file(models_dir, manifest, relative, cache_dir=None):
             f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
             "pass weights='path/to/weights.h5'."
         )
-    return download(base_url.rstrip("/") + "/" + relative, cached, record)
+    return download(base_url.rstrip("/") + "/" + release_asset(relative), cached, record)
 
 
 def download(url, target, record, *, progress=None, timeout=60):

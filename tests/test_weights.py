@@ -1,8 +1,11 @@
 """Published weights: user cache and download from a loopback HTTP server (good, truncated,
-wrong hash, missing), verified before use, nothing half-written left in the cache."""
+wrong hash, missing), verified before use, nothing half-written left in the cache. The
+server serves what ``training.release`` stages, so the release layout and the download
+names are tested together."""
 
 import functools
 import http.server
+import json
 import shutil
 import threading
 
@@ -12,6 +15,9 @@ import el_zoo
 from el_zoo import weights as weights_module
 from tests.conftest import SMALL
 from tests.test_registry import publish, saved_weights
+from training import release
+
+ASSET = "resnet18_el.toy.weights.h5"  # models/resnet18_el.toy/weights.h5 as a release asset
 
 
 class Server:
@@ -55,7 +61,8 @@ def remote(tmp_path, monkeypatch):
     _, path = saved_weights(tmp_path)
     models = publish(tmp_path, path)
     served = tmp_path / "served"
-    shutil.move(str(models / "resnet18_el.toy"), served / "resnet18_el.toy")
+    release.stage(models, served)
+    shutil.rmtree(models / "resnet18_el.toy")
     cache = tmp_path / "cache"
     monkeypatch.setattr(weights_module, "MODELS_DIR", models)
     monkeypatch.setenv("EL_ZOO_CACHE", str(cache))
@@ -68,14 +75,14 @@ def cache_files(cache):
 
 def test_download_is_verified_cached_and_reused(remote, monkeypatch):
     models, served, cache = remote
-    server = Server(served.parent / "served")
+    server = Server(served)
     monkeypatch.setenv(weights_module.URL_ENV, server.url)
     try:
         model = el_zoo.load("resnet18_el.toy")
         assert model.output_shape == (None, 10)
         assert cache_files(cache) == ["weights.h5"]
         el_zoo.load("resnet18_el.toy")  # from the cache: no second request
-        assert server.requests == ["/resnet18_el.toy/weights.h5"]
+        assert server.requests == ["/" + ASSET]
     finally:
         server.close()
 
@@ -94,7 +101,7 @@ def test_truncated_download_is_refused_and_not_cached(remote, monkeypatch):
 
 def test_download_with_a_wrong_hash_is_refused_and_not_cached(remote, monkeypatch):
     _, served, cache = remote
-    path = served / "resnet18_el.toy" / "weights.h5"
+    path = served / ASSET
     payload = bytearray(path.read_bytes())
     payload[-1] ^= 0xFF  # same size, different content
     path.write_bytes(bytes(payload))
@@ -110,7 +117,7 @@ def test_download_with_a_wrong_hash_is_refused_and_not_cached(remote, monkeypatc
 
 def test_missing_file_on_the_server_is_a_clear_error(remote, monkeypatch):
     _, served, cache = remote
-    (served / "resnet18_el.toy" / "weights.h5").unlink()
+    (served / ASSET).unlink()
     server = Server(served)
     monkeypatch.setenv(weights_module.URL_ENV, server.url)
     try:
@@ -139,3 +146,38 @@ def test_a_corrupted_cached_file_is_refused(remote, monkeypatch):
 def test_weights_path_that_does_not_exist_is_an_error_not_a_random_init(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         el_zoo.load("resnet18_el", weights=str(tmp_path / "nope.h5"), **SMALL)
+
+
+def test_release_stages_every_verified_file_under_its_download_name(tmp_path, capsys):
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    manifest_path = models / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["base_url"] = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
+    manifest_path.write_text(json.dumps(manifest))
+    out = tmp_path / "assets"
+    assert release.main(["--models-dir", str(models), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [ASSET]
+    assert (out / ASSET).read_bytes() == (models / "resnet18_el.toy" / "weights.h5").read_bytes()
+    printed = capsys.readouterr().out
+    assert "gh release create models-v1 --repo el-zoo/el_zoo" in printed
+    with pytest.raises(SystemExit, match="already exists"):
+        release.main(["--models-dir", str(models), "--out", str(out)])
+
+
+def test_release_refuses_a_file_that_does_not_match_the_manifest(tmp_path):
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    with open(models / "resnet18_el.toy" / "weights.h5", "ab") as f:
+        f.write(b"changed after publishing")
+    with pytest.raises(SystemExit, match="does not match its manifest record"):
+        release.main(["--models-dir", str(models), "--out", str(tmp_path / "assets")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models", "weights.h5"]
+
+
+def test_release_upload_command_names_the_github_release_or_the_url():
+    assert release.upload_command(
+        "https://github.com/o/r/releases/download/v2/", "A").startswith(
+        "gh release create v2 --repo o/r ")
+    assert "served at https://example.org/w/" in release.upload_command(
+        "https://example.org/w/", "A")
