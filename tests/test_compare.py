@@ -55,6 +55,7 @@ def published(name, top1, seed=0):
     model = name.partition(".")[0]
     return {"name": name, "evaluation": {"top1": top1}, "training": {
         "model": model, "recipe": "cifar10", "dataset": "cifar10", "epochs": 16, "seed": seed,
+        "train_time_s": 16 * 270.0,
         "recipe_config": {"width_multiplier": 0.25, "image_size": 32, "batch_size": 128}}}
 
 
@@ -66,10 +67,24 @@ def test_card_targets_compare_with_the_twin_only_under_the_same_budget():
     assert publish.twin_name("mobilenet_v1.cifar10") == "mobilenet_v1_el.cifar10"
     lines = publish.target_lines(el["name"], el, plain)
     assert "88% top-1" in lines[0] and "46.0 points short" in lines[0]
-    assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[1]
+    assert "about 16x this run's 4.5 min, i.e. about 72 min" in lines[1]
+    assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[2]
     assert "88%" not in " ".join(publish.target_lines(plain["name"], plain, el))
     other_seed = published("mobilenet_v1.cifar10", 0.30, seed=1)
-    assert "No twin without EL" in publish.target_lines(el["name"], el, other_seed)[1]
+    assert "No twin without EL" in publish.target_lines(el["name"], el, other_seed)[2]
     worse = published("resnet26_el.cifar10", 0.70)
     lines = publish.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
-    assert "-1.00 points; target >= +3 points: not met" in lines[1]
+    assert "-1.00 points; target >= +3 points: not met" in lines[2]
+
+
+def test_card_targets_give_next_steps_only_when_a_target_is_missed():
+    from training import publish
+
+    met = published("resnet18_el.imagenette", 0.81)
+    lines = publish.target_lines(met["name"], met, None)
+    assert "80% top-1" in lines[0] and "(met)" in lines[0]
+    assert not any("Next steps" in line for line in lines)
+    full_width = published("resnet18_el.imagenette", 0.70)
+    full_width["training"]["recipe_config"]["width_multiplier"] = 1.0
+    line = publish.target_lines(full_width["name"], full_width, None)[1]
+    assert "more epochs and more width." in line and "squared" not in line

@@ -124,6 +124,23 @@ def twin_name(name):
     return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
 
 
+def scale_up_line(training):
+    """The cost, on this machine, of the next step toward an accuracy target: full width."""
+    width = training["recipe_config"]["width_multiplier"]
+    minutes = training["train_time_s"] / 60 / training["epochs"]
+    text = ("- Next steps toward it (not measured within this budget): more epochs and more "
+            "width.")
+    if width >= 1:
+        return text
+    factor = (1 / width) ** 2
+    scaled = factor * minutes
+    scaled_text = f"{scaled:.0f} min" if scaled < 90 else f"{scaled / 60:.1f} h"
+    return (f"{text} Training cost grows about with width squared: at width 1.0 an epoch of "
+            f"this recipe would take about {factor:.0f}x this run's {minutes:.1f} min, i.e. "
+            f"about {scaled_text} on this machine; runs resume from their "
+            "checkpoints, so such a run can span sessions or move to a GPU.")
+
+
 def target_lines(name, published, twin):
     """How this model stands against the zoo's targets, and its twin without/with EL."""
     t, top1 = published["training"], published["evaluation"]["top1"]
@@ -134,6 +151,8 @@ def target_lines(name, published, twin):
         lines.append(f"- Zoo target: the best EL model >= {goal:.0%} top-1 on this split; "
                      f"this model reaches {top1:.2%} "
                      f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
+        if top1 < goal:
+            lines.append(scale_up_line(t))
     if twin is None or budget_of(twin["training"]) != budget_of(t):
         lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
                      "same recipe, width, epochs and seed.")
