@@ -1,6 +1,6 @@
 """Training throughput (img/s) of every family with and without Elastic-Link at 32x32, and
 the measured effect of the speedups we tried (XLA ``jit_compile``, the data pipeline,
-threads, batch size, where the Elastic-Link is added), on this machine.
+threads, batch size), on this machine.
 
     python benchmarks/train_throughput.py --data-dir ../shared/data --out benchmarks/train_throughput.md
 
@@ -26,9 +26,6 @@ EXPERIMENTS = (
     ("1 thread", {"threads": 1}),
     ("batch 256", {"batch_size": 256}),
     ("width 1.0 instead of 0.25", {"width": 1.0, "steps": 5, "repeats": 2}),
-    # a design option rather than a setting: the link added after the conv's BN (the
-    # ablation in benchmarks/el_ablation.md found both positions equally accurate)
-    ("EL added after BN instead of before", {"el_position": "after_bn"}),
 )
 
 
@@ -37,11 +34,8 @@ def build_and_warm(name, options, dataset):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
-    extra = {}
-    if name.endswith("_el") and options.get("el_position"):
-        extra["elastic_link"] = {"position": options["el_position"]}
     model = el_zoo.load(name, input_shape=(32, 32, 3), stem="cifar", classes=10,
-                        width_multiplier=options.get("width", 0.25), **extra)
+                        width_multiplier=options.get("width", 0.25))
     model.compile(tf.keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   jit_compile=options.get("jit_compile", False))
     model.fit(dataset, epochs=1, steps_per_epoch=options["warmup"], verbose=0)
