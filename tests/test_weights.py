@@ -181,3 +181,15 @@ def test_release_upload_command_names_the_github_release_or_the_url():
         "gh release create v2 --repo o/r ")
     assert "served at https://example.org/w/" in release.upload_command(
         "https://example.org/w/", "A")
+
+
+def test_release_refuses_an_empty_manifest_and_a_missing_file(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="lists no files: publish a model first"):
+        release.main(["--models-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "a")])
+    _, path = saved_weights(tmp_path)
+    models = publish(tmp_path, path)
+    (models / "resnet18_el.toy" / "weights.h5").unlink()
+    with pytest.raises(SystemExit, match="listed in the manifest but missing"):
+        release.main(["--models-dir", str(models), "--out", str(tmp_path / "a")])
+    assert not (tmp_path / "a").exists()
