@@ -14,7 +14,7 @@ import time
 
 from el_zoo import benchmark
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import git_commit, run_info
+from el_zoo.provenance import git_commit, markdown_footer, run_info
 
 FAMILIES = ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
 CONFIGS = {
@@ -53,9 +53,7 @@ def to_markdown(all_results, info, runs):
     ]
     for (family, size), results in all_results.items():
         lines += rows(family, size, results)
-    lines += ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",
-              f"Machine: {info['machine']}  ",
-              f"Date: {info['date']}; wall time {info['wall_time_s'] / 60:.1f} min", ""]
+    lines += markdown_footer(info)
     return "\n".join(lines)
 
 

@@ -3,13 +3,13 @@
 
     python benchmarks/step_time.py resnet26 resnet26_el resnet26_el:after_bn --data-dir ../shared/data
 
-Why it exists: on this 2-core machine each ``model.fit`` call of a few steps took a whole
-multiple of about 5.12 s (windows of exactly 499, 250, 125, 62.5 img/s for very different
-models and batch sizes), although its steps added up to less: some pause at the start or
-end of each ``fit`` call rounds its wall time up. ``benchmarks/train_throughput.py`` times
-whole ``fit`` calls of 20 steps, so its img/s and EL/no-EL ratios at 2 threads include that
-pause; training runs call ``fit`` once per run, so they are barely affected. The median step
-time printed here excludes it. ``NAME:after_bn`` adds the Elastic-Link after the BN.
+Why it exists: on this 2-core machine each short ``model.fit`` call took a whole multiple of
+about 5.12 s (windows of exactly 499, 250, 125, 62.5 img/s for very different models and
+batch sizes), although its steps added up to less. The cause was tf.data's autotuner:
+deleting an autotuned iterator waits for the autotuner's next wake-up, 10 ms x (2^k - 1)
+after the iterator was made (see ``el_zoo.data.pipeline_options``, which now turns it off,
+and ``benchmarks/data_autotune.py``). The median step time printed here never included
+that wait. ``NAME:after_bn`` adds the Elastic-Link after the BN.
 """
 
 import argparse

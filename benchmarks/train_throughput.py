@@ -57,7 +57,8 @@ def measure_pair(options):
                                         limit=batch * 20)
     if options.get("in_memory"):
         x, y = tf.constant(images[:batch], tf.float32), tf.constant(labels[:batch])
-        dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+        dataset = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(
+            data.pipeline_options())  # like every el_zoo pipeline: no autotuner pauses
     else:
         dataset = data.array_dataset(images, labels, batch_size=batch, training=True,
                                      augment="cifar").repeat()
@@ -94,6 +95,8 @@ def spread(values):
 
 
 def to_markdown(families, experiments, info, args):
+    from el_zoo.provenance import markdown_footer
+
     lines = [
         "# Training throughput", "",
         f"32x32 CIFAR-10 inputs, cifar stem, width 0.25, Adam. Each configuration runs in a "
@@ -114,9 +117,7 @@ def to_markdown(families, experiments, info, args):
     for label, r in experiments.items():
         lines.append(f"| {label} | {r['plain']:.0f} | {r['el']:.0f} | "
                      f"{r['ratio']:.2f} | {r['el'] / default:.2f}x |")
-    lines += ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",
-              f"Machine: {info['machine']}  ",
-              f"Date: {info['date']}; wall time {info['wall_time_s'] / 60:.1f} min", ""]
+    lines += markdown_footer(info)
     return "\n".join(lines)
 
 

@@ -252,7 +252,30 @@ def _finish(dataset, *, size, batch_size, training, augment, crop_size, seed):
         dataset = dataset.shuffle(min(size, 50_000), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(_preprocess_fn(training, augment, crop_size, seed),
                           num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return _batch_and_prefetch(dataset, batch_size, training)
+
+
+def _batch_and_prefetch(dataset, batch_size, training):
+    dataset = dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(pipeline_options())
+
+
+def pipeline_options():
+    """tf.data options of every el_zoo pipeline: the autotuner is off.
+
+    Why: in TF 2.16, deleting an iterator of an autotuned pipeline waits for the autotuner's
+    next wake-up, which comes 10 ms x (2^k - 1) after the iterator was made (..., 2.55,
+    5.11, 10.23, 20.47, 40.95, 81.91 s), then every 60 s. Keras makes a new iterator for
+    every training epoch, every validation pass and every ``fit``/``evaluate`` call, so each
+    of them ended with an idle wait of up to 60 s (see ``benchmarks/data_autotune.py``).
+    Without the autotuner, ``AUTOTUNE`` map parallelism is the number of cores and the
+    prefetch buffer still grows on demand. To turn it back on:
+    ``options = tf.data.Options(); options.autotune.enabled = True;
+    dataset = dataset.with_options(options)``.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def array_dataset(images, labels, *, batch_size, training, augment=None, seed=None,
@@ -301,7 +324,7 @@ def file_dataset(paths, labels, *, image_size, batch_size, training, augment=Non
     dataset = dataset.filter(lambda image, label, ok: ok).map(lambda i, l, ok: (i, l))
     dataset = dataset.map(_preprocess_fn(training, augment, crop_size, seed),
                           num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+    return _batch_and_prefetch(dataset, batch_size, training)
 
 
 def tfds_dataset(name, split, *, data_dir=None, image_size, batch_size, training,

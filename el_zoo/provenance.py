@@ -64,3 +64,10 @@ def run_info(started=None, commit=None):
     if started is not None:
         info["wall_time_s"] = round(time.time() - started, 1)
     return info
+
+
+def markdown_footer(info):
+    """The lines that end every generated benchmark report: how to rerun it and where."""
+    return ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",
+            f"Machine: {info['machine']}  ",
+            f"Date: {info['date']}; wall time {info['wall_time_s'] / 60:.1f} min", ""]

@@ -103,6 +103,18 @@ def test_training_pipeline_augments_and_batches():
         data.array_dataset(images, labels, batch_size=4, training=True, augment="mixup")
 
 
+def test_pipelines_run_without_the_tf_data_autotuner():
+    # With it, every iterator Keras deletes (each epoch, validation pass, fit call) waited up
+    # to 60 s for the autotuner's next wake-up: see data.pipeline_options.
+    images = np.zeros((4, 8, 8, 3), np.uint8)
+    labels = np.arange(4, dtype=np.int32)
+    arrays = data.array_dataset(images, labels, batch_size=2, training=True, augment="cifar")
+    files = data.file_dataset(["a.jpg", "b.jpg"], [0, 1], image_size=8, batch_size=2,
+                              training=True)
+    for dataset in (arrays, arrays.repeat(), files):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_data_folder_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="data folder .* does not exist"):
         data.data_root(tmp_path / "nowhere")

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import git_commit, run_info
+from el_zoo.provenance import git_commit, markdown_footer, run_info
 
 VARIANTS = {
     "no EL": None,
@@ -94,9 +94,7 @@ def to_markdown(args, results, info):
         speed = f"{r['img_per_s'] / baseline['img_per_s']:.2f}x" if baseline else "-"
         lines.append(f"| {variant} | {100 * r['top1']:.1f} | {delta} | "
                      f"{r['img_per_s']:.0f} | {speed} |")
-    lines += ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",
-              f"Machine: {info['machine']}  ", f"Date: {info['date']}; wall time "
-              f"{info['wall_time_s'] / 60:.1f} min", ""]
+    lines += markdown_footer(info)
     return "\n".join(lines)
 
 
