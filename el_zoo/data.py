@@ -266,10 +266,10 @@ def pipeline_options():
     Why: in TF 2.16, deleting an iterator of an autotuned pipeline waits for the autotuner's
     next wake-up, which comes 10 ms x (2^k - 1) after the iterator was made (..., 2.55,
     5.11, 10.23, 20.47, 40.95, 81.91 s), then every 60 s. Keras makes a new iterator for
-    every training epoch, every validation pass and every ``fit``/``evaluate`` call, so each
-    of them ended with an idle wait of up to 60 s (see ``benchmarks/data_autotune.py``).
-    Without the autotuner, ``AUTOTUNE`` map parallelism is the number of cores and the
-    prefetch buffer still grows on demand. To turn it back on:
+    every training epoch and every ``fit``/``evaluate`` call, so each of them could end with
+    an idle wait of up to 60 s: the published models' training logs show gaps of up to 60 s
+    between epochs. ``benchmarks/data_autotune.md`` measures a short fit both ways: the
+    gaps go, the training steps take as long as before. To turn it back on:
     ``options = tf.data.Options(); options.autotune.enabled = True;
     dataset = dataset.with_options(options)``.
     """

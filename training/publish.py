@@ -124,21 +124,44 @@ def twin_name(name):
     return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
 
 
-def scale_up_line(training):
-    """The cost, on this machine, of the next step toward an accuracy target: full width."""
-    width = training["recipe_config"]["width_multiplier"]
-    minutes = training["train_time_s"] / 60 / training["epochs"]
+THROUGHPUT_REPORT = REPO / "benchmarks" / "train_throughput.json"
+EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"  # the throughput benchmark's labels
+WIDTH_ONE = "width 1.0 instead of 0.25"
+
+
+def measured_speeds(model, report_path):
+    """(img/s of ``model`` at width 0.25, slowdown of resnet26_el from width 0.25 to 1.0),
+    both from the committed training-throughput benchmark (32x32, 2 threads, alone), or
+    None when the report lacks them."""
+    try:
+        report = json.loads(Path(report_path).read_text())
+        family, role = (model[:-3], "el") if model.endswith("_el") else (model, "plain")
+        speed = report["families"][family][role]
+        experiments = report["experiments"]
+        slowdown = experiments[EXPERIMENT_DEFAULT]["el"] / experiments[WIDTH_ONE]["el"]
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        return None
+    return speed, slowdown
+
+
+def scale_up_line(training, report_path=None):
+    """The cost, on this machine, of the next step toward an accuracy target: full width,
+    from measured training speeds (CIFAR-10 runs at the benchmark's width 0.25 only)."""
     text = ("- Next steps toward it (not measured within this budget): more epochs and more "
             "width.")
-    if width >= 1:
+    measured = measured_speeds(training["model"], report_path or THROUGHPUT_REPORT)
+    if (measured is None or training["dataset"] != "cifar10"
+            or training["recipe_config"]["width_multiplier"] != 0.25):
         return text
-    factor = (1 / width) ** 2
-    scaled = factor * minutes
-    scaled_text = f"{scaled:.0f} min" if scaled < 90 else f"{scaled / 60:.1f} h"
-    return (f"{text} Training cost grows about with width squared: at width 1.0 an epoch of "
-            f"this recipe would take about {factor:.0f}x this run's {minutes:.1f} min, i.e. "
-            f"about {scaled_text} on this machine; runs resume from their "
-            "checkpoints, so such a run can span sessions or move to a GPU.")
+    speed, slowdown = measured
+    images = round(training["img_per_s"] * training["train_time_s"] / training["epochs"], -3)
+    minutes = images / (speed / slowdown) / 60
+    return (f"{text} Measured here (`benchmarks/train_throughput.md`, 2 threads, nothing "
+            f"else running): `{training['model']}` trains at {speed:.0f} img/s at width 0.25, "
+            f"and `resnet26_el` at width 1.0 is {slowdown:.1f}x slower than at 0.25; at that "
+            f"slowdown a width-1.0 epoch ({images:,.0f} images) would take about "
+            f"{minutes:.0f} min of training steps for this model. Runs resume from their "
+            "checkpoints, so a long run can span sessions or move to a GPU.")
 
 
 def target_lines(name, published, twin):

@@ -18,7 +18,10 @@ Recipes:
         side by side, one core each, in about 80-100 minutes.
     imagenette: our CPU-budget Imagenette schedule at 128x128 (images are stored at 146x146
         and cropped, ImageNet-style: random-resized-crop + flip; eval resizes to 146 and
-        centre-crops 128), imagenet stem, batch 64, Adam 2e-3 cosine, width 0.5.
+        centre-crops 128), imagenet stem, batch 64, Adam 2e-3 cosine, 40 epochs, width
+        0.75: the published resnet18_el.imagenette (about 50 min on 2 CPU cores); at width
+        0.5 the same schedule reached 79.06 %, below the zoo's 80 % target (that model's card
+        is in git at commit cdc518a).
     imagenet_paper: the two-stage schedule of ReActNet (Liu et al., 2020) and the
         binarization literature, at 224x224: stage 1 trains binary activations with
         real-valued weights (weight decay 5e-6), stage 2 binarizes both, initialised from
@@ -53,7 +56,7 @@ RECIPES = {
         "stem": "imagenet",
         "augment": "imagenet",
         "batch_size": 64,
-        "width_multiplier": 0.5,
+        "width_multiplier": 0.75,
         "stages": [
             {"name": "main", "epochs": 40, "lr": 2e-3, "schedule": "cosine",
              "weight_decay": 0.0, "binary_weights": True},
