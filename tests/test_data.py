@@ -104,8 +104,8 @@ def test_training_pipeline_augments_and_batches():
 
 
 def test_pipelines_run_without_the_tf_data_autotuner():
-    # With it, every iterator Keras deletes (each epoch, validation pass, fit call) waited up
-    # to 60 s for the autotuner's next wake-up: see data.pipeline_options.
+    # With it, every iterator Keras deletes (after each epoch and fit call) waited up to 60 s
+    # for the autotuner's next wake-up: see data.pipeline_options.
     images = np.zeros((4, 8, 8, 3), np.uint8)
     labels = np.arange(4, dtype=np.int32)
     arrays = data.array_dataset(images, labels, batch_size=2, training=True, augment="cifar")

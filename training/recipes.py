@@ -13,9 +13,10 @@ Stage keys:
 Recipes:
     cifar10: our CPU-budget CIFAR-10 schedule. 32x32, cifar stem, pad-crop + flip, batch
         128, Adam peak 2e-3, cosine decay, one stage with binary weights and activations
-        from the start. Default width 0.25 and 16 epochs: on a 2-core CPU a resnet26 at
-        that width trains at ~400 img/s alone, so two models (with and without EL) train
-        side by side, one core each, in about 80-100 minutes.
+        from the start. Default width 0.25 and 16 epochs: on a 2-core CPU resnet26_el at
+        that width trains at ~400 img/s alone (benchmarks/train_throughput.md), and two
+        models (with and without EL) train side by side, one core each: the resnet18 pair
+        in 26-27 minutes (seed 1; benchmarks/el_vs_plain.md).
     imagenette: our CPU-budget Imagenette schedule at 128x128 (images are stored at 146x146
         and cropped, ImageNet-style: random-resized-crop + flip; eval resizes to 146 and
         centre-crops 128), imagenet stem, batch 64, Adam 2e-3 cosine, 40 epochs, width
