@@ -104,5 +104,9 @@ def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
     line = publish.target_lines(full_width["name"], full_width, None)[1]
     assert line.endswith("more epochs and more width.")
     short = published("mobilenet_v1_el.cifar10", 0.42)
+    short["training"]["recipe_config"]["width_multiplier"] = 0.5
+    report = fake_throughput_report(tmp_path / "throughput.json")
+    line = publish.scale_up_line(short["training"], report_path=report)
+    assert "a width-1.0 epoch (50,000 images) would take about 4 min" in line  # any width < 1
     line = publish.scale_up_line(short["training"], report_path=tmp_path / "missing.json")
     assert line.endswith("more epochs and more width.")  # no measured speeds: no estimate
