@@ -16,7 +16,9 @@ Recipes:
         from the start. Default width 0.25 and 16 epochs: on a 2-core CPU resnet26_el at
         that width trains at ~400 img/s alone (benchmarks/train_throughput.md), and two
         models (with and without EL) train side by side, one core each: the resnet18 pair
-        in 26-27 minutes (seed 1; benchmarks/el_vs_plain.md).
+        in 26-27 minutes (seed 1; benchmarks/el_vs_plain.md). The published resnet18 pair
+        uses --width-multiplier 0.5 --epochs 18 to fill a ~100 min budget per run: 90 / 94
+        min side by side, 79.08 % / 78.50 % (their cards).
     imagenette: our CPU-budget Imagenette schedule at 128x128 (images are stored at 146x146
         and cropped, ImageNet-style: random-resized-crop + flip; eval resizes to 146 and
         centre-crops 128), imagenet stem, batch 64, Adam 2e-3 cosine, 40 epochs, width
