@@ -13,8 +13,6 @@ steps, the validation pass, and the idle gap before the next epoch begins.
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 
 from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
@@ -22,6 +20,7 @@ from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow 
 import el_zoo
 import tensorflow as tf
 from el_zoo.atomic import write_text_atomically
+from el_zoo.benchmark import run_in_fresh_process
 from el_zoo.provenance import git_commit, markdown_footer, run_info
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
@@ -89,14 +88,6 @@ def timed_fit(options):
     return {"fit_s": time.perf_counter() - started, "epochs": timer.finish()}
 
 
-def run_isolated(options):
-    command = [sys.executable, __file__, "--one", json.dumps(options)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{options} failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def to_markdown(results, info, args):
     lines = [
         "# tf.data autotuner on and off in a multi-epoch fit", "",
@@ -144,7 +135,7 @@ def main(argv=None):
             ("data_dir", "model", "epochs", "train_images", "val_images", "threads")}
     results = {}
     for mode in MODES:
-        results[mode] = run_isolated({**base, "autotune": mode == MODES[0]})
+        results[mode] = run_in_fresh_process(__file__, {**base, "autotune": mode == MODES[0]})
         print(mode, json.dumps(results[mode]), flush=True)
     info = {**run_info(started, commit), "note": args.note}
     write_text_atomically(args.out, to_markdown(results, info, args))

@@ -13,7 +13,6 @@ pre-made batch repeatedly to show what the data pipeline costs.
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 
@@ -83,11 +82,9 @@ def summary(speeds):
 
 
 def run_isolated(options):
-    command = [sys.executable, __file__, "--one", json.dumps(options)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{options} failed:\n{result.stderr[-2000:]}")
-    return summary(json.loads(result.stdout.strip().splitlines()[-1]))
+    from el_zoo.benchmark import run_in_fresh_process
+
+    return summary(run_in_fresh_process(__file__, options))
 
 
 def spread(values):

@@ -84,6 +84,20 @@ def peak_memory_bytes(flatbuffer, threads=1):
     return int(result.stdout.strip().splitlines()[-1])
 
 
+def run_in_fresh_process(script, options):
+    """Run ``python SCRIPT --one JSON(options)`` in a new process; return the JSON object
+    printed on its last stdout line.
+
+    Benchmark scripts use this so that each measured configuration gets its own thread
+    settings and TensorFlow state (both are fixed per process once TensorFlow starts).
+    """
+    command = [sys.executable, str(script), "--one", json.dumps(options)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{script} {options} failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def float_twin(model):
     """The same architecture with binarization off (float weights and activations)."""
     config = model.get_config()

@@ -93,3 +93,23 @@ def test_float_twin_of_reactnet_has_no_binarization():
                                   classes=10, width_multiplier=0.25))
     assert not any(isinstance(layer, RSign) for layer in twin.layers)
     assert not any(getattr(layer, "kernel_quantizer", None) for layer in twin.layers)
+
+
+ECHO_SCRIPT = """
+import json, sys
+options = json.loads(sys.argv[sys.argv.index("--one") + 1])
+if options.get("fail"):
+    sys.exit("measurement broke")
+print("log line a benchmark may print first")
+print(json.dumps({"doubled": options["n"] * 2}))
+"""
+
+
+def test_run_in_fresh_process_returns_the_last_json_line(tmp_path):
+    from el_zoo.benchmark import run_in_fresh_process
+
+    script = tmp_path / "echo.py"
+    script.write_text(ECHO_SCRIPT)
+    assert run_in_fresh_process(script, {"n": 21}) == {"doubled": 42}
+    with pytest.raises(RuntimeError, match="measurement broke"):
+        run_in_fresh_process(script, {"n": 1, "fail": True})
