@@ -10,16 +10,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
-def git_commit(root=None):
-    """The checked-out commit, with '+dirty' when the work tree has changes."""
+def git_commit(root=None, ignore=()):
+    """The checked-out commit, with '+dirty' when the work tree has changes.
+
+    ``ignore``: folders (relative to the repository root) whose changes do not count, e.g.
+    the outputs a tool itself writes.
+    """
     root = root or Path(__file__).resolve().parent.parent
+    excluded = [f":(exclude,top){path}" for path in ignore]
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
+            cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -342,7 +342,9 @@ def update_manifest(models_dir, name, published):
 
 
 def publish(args):
-    started, commit = time.time(), git_commit()
+    # Publishing writes into models/: without ignoring it, the second model published from
+    # one clean tree (a pair) would record its code as "+dirty".
+    started, commit = time.time(), git_commit(ignore=("models",))
     run_dir = Path(args.run_dir)
     training = json.loads((run_dir / "metrics.json").read_text())
     if training.get("eval_images"):

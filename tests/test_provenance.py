@@ -1,0 +1,32 @@
+"""Where a number comes from: the git commit recorded beside it."""
+
+import subprocess
+
+from el_zoo.provenance import git_commit
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                   check=True, capture_output=True)
+
+
+def test_dirty_flag_counts_code_changes_but_not_ignored_output_folders(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    (tmp_path / "models" / "card.md").write_text("old\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "first")
+    clean = git_commit(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("+dirty")
+
+    (tmp_path / "models" / "card.md").write_text("new\n")  # what publishing writes
+    assert git_commit(tmp_path) == clean + "+dirty"
+    assert git_commit(tmp_path, ignore=("models",)) == clean
+
+    (tmp_path / "code.py").write_text("a = 2\n")  # a code change always counts
+    assert git_commit(tmp_path, ignore=("models",)) == clean + "+dirty"
+
+
+def test_outside_a_git_repository_the_commit_is_unknown(tmp_path):
+    assert git_commit(tmp_path) == "unknown"
