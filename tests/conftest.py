@@ -59,3 +59,22 @@ def calibrate_batch_norm(data_dir):
         return model
 
     return calibrate
+
+
+def tiny_binary_model(softmax=True):
+    """A four-layer binarized net (float stem, one binary 1x1 conv, head) for tests of
+    conversion mechanics: it converts in ~3 s where a quarter-width zoo model takes ~15 s.
+    Per-family conversion is tested on the real models (test_family_converts...)."""
+    import larq as lq
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.Rescaling(1 / 255)(inputs)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(16, 1, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                              kernel_constraint="weight_clip", use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    outputs = tf.keras.layers.Dense(10, activation="softmax" if softmax else None)(x)
+    return tf.keras.Model(inputs, outputs, name="tiny_binary")

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
-from tests.conftest import SMALL
+from tests.conftest import SMALL, tiny_binary_model
 
 convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is the function
 
@@ -43,14 +43,14 @@ def test_family_converts_and_matches_keras_on_real_images(
 
 def test_verify_reports_agreement_and_difference(cifar_images, calibrate_batch_norm):
     images, _ = cifar_images
-    model = calibrate_batch_norm(el_zoo.load("resnet18_el", **SMALL))
+    model = calibrate_batch_norm(tiny_binary_model())
     report = verify(convert(model), model, images)
     assert report["images"] == len(images)
     assert report["top1_agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
 
 
 def test_convert_writes_the_file_atomically(tmp_path, monkeypatch):
-    model = el_zoo.load("mobilenet_v1_el", **SMALL)
+    model = tiny_binary_model()
     target = tmp_path / "model.tflite"
     assert convert(model, target) == target and target.stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
@@ -83,7 +83,7 @@ def test_non_float32_policy_is_refused():
 
 
 def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, monkeypatch):
-    model = el_zoo.load("resnet18", **SMALL)
+    model = tiny_binary_model()
 
     def wrong_outputs(flatbuffer, images, num_threads=1):
         return np.roll(model.predict(images, verbose=0), 1, axis=-1)  # every top-1 moves
@@ -105,7 +105,7 @@ def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calib
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     images, _ = cifar_images
-    model = calibrate_batch_norm(el_zoo.load("resnet18_el", **SMALL))
+    model = calibrate_batch_norm(tiny_binary_model())
     flatbuffer = convert(model, inference_input_type=tf.int8,
                          inference_output_type=tf.int8)  # verifies top-1 agreement itself
     interpreter = Interpreter(flatbuffer)
@@ -117,7 +117,7 @@ def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calib
 
 
 def test_int8_outputs_of_logits_are_refused(calibrate_batch_norm):
-    model = calibrate_batch_norm(el_zoo.load("resnet18", **SMALL, classifier_activation=None))
+    model = calibrate_batch_norm(tiny_binary_model(softmax=False))
     with pytest.raises(ValueError, match="int8 outputs need a known output range"):
         convert(model, inference_output_type=tf.int8)
     assert convert(model, inference_input_type=tf.int8, verify_images=2)
