@@ -150,9 +150,12 @@ def scale_up_line(training, report_path=None):
     uses the benchmark's width-0.25 speed and width-1.0 slowdown, whatever the run's width)."""
     text = ("- Next steps toward it (not measured within this budget): more epochs and more "
             "width.")
+    if training["recipe_config"]["width_multiplier"] >= 1.0:
+        return ("- Next steps toward it (not measured within this budget): more epochs; this "
+                "run is already at width 1.0 (this card's accuracy-versus-training-time table "
+                "shows where it was heading).")
     measured = measured_speeds(training["model"], report_path or THROUGHPUT_REPORT)
-    if (measured is None or training["dataset"] != "cifar10"
-            or training["recipe_config"]["width_multiplier"] >= 1.0):
+    if measured is None or training["dataset"] != "cifar10":
         return text
     speed, slowdown = measured
     images = round(training["img_per_s"] * training["train_time_s"] / training["epochs"], -3)
