@@ -145,15 +145,14 @@ def measured_speeds(model, report_path):
 
 
 def scale_up_line(training, report_path=None):
-    """The cost, on this machine, of the next step toward an accuracy target: full width,
-    from measured training speeds (CIFAR-10 runs narrower than width 1.0 only; the estimate
-    uses the benchmark's width-0.25 speed and width-1.0 slowdown, whatever the run's width)."""
-    text = ("- Next steps toward it (not measured within this budget): more epochs and more "
-            "width.")
+    """The cost, on this machine, of the next step toward an accuracy target: at width 1.0,
+    more epochs; narrower CIFAR-10 runs also get full width's cost from measured training
+    speeds (the benchmark's width-0.25 speed and width-1.0 slowdown, whatever the run's width)."""
+    lead = "- Next steps toward it (not measured within this budget): "
     if training["recipe_config"]["width_multiplier"] >= 1.0:
-        return ("- Next steps toward it (not measured within this budget): more epochs; this "
-                "run is already at width 1.0 (this card's accuracy-versus-training-time table "
-                "shows where it was heading).")
+        return (f"{lead}more epochs; this run is already at width 1.0 (this card's "
+                "accuracy-versus-training-time table shows where it was heading).")
+    text = f"{lead}more epochs and more width."
     measured = measured_speeds(training["model"], report_path or THROUGHPUT_REPORT)
     if measured is None or training["dataset"] != "cifar10":
         return text
