@@ -56,18 +56,34 @@ def _interpreter(flatbuffer, threads):
     return Interpreter(flatbuffer, num_threads=threads)
 
 
-def latency_ms(flatbuffer, threads=1, warmup=3, runs=20):
-    """(median, p90) latency in ms of one image, after ``warmup`` runs."""
-    interpreter = _interpreter(flatbuffer, threads)
-    image = np.zeros(interpreter.input_shapes[0], np.float32)
-    for _ in range(warmup):
-        interpreter.predict(image)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        interpreter.predict(image)
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 90))
+def interleaved_latency_ms(flatbuffers, threads=1, rounds=5, runs=20, warmup=3):
+    """Latency of several models of one input shape, timed in turns.
+
+    Each of ``rounds`` rounds times ``runs`` single-image predictions of every model in
+    turn, so a transient slowdown of the machine (seen here: one card's EL overhead read
+    +31.6 % once where repeats gave +9 to +13 %) hits every model alike and shows up as one
+    odd round, not as a skewed ratio. Returns {role: {"median", "p90", "round_medians"}} in
+    ms over all timed runs.
+    """
+    interpreters = {role: _interpreter(fb, threads) for role, fb in flatbuffers.items()}
+    images = {role: np.zeros(i.input_shapes[0], np.float32) for role, i in interpreters.items()}
+    for role, interpreter in interpreters.items():
+        for _ in range(warmup):
+            interpreter.predict(images[role])
+    times = {role: [] for role in interpreters}
+    round_medians = {role: [] for role in interpreters}
+    for _ in range(rounds):
+        for role, interpreter in interpreters.items():
+            this_round = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                interpreter.predict(images[role])
+                this_round.append((time.perf_counter() - started) * 1000)
+            times[role] += this_round
+            round_medians[role].append(float(np.median(this_round)))
+    return {role: {"median": float(np.median(times[role])),
+                   "p90": float(np.percentile(times[role], 90)),
+                   "round_medians": round_medians[role]} for role in interpreters}
 
 
 def peak_memory_bytes(flatbuffer, threads=1):
@@ -126,18 +142,22 @@ def float_tflite(model):
     return converter.convert()
 
 
-def measure(flatbuffer, threads=(1, 2), runs=20):
-    """Latency at each thread count, peak memory and size of one flatbuffer."""
-    report = {"size_bytes": len(flatbuffer)}
+def measure(flatbuffers, threads=(1, 2), runs=20, rounds=5):
+    """Size, latency at each thread count (models interleaved) and peak memory of each
+    flatbuffer in ``{role: flatbuffer}``."""
+    reports = {role: {"size_bytes": len(fb)} for role, fb in flatbuffers.items()}
     for count in threads:
-        median, p90 = latency_ms(flatbuffer, count, runs=runs)
-        report[f"latency_ms_{count}t"] = {"median": median, "p90": p90}
-    report["peak_memory_bytes"] = peak_memory_bytes(flatbuffer)
-    return report
+        timings = interleaved_latency_ms(flatbuffers, count, rounds=rounds, runs=runs)
+        for role, timing in timings.items():
+            reports[role][f"latency_ms_{count}t"] = timing
+    for role, flatbuffer in flatbuffers.items():
+        reports[role]["peak_memory_bytes"] = peak_memory_bytes(flatbuffer)
+    return reports
 
 
-def benchmark_model(name, runs=20, **config):
-    """Measures a registered model, its no-EL twin and its float twin. Returns a dict."""
+def benchmark_model(name, runs=20, rounds=5, **config):
+    """Measures a registered model, its no-EL twin and its float twin, timed in turns
+    (``rounds`` rounds of ``runs`` runs each). Returns a dict."""
     import el_zoo
     from el_zoo.convert import convert
     from el_zoo.registry import split_name
@@ -146,7 +166,7 @@ def benchmark_model(name, runs=20, **config):
     variants = {"model": name}
     if arch.endswith("_el"):
         variants["no_el"] = arch[: -len("_el")]
-    results = {}
+    results, flatbuffers = {}, {}
     model = None
     for role, variant_name in variants.items():
         variant = el_zoo.load(variant_name, **config)
@@ -154,29 +174,36 @@ def benchmark_model(name, runs=20, **config):
         # Random weights: latency and size do not depend on them, and an untrained net's
         # exact-zero pre-activations can binarize differently in the two engines, so the
         # parity check belongs to trained weights (and to the tests), not to this timing.
-        flatbuffer = convert(variant, verify_images=0)
-        results[role] = {"name": variant_name, "convert_s": time.time() - started,
-                         **measure(flatbuffer, runs=runs)}
+        flatbuffers[role] = convert(variant, verify_images=0)
+        results[role] = {"name": variant_name, "convert_s": time.time() - started}
         model = model or variant
-    results["float"] = {"name": f"{arch} (float)", **measure(float_tflite(float_twin(model)),
-                                                             runs=runs)}
+    flatbuffers["float"] = float_tflite(float_twin(model))
+    results["float"] = {"name": f"{arch} (float)"}
+    for role, report in measure(flatbuffers, runs=runs, rounds=rounds).items():
+        results[role].update(report)
     results["input_shape"] = list(model.input_shape[1:])
     results["ratios"] = _ratios(results)
+    results["method"] = (f"{rounds} rounds of {runs} single-image runs, the models timed in "
+                         "turn; ratios are medians of the per-round ratios")
     results["note"] = X86_NOTE.format(machine=platform.machine())
     return results
+
+
+def _median_ratio(results, role, other, threads=1):
+    """Median over rounds of (``role``'s round median / ``other``'s round median)."""
+    key = f"latency_ms_{threads}t"
+    pairs = zip(results[role][key]["round_medians"], results[other][key]["round_medians"])
+    return float(np.median([a / b for a, b in pairs]))
 
 
 def _ratios(results):
     model, float_model = results["model"], results["float"]
     ratios = {
         "size_vs_float": model["size_bytes"] / float_model["size_bytes"],
-        "latency_vs_float_1t": model["latency_ms_1t"]["median"]
-        / float_model["latency_ms_1t"]["median"],
+        "latency_vs_float_1t": _median_ratio(results, "model", "float"),
     }
     if "no_el" in results:
-        ratios["el_latency_overhead_1t"] = (
-            model["latency_ms_1t"]["median"] / results["no_el"]["latency_ms_1t"]["median"] - 1
-        )
+        ratios["el_latency_overhead_1t"] = _median_ratio(results, "model", "no_el") - 1
         ratios["el_size_overhead"] = model["size_bytes"] / results["no_el"]["size_bytes"] - 1
     return ratios
 
@@ -184,7 +211,7 @@ def _ratios(results):
 def benchmark_file(path, runs=20):
     """Measures one .tflite file (no twins: a file does not say its architecture)."""
     flatbuffer = Path(path).read_bytes()
-    return {"model": {"name": str(path), **measure(flatbuffer, runs=runs)},
+    return {"model": {"name": str(path), **measure({"model": flatbuffer}, runs=runs, rounds=1)["model"]},
             "note": X86_NOTE.format(machine=platform.machine())}
 
 
@@ -217,6 +244,7 @@ def to_table(results):
     if ratios:
         lines.append("")
         lines.append(", ".join(f"{k}: {v:.3f}" for k, v in ratios.items()))
+        lines.append(f"Timing: {results['method']}.")
     lines.append("")
     lines.append(results["note"])
     return "\n".join(lines)

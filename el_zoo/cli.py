@@ -80,7 +80,8 @@ def cmd_benchmark(args):
             raise FileNotFoundError(f"{args.name} does not exist.")
         results = benchmark.benchmark_file(args.name, runs=args.runs)
     else:
-        results = benchmark.benchmark_model(args.name, runs=args.runs, **_config(args))
+        results = benchmark.benchmark_model(args.name, runs=args.runs, rounds=args.rounds,
+                                           **_config(args))
     print(benchmark.to_table(results))
     if args.json:
         write_text_atomically(args.json, benchmark.to_json(results))
@@ -173,7 +174,12 @@ def build_parser():
         "benchmark", help="latency, memory and size, with the no-EL and float twins"
     )
     _add_model_options(bench)
-    bench.add_argument("--runs", type=int, default=20, help="timed runs after 3 warm-up runs")
+    bench.add_argument("--runs", type=int, default=20,
+                       help="timed runs per round, after 3 warm-up runs")
+    bench.add_argument("--rounds", type=int, default=5,
+                       help="rounds in which the model, its no-EL twin and its float twin are "
+                            "timed in turn (ratios are medians of per-round ratios); a .tflite "
+                            "file is timed in one round")
     bench.add_argument("--json", default=None, help="also write the results as JSON here")
     bench.set_defaults(run=cmd_benchmark)
 

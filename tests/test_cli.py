@@ -63,19 +63,21 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
     target = tmp_path / "bench.json"
     assert main(["benchmark", "mobilenet_v1_el", "--input-size", "32", "--stem", "cifar",
                  "--classes", "10", "--width-multiplier", "0.25", "--runs", "2",
-                 "--json", str(target)]) == 0
+                 "--rounds", "2", "--json", str(target)]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ")]
     assert [row.split("|")[1].strip() for row in rows[1:]] == [
         "mobilenet_v1_el", "mobilenet_v1", "mobilenet_v1_el (float)"]
     assert all(len(row.split("|")) == 8 for row in rows)
     assert "not ARM latencies" in out
+    assert "Timing: 2 rounds of 2 single-image runs" in out
     results = json.loads(target.read_text())
     assert results["input_shape"] == [32, 32, 3]
     assert 0 < results["ratios"]["size_vs_float"] < 1
     for role in ("model", "no_el", "float"):
         assert results[role]["latency_ms_1t"]["median"] > 0
         assert results[role]["latency_ms_2t"]["p90"] >= results[role]["latency_ms_2t"]["median"]
+        assert len(results[role]["latency_ms_1t"]["round_medians"]) == 2
         assert results[role]["peak_memory_bytes"] > 0
 
 

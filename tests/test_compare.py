@@ -51,6 +51,30 @@ def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
     assert not (tmp_path / "out.md").exists()
 
 
+def test_a_compare_output_and_published_folders_are_sources_too(tmp_path, capsys):
+    first = [fake_run(tmp_path, "mobilenet_v1", 0.40), fake_run(tmp_path, "mobilenet_v1_el", 0.45)]
+    compare.main([*first, "--output", str(tmp_path / "first")])
+    assert len(json.loads((tmp_path / "first.json").read_text())["runs"]) == 2
+    # A run published later: its folder's metrics.json keeps the record under "training".
+    folder = tmp_path / "published"
+    folder.mkdir()
+    record = json.loads((tmp_path / "mobilenet_v1-0-0.25" / "metrics.json").read_text())
+    folder.joinpath("metrics.json").write_text(json.dumps(
+        {"name": "mobilenet_v1.cifar10", "training": {**record, "seed": 1, "top1": 0.41},
+         "publish": {"git_commit": "1" * 40}}))
+    second = [fake_run(tmp_path, "mobilenet_v1_el", 0.47, seed=1), str(folder)]
+    compare.main([str(tmp_path / "first.json"), *second, "--output", str(tmp_path / "second")])
+    result = json.loads((tmp_path / "second.json").read_text())
+    assert [(m["model"], m["seed"]) for m in result["runs"]] == [
+        ("mobilenet_v1", 0), ("mobilenet_v1", 1), ("mobilenet_v1_el", 0), ("mobilenet_v1_el", 1)]
+    (row,) = result["summary"]
+    assert row["seeds"] == 2 and row["el_minus_plain"] == pytest.approx(0.055)
+    (tmp_path / "old.json").write_text(json.dumps({"summary": [], "pairs": []}))
+    with pytest.raises(SystemExit):
+        compare.main([str(tmp_path / "old.json"), "--output", str(tmp_path / "third")])
+    assert "holds no run records" in capsys.readouterr().err
+
+
 def published(name, top1, seed=0):
     model = name.partition(".")[0]
     return {"name": name, "evaluation": {"top1": top1}, "training": {

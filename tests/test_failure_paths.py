@@ -34,6 +34,26 @@ def test_publish_refuses_a_run_evaluated_on_a_subset(tmp_path):
         publish.publish(publish.parse_args([str(tmp_path), "--tag", "x"]))
 
 
+def test_publish_reads_a_published_folder_as_its_training_record(tmp_path):
+    run = {"model": "resnet18_el", "top1": 0.7}
+    (tmp_path / "metrics.json").write_text(json.dumps(
+        {"name": "resnet18_el.cifar10", "training": run, "publish": {"git_commit": "abc"}}))
+    assert publish.training_record(tmp_path, None) == (run, "cifar10")
+    assert publish.training_record(tmp_path, "cifar10") == (run, "cifar10")
+    with pytest.raises(ValueError, match="published as resnet18_el.cifar10: re-measure it "
+                                         "without --tag or with --tag cifar10"):
+        publish.training_record(tmp_path, "imagenette")
+
+
+def test_publish_of_a_run_needs_a_tag_and_a_metrics_file(tmp_path):
+    with pytest.raises(ValueError, match="has no metrics.json: give a finished training run"):
+        publish.training_record(tmp_path, "cifar10")
+    (tmp_path / "metrics.json").write_text(json.dumps({"model": "resnet18", "top1": 0.7}))
+    with pytest.raises(ValueError, match="is a training run: give its weight tag"):
+        publish.training_record(tmp_path, None)
+    assert publish.training_record(tmp_path, "cifar10")[1] == "cifar10"
+
+
 def test_training_with_fewer_images_than_a_batch_is_a_clear_error(data_dir, tmp_path):
     process = subprocess.run(
         [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",

@@ -1,12 +1,18 @@
 """EL against its plain twin, seed by seed, from finished training runs.
 
-    python -m training.compare RUN_DIR [RUN_DIR ...] --output benchmarks/el_vs_plain
+    python -m training.compare SOURCE [SOURCE ...] --output benchmarks/el_vs_plain
 
-reads each run's ``metrics.json`` (written by ``training.train``), pairs every ``<arch>_el``
-run with the ``<arch>`` run of the same recipe, width, epochs and seed, and writes
-``<output>.md`` (a table per pair, the mean difference per family, each run's command) and
-``<output>.json``. A pair is only formed when the two runs differ by EL alone; runs
-without a twin are listed as such, never silently dropped.
+reads each run's training record, pairs every ``<arch>_el`` run with the ``<arch>`` run of
+the same recipe, width, epochs and seed, and writes ``<output>.md`` (a table per pair, the
+mean difference per family, each run's command) and ``<output>.json``, which keeps every
+record it used under "runs". A pair is only formed when the two runs differ by EL alone;
+runs without a twin are listed as such, never silently dropped.
+
+A SOURCE is a training run folder (its ``metrics.json``, written by ``training.train``), a
+published ``models/<name>.<tag>`` folder (the record of the run that made its weights), or
+an earlier ``<output>.json``: run folders live outside the repository and do not outlast a
+machine, so adding a run to the comparison starts from the committed JSON. When two sources
+hold a run of the same model and budget, the later one wins.
 """
 
 import argparse
@@ -19,16 +25,32 @@ from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import run_info
 
 
-def read_run(run_dir):
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise ValueError(f"{run_dir} has no metrics.json: is it a finished training run "
-                         "(python -m training.train ... --output-dir DIR)?")
-    metrics = json.loads(path.read_text())
-    if metrics.get("eval_images"):
-        raise ValueError(f"{run_dir} was evaluated on a subset ({metrics['eval_images']} "
-                         "images); compare only runs evaluated on the whole split.")
-    return metrics
+def is_published(metrics):
+    """A published model's metrics.json keeps its run's record under "training"."""
+    return "training" in metrics and "publish" in metrics
+
+
+def read_runs(source):
+    """The training records in one SOURCE (see the module docstring)."""
+    path = Path(source)
+    if path.suffix == ".json" and path.is_file():
+        records = json.loads(path.read_text()).get("runs")
+        if records is None:
+            raise ValueError(f"{source} holds no run records: give run folders, published "
+                             "folders or a compare output that lists its runs.")
+    elif (path / "metrics.json").is_file():
+        metrics = json.loads((path / "metrics.json").read_text())
+        records = [metrics["training"] if is_published(metrics) else metrics]
+    else:
+        raise ValueError(f"{source} has no metrics.json: is it a finished training run "
+                         "(python -m training.train ... --output-dir DIR) or a published "
+                         "models/<name>.<tag> folder?")
+    for metrics in records:
+        if metrics.get("eval_images"):
+            raise ValueError(f"{source}: {metrics['model']} was evaluated on a subset "
+                             f"({metrics['eval_images']} images); compare only runs "
+                             "evaluated on the whole split.")
+    return records
 
 
 def budget_of(metrics):
@@ -38,9 +60,18 @@ def budget_of(metrics):
             recipe["image_size"], recipe["batch_size"], metrics["epochs"], metrics["seed"])
 
 
+def runs_by_key(runs):
+    """{(model, budget): record}: one record per model and budget, the later one winning."""
+    return {(m["model"], budget_of(m)): m for m in runs}
+
+
+def run_order(metrics):
+    return (metrics["model"], str(budget_of(metrics)))
+
+
 def pair_runs(runs):
     """(pairs, unpaired): pairs are (plain, el) metrics under an identical budget."""
-    by_key = {(m["model"], budget_of(m)): m for m in runs}
+    by_key = runs_by_key(runs)
     pairs, paired = [], set()
     for (model, budget), el in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
         plain = by_key.get((model[:-3], budget)) if model.endswith("_el") else None
@@ -107,12 +138,14 @@ def report(pairs, unpaired, summary, info):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dirs", nargs="+", help="finished training run folders")
+    parser.add_argument("sources", nargs="+",
+                        help="training run folders, published model folders or an earlier "
+                             "compare output (.json)")
     parser.add_argument("--output", required=True,
                         help="path without suffix; writes <output>.md and <output>.json")
     args = parser.parse_args(argv)
     try:
-        runs = [read_run(d) for d in args.run_dirs]
+        runs = [record for source in args.sources for record in read_runs(source)]
     except ValueError as error:
         parser.exit(2, f"el-zoo compare: error: {error}\n")
     pairs, unpaired = pair_runs(runs)
@@ -126,7 +159,8 @@ def main(argv=None):
     write_text_atomically(f"{args.output}.md", report(pairs, unpaired, summary, info))
     write_text_atomically(f"{args.output}.json", json.dumps(
         {"summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],
-                                        e["top1"]] for p, e in pairs], **info}, indent=1))
+                                        e["top1"]] for p, e in pairs],
+         "runs": sorted(runs_by_key(runs).values(), key=run_order), **info}, indent=1))
     print(Path(f"{args.output}.md").read_text())
 
 

@@ -3,7 +3,11 @@ the model cards and the README's results table. Every number in a card is measur
 by the training run; nothing is typed by hand.
 
     python -m training.publish /path/to/run --tag cifar10
+    python -m training.publish models/resnet26_el.cifar10   # re-measure a published model
     python -m training.publish --regenerate   # cards, manifest, README table from metrics.json
+
+Given a published folder instead of a run, it re-measures the same weights at the current
+commit (after a change to how something is measured) and keeps their training record.
 
 Measures: top-1/top-5 on the full evaluation split (re-measured from the saved weights), the
 LCE conversion and its agreement with Keras on 100 evaluation images, params and OPs, and
@@ -27,7 +31,7 @@ from el_zoo.evaluate import evaluate
 from el_zoo.provenance import git_commit, run_info
 from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
 
-from training.compare import budget_of
+from training.compare import budget_of, is_published
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
@@ -46,8 +50,11 @@ DATASET_TEXT = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", nargs="?", help="a finished el-zoo train output folder")
-    parser.add_argument("--tag", help="weight tag, e.g. cifar10")
+    parser.add_argument("run_dir", nargs="?",
+                        help="a finished el-zoo train output folder, or a published "
+                             "models/<name>.<tag> folder to re-measure")
+    parser.add_argument("--tag", help="weight tag, e.g. cifar10 (a published folder's own tag "
+                                      "if omitted)")
     parser.add_argument("--regenerate", action="store_true",
                         help="only rewrite every card, the manifest and the README table from "
                              "the published metrics.json files (after a template change)")
@@ -89,6 +96,7 @@ def measure(run_dir, training, args):
                                       "bops", "flops", "ops", "el_params", "el_flops")},
         "tflite": {"bytes": len(flatbuffer), "convert_s": round(convert_s, 1)},
         "x86_latency": {"ratios": timing["ratios"], "note": timing["note"],
+                        "method": timing["method"],
                         "median_ms_1t": timing["model"]["latency_ms_1t"]["median"]},
         "preprocessing": pre,
     }
@@ -279,6 +287,7 @@ def card(name, published, rows, twin=None):
         f"vs the float twin {ratios['latency_vs_float_1t']:.2f}x; size vs the float twin "
         f"{ratios['size_vs_float']:.3f}.",
         el_line,
+        *([f"- Timing: {lat['method']}."] if "method" in lat else []),
         f"- {lat['note']}",
         "",
         "## Publication",
@@ -343,16 +352,35 @@ def update_manifest(models_dir, name, published):
     write_text_atomically(Path(models_dir) / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
 
 
+def training_record(run_dir, tag):
+    """(training record, tag) of a finished run folder, or of a published model folder,
+    whose metrics.json keeps the record of the run that made its weights under "training"."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise ValueError(f"{run_dir} has no metrics.json: give a finished training run's "
+                         "--output-dir or a published models/<name>.<tag> folder.")
+    metrics = json.loads(path.read_text())
+    if is_published(metrics):
+        published_tag = metrics["name"].partition(".")[2]
+        if tag not in (None, published_tag):
+            raise ValueError(f"{run_dir} is published as {metrics['name']}: re-measure it "
+                             f"without --tag or with --tag {published_tag}.")
+        return metrics["training"], published_tag
+    if not tag:
+        raise ValueError(f"{run_dir} is a training run: give its weight tag, e.g. --tag cifar10.")
+    return metrics, tag
+
+
 def publish(args):
     # Publishing writes into models/: without ignoring it, the second model published from
     # one clean tree (a pair) would record its code as "+dirty".
     started, commit = time.time(), git_commit(ignore=("models",))
     run_dir = Path(args.run_dir)
-    training = json.loads((run_dir / "metrics.json").read_text())
+    training, tag = training_record(run_dir, args.tag)
     if training.get("eval_images"):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
-    name = f"{training['model']}.{args.tag}"
+    name = f"{training['model']}.{tag}"
     model, flatbuffer, measured = measure(run_dir, training, args)
     gap = abs(measured["evaluation"]["top1"] - training["top1"])
     if gap > 0.005:
@@ -360,7 +388,7 @@ def publish(args):
                          f"the run's {training['top1']:.4f}: the weights do not reproduce.")
     folder = Path(args.models_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    for file_name in COPIED:
+    for file_name in COPIED:  # via a temporary file: run_dir may be this folder itself
         shutil.copyfile(run_dir / file_name, folder / f".{file_name}.tmp")
         (folder / f".{file_name}.tmp").replace(folder / file_name)
     (folder / "model.tflite.tmp").write_bytes(flatbuffer)
@@ -402,8 +430,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.regenerate:
         return regenerate(args)
-    if not args.run_dir or not args.tag:
-        raise SystemExit("give a run folder and --tag (or --regenerate)")
+    if not args.run_dir:
+        raise SystemExit("give a run folder and --tag, a published folder, or --regenerate")
     publish(args)
 
 

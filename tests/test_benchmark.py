@@ -1,0 +1,65 @@
+"""Latency timing: models are timed in turns, and ratios survive a transient slowdown."""
+
+import numpy as np
+
+from el_zoo import benchmark
+
+
+class FakeClock:
+    """perf_counter for fake interpreters: each predict advances it by the model's cost,
+    three times that during the whole second round (after the 3 warm-up runs of each of
+    two models and a first round of 4 runs of each)."""
+
+    SLOW_CALLS = range(2 * 3 + 2 * 4 + 1, 2 * 3 + 2 * 8 + 1)  # 1-based predict calls
+
+    def __init__(self):
+        self.now, self.predicts = 0.0, 0
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, cost_s):
+        self.predicts += 1
+        self.now += cost_s * (3.0 if self.predicts in self.SLOW_CALLS else 1.0)
+
+
+class FakeInterpreter:
+    """Stands in for the LCE interpreter: a fixed cost per predict, on the fake clock."""
+
+    def __init__(self, role, cost_s, clock, calls):
+        self.role, self.cost_s, self.clock, self.calls = role, cost_s, clock, calls
+        self.input_shapes = [(1, 4, 4, 3)]
+
+    def predict(self, image):
+        self.calls.append(self.role)
+        self.clock.advance(self.cost_s)
+
+
+def fake_interpreters(monkeypatch, costs):
+    clock, calls = FakeClock(), []
+    monkeypatch.setattr(benchmark.time, "perf_counter", clock)
+    monkeypatch.setattr(benchmark, "_interpreter",
+                        lambda flatbuffer, threads: FakeInterpreter(
+                            flatbuffer.decode(), costs[flatbuffer.decode()], clock, calls))
+    return calls
+
+
+def test_models_are_timed_in_turns_round_by_round(monkeypatch):
+    calls = fake_interpreters(monkeypatch, {"model": 0.011, "no_el": 0.010})
+    timings = benchmark.interleaved_latency_ms({"model": b"model", "no_el": b"no_el"},
+                                               rounds=3, runs=4, warmup=3)
+    timed = calls[2 * 3:]  # after the warm-up runs
+    assert timed == (["model"] * 4 + ["no_el"] * 4) * 3
+    assert [len(t["round_medians"]) for t in timings.values()] == [3, 3]
+
+
+def test_ratio_is_the_median_of_per_round_ratios_so_a_transient_slowdown_cancels(monkeypatch):
+    fake_interpreters(monkeypatch, {"model": 0.011, "no_el": 0.010})
+    timings = benchmark.interleaved_latency_ms({"model": b"model", "no_el": b"no_el"},
+                                               rounds=3, runs=4, warmup=3)
+    # The slow round shows in the model's own latencies ...
+    np.testing.assert_allclose(timings["model"]["round_medians"], [11.0, 33.0, 11.0])
+    # ... but not in the EL overhead, since both models were timed inside it.
+    results = {"model": {"latency_ms_1t": timings["model"]},
+               "no_el": {"latency_ms_1t": timings["no_el"]}}
+    assert abs(benchmark._median_ratio(results, "model", "no_el") - 1.1) < 1e-9
