@@ -36,13 +36,14 @@ def rows(family, size, results):
     return lines
 
 
-def to_markdown(all_results, info, runs):
+def to_markdown(all_results, info, runs, rounds):
     lines = [
         "# Deployment benchmark",
         "",
         f"Every family with Elastic-Link, its no-EL twin and its float twin (binarization "
-        f"off, TensorFlow's TFLite converter). Latency: median / p90 over {runs} runs after 3 "
-        "warm-up runs, one image. Peak memory: the peak resident memory that loading and running "
+        f"off, TensorFlow's TFLite converter). Latency: median / p90 over {rounds} rounds of "
+        f"{runs} runs after 3 warm-up runs, one image, the three models timed in turn in each "
+        "round; a ratio is the median of the per-round ratios. Peak memory: the peak resident memory that loading and running "
         "the model once adds to a fresh process. Random weights (latency and size do not depend on them).",
         "",
         f"**{benchmark.X86_NOTE.format(machine=info['machine'])}**",
@@ -60,7 +61,8 @@ def to_markdown(all_results, info, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/deploy.md")
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--sizes", nargs="*", default=list(CONFIGS))
     args = parser.parse_args()
@@ -70,10 +72,10 @@ def main():
         for family in args.families:
             print(f"== {family}_el at {size}x{size}", flush=True)
             all_results[(family, size)] = benchmark.benchmark_model(
-                f"{family}_el", runs=args.runs, **CONFIGS[size]
+                f"{family}_el", runs=args.runs, rounds=args.rounds, **CONFIGS[size]
             )
             info = run_info(started, commit)
-            write_text_atomically(args.out, to_markdown(all_results, info, args.runs))
+            write_text_atomically(args.out, to_markdown(all_results, info, args.runs, args.rounds))
             serializable = {f"{f}@{s}": r for (f, s), r in all_results.items()}
             write_text_atomically(args.out.replace(".md", ".json"),
                                   json.dumps({"results": serializable, **info}, indent=1))
