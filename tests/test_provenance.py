@@ -30,3 +30,14 @@ def test_dirty_flag_counts_code_changes_but_not_ignored_output_folders(tmp_path)
 
 def test_outside_a_git_repository_the_commit_is_unknown(tmp_path):
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_cpu_name_keeps_family_and_model_of_a_bare_name():
+    from el_zoo.provenance import cpu_name
+
+    text = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+            "model name\t: AMD EPYC\n\nprocessor\t: 1\ncpu family\t: 25\nmodel\t\t: 17\n"
+            "model name\t: AMD EPYC\n")
+    assert cpu_name(text) == "AMD EPYC, family 25 model 17"
+    assert cpu_name("model name\t: Apple M2\n") == "Apple M2"
+    assert cpu_name("") == ""
