@@ -43,8 +43,9 @@ def to_markdown(all_results, info, runs, rounds):
         f"Every family with Elastic-Link, its no-EL twin and its float twin (binarization "
         f"off, TensorFlow's TFLite converter). Latency: median / p90 over {rounds} rounds of "
         f"{runs} runs after 3 warm-up runs, one image, the three models timed in turn in each "
-        "round; a ratio is the median of the per-round ratios. Peak memory: the peak resident memory that loading and running "
-        "the model once adds to a fresh process. Random weights (latency and size do not depend on them).",
+        "round; a ratio is the median of the per-round ratios. Peak memory: the peak resident "
+        "memory that loading and running the model once adds to a fresh process. Random "
+        "weights (latency and size do not depend on them).",
         "",
         f"**{benchmark.X86_NOTE.format(machine=info['machine'])}**",
         "",

@@ -211,7 +211,8 @@ def _ratios(results):
 def benchmark_file(path, runs=20):
     """Measures one .tflite file (no twins: a file does not say its architecture)."""
     flatbuffer = Path(path).read_bytes()
-    return {"model": {"name": str(path), **measure({"model": flatbuffer}, runs=runs, rounds=1)["model"]},
+    measured = measure({"model": flatbuffer}, runs=runs, rounds=1)["model"]
+    return {"model": {"name": str(path), **measured},
             "note": X86_NOTE.format(machine=platform.machine())}
 
 

@@ -81,6 +81,19 @@ def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
         assert results[role]["peak_memory_bytes"] > 0
 
 
+def test_benchmark_of_a_tflite_file_times_it_alone(tmp_path, capsys):
+    from el_zoo.convert import convert
+    from tests.conftest import tiny_binary_model
+
+    path = convert(tiny_binary_model(), tmp_path / "tiny.tflite", verify_images=0)
+    assert main(["benchmark", str(path), "--runs", "3", "--json", str(tmp_path / "b.json")]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [str(path)]
+    results = json.loads((tmp_path / "b.json").read_text())
+    assert len(results["model"]["latency_ms_1t"]["round_medians"]) == 1
+    assert "ratios" not in results
+
+
 def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
     assert "missing.tflite does not exist" in capsys.readouterr().err
