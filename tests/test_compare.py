@@ -98,6 +98,7 @@ def test_card_targets_compare_with_the_twin_only_under_the_same_budget(tmp_path,
 
     monkeypatch.setattr(publish, "THROUGHPUT_REPORT",
                         fake_throughput_report(tmp_path / "throughput.json"))
+    monkeypatch.setattr(publish, "EL_VS_PLAIN_REPORT", tmp_path / "no_seed_report.json")
     el, plain = published("mobilenet_v1_el.cifar10", 0.42), published("mobilenet_v1.cifar10", 0.38)
     assert publish.twin_name("mobilenet_v1_el.cifar10") == "mobilenet_v1.cifar10"
     assert publish.twin_name("mobilenet_v1.cifar10") == "mobilenet_v1_el.cifar10"
@@ -114,6 +115,39 @@ def test_card_targets_compare_with_the_twin_only_under_the_same_budget(tmp_path,
     worse = published("resnet26_el.cifar10", 0.70)
     lines = publish.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
     assert "-1.00 points; target >= +3 points: not met" in lines[2]
+
+
+def fake_seed_report(path, **row):
+    base = {"model": "mobilenet_v1", "recipe": "cifar10", "width": 0.25, "epochs": 16,
+            "seeds": 2, "plain_top1": 0.40, "el_top1": 0.41, "el_minus_plain": 0.01,
+            "min_diff": -0.02, "max_diff": 0.04}
+    path.write_text(json.dumps({"summary": [{**base, **row}]}))
+    return path
+
+
+def test_card_judges_the_el_gain_target_on_the_seed_mean_when_seeds_were_pooled(tmp_path):
+    from training import publish
+
+    el, plain = published("mobilenet_v1_el.cifar10", 0.42), published("mobilenet_v1.cifar10", 0.38)
+    two_seeds = fake_seed_report(tmp_path / "two.json")
+    lines = publish.el_gain_lines(el, plain, report_path=two_seeds)
+    # this pair alone is +4 points (it would meet +3); the two-seed mean, +1, does not
+    assert lines[0].endswith("EL minus plain +4.00 points (this seed).")
+    assert lines[1] == ("- Over 2 seeds of this recipe, width and epochs "
+                        "(`benchmarks/el_vs_plain.md`): EL minus plain +1.00 points on average "
+                        "(-2.00 to +4.00); target >= +3 points: not met (judged on the mean).")
+    assert publish.el_gain_lines(plain, el, report_path=two_seeds)[1] == lines[1]
+    met = fake_seed_report(tmp_path / "met.json", el_minus_plain=0.031)
+    assert "+3.10 points on average" in publish.el_gain_lines(el, plain, met)[1]
+    assert publish.el_gain_lines(el, plain, met)[1].endswith(": met (judged on the mean).")
+    # a row for another width, a single seed, or no report: judged on this pair alone
+    for report in (fake_seed_report(tmp_path / "w.json", width=1.0),
+                   fake_seed_report(tmp_path / "one.json", seeds=1), tmp_path / "missing.json"):
+        (line,) = publish.el_gain_lines(el, plain, report)
+        assert "+4.00 points; target >= +3 points: met (one run each" in line
+    no_goal = published("resnet18_el.cifar10", 0.42), published("resnet18.cifar10", 0.38)
+    lines = publish.el_gain_lines(*no_goal, fake_seed_report(tmp_path / "r.json", model="resnet18"))
+    assert lines[1].endswith("(-2.00 to +4.00).") and "target" not in lines[1]
 
 
 def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
