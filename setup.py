@@ -29,6 +29,6 @@ setup(
         "h5py",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "matplotlib"], "plot": ["matplotlib"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "matplotlib"], "plot": ["matplotlib"]},
     entry_points={"console_scripts": ["el-zoo=el_zoo.cli:main"]},
 )

@@ -12,6 +12,17 @@ REPO = Path(__file__).resolve().parent.parent
 SMALL = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10, "width_multiplier": 0.25}
 
 
+def pytest_xdist_auto_num_workers(config):
+    """How many processes `-n auto` (pyproject's addopts) starts: one per core, at most four.
+
+    Each worker imports TensorFlow and builds its own models (about a gigabyte each), and
+    the minute-long tests (training, conversion) keep a core busy, so more workers than
+    cores only add memory. PYTEST_XDIST_AUTO_NUM_WORKERS overrides the count."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     """$EL_ZOO_DATA, else ../shared/data beside the repo; in CI a missing folder fails."""
