@@ -207,19 +207,22 @@ def el_gain_lines(published, twin, report_path=None):
                  f"recipe, width, epochs and seed): {twin['evaluation']['top1']:.2%}; EL minus "
                  f"plain {100 * gain:+.2f} points")
     if pooled is None or pooled["seeds"] < 2:
-        verdict = "" if goal is None else (
-            f"; target >= +{100 * goal:.0f} points: {'met' if gain >= goal else 'not met'}")
-        return [f"{twin_line}{verdict} (one run each; `benchmarks/el_vs_plain.md` compares "
-                "more seeds where trained)."]
+        return [f"{twin_line}{gain_verdict(gain, goal)} (one run each; "
+                "`benchmarks/el_vs_plain.md` compares more seeds where trained)."]
     mean = pooled["el_minus_plain"]
-    verdict = "" if goal is None else (
-        f"; target >= +{100 * goal:.0f} points: {'met' if mean >= goal else 'not met'} "
-        "(judged on the mean)")
+    verdict = gain_verdict(mean, goal) + (" (judged on the mean)" if goal else "")
     return [f"{twin_line} (this seed).",
             f"- Over {pooled['seeds']} seeds of this recipe, width and epochs "
             f"(`benchmarks/el_vs_plain.md`): EL minus plain {100 * mean:+.2f} points on "
             f"average ({100 * pooled['min_diff']:+.2f} to {100 * pooled['max_diff']:+.2f})"
             f"{verdict}."]
+
+
+def gain_verdict(gain, goal):
+    """'; target >= +3 points: met' (or 'not met'); empty for a family without a target."""
+    if goal is None:
+        return ""
+    return f"; target >= +{100 * goal:.0f} points: {'met' if gain >= goal else 'not met'}"
 
 
 def target_lines(name, published, twin, el_vs_plain_report=None):
