@@ -17,9 +17,10 @@ def pytest_xdist_auto_num_workers(config):
 
     Each worker imports TensorFlow and builds its own models (about a gigabyte each), and
     the minute-long tests (training, conversion) keep a core busy, so more workers than
-    cores only add memory. PYTEST_XDIST_AUTO_NUM_WORKERS overrides the count."""
+    cores only add memory. PYTEST_XDIST_AUTO_NUM_WORKERS overrides the count: returning
+    None hands the call on to pytest-xdist's own hook, which reads it."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+        return None
     return max(1, min(os.cpu_count() or 1, 4))
 
 

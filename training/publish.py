@@ -225,7 +225,7 @@ def gain_verdict(gain, goal):
     return f"; target >= +{100 * goal:.0f} points: {'met' if gain >= goal else 'not met'}"
 
 
-def target_lines(name, published, twin, el_vs_plain_report=None):
+def target_lines(name, published, twin):
     """How this model stands against the zoo's targets, and its twin without/with EL."""
     t, top1 = published["training"], published["evaluation"]["top1"]
     tag, is_el = name.partition(".")[2], t["model"].endswith("_el")
@@ -241,7 +241,7 @@ def target_lines(name, published, twin, el_vs_plain_report=None):
         lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
                      "same recipe, width, epochs and seed.")
         return lines
-    return lines + el_gain_lines(published, twin, el_vs_plain_report)
+    return lines + el_gain_lines(published, twin)
 
 
 def card(name, published, rows, twin=None):
