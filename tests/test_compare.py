@@ -7,14 +7,18 @@ import pytest
 from training import compare
 
 
-def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None):
-    folder = root / f"{model}-{seed}-{width}"
+def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None,
+             elastic_link=None):
+    folder = root / f"{model}-{seed}-{width}{'-variant' if elastic_link else ''}"
     folder.mkdir()
+    recipe = {"width_multiplier": width, "image_size": 32, "batch_size": 128}
+    if elastic_link:
+        recipe["elastic_link"] = elastic_link
     folder.joinpath("metrics.json").write_text(json.dumps({
         "model": model, "recipe": "cifar10", "dataset": "cifar10", "top1": top1,
         "epochs": epochs, "seed": seed, "eval_images": eval_images, "train_time_s": 600,
         "command": f"el-zoo train {model}", "git_commit": "0" * 40, "date": "today",
-        "recipe_config": {"width_multiplier": width, "image_size": 32, "batch_size": 128}}))
+        "recipe_config": recipe}))
     return str(folder)
 
 
@@ -34,6 +38,23 @@ def test_pairs_only_identical_budgets_and_averages_seeds(tmp_path, capsys):
     text = (tmp_path / "out.md").read_text()
     assert "+3.00 pt (+1.00 / +5.00)" in text
     assert "without a twin" in text and "resnet26_el (seed 0)" in text
+
+
+def test_el_variants_pair_with_the_plain_twin_on_rows_of_their_own(tmp_path, capsys):
+    runs = [fake_run(tmp_path, "resnet26", 0.69), fake_run(tmp_path, "resnet26_el", 0.69),
+            fake_run(tmp_path, "resnet26_el", 0.73,
+                     elastic_link={"position": "after_bn", "gamma_initializer": 0.5})]
+    compare.main([*runs, "--output", str(tmp_path / "out")])
+    result = json.loads((tmp_path / "out.json").read_text())
+    rows = {row["el_options"]: row for row in result["summary"]}
+    assert set(rows) == {"defaults", "gamma_initializer=0.5, position=after_bn"}
+    assert rows["defaults"]["el_minus_plain"] == pytest.approx(0.0)
+    assert rows["gamma_initializer=0.5, position=after_bn"]["el_minus_plain"] == pytest.approx(
+        0.04)
+    assert len(result["runs"]) == 3
+    text = (tmp_path / "out.md").read_text()
+    assert "| resnet26 | gamma_initializer=0.5, position=after_bn | 0 | 69.00 % | 73.00 %" in text
+    assert text.count("- resnet26 seed 0:") == 1  # the shared plain twin is listed once
 
 
 def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
@@ -142,6 +163,7 @@ def test_card_judges_the_el_gain_target_on_the_seed_mean_when_seeds_were_pooled(
     assert publish.el_gain_lines(el, plain, met)[1].endswith(": met (judged on the mean).")
     # a row for another width, a single seed, or no report: judged on this pair alone
     for report in (fake_seed_report(tmp_path / "w.json", width=1.0),
+                   fake_seed_report(tmp_path / "v.json", el_options="position=after_bn"),
                    fake_seed_report(tmp_path / "one.json", seeds=1), tmp_path / "missing.json"):
         (line,) = publish.el_gain_lines(el, plain, report)
         assert "+4.00 points; target >= +3 points: met (one run each" in line

@@ -120,6 +120,9 @@ def test_input_too_small_is_a_clear_error(name):
         ({"include_top": False, "pooling": "sum"}, "pooling='sum' is not supported"),
         ({"elastic_link": "yes"}, "elastic_link must be None, True or a dict"),
         ({"elastic_link": {"position": "middle"}}, "position='middle' is not supported"),
+        ({"elastic_link": {"gamma_scale": "big"}}, "gamma_scale='big' is not supported"),
+        ({"elastic_link": {"gamma_scale": "fan_in", "gamma_initializer": "ones"}},
+         "scales a number; gamma_initializer='ones' is not one"),
     ],
 )
 def test_bad_builder_arguments_are_clear_errors(kwargs, message):
@@ -131,6 +134,21 @@ def test_elastic_link_options_reach_every_link():
     model = el_zoo.load("mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)
     links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
     assert links and all(link.gamma.shape == () for link in links)
+
+
+def test_gamma_scale_fan_in_starts_each_link_at_its_binary_conv_scale():
+    model = el_zoo.load("mobilenet_v1_el", elastic_link={"gamma_scale": "fan_in"}, **SMALL)
+    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
+    depthwise = [link for link in links if "_dw_" in link.name]
+    assert depthwise and len(depthwise) < len(links)
+    for link in links:
+        conv = model.get_layer(link.name.removesuffix("_el") + "_conv")
+        height, width = conv.kernel_size
+        fan_in = height * width * (1 if link in depthwise else conv.input_shape[-1])
+        assert link.gamma.numpy() == pytest.approx(0.25 * fan_in**0.5), link.name
+    default = el_zoo.load("mobilenet_v1_el", **SMALL)
+    assert all(np.allclose(layer.gamma.numpy(), 0.25)
+               for layer in default.layers if isinstance(layer, ElasticLink))
 
 
 def test_input_tensor_is_used_as_the_model_input():

@@ -93,10 +93,32 @@ def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path):
     el_zoo_train("mobilenet_v1_el", "--recipe", "imagenette", "--data-dir", data_dir,
                  "--output-dir", output, "--epochs", 1, "--train-limit", 160,
                  "--eval-limit", 40, "--batch-size", 16, "--image-size", 64,
-                 "--width-multiplier", 0.25)
+                 "--width-multiplier", 0.25, "--elastic-link", "gamma_scale=fan_in",
+                 "--elastic-link", "gamma_initializer=0.5")
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["dataset"] == "imagenette" and metrics["config"]["input_shape"] == [64, 64, 3]
     assert metrics["epochs"] == 1 and 0 <= metrics["top1"] <= 1
+    # non-default Elastic-Link options are part of the recipe the run records
+    options = {"gamma_scale": "fan_in", "gamma_initializer": 0.5}
+    assert metrics["recipe_config"]["elastic_link"] == options
+    assert json.loads((output / "recipe.json").read_text())["recipe"]["elastic_link"] == options
+
+
+@pytest.mark.parametrize("model, option, message", [
+    ("resnet26", "position=after_bn", "resnet26 has no Elastic-Link: train resnet26_el"),
+    ("resnet26_el", "position", "'position' is not KEY=VALUE"),
+    ("resnet26_el", "postion=after_bn", "'postion' is not an Elastic-Link option"),
+    ("resnet26_el", "position=middle", "position='middle' is not supported"),
+])
+def test_bad_elastic_link_options_stop_training_before_anything_is_written(
+        tmp_path, capsys, model, option, message):
+    from training import train
+
+    output = tmp_path / "run"
+    code = train.main([model, "--recipe", "cifar10", "--output-dir", str(output),
+                       "--elastic-link", option])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not output.exists()
 
 
 def make_image_folder(root, classes=3, per_class=8, size=40, corrupt=None):

@@ -6,7 +6,9 @@ reads each run's training record, pairs every ``<arch>_el`` run with the ``<arch
 the same recipe, width, epochs and seed, and writes ``<output>.md`` (a table per pair, the
 mean difference per family, each run's command) and ``<output>.json``, which keeps every
 record it used under "runs". A pair is only formed when the two runs differ by EL alone;
-runs without a twin are listed as such, never silently dropped.
+runs without a twin are listed as such, never silently dropped. An ``_el`` run trained with
+Elastic-Link options other than the defaults (``--elastic-link``) is a variant: it pairs with
+the same plain twin and is reported on rows of its own, never pooled with the defaults.
 
 A SOURCE is a training run folder (its ``metrics.json``, written by ``training.train``), a
 published ``models/<name>.<tag>`` folder (the record of the run that made its weights), or
@@ -60,41 +62,53 @@ def budget_of(metrics):
             recipe["image_size"], recipe["batch_size"], metrics["epochs"], metrics["seed"])
 
 
+def el_options(metrics):
+    """The run's non-default Elastic-Link options as text, "defaults" when it has none."""
+    options = metrics["recipe_config"].get("elastic_link") or {}
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(options.items())) or "defaults"
+
+
 def runs_by_key(runs):
-    """{(model, budget): record}: one record per model and budget, the later one winning."""
-    return {(m["model"], budget_of(m)): m for m in runs}
+    """{(model, EL options, budget): record}: one record per model, variant and budget, the
+    later one winning."""
+    return {(m["model"], el_options(m), budget_of(m)): m for m in runs}
 
 
 def run_order(metrics):
-    return (metrics["model"], str(budget_of(metrics)))
+    return (metrics["model"], el_options(metrics), str(budget_of(metrics)))
 
 
 def pair_runs(runs):
     """(pairs, unpaired): pairs are (plain, el) metrics under an identical budget."""
     by_key = runs_by_key(runs)
     pairs, paired = [], set()
-    for (model, budget), el in sorted(by_key.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        plain = by_key.get((model[:-3], budget)) if model.endswith("_el") else None
+    for key, el in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+        model, _, budget = key
+        plain_key = (model[:-3], "defaults", budget)
+        plain = by_key.get(plain_key) if model.endswith("_el") else None
         if plain is not None:
             pairs.append((plain, el))
-            paired |= {(model, budget), (plain["model"], budget)}
+            paired |= {key, plain_key}
     unpaired = [m for key, m in by_key.items() if key not in paired]
     return pairs, unpaired
 
 
 def summarise(pairs):
-    """Per family and budget (seeds pooled): seeds, mean plain, mean EL, mean difference."""
+    """Per family, EL variant and budget (seeds pooled): seeds, mean plain, mean EL, mean
+    difference."""
     groups = {}
     for plain, el in pairs:
-        family = (plain["model"],) + budget_of(plain)[:-1]
+        family = (plain["model"],) + budget_of(plain)[:-1] + (el_options(el),)
         groups.setdefault(family, []).append((plain["top1"], el["top1"]))
     rows = []
     for family, scores in groups.items():
         plain_mean = sum(p for p, _ in scores) / len(scores)
         el_mean = sum(e for _, e in scores) / len(scores)
         diffs = [e - p for p, e in scores]
-        rows.append({"model": family[0], "recipe": family[1], "width": family[3],
-                     "epochs": family[6], "seeds": len(scores), "plain_top1": plain_mean,
+        rows.append({"model": family[0], "el_options": family[7], "recipe": family[1],
+                     "width": family[3], "epochs": family[6], "seeds": len(scores),
+                     "plain_top1": plain_mean,
                      "el_top1": el_mean, "el_minus_plain": el_mean - plain_mean,
                      "min_diff": min(diffs), "max_diff": max(diffs)})
     return rows
@@ -113,26 +127,32 @@ def report(pairs, unpaired, summary, info):
              f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
              f"Machine: {info['machine']}  ", f"Date: {info['date']}", "",
              "## Mean over seeds", "",
-             "| model | recipe | width | epochs | seeds | plain top-1 | EL top-1 | EL - plain "
-             "(min / max over seeds) |", "|---|---|---|---|---|---|---|---|"]
+             "| model | EL options | recipe | width | epochs | seeds | plain top-1 | EL top-1 "
+             "| EL - plain (min / max over seeds) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
-        lines.append(f"| {r['model']} | {r['recipe']} | {r['width']} | {r['epochs']} | "
+        lines.append(f"| {r['model']} | {r['el_options']} | {r['recipe']} | {r['width']} | "
+                     f"{r['epochs']} | "
                      f"{r['seeds']} | {pct(r['plain_top1'])} | {pct(r['el_top1'])} | "
                      f"{100 * r['el_minus_plain']:+.2f} pt ({100 * r['min_diff']:+.2f} / "
                      f"{100 * r['max_diff']:+.2f}) |")
     lines += ["", "## Every pair", "",
-              "| model | seed | plain top-1 | EL top-1 | EL - plain | plain / EL training "
-              "time |", "|---|---|---|---|---|---|"]
+              "| model | EL options | seed | plain top-1 | EL top-1 | EL - plain | plain / EL "
+              "training time |", "|---|---|---|---|---|---|---|"]
     for plain, el in pairs:
-        lines.append(f"| {plain['model']} | {plain['seed']} | {pct(plain['top1'])} | "
+        lines.append(f"| {plain['model']} | {el_options(el)} | {plain['seed']} | "
+                     f"{pct(plain['top1'])} | "
                      f"{pct(el['top1'])} | {100 * (el['top1'] - plain['top1']):+.2f} pt | "
                      f"{plain['train_time_s'] / 60:.0f} / {el['train_time_s'] / 60:.0f} min |")
     if unpaired:
         lines += ["", "Runs without a twin under the same budget: " +
                   ", ".join(f"{m['model']} (seed {m['seed']})" for m in unpaired) + "."]
     lines += ["", "## Runs", ""]
+    listed = []  # a plain twin shared by EL variants is listed once
     for plain, el in pairs:
         for m in (plain, el):
+            if any(m is seen for seen in listed):
+                continue
+            listed.append(m)
             lines.append(f"- {m['model']} seed {m['seed']}: `{m['command']}` "
                          f"(commit {m['git_commit'][:12]}, {m['date']})")
     return "\n".join(lines) + "\n"
@@ -161,7 +181,7 @@ def main(argv=None):
     write_text_atomically(f"{args.output}.md", report(pairs, unpaired, summary, info))
     write_text_atomically(f"{args.output}.json", json.dumps(
         {"summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],
-                                        e["top1"]] for p, e in pairs],
+                                        e["top1"], el_options(e)] for p, e in pairs],
          "runs": sorted(runs_by_key(runs).values(), key=run_order), **info}, indent=1))
     print(Path(f"{args.output}.md").read_text())
 

@@ -190,7 +190,9 @@ def pooled_over_seeds(training, report_path):
     arch = training["model"].removesuffix("_el")
     key = (arch, training["recipe"], training["recipe_config"]["width_multiplier"],
            training["epochs"])
-    rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key]
+    # published models use the default Elastic-Link options: variants are not this model
+    rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key
+            and r.get("el_options", "defaults") == "defaults"]
     return rows[0] if len(rows) == 1 else None
 
 
@@ -420,6 +422,12 @@ def publish(args):
     if training.get("eval_images"):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
+    if training.get("recipe_config", {}).get("elastic_link"):
+        raise ValueError(f"{run_dir} trained Elastic-Link options other than the defaults "
+                         f"({training['recipe_config']['elastic_link']}): a published model "
+                         "is built with the defaults, so its weights would load into the "
+                         "wrong model. Make the options the defaults (el_zoo/nets/_blocks.py) "
+                         "first, or compare the run with training.compare instead.")
     name = f"{training['model']}.{tag}"
     model, flatbuffer, measured = measure(run_dir, training, args)
     gap = abs(measured["evaluation"]["top1"] - training["top1"])

@@ -36,6 +36,7 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import atomic_path, write_text_atomically
+from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
 from el_zoo.provenance import git_commit, run_info
 
 from training.recipes import RECIPES, get_recipe
@@ -59,6 +60,10 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--elastic-link", action="append", default=[], metavar="KEY=VALUE",
+                        help="an ElasticLink option for an _el model instead of its default, "
+                             "e.g. position=after_bn or gamma_scale=fan_in (repeatable); "
+                             "recorded in the recipe")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default")
     parser.add_argument("--teacher", default=None,
                         help="distil from this model: a zoo NAME.TAG or a saved Keras model")
@@ -81,6 +86,31 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
+
+
+def elastic_link_overrides(model_name, pairs):
+    """{key: value} from ``--elastic-link KEY=VALUE`` options (numbers parsed), checked
+    before training starts; only an ``_el`` model has links to change."""
+    if not pairs:
+        return None
+    if not model_name.endswith("_el"):
+        raise ValueError(f"--elastic-link changes Elastic-Link options, but {model_name} has "
+                         f"no Elastic-Link: train {model_name}_el, or drop --elastic-link.")
+    options = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise ValueError(f"--elastic-link {pair!r} is not KEY=VALUE "
+                             "(e.g. --elastic-link position=after_bn).")
+        if key not in ELASTIC_LINK_DEFAULTS:
+            raise ValueError(f"--elastic-link {key!r} is not an Elastic-Link option; use one "
+                             f"of {', '.join(ELASTIC_LINK_DEFAULTS)}.")
+        try:
+            options[key] = float(value)
+        except ValueError:
+            options[key] = value
+    elastic_link_options(options)  # a bad value fails here, before anything is written
+    return options
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -173,8 +203,10 @@ def with_real_weights(model):
 
 def build_model(model_name, recipe, stage, classes):
     size = recipe["image_size"]
+    overrides = {"elastic_link": recipe["elastic_link"]} if recipe.get("elastic_link") else {}
     model = el_zoo.load(model_name, input_shape=(size, size, 3), stem=recipe["stem"],
-                        classes=len(classes), width_multiplier=recipe["width_multiplier"])
+                        classes=len(classes), width_multiplier=recipe["width_multiplier"],
+                        **overrides)
     mean, std = data.NORMALIZATION[recipe["dataset"]]
     model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
     if not stage["binary_weights"]:
@@ -366,6 +398,9 @@ def train(args):
     recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                         width_multiplier=args.width_multiplier, lr=args.lr,
                         image_size=args.image_size)
+    elastic_link = elastic_link_overrides(args.model, args.elastic_link)
+    if elastic_link:
+        recipe["elastic_link"] = elastic_link
     output = Path(args.output_dir)
     if not is_chief:  # other workers keep their own (final) weights apart from the chief's
         output = output / f"worker-{worker}"
