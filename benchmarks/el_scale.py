@@ -1,0 +1,149 @@
+"""How large is each Elastic-Link's contribution next to its binary convolution's output?
+
+    python benchmarks/el_scale.py [SOURCE ...] --data-dir DATA --out benchmarks/el_scale.md
+
+A SOURCE is a published ``NAME.TAG`` (default: every published EL model) or a training run
+folder (its ``metrics.json`` and ``weights.h5``; run with non-default ``--elastic-link``
+options are built with them). On the first ``--images`` (class-balanced) images of the
+model's evaluation split, for every ElasticLink it measures the standard deviation of what
+the link adds, ``gamma * T(x)``, and of the tensor it is added to (the binary conv's raw
+output when the link sits before BN, the normalised one after BN), and reports their ratio
+per kind of convolution (1x1, 3x3, depthwise), with the learnt ``|gamma|``. A ratio of a few
+per cent means the real-valued path hardly reaches the next layer: the sum of ``fan-in``
+products of +-1 values has a standard deviation of about ``sqrt(fan-in)``, which an
+unscaled gamma does not match.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def load_source(source, data_dir, images):
+    """(model, display name, EL options text, images as float32)."""
+    import el_zoo
+    from el_zoo import data
+    from el_zoo.evaluate import preprocessing_of
+
+    folder = Path(source)
+    if (folder / "metrics.json").is_file():
+        metrics = json.loads((folder / "metrics.json").read_text())
+        recipe, config = metrics["recipe_config"], metrics["config"]
+        options = recipe.get("elastic_link") or {}
+        extra = {"elastic_link": options} if options else {}
+        model = el_zoo.load(metrics["model"], weights=str(folder / "weights.h5"),
+                            **{**config, "input_shape": tuple(config["input_shape"])}, **extra)
+        size = recipe["image_size"]
+        pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
+               "resize": recipe.get("stored_size") or size,
+               "crop": size if recipe.get("stored_size") else None}
+        name = f"{metrics['model']} (run {folder.name})"
+    elif folder.exists():
+        raise ValueError(f"{source} has no metrics.json: give a finished training run folder "
+                         "or a published NAME.TAG.")
+    else:
+        model, pre, options = el_zoo.load(source), preprocessing_of(source), {}
+        name = source
+    pixels, _, _ = data.load_split(pre["dataset"], pre["split"], data_dir=data_dir,
+                                   image_size=pre["resize"], limit=images)
+    if pre["crop"]:
+        pixels = data.center_crop_batch(pixels, pre["crop"])
+    text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                     for k, v in sorted(options.items())) or "defaults"
+    return model, name, text, pixels.astype("float32")
+
+
+def conv_kind(model, link):
+    conv = model.get_layer(link.name.removesuffix("_el") + "_conv")
+    height, width = conv.kernel_size
+    return f"{'depthwise ' if 'Depthwise' in type(conv).__name__ else ''}{height}x{width}"
+
+
+def link_scales(model, images):
+    """One record per ElasticLink: conv kind, std of the link's term and of its partner."""
+    import numpy as np
+    from el_zoo._keras import keras
+    from el_zoo.layers import ElasticLink
+
+    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
+    if not links:
+        raise ValueError(f"{model.name} has no ElasticLink: give an _el model.")
+    probe = keras.Model(model.input, [t for link in links for t in link.input])
+    tensors = probe.predict(images, batch_size=64, verbose=0)
+    records = []
+    for index, link in enumerate(links):
+        x_real, partner = tensors[2 * index], tensors[2 * index + 1]
+        term = link([x_real, np.zeros_like(partner)]).numpy()  # gamma * T(x) alone
+        records.append({"link": link.name, "kind": conv_kind(model, link),
+                        "partner_std": float(partner.std()), "term_std": float(term.std()),
+                        "ratio": float(term.std() / partner.std()),
+                        "gamma_abs_mean": float(np.abs(link.gamma.numpy()).mean())})
+    return records
+
+
+def summarise(records):
+    """Per conv kind: links, median and range of the ratio, mean |gamma|."""
+    import numpy as np
+
+    kinds = {}
+    for record in records:
+        kinds.setdefault(record["kind"], []).append(record)
+    return {kind: {"links": len(group),
+                   "ratio_median": float(np.median([r["ratio"] for r in group])),
+                   "ratio_min": min(r["ratio"] for r in group),
+                   "ratio_max": max(r["ratio"] for r in group),
+                   "gamma_abs_mean": float(np.mean([r["gamma_abs_mean"] for r in group]))}
+            for kind, group in sorted(kinds.items())}
+
+
+def to_markdown(results, info, images):
+    lines = ["# Elastic-Link's size next to its convolution", "",
+             "Generated by `benchmarks/el_scale.py` (its docstring says what is measured). "
+             f"Ratio = std of `gamma * T(x)` / std of the tensor it is added to, over the first "
+             f"{images} class-balanced images of each model's evaluation split (CIFAR-10: the "
+             "lossy JPEG copy).", "",
+             f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
+             f"Machine: {info['machine']}  ", f"Date: {info['date']}", "",
+             "| model | EL options | conv | links | ratio median (min-max) | mean abs(gamma) |",
+             "|---|---|---|---|---|---|"]
+    for result in results:
+        for kind, row in result["by_kind"].items():
+            lines.append(f"| {result['name']} | {result['el_options']} | {kind} | "
+                         f"{row['links']} | {100 * row['ratio_median']:.1f} % "
+                         f"({100 * row['ratio_min']:.1f}-{100 * row['ratio_max']:.1f} %) | "
+                         f"{row['gamma_abs_mean']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sources", nargs="*",
+                        help="published NAME.TAG or run folders (default: every published EL "
+                             "model)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--out", default="benchmarks/el_scale.md")
+    args = parser.parse_args(argv)
+    import el_zoo
+    from el_zoo.atomic import write_text_atomically
+    from el_zoo.provenance import git_commit, run_info
+
+    started, commit = time.time(), git_commit()
+    sources = args.sources or [n for n in el_zoo.list_models(pretrained=True)
+                               if n.split(".")[0].endswith("_el")]
+    results = []
+    for source in sources:
+        model, name, options, images = load_source(source, args.data_dir, args.images)
+        records = link_scales(model, images)
+        results.append({"name": name, "source": source, "el_options": options,
+                        "by_kind": summarise(records), "links": records})
+    info = run_info(started, commit)
+    write_text_atomically(args.out, to_markdown(results, info, args.images))
+    write_text_atomically(str(Path(args.out).with_suffix(".json")),
+                          json.dumps({"results": results, **info}, indent=1) + "\n")
+    print(Path(args.out).read_text())
+
+
+if __name__ == "__main__":
+    main()

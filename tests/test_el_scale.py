@@ -1,0 +1,39 @@
+"""benchmarks/el_scale.py: the size of each Elastic-Link's term next to its convolution."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+import el_zoo
+from tests.conftest import REPO, SMALL
+
+
+def el_scale():
+    spec = importlib.util.spec_from_file_location("el_scale", REPO / "benchmarks" / "el_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fan_in_scaled_links_are_larger_next_to_their_convs_than_default_ones():
+    scale = el_scale()
+    images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    default = scale.summarise(scale.link_scales(el_zoo.load("mobilenet_v1_el", **SMALL), images))
+    scaled = scale.summarise(scale.link_scales(
+        el_zoo.load("mobilenet_v1_el", elastic_link={"gamma_scale": "fan_in"}, **SMALL), images))
+    assert set(default) == {"1x1", "depthwise 3x3"}
+    assert default["1x1"]["links"] + default["depthwise 3x3"]["links"] == 26
+    for kind in default:
+        # at initialisation the conv's output std is about sqrt(fan-in): scaling gamma by it
+        # multiplies the ratio by sqrt(fan-in) >= 3 (depthwise 3x3) or more (1x1)
+        assert scaled[kind]["ratio_median"] > 2.5 * default[kind]["ratio_median"]
+        assert default[kind]["gamma_abs_mean"] == pytest.approx(0.25)
+
+
+def test_a_model_without_links_or_a_folder_without_a_run_is_a_clear_error(tmp_path):
+    scale = el_scale()
+    with pytest.raises(ValueError, match="has no ElasticLink: give an _el model"):
+        scale.link_scales(el_zoo.load("resnet26", **SMALL), np.zeros((1, 32, 32, 3), "float32"))
+    with pytest.raises(ValueError, match="has no metrics.json"):
+        scale.load_source(str(tmp_path), None, 4)
