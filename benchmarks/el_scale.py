@@ -26,6 +26,8 @@ def load_source(source, data_dir, images):
     from el_zoo import data
     from el_zoo.evaluate import preprocessing_of
 
+    from training.compare import options_text
+
     folder = Path(source)
     if (folder / "metrics.json").is_file():
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -49,9 +51,7 @@ def load_source(source, data_dir, images):
                                    image_size=pre["resize"], limit=images)
     if pre["crop"]:
         pixels = data.center_crop_batch(pixels, pre["crop"])
-    text = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(options.items())) or "defaults"
-    return model, name, text, pixels.astype("float32")
+    return model, name, options_text(options), pixels.astype("float32")
 
 
 def conv_kind(model, link):

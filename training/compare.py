@@ -62,11 +62,15 @@ def budget_of(metrics):
             recipe["image_size"], recipe["batch_size"], metrics["epochs"], metrics["seed"])
 
 
-def el_options(metrics):
-    """The run's non-default Elastic-Link options as text, "defaults" when it has none."""
-    options = metrics["recipe_config"].get("elastic_link") or {}
+def options_text(options):
+    """Non-default Elastic-Link options as text ("position=after_bn"), "defaults" if none."""
     return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted(options.items())) or "defaults"
+                     for k, v in sorted((options or {}).items())) or "defaults"
+
+
+def el_options(metrics):
+    """The run's non-default Elastic-Link options as text (see ``options_text``)."""
+    return options_text(metrics["recipe_config"].get("elastic_link"))
 
 
 def runs_by_key(runs):
