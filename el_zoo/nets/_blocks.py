@@ -25,9 +25,9 @@ BN_EPSILON = 1e-5
 # "position": add the link before the conv's BN ("before_bn") or after it ("after_bn").
 # "gamma_scale": "fan_in" multiplies gamma's initial value by sqrt(fan-in) of the binary
 # conv: a sum of fan-in products of +-1 has a standard deviation of about sqrt(fan-in), so
-# before BN an unscaled gamma of 0.25 leaves the link at 0.2-8 % of the conv's output
-# (measured in trained resnet26_el and mobilenet_v1_el pointwise convs), where BN then
-# scales it down with the conv; "none" keeps gamma_initializer as given.
+# before BN an unscaled gamma of 0.25 leaves the link small next to the conv's output (in
+# the published resnet18_el/resnet26_el a median 0.3-1.3 % of its std, and BN then scales
+# both down alike: benchmarks/el_scale.md); "none" keeps gamma_initializer as given.
 ELASTIC_LINK_DEFAULTS = {
     "gamma": "per_channel", "gamma_initializer": 0.25, "position": "before_bn",
     "gamma_scale": "none",
