@@ -56,8 +56,12 @@ class ElasticLink(keras.layers.Layer):
     *before* the conv's batch normalisation with a per-channel gamma starting at 0.25
     (46.0 %). Those are the defaults: ``gamma="per_channel"``, ``gamma_initializer=0.25``
     here and ``position="before_bn"`` in the families. The spread between EL variants is
-    within one seed's noise; the gain of EL over no EL (about 2 points) is not. XNOR-Net
-    activation scaling on top of the link lost that gain (43.1 %), so it is off by default.
+    within one seed's noise. XNOR-Net activation scaling on top of the link lost the gain
+    (43.1 %), so it is off by default. Full 16-epoch runs did not confirm that 4-epoch gain
+    for ``resnet26`` (``benchmarks/el_vs_plain.md``), and ``benchmarks/el_scale.md`` measures
+    why the default link does little there: before BN, ``gamma * T(x)`` is about 1 % of the
+    binary conv's output (whose std grows as sqrt(fan-in)); links made larger (after BN, or
+    gamma scaled by sqrt(fan-in)) did not help ``resnet26`` either at that budget.
 
     All ops are plain TFLite ops after conversion with Larq Compute Engine (average pool,
     tile, reshape, mean, mul, add): no custom op.
