@@ -27,6 +27,7 @@ def load_source(source, data_dir, images):
     from el_zoo.evaluate import preprocessing_of
 
     from training.compare import options_text
+    from training.publish import preprocessing
 
     folder = Path(source)
     if (folder / "metrics.json").is_file():
@@ -36,10 +37,8 @@ def load_source(source, data_dir, images):
         extra = {"elastic_link": options} if options else {}
         model = el_zoo.load(metrics["model"], weights=str(folder / "weights.h5"),
                             **{**config, "input_shape": tuple(config["input_shape"])}, **extra)
-        size = recipe["image_size"]
         pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
-               "resize": recipe.get("stored_size") or size,
-               "crop": size if recipe.get("stored_size") else None}
+               **preprocessing(metrics)}
         name = f"{metrics['model']} (run {folder.name})"
     elif folder.exists():
         raise ValueError(f"{source} has no metrics.json: give a finished training run folder "
