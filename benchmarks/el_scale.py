@@ -27,16 +27,15 @@ def load_source(source, data_dir, images):
     from el_zoo.evaluate import preprocessing_of
 
     from training.compare import options_text
-    from training.publish import preprocessing
+    from el_zoo.weights import published_record
+    from training.publish import model_config, preprocessing
 
     folder = Path(source)
     if (folder / "metrics.json").is_file():
         metrics = json.loads((folder / "metrics.json").read_text())
-        recipe, config = metrics["recipe_config"], metrics["config"]
-        options = recipe.get("elastic_link") or {}
-        extra = {"elastic_link": options} if options else {}
+        config = model_config(metrics)
         model = el_zoo.load(metrics["model"], weights=str(folder / "weights.h5"),
-                            **{**config, "input_shape": tuple(config["input_shape"])}, **extra)
+                            **{**config, "input_shape": tuple(config["input_shape"])})
         pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
                **preprocessing(metrics)}
         name = f"{metrics['model']} (run {folder.name})"
@@ -44,13 +43,14 @@ def load_source(source, data_dir, images):
         raise ValueError(f"{source} has no metrics.json: give a finished training run folder "
                          "or a published NAME.TAG.")
     else:
-        model, pre, options = el_zoo.load(source), preprocessing_of(source), {}
+        model, pre = el_zoo.load(source), preprocessing_of(source)
+        config = published_record(source)["config"]
         name = source
     pixels, _, _ = data.load_split(pre["dataset"], pre["split"], data_dir=data_dir,
                                    image_size=pre["resize"], limit=images)
     if pre["crop"]:
         pixels = data.center_crop_batch(pixels, pre["crop"])
-    return model, name, options_text(options), pixels.astype("float32")
+    return model, name, options_text(config.get("elastic_link")), pixels.astype("float32")
 
 
 def conv_kind(model, link):

@@ -168,8 +168,10 @@ def benchmark_model(name, runs=20, rounds=5, **config):
         variants["no_el"] = arch[: -len("_el")]
     results, flatbuffers = {}, {}
     model = None
+    # the no-EL twin has no links, so no Elastic-Link options
+    plain_config = {k: v for k, v in config.items() if k != "elastic_link"}
     for role, variant_name in variants.items():
-        variant = el_zoo.load(variant_name, **config)
+        variant = el_zoo.load(variant_name, **(config if role == "model" else plain_config))
         started = time.time()
         # Random weights: latency and size do not depend on them, and an untrained net's
         # exact-zero pre-activations can binarize differently in the two engines, so the

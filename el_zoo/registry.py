@@ -81,7 +81,9 @@ def load(
             builders take them; with published weights, width and stem default to the
             published configuration and may not contradict it.
         **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
-            ``input_tensor``, ``elastic_link`` for ``_el`` models).
+            ``input_tensor``, ``elastic_link`` for ``_el`` models). Published weights
+            trained with non-default ``elastic_link`` options (recorded in the manifest)
+            are built with those options.
 
     Example:
         ```python
@@ -103,6 +105,8 @@ def load(
         "width_multiplier": width_multiplier,
         "stem": stem,
     }
+    if "elastic_link" in kwargs:
+        config["elastic_link"] = kwargs.pop("elastic_link")
     weights_path = None
     if weights is not None:
         from el_zoo.weights import resolve_weights

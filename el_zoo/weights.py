@@ -185,7 +185,29 @@ def _merge_config(arch, tag, published, requested, include_top):
                 f"{arch}.{tag} has a {value}-class head but classes={config[key]} was "
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
+    if arch.endswith("_el"):
+        config["elastic_link"] = _published_elastic_link(
+            arch, tag, published.get("elastic_link"), config.get("elastic_link"))
     return config
+
+
+def _published_elastic_link(arch, tag, published, requested):
+    """The Elastic-Link options to build published weights with.
+
+    The manifest records a model's non-default ElasticLink options (absent: the defaults).
+    Other options would change what the weights compute without changing any weight shape,
+    so loading would succeed and silently give another model: contradicting them is an error.
+    """
+    from el_zoo.nets._blocks import elastic_link_options
+
+    trained = published or True
+    if requested is not None and elastic_link_options(requested) != elastic_link_options(trained):
+        raise ValueError(
+            f"{arch}.{tag} was trained with Elastic-Link options {published or 'defaults'}; "
+            f"elastic_link={requested!r} cannot use those weights. Drop the argument or "
+            "use weights=None."
+        )
+    return trained
 
 
 def published_file(name, relative_name, *, models_dir=None, cache_dir=None):

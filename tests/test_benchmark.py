@@ -63,3 +63,27 @@ def test_ratio_is_the_median_of_per_round_ratios_so_a_transient_slowdown_cancels
     results = {"model": {"latency_ms_1t": timings["model"]},
                "no_el": {"latency_ms_1t": timings["no_el"]}}
     assert abs(benchmark._median_ratio(results, "model", "no_el") - 1.1) < 1e-9
+
+
+class Stop(Exception):
+    pass
+
+
+def test_the_no_el_twin_is_built_without_the_models_elastic_link_options(monkeypatch):
+    import importlib
+
+    import el_zoo
+
+    built = []
+    monkeypatch.setattr(el_zoo, "load", lambda name, **config: built.append((name, config)))
+    # the module, not el_zoo.convert (the package exports the function under that name)
+    convert_module = importlib.import_module("el_zoo.convert")
+    monkeypatch.setattr(convert_module, "convert", lambda model, verify_images: b"")
+    monkeypatch.setattr(benchmark, "float_twin", lambda model: (_ for _ in ()).throw(Stop()))
+    options = {"position": "after_bn"}
+    try:
+        benchmark.benchmark_model("mobilenet_v1_el", stem="cifar", elastic_link=options)
+    except Stop:
+        pass
+    assert built == [("mobilenet_v1_el", {"stem": "cifar", "elastic_link": options}),
+                     ("mobilenet_v1", {"stem": "cifar"})]

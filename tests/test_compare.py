@@ -190,3 +190,28 @@ def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
     assert "a width-1.0 epoch (50,000 images) would take about 4 min" in line  # any width < 1
     line = publish.scale_up_line(short["training"], report_path=tmp_path / "missing.json")
     assert line.endswith("more epochs and more width.")  # no measured speeds: no estimate
+
+
+def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(tmp_path):
+    from training import publish
+
+    el, plain = published("mobilenet_v1_el.cifar10", 0.45), published("mobilenet_v1.cifar10", 0.38)
+    options = {"position": "after_bn"}
+    el["training"]["recipe_config"]["elastic_link"] = options
+    el["training"]["config"] = {"stem": "cifar"}
+    assert publish.model_config(el["training"]) == {"stem": "cifar", "elastic_link": options}
+    assert publish.el_text(el["training"]) == "with Elastic-Link (position=after_bn)"
+    assert publish.el_column(el["training"]) == "yes (position=after_bn)"
+    assert publish.el_column(plain["training"]) == "no"
+    defaults = published("mobilenet_v1_el.cifar10", 0.41)
+    assert publish.el_text(defaults["training"]) == "with Elastic-Link"
+    # the variant's card reads the variant's seed mean, never the defaults' (and vice versa)
+    report = tmp_path / "report.json"
+    base = {"model": "mobilenet_v1", "recipe": "cifar10", "width": 0.25, "epochs": 16,
+            "seeds": 3, "plain_top1": 0.40, "min_diff": 0.0, "max_diff": 0.08}
+    report.write_text(json.dumps({"summary": [
+        {**base, "el_options": "defaults", "el_top1": 0.43, "el_minus_plain": 0.03},
+        {**base, "el_options": "position=after_bn", "el_top1": 0.46, "el_minus_plain": 0.06}]}))
+    assert "+6.00 points on average" in publish.el_gain_lines(el, plain, report)[1]
+    assert "+6.00 points on average" in publish.el_gain_lines(plain, el, report)[1]
+    assert "+3.00 points on average" in publish.el_gain_lines(defaults, plain, report)[1]

@@ -1,6 +1,7 @@
 """benchmarks/el_scale.py: the size of each Elastic-Link's term next to its convolution."""
 
 import importlib.util
+import json
 
 import numpy as np
 import pytest
@@ -37,3 +38,21 @@ def test_a_model_without_links_or_a_folder_without_a_run_is_a_clear_error(tmp_pa
         scale.link_scales(el_zoo.load("resnet26", **SMALL), np.zeros((1, 32, 32, 3), "float32"))
     with pytest.raises(ValueError, match="has no metrics.json"):
         scale.load_source(str(tmp_path), None, 4)
+
+
+def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
+        tmp_path, monkeypatch, data_dir):
+    from el_zoo import weights as weights_module
+    from tests.test_registry import publish, saved_weights
+
+    options = {"position": "after_bn"}
+    _, path = saved_weights(tmp_path, elastic_link=options)
+    models = publish(tmp_path, path, config={**SMALL, "elastic_link": options})
+    manifest = json.loads((models / "manifest.json").read_text())
+    manifest["models"]["resnet18_el.toy"].update(
+        dataset="cifar10", eval_split="test", resize=32, crop=None)
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    model, name, options_label, pixels = el_scale().load_source("resnet18_el.toy", data_dir, 4)
+    assert (name, options_label, pixels.shape) == ("resnet18_el.toy", "position=after_bn",
+                                                   (4, 32, 32, 3))

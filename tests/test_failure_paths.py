@@ -34,14 +34,6 @@ def test_publish_refuses_a_run_evaluated_on_a_subset(tmp_path):
         publish.publish(publish.parse_args([str(tmp_path), "--tag", "x"]))
 
 
-def test_publish_refuses_a_run_with_non_default_elastic_link_options(tmp_path):
-    recipe = {"elastic_link": {"position": "after_bn"}}
-    (tmp_path / "metrics.json").write_text(json.dumps({"model": "resnet26_el",
-                                                       "recipe_config": recipe}))
-    with pytest.raises(ValueError, match="Elastic-Link options other than the defaults"):
-        publish.publish(publish.parse_args([str(tmp_path), "--tag", "x"]))
-
-
 def test_publish_reads_a_published_folder_as_its_training_record(tmp_path):
     run = {"model": "resnet18_el", "top1": 0.7}
     (tmp_path / "metrics.json").write_text(json.dumps(

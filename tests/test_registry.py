@@ -136,3 +136,42 @@ def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
 def test_empty_model_name_is_a_clear_error():
     with pytest.raises(ValueError, match="non-empty string"):
         el_zoo.load("")
+
+
+def link_positions(model):
+    """{"after_bn"} or {"before_bn"}: what each ElasticLink is added to, read from the graph."""
+    positions = set()
+    for layer in model.layers:
+        if isinstance(layer, el_zoo.ElasticLink):
+            partner = layer.inbound_nodes[0].inbound_layers[1]
+            positions.add("after_bn" if "BatchNormalization" in type(partner).__name__
+                          else "before_bn")
+    return positions
+
+
+def test_published_elastic_link_options_build_the_model_the_weights_were_trained_in(
+        tmp_path, monkeypatch):
+    # Elastic-Link options change no weight shape: loading the weights into a model built
+    # with other options would succeed silently, so the manifest's options must be used.
+    variant, path = saved_weights(tmp_path, elastic_link={"position": "after_bn"})
+    config = {"input_shape": [32, 32, 3], "classes": 10, "width_multiplier": 0.25,
+              "stem": "cifar", "elastic_link": {"position": "after_bn"}}
+    monkeypatch.setattr(weights_module, "MODELS_DIR", publish(tmp_path, path, config=config))
+    assert link_positions(el_zoo.load("resnet18_el", **SMALL)) == {"before_bn"}
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    for loaded in (el_zoo.load("resnet18_el.toy"),
+                   el_zoo.load("resnet18_el.toy", elastic_link={"position": "after_bn"})):
+        assert link_positions(loaded) == {"after_bn"}
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), variant.predict(x, verbose=0))
+    with pytest.raises(ValueError, match=r"trained with Elastic-Link options \{'position': "
+                                         r"'after_bn'\}; elastic_link=True cannot use"):
+        el_zoo.load("resnet18_el.toy", elastic_link=True)
+
+
+def test_default_elastic_link_weights_refuse_other_options(tmp_path, monkeypatch):
+    _, path = saved_weights(tmp_path)
+    monkeypatch.setattr(weights_module, "MODELS_DIR", publish(tmp_path, path))
+    assert el_zoo.load("resnet18_el.toy", elastic_link=True).output_shape == (None, 10)
+    with pytest.raises(ValueError, match="trained with Elastic-Link options defaults; "
+                                         "elastic_link=.*gamma_scale.* cannot use"):
+        el_zoo.load("resnet18_el.toy", elastic_link={"gamma_scale": "fan_in"})
