@@ -200,7 +200,7 @@ def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(
     el["training"]["recipe_config"]["elastic_link"] = options
     el["training"]["config"] = {"stem": "cifar"}
     assert publish.model_config(el["training"]) == {"stem": "cifar", "elastic_link": options}
-    assert publish.el_text(el["training"]) == "with Elastic-Link (position=after_bn)"
+    assert publish.el_text(el["training"]) == "with Elastic-Link, position=after_bn"
     assert publish.el_column(el["training"]) == "yes (position=after_bn)"
     assert publish.el_column(plain["training"]) == "no"
     defaults = published("mobilenet_v1_el.cifar10", 0.41)

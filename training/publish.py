@@ -84,17 +84,18 @@ def model_config(training):
     return config
 
 
-def options_note(training):
-    """' (position=after_bn)' for a run with non-default Elastic-Link options, else ''."""
+def options_note(training, form=" ({})"):
+    """``form`` filled with a run's non-default Elastic-Link options, e.g.
+    ' (position=after_bn)'; '' for the defaults."""
     options = el_options(training)
-    return "" if options == "defaults" else f" ({options})"
+    return "" if options == "defaults" else form.format(options)
 
 
 def el_text(training):
-    """'with Elastic-Link', 'with Elastic-Link (position=after_bn)' or 'without Elastic-Link'."""
+    """'with Elastic-Link', 'with Elastic-Link, position=after_bn' or 'without Elastic-Link'."""
     if not training["model"].endswith("_el"):
         return "without Elastic-Link"
-    return "with Elastic-Link" + options_note(training)
+    return "with Elastic-Link" + options_note(training, ", {}")
 
 
 def measure(run_dir, training, args):
