@@ -25,9 +25,9 @@ def load_source(source, data_dir, images):
     import el_zoo
     from el_zoo import data
     from el_zoo.evaluate import preprocessing_of
+    from el_zoo.weights import published_record
 
     from training.compare import options_text
-    from el_zoo.weights import published_record
     from training.publish import model_config, preprocessing
 
     folder = Path(source)
