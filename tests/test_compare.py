@@ -215,3 +215,31 @@ def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(
     assert "+6.00 points on average" in publish.el_gain_lines(el, plain, report)[1]
     assert "+6.00 points on average" in publish.el_gain_lines(plain, el, report)[1]
     assert "+3.00 points on average" in publish.el_gain_lines(defaults, plain, report)[1]
+
+
+def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, monkeypatch):
+    from training import publish
+
+    runs = [fake_run(tmp_path, "resnet18_el", 0.70, seed=0),
+            fake_run(tmp_path, "resnet18_el", 0.72, seed=1),
+            fake_run(tmp_path, "resnet18_el", 0.78, width=0.5, epochs=18),
+            fake_run(tmp_path, "resnet18", 0.71, seed=0),  # another model
+            fake_run(tmp_path, "resnet18_el", 0.60, seed=2,  # another EL variant
+                     elastic_link={"position": "after_bn"})]
+    compare.main(runs + ["--output", str(tmp_path / "report")])
+    this_run = json.loads(open(f"{runs[2]}/metrics.json").read())
+    line = publish.other_budgets_line(this_run, tmp_path / "report.json")
+    assert line.endswith("width 0.25, 16 epochs: 71.00% (2 seeds); this run: width 0.5, 18 "
+                         "epochs.")
+    narrow = json.loads(open(f"{runs[0]}/metrics.json").read())
+    assert "width 0.5, 18 epochs: 78.00% (1 seed);" in publish.other_budgets_line(
+        narrow, tmp_path / "report.json")
+    assert publish.other_budgets_line(this_run, tmp_path / "missing.json") is None
+    # in the card: after the next steps, only when the 88 % target is missed
+    monkeypatch.setattr(publish, "EL_VS_PLAIN_REPORT", tmp_path / "report.json")
+    monkeypatch.setattr(publish, "THROUGHPUT_REPORT", tmp_path / "missing.json")
+    el = {"name": "resnet18_el.cifar10", "evaluation": {"top1": 0.78}, "training": this_run}
+    lines = publish.target_lines(el["name"], el, None)
+    assert lines[1].startswith("- Next steps toward it") and lines[2] == line
+    el["evaluation"]["top1"] = 0.90
+    assert not any("other budgets" in text for text in publish.target_lines(el["name"], el, None))

@@ -204,6 +204,40 @@ def scale_up_line(training, report_path=None):
 EL_VS_PLAIN_REPORT = REPO / "benchmarks" / "el_vs_plain.json"
 
 
+def other_budgets_line(training, report_path=None):
+    """The same model (same Elastic-Link options, recipe and data set) at the other widths
+    and epochs that ``benchmarks/el_vs_plain.json`` holds runs of, each averaged over its
+    seeds: what more width and epochs measurably gave, toward a target this run misses.
+    None when the report holds no other budget."""
+    try:
+        runs = json.loads(Path(report_path or EL_VS_PLAIN_REPORT).read_text())["runs"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+    def budget(run):
+        return run["recipe_config"]["width_multiplier"], run["epochs"]
+
+    def same_model(run):
+        return ((run["model"], run["recipe"], run["dataset"], el_options(run))
+                == (training["model"], training["recipe"], training["dataset"],
+                    el_options(training)))
+
+    scores = {}
+    for run in filter(same_model, runs):
+        if budget(run) != budget(training):
+            scores.setdefault(budget(run), []).append(run["top1"])
+    if not scores:
+        return None
+    others = "; ".join(
+        f"width {width:g}, {epochs} epochs: {sum(top1) / len(top1):.2%} "
+        f"({len(top1)} seed{'s' if len(top1) > 1 else ''})"
+        for (width, epochs), top1 in sorted(scores.items()))
+    width, epochs = budget(training)
+    return (f"- Measured at other budgets (`benchmarks/el_vs_plain.md`, same model, recipe and "
+            f"data; top-1 averaged over seeds): {others}; this run: width {width:g}, {epochs} "
+            "epochs.")
+
+
 def pooled_over_seeds(training, report_path):
     """The row of ``benchmarks/el_vs_plain.json`` (``training.compare``'s seed means) for this
     model's family, recipe, width and epochs, or None when the report has no single such row."""
@@ -264,6 +298,7 @@ def target_lines(name, published, twin):
                      f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
         if top1 < goal:
             lines.append(scale_up_line(t))
+            lines += [line for line in [other_budgets_line(t)] if line]
     if twin is None or budget_of(twin["training"]) != budget_of(t):
         lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
                      "same recipe, width, epochs and seed.")
