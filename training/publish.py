@@ -229,12 +229,12 @@ def other_budgets_line(training, report_path=None):
     if not scores:
         return None
     others = "; ".join(
-        f"width {width:g}, {epochs} epochs: {sum(top1) / len(top1):.2%} "
+        f"width {width}, {epochs} epochs: {sum(top1) / len(top1):.2%} "
         f"({len(top1)} seed{'s' if len(top1) > 1 else ''})"
         for (width, epochs), top1 in sorted(scores.items()))
     width, epochs = budget(training)
     return (f"- Measured at other budgets (`benchmarks/el_vs_plain.md`, same model, recipe and "
-            f"data; top-1 averaged over seeds): {others}; this run: width {width:g}, {epochs} "
+            f"data; top-1 averaged over seeds): {others}; this run: width {width}, {epochs} "
             "epochs.")
 
 
