@@ -298,7 +298,9 @@ def target_lines(name, published, twin):
                      f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
         if top1 < goal:
             lines.append(scale_up_line(t))
-            lines += [line for line in [other_budgets_line(t)] if line]
+            other_budgets = other_budgets_line(t)
+            if other_budgets:
+                lines.append(other_budgets)
     if twin is None or budget_of(twin["training"]) != budget_of(t):
         lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
                      "same recipe, width, epochs and seed.")
