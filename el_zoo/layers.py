@@ -65,7 +65,10 @@ class ElasticLink(keras.layers.Layer):
     ``mobilenet_v1_el`` links after BN did help: +6.26 points over the plain twin at width
     0.25 (three seeds) against +3.14 with the defaults, and +5.00 at width 1.0 (two seeds)
     against +1.91, so the published ``mobilenet_v1_el.cifar10`` uses
-    ``position="after_bn"`` (recorded in the manifest; ``el_zoo.load`` applies it).
+    ``position="after_bn"`` (recorded in the manifest; ``el_zoo.load`` applies it). After
+    BN is no general rule: in ``reactnet_a_el``, whose blocks already add their input
+    through a shortcut, links after BN derailed training (24.20 %, one seed, against
+    66.42 % with the defaults).
 
     All ops are plain TFLite ops after conversion with Larq Compute Engine (average pool,
     tile, reshape, mean, mul, add): no custom op.
