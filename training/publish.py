@@ -204,14 +204,22 @@ def scale_up_line(training, report_path=None):
 EL_VS_PLAIN_REPORT = REPO / "benchmarks" / "el_vs_plain.json"
 
 
+def el_vs_plain_section(report_path, key):
+    """``key`` ("runs" or "summary") of a ``training.compare`` report; None when the report
+    is missing or unreadable (a card then leaves out what it would have said)."""
+    try:
+        return json.loads(Path(report_path).read_text())[key]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def other_budgets_line(training, report_path=None):
     """The same model (same Elastic-Link options, recipe and data set) at the other widths
     and epochs that ``benchmarks/el_vs_plain.json`` holds runs of, each averaged over its
     seeds: what more width and epochs measurably gave, toward a target this run misses.
     None when the report holds no other budget."""
-    try:
-        runs = json.loads(Path(report_path or EL_VS_PLAIN_REPORT).read_text())["runs"]
-    except (OSError, KeyError, ValueError):
+    runs = el_vs_plain_section(report_path or EL_VS_PLAIN_REPORT, "runs")
+    if runs is None:
         return None
 
     def budget(run):
@@ -241,9 +249,8 @@ def other_budgets_line(training, report_path=None):
 def pooled_over_seeds(training, report_path):
     """The row of ``benchmarks/el_vs_plain.json`` (``training.compare``'s seed means) for this
     model's family, recipe, width and epochs, or None when the report has no single such row."""
-    try:
-        summary = json.loads(Path(report_path).read_text())["summary"]
-    except (OSError, KeyError, ValueError):
+    summary = el_vs_plain_section(report_path, "summary")
+    if summary is None:
         return None
     arch = training["model"].removesuffix("_el")
     key = (arch, training["recipe"], training["recipe_config"]["width_multiplier"],
