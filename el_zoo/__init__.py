@@ -14,7 +14,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from el_zoo._keras import keras  # noqa: E402  (checks that tf.keras is Keras 2)
-from el_zoo.layers import ElasticLink, RPReLU, RSign, Standardize  # noqa: E402
+from el_zoo.layers import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize  # noqa: E402
 from el_zoo.registry import list_models, load, register_model  # noqa: E402
 from el_zoo.profile import profile  # noqa: E402
 from el_zoo.convert import convert, verify  # noqa: E402
@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ElasticLink",
+    "PooledShortcut",
     "RPReLU",
     "RSign",
     "Standardize",

@@ -22,6 +22,36 @@ def _spatial_stride(size_in, size_out):
     return None
 
 
+def squeeze_spatial(x, stride):
+    """Spatial "Squeeze": average pooling with ``stride`` and 'same' padding (identity at 1)."""
+    if stride == 1:
+        return x
+    return tf.nn.avg_pool2d(x, stride, stride, padding="SAME")
+
+
+def channel_factors(channels_in, channels_out):
+    """(tile factor, group size) of ``match_channels``: tile up to lcm(C_in, C_out), then
+    average groups down to C_out."""
+    common = math.lcm(channels_in, channels_out)
+    return common // channels_in, common // channels_out
+
+
+def match_channels(x, channels_out):
+    """Channel "Expand"/"Squeeze" without weights: tile the channels up to
+    lcm(C_in, C_out), then average consecutive groups down to ``channels_out``."""
+    tile_factor, group_size = channel_factors(int(x.shape[-1]), channels_out)
+    if tile_factor > 1:
+        x = tf.tile(x, [1, 1, 1, tile_factor])
+    if group_size > 1:
+        dynamic = tf.shape(x)
+        static = x.shape
+        height = static[1] if static[1] is not None else dynamic[1]
+        width = static[2] if static[2] is not None else dynamic[2]
+        x = tf.reshape(x, [-1, height, width, channels_out, group_size])
+        x = tf.reduce_mean(x, axis=-1)
+    return x
+
+
 @lq.utils.register_keras_custom_object
 class ElasticLink(keras.layers.Layer):
     """Elastic-Link: adds the real-valued input of a binary convolution to its output.
@@ -194,9 +224,7 @@ class ElasticLink(keras.layers.Layer):
         x_shape, y_shape = self._check_inputs(input_shape)
         self.channels_in, self.channels_out = int(x_shape[-1]), int(y_shape[-1])
         self.pool_stride = self._resolve_stride(x_shape, y_shape)
-        common = math.lcm(self.channels_in, self.channels_out)
-        self.tile_factor = common // self.channels_in  # "Expand"
-        self.group_size = common // self.channels_out  # "Squeeze"
+        self.tile_factor, self.group_size = channel_factors(self.channels_in, self.channels_out)
         gamma_shape = (self.channels_out,) if self.gamma_mode == "per_channel" else ()
         self.gamma = self.add_weight(
             name="gamma",
@@ -209,25 +237,11 @@ class ElasticLink(keras.layers.Layer):
         super().build(input_shape)
 
     def _squeeze_spatial(self, x):
-        if self.pool_stride == 1:
-            return x
-        return tf.nn.avg_pool2d(x, self.pool_stride, self.pool_stride, padding="SAME")
-
-    def _match_channels(self, x):
-        if self.tile_factor > 1:
-            x = tf.tile(x, [1, 1, 1, self.tile_factor])
-        if self.group_size > 1:
-            dynamic = tf.shape(x)
-            static = x.shape
-            height = static[1] if static[1] is not None else dynamic[1]
-            width = static[2] if static[2] is not None else dynamic[2]
-            x = tf.reshape(x, [-1, height, width, self.channels_out, self.group_size])
-            x = tf.reduce_mean(x, axis=-1)
-        return x
+        return squeeze_spatial(x, self.pool_stride)
 
     def transform(self, x_real):
         """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
-        return self._match_channels(self._squeeze_spatial(x_real))
+        return match_channels(self._squeeze_spatial(x_real), self.channels_out)
 
     def call(self, inputs):
         if self.conv is not None:
@@ -254,6 +268,46 @@ class ElasticLink(keras.layers.Layer):
         if self.conv is not None:
             config["conv"] = keras.layers.serialize(self.conv)
         return {**super().get_config(), **config}
+
+
+@lq.utils.register_keras_custom_object
+class PooledShortcut(keras.layers.Layer):
+    """A weight-free downsampling shortcut: ``T(x)`` of ``ElasticLink`` with gamma = 1.
+
+    Average pooling with ``strides`` ('same' padding), then the channels matched to
+    ``filters`` by repeating (Expand) or group-averaging (Squeeze) them, as in
+    ``ElasticLink``. It replaces a ResNet's full-precision 1x1 downsampling conv where a
+    model keeps every weighted conv binary.
+
+    Arguments:
+        filters: output channels.
+        strides: the spatial stride of the block it bypasses.
+
+    Example:
+        ```python
+        shortcut = PooledShortcut(filters=256, strides=2)(x)  # (8, 8, 64) -> (4, 4, 256)
+        ```
+    """
+
+    def __init__(self, filters, strides=1, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.strides = int(filters), int(strides)
+        if self.filters < 1 or self.strides < 1:
+            raise ValueError(
+                f"PooledShortcut '{self.name}': filters and strides must be positive; "
+                f"got filters={filters}, strides={strides}."
+            )
+
+    def call(self, inputs):
+        return match_channels(squeeze_spatial(inputs, self.strides), self.filters)
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape).as_list()
+        spatial = [None if s is None else math.ceil(s / self.strides) for s in shape[1:3]]
+        return tf.TensorShape([shape[0], *spatial, self.filters])
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
 @lq.utils.register_keras_custom_object

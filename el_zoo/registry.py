@@ -8,15 +8,33 @@ import difflib
 import fnmatch
 
 _BUILDERS = {}
+_TAGS = {}
+# A model tagged "research" is registered to measure something (e.g. which part of an
+# architecture Elastic-Link helps) and has no published weights unless a result earns them.
+MODEL_TAGS = ("research",)
 
 
-def register_model(builder):
-    """Registers a model builder under its function name (use as a decorator)."""
+def register_model(builder=None, *, tags=()):
+    """Registers a model builder under its function name: ``@register_model``, or
+    ``@register_model(tags=("research",))`` with tags from ``MODEL_TAGS``."""
+    unknown = set(tags) - set(MODEL_TAGS)
+    if unknown:
+        raise ValueError(f"unknown model tags {sorted(unknown)}; use some of {MODEL_TAGS}.")
+    if builder is None:
+        return lambda function: register_model(function, tags=tags)
     name = builder.__name__
     if name in _BUILDERS:
         raise ValueError(f"a model named {name!r} is registered already.")
     _BUILDERS[name] = builder
+    _TAGS[name] = frozenset(tags)
     return builder
+
+
+def model_tags(name):
+    """The tags a registered model was registered with (a frozenset)."""
+    arch, _ = split_name(name)
+    get_builder(arch)
+    return _TAGS[arch]
 
 
 def split_name(name):

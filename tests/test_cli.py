@@ -13,7 +13,8 @@ def test_list_prints_every_registered_model(capsys):
     assert main(["list"]) == 0
     assert capsys.readouterr().out.split() == [
         "mobilenet_v1", "mobilenet_v1_el", "reactnet_a", "reactnet_a_el",
-        "resnet18", "resnet18_el", "resnet26", "resnet26_el",
+        "resnet18", "resnet18_el", "resnet26", "resnet26_el", "resnet26p", "resnet26p_el",
+        "resnet26s", "resnet26s_el",
     ]
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from el_zoo import ElasticLink, RPReLU, RSign, Standardize
+from el_zoo import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize
 
 RNG = np.random.default_rng(0)
 
@@ -151,6 +151,7 @@ def test_sequential_model_with_wrapped_conv_round_trips(tmp_path):
         RSign(clip_value=1.5),
         RPReLU(slope_initializer=0.1),
         Standardize(mean=(0.5, 0.5, 0.5), std=(0.2, 0.3, 0.4)),
+        PooledShortcut(filters=12, strides=2),
     ],
     ids=lambda layer: type(layer).__name__,
 )
@@ -187,3 +188,19 @@ def test_standardize_rejects_mismatched_statistics():
         Standardize(mean=(0.5, 0.5), std=(0.2, 0.2, 0.2))
     with pytest.raises(ValueError, match="has 4 channels"):
         Standardize()(tf.zeros((1, 2, 2, 4)))
+
+
+def test_pooled_shortcut_is_the_links_transform_with_gamma_one():
+    x = random(2, 5, 5, 4)
+    shortcut = PooledShortcut(filters=12, strides=2)
+    out = shortcut(tf.constant(x)).numpy()
+    linked, _ = link_output(x, np.zeros((2, 3, 3, 12), "float32"))
+    assert out.shape == (2, 3, 3, 12) == tuple(shortcut.compute_output_shape(x.shape))
+    np.testing.assert_allclose(out, linked, rtol=1e-6)
+    assert not shortcut.weights
+
+
+@pytest.mark.parametrize("filters, strides", [(0, 1), (8, 0)])
+def test_pooled_shortcut_rejects_non_positive_sizes(filters, strides):
+    with pytest.raises(ValueError, match="filters and strides must be positive"):
+        PooledShortcut(filters=filters, strides=strides)

@@ -16,10 +16,11 @@ def images(count=2, size=32):
     return RNG.uniform(0, 255, (count, size, size, 3)).astype("float32")
 
 
-def test_the_registry_holds_the_four_families_with_and_without_el():
+def test_the_registry_holds_the_families_with_and_without_el():
     assert MODELS == sorted(
         f"{family}{suffix}"
-        for family in ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+        for family in ("resnet18", "resnet26", "resnet26s", "resnet26p", "mobilenet_v1",
+                       "reactnet_a")
         for suffix in ("", "_el")
     )
 
@@ -121,6 +122,7 @@ def test_input_too_small_is_a_clear_error(name):
         ({"elastic_link": "yes"}, "elastic_link must be None, True or a dict"),
         ({"elastic_link": {"position": "middle"}}, "position='middle' is not supported"),
         ({"elastic_link": {"gamma_scale": "big"}}, "gamma_scale='big' is not supported"),
+        ({"elastic_link": {"convs": "5x5"}}, "convs='5x5' is not supported"),
         ({"elastic_link": {"gamma_scale": "fan_in", "gamma_initializer": "ones"}},
          "scales a number; gamma_initializer='ones' is not one"),
     ],
@@ -149,6 +151,33 @@ def test_gamma_scale_fan_in_starts_each_link_at_its_binary_conv_scale():
     default = el_zoo.load("mobilenet_v1_el", **SMALL)
     assert all(np.allclose(layer.gamma.numpy(), 0.25)
                for layer in default.layers if isinstance(layer, ElasticLink))
+
+
+@pytest.mark.parametrize("convs, kernel", [("1x1", 1), ("3x3", 3)])
+def test_elastic_link_convs_option_links_only_that_kernel_size(convs, kernel):
+    model = el_zoo.load("resnet26_el", elastic_link={"convs": convs}, **SMALL)
+    linked = {link.name.removesuffix("_el") for link in model.layers
+              if isinstance(link, ElasticLink)}
+    binary = {layer.name.removesuffix("_conv"): layer.kernel_size[0] for layer in model.layers
+              if getattr(layer, "kernel_quantizer", None)}
+    assert linked == {name for name, size in binary.items() if size == kernel}
+    assert 0 < len(linked) < len(binary)
+
+
+@pytest.mark.parametrize("name, shortcut_layers", [
+    ("resnet26", {"Conv2D": 4}), ("resnet26p", {"PooledShortcut": 4}), ("resnet26s", {}),
+])
+def test_resnet26_variants_differ_only_in_their_shortcuts(name, shortcut_layers):
+    model = el_zoo.load(name, **SMALL)
+    adds = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Add)]
+    assert len(adds) == (0 if name == "resnet26s" else 8)
+    down = [type(layer).__name__ for layer in model.layers if "_down" in layer.name
+            and not isinstance(layer, tf.keras.layers.BatchNormalization)
+            and not isinstance(layer, tf.keras.layers.AveragePooling2D)]
+    assert {kind: down.count(kind) for kind in set(down)} == shortcut_layers
+    cost = el_zoo.profile(model)
+    if name != "resnet26":  # every weighted conv but the stem is binary
+        assert cost["float_params"] < cost["binary_params"] / 10
 
 
 def test_input_tensor_is_used_as_the_model_input():

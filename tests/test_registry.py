@@ -12,9 +12,10 @@ from tests.conftest import SMALL
 
 def test_list_models_filters_by_pattern():
     assert el_zoo.list_models("*_el") == [
-        "mobilenet_v1_el", "reactnet_a_el", "resnet18_el", "resnet26_el"
+        "mobilenet_v1_el", "reactnet_a_el", "resnet18_el", "resnet26_el", "resnet26p_el",
+        "resnet26s_el",
     ]
-    assert el_zoo.list_models("resnet*") == ["resnet18", "resnet18_el", "resnet26", "resnet26_el"]
+    assert el_zoo.list_models("resnet18*") == ["resnet18", "resnet18_el"]
 
 
 def test_unknown_name_suggests_the_closest_registered_names():
@@ -175,3 +176,10 @@ def test_default_elastic_link_weights_refuse_other_options(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="trained with Elastic-Link options defaults; "
                                          "elastic_link=.*gamma_scale.* cannot use"):
         el_zoo.load("resnet18_el.toy", elastic_link={"gamma_scale": "fan_in"})
+
+
+def test_research_variants_are_tagged_and_bad_tags_are_refused():
+    assert el_zoo.registry.model_tags("resnet26s_el.cifar10") == {"research"}
+    assert el_zoo.registry.model_tags("resnet26") == frozenset()
+    with pytest.raises(ValueError, match="unknown model tags \\['beta'\\]"):
+        el_zoo.register_model(tags=("beta",))

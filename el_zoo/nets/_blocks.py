@@ -28,12 +28,15 @@ BN_EPSILON = 1e-5
 # before BN an unscaled gamma of 0.25 leaves the link small next to the conv's output (in
 # the published resnet18_el/resnet26_el a median 0.3-1.3 % of its std, and BN then scales
 # both down alike: benchmarks/el_scale.md); "none" keeps gamma_initializer as given.
+# "convs": which binary convs get a link: "all", or only those with a "1x1" or a "3x3"
+# kernel (to measure which convs need it).
 ELASTIC_LINK_DEFAULTS = {
     "gamma": "per_channel", "gamma_initializer": 0.25, "position": "before_bn",
-    "gamma_scale": "none",
+    "gamma_scale": "none", "convs": "all",
 }
 EL_POSITIONS = ("before_bn", "after_bn")
 EL_GAMMA_SCALES = ("none", "fan_in")
+EL_CONVS = ("all", "1x1", "3x3")
 
 STEMS = ("imagenet", "cifar")
 
@@ -56,7 +59,8 @@ def elastic_link_options(elastic_link):
             f"got {elastic_link!r}."
         )
     options = {**ELASTIC_LINK_DEFAULTS, **elastic_link}
-    for key, allowed in (("position", EL_POSITIONS), ("gamma_scale", EL_GAMMA_SCALES)):
+    for key, allowed in (("position", EL_POSITIONS), ("gamma_scale", EL_GAMMA_SCALES),
+                         ("convs", EL_CONVS)):
         if options[key] not in allowed:
             raise ValueError(
                 f"elastic_link {key}={options[key]!r} is not supported; use one of {allowed}."
@@ -71,10 +75,18 @@ def elastic_link_options(elastic_link):
     return options
 
 
+def _linked(elastic_link, kernel_size):
+    """Whether a binary conv with this kernel gets an Elastic-Link ("convs" option)."""
+    if elastic_link is None:
+        return False
+    return elastic_link["convs"] in ("all", f"{kernel_size}x{kernel_size}")
+
+
 def _link(x, elastic_link, *, strides, kernel_size, depthwise, name):
     """The ElasticLink of one binary conv, and where it goes ("before_bn"/"after_bn")."""
     options = dict(elastic_link)
     position = options.pop("position")
+    del options["convs"]
     if options.pop("gamma_scale") == "fan_in":
         fan_in = kernel_size * kernel_size * (1 if depthwise else x.shape[-1])
         options["gamma_initializer"] = float(options["gamma_initializer"]) * fan_in**0.5
@@ -122,7 +134,7 @@ def binary_conv_bn(
         y = lq.layers.QuantConv2D(
             filters, kernel_size, input_quantizer=input_quantizer, **common
         )(binary_in)
-    if elastic_link is None:
+    if not _linked(elastic_link, kernel_size):
         return batch_norm(y, f"{name}_bn")
     link, position = _link(x, elastic_link, strides=strides, kernel_size=kernel_size,
                            depthwise=depthwise, name=f"{name}_el")

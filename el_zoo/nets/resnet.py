@@ -7,7 +7,16 @@
   carry no real-valued path of their own, which is what Elastic-Link adds.
 
 Full precision besides the stem and classifier: downsampling shortcuts (2x2 average pool
-when strided, then 1x1 conv + BN, as in Bi-Real Net) and every BN. Stems: ``"imagenet"`` is
+when strided, then 1x1 conv + BN, as in Bi-Real Net) and every BN.
+
+Two bottleneck variants isolate what Elastic-Link adds to ``resnet26`` (no real-valued
+path of the block's own crosses a binary conv):
+
+- ``resnet26s``: no shortcuts at all ("straight"), so in ``resnet26s_el`` the links are
+  the only real-valued path through each binary conv.
+- ``resnet26p``: identity shortcuts, and weight-free downsampling shortcuts
+  (``PooledShortcut``: average pool + channel repeat) instead of the float 1x1 convs, so
+  every weighted conv but the stem and classifier is binary. Stems: ``"imagenet"`` is
 7x7/2 conv + BN + 3x3/2 max pool (total downsampling 32); ``"cifar"`` is a 3x3/1 conv + BN
 (total downsampling 8).
 
@@ -16,7 +25,10 @@ References:
     - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
 """
 
+import functools
+
 from el_zoo._keras import keras
+from el_zoo.layers import PooledShortcut
 from el_zoo.nets._blocks import (
     assemble,
     binary_conv_bn,
@@ -39,10 +51,16 @@ def _stem(x, filters, stem):
     return keras.layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
 
 
-def _shortcut(x, filters, strides, name):
-    """Identity, or (avg pool if strided) + full-precision 1x1 conv + BN."""
+SHORTCUTS = ("conv", "pooled", "none")
+
+
+def _shortcut(x, filters, strides, name, kind="conv"):
+    """Identity, or a downsampling shortcut: (avg pool if strided) + full-precision 1x1
+    conv + BN (``kind="conv"``), or the weight-free ``PooledShortcut`` (``"pooled"``)."""
     if strides == 1 and x.shape[-1] == filters:
         return x
+    if kind == "pooled":
+        return PooledShortcut(filters, strides, name=name)(x)
     if strides > 1:
         x = keras.layers.AveragePooling2D(strides, padding="same", name=f"{name}_pool")(x)
     return float_conv_bn(x, filters, 1, name=name)
@@ -60,16 +78,23 @@ def basic_block(x, filters, strides, name, elastic_link):
     return x
 
 
-def bottleneck_block(x, filters, strides, name, elastic_link):
-    """Binary 1x1 reduce, 3x3 (strided), 1x1 expand; one shortcut around the block."""
+def bottleneck_block(x, filters, strides, name, elastic_link, shortcut="conv"):
+    """Binary 1x1 reduce, 3x3 (strided), 1x1 expand; one shortcut around the block
+    (``shortcut``: one of ``SHORTCUTS``; "none" leaves the block without one)."""
     out_filters = filters * BOTTLENECK_EXPANSION
-    shortcut = _shortcut(x, out_filters, strides, f"{name}_down")
     y = binary_conv_bn(x, filters, 1, name=f"{name}_reduce", elastic_link=elastic_link)
     y = binary_conv_bn(
         y, filters, 3, strides=strides, name=f"{name}_conv3x3", elastic_link=elastic_link
     )
     y = binary_conv_bn(y, out_filters, 1, name=f"{name}_expand", elastic_link=elastic_link)
+    if shortcut == "none":
+        return y
+    shortcut = _shortcut(x, out_filters, strides, f"{name}_down", kind=shortcut)
     return keras.layers.Add(name=f"{name}_add")([y, shortcut])
+
+
+_straight_bottleneck = functools.partial(bottleneck_block, shortcut="none")
+_pooled_bottleneck = functools.partial(bottleneck_block, shortcut="pooled")
 
 
 def _resnet(
@@ -129,3 +154,28 @@ def resnet26(**kwargs):
 def resnet26_el(elastic_link=True, **kwargs):
     """Binarized bottleneck ResNet-26 with Elastic-Link on every binary conv."""
     return _resnet("resnet26_el", bottleneck_block, elastic_link=elastic_link, **kwargs)
+
+
+@register_model(tags=("research",))
+def resnet26s(**kwargs):
+    """Binarized bottleneck ResNet-26 without shortcuts (no Elastic-Link)."""
+    return _resnet("resnet26s", _straight_bottleneck, **kwargs)
+
+
+@register_model(tags=("research",))
+def resnet26s_el(elastic_link=True, **kwargs):
+    """Binarized bottleneck ResNet-26 without shortcuts, Elastic-Link on every binary conv."""
+    return _resnet("resnet26s_el", _straight_bottleneck, elastic_link=elastic_link, **kwargs)
+
+
+@register_model(tags=("research",))
+def resnet26p(**kwargs):
+    """Binarized bottleneck ResNet-26 with weight-free downsampling shortcuts (no EL)."""
+    return _resnet("resnet26p", _pooled_bottleneck, **kwargs)
+
+
+@register_model(tags=("research",))
+def resnet26p_el(elastic_link=True, **kwargs):
+    """Binarized bottleneck ResNet-26 with weight-free downsampling shortcuts and
+    Elastic-Link on every binary conv."""
+    return _resnet("resnet26p_el", _pooled_bottleneck, elastic_link=elastic_link, **kwargs)
