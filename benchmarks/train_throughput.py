@@ -9,6 +9,12 @@ model (cifar stem, width 0.25, 10 classes), compile with Adam, run ``--warmup`` 
 (tracing), then time ``--steps`` training steps. The input is the real CIFAR-10 pipeline
 (pad-crop + flip, shuffled) unless the configuration says "in-memory batch", which feeds one
 pre-made batch repeatedly to show what the data pipeline costs.
+
+How close training gets to the machine: in the same process, between the timed windows, a
+float32 matmul (``--matmul-size`` square, same thread settings) measures the peak GFLOP/s,
+and each model's achieved training GFLOP/s is 3 x its forward FLOPs x img/s (backward costs
+about twice the forward). Forward FLOPs count every multiply-add as 2 FLOPs, binary convs
+included: in training they run as float convs on +-1 values.
 """
 
 import argparse
@@ -41,6 +47,28 @@ def build_and_warm(name, options, dataset):
     return model
 
 
+def forward_flops(model):
+    """FLOPs of one image's forward pass as training runs it (binary convs in float)."""
+    import el_zoo
+
+    cost = el_zoo.profile(model)
+    return 2 * (cost["bops"] + cost["flops"])
+
+
+def matmul_gflops(size, repeats=10):
+    """Float32 matmul GFLOP/s on this process's threads: the machine's measured peak."""
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((size, size), seed=(0, 1))
+    b = tf.random.stateless_normal((size, size), seed=(0, 2))
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        result = tf.linalg.matmul(a, b)
+    result.numpy()
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
 def measure_pair(options):
     """img/s of ``family`` and ``family_el`` in this process: both built and warmed up, then
     timed in alternating windows (A B B A A B ...) so that drifts in machine speed hit both
@@ -64,21 +92,29 @@ def measure_pair(options):
     family = options["family"]
     models = {"plain": build_and_warm(family, options, dataset),
               "el": build_and_warm(f"{family}_el", options, dataset)}
-    speeds = {"plain": [], "el": []}
+    speeds = {"plain": [], "el": [], "peak_gflops": []}
     for round_index in range(options["repeats"]):
         order = ("plain", "el") if round_index % 2 == 0 else ("el", "plain")
         for role in order:
             started = time.perf_counter()
             models[role].fit(dataset, epochs=1, steps_per_epoch=options["steps"], verbose=0)
             speeds[role].append(round(options["steps"] * batch / (time.perf_counter() - started), 1))
+        speeds["peak_gflops"].append(round(matmul_gflops(options.get("matmul_size", 1024)), 1))
+    speeds["forward_flops"] = {role: forward_flops(model) for role, model in models.items()}
     return speeds
 
 
 def summary(speeds):
+    """Medians over windows, EL / no EL, and achieved training GFLOP/s against the peak."""
     import statistics
 
     plain, el = statistics.median(speeds["plain"]), statistics.median(speeds["el"])
-    return {"plain": plain, "el": el, "ratio": el / plain, "windows": speeds}
+    peak = statistics.median(speeds["peak_gflops"])
+    achieved = {role: 3 * speeds["forward_flops"][role] * speed / 1e9
+                for role, speed in (("plain", plain), ("el", el))}
+    return {"plain": plain, "el": el, "ratio": el / plain, "peak_gflops": peak,
+            "train_gflops": achieved,
+            "windows": {role: speeds[role] for role in ("plain", "el", "peak_gflops")}}
 
 
 def run_isolated(options):
@@ -91,6 +127,19 @@ def spread(values):
     return f"{min(values):.0f}-{max(values):.0f}"
 
 
+def efficiency(result, role):
+    """'12.3, 4.5 %': achieved training GFLOP/s and its share of the measured peak."""
+    achieved = result["train_gflops"][role]
+    return f"{achieved:.1f}, {100 * achieved / result['peak_gflops']:.1f} %"
+
+
+def family_row(family, r):
+    """One row of the every-family table."""
+    return (f"| {family} | {r['plain']:.0f} | {spread(r['windows']['plain'])} | "
+            f"{r['el']:.0f} | {spread(r['windows']['el'])} | {r['ratio']:.2f} | "
+            f"{r['peak_gflops']:.0f} | {efficiency(r, 'plain')} | {efficiency(r, 'el')} |")
+
+
 def to_markdown(families, experiments, info, args):
     from el_zoo.provenance import markdown_footer
 
@@ -99,14 +148,15 @@ def to_markdown(families, experiments, info, args):
         f"32x32 CIFAR-10 inputs, cifar stem, width 0.25, Adam. Each configuration runs in a "
         f"fresh process that builds both twins, warms each up ({args.warmup} steps), then "
         f"times {args.repeats} alternating windows of {args.steps} steps per twin; the "
-        f"table gives the median img/s and the range over windows. {info['note']}",
+        f"table gives the median img/s and the range over windows. Peak: a "
+        f"{args.matmul_size}x{args.matmul_size} float32 matmul timed after each round in the "
+        f"same process (median); training GFLOP/s = 3 x forward FLOPs x img/s. {info['note']}",
         "", "## Every family, with and without Elastic-Link (defaults: 2 threads, batch 128, "
         "real input pipeline)", "",
-        "| family | no EL (img/s) | range | EL (img/s) | range | EL / no EL |",
-        "|---|---|---|---|---|---|"]
-    for family, r in families.items():
-        lines.append(f"| {family} | {r['plain']:.0f} | {spread(r['windows']['plain'])} | "
-                     f"{r['el']:.0f} | {spread(r['windows']['el'])} | {r['ratio']:.2f} |")
+        "| family | no EL (img/s) | range | EL (img/s) | range | EL / no EL | "
+        "peak (GFLOP/s) | no EL: GFLOP/s, % of peak | EL: GFLOP/s, % of peak |",
+        "|---|---|---|---|---|---|---|---|---|"]
+    lines += [family_row(family, r) for family, r in families.items()]
     lines += ["", "## Speedups tried (resnet26 / resnet26_el)", "",
               "| configuration | resnet26 (img/s) | resnet26_el (img/s) | EL / no EL | "
               "resnet26_el vs default |", "|---|---|---|---|---|"]
@@ -124,6 +174,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=4, help="timed windows per twin")
+    parser.add_argument("--matmul-size", type=int, default=1024,
+                        help="side of the float32 matmul that measures peak GFLOP/s")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default="benchmarks/train_throughput.md")
@@ -138,7 +190,7 @@ def main(argv=None):
 
     started, commit = time.time(), git_commit()
     base = {"data_dir": args.data_dir, "warmup": args.warmup, "steps": args.steps,
-            "repeats": args.repeats}
+            "repeats": args.repeats, "matmul_size": args.matmul_size}
     families = {}
     for family in args.families:
         families[family] = run_isolated({**base, "family": family})
