@@ -2,40 +2,66 @@
 
 Importing el_zoo sets ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported, so that
 ``tf.keras`` is Keras 2 (``tf_keras``), which Larq and Larq Compute Engine need. If your
-program imports TensorFlow and touches ``tf.keras`` before el_zoo, set the variable yourself
-(``export TF_USE_LEGACY_KERAS=1``); el_zoo then raises a clear ImportError instead of failing
-deep inside Larq.
+program imports TensorFlow before el_zoo, set the variable yourself
+(``export TF_USE_LEGACY_KERAS=1``) or import el_zoo first; otherwise ``import el_zoo`` raises
+a clear ImportError instead of failing deep inside Larq.
+
+TensorFlow itself loads when the API below is first used (``el_zoo.load``, ...), not on
+``import el_zoo``, so that ``el-zoo --help`` answers at once.
 """
 
+import importlib
 import os
 
-# Must happen before the first `import tensorflow` anywhere in the process.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from el_zoo import _tensorflow
 
-from el_zoo._keras import keras  # noqa: E402  (checks that tf.keras is Keras 2)
-from el_zoo.layers import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize  # noqa: E402
-from el_zoo.registry import list_models, load, register_model  # noqa: E402
-from el_zoo.profile import profile  # noqa: E402
-from el_zoo.convert import convert, verify  # noqa: E402
-from el_zoo.evaluate import evaluate, predict  # noqa: E402
-from el_zoo import nets  # noqa: E402,F401  (registers every family)
+_tensorflow.select_keras_2()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ info lines and warnings
+_tensorflow.quiet_tensorflow_import()
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ElasticLink",
-    "PooledShortcut",
-    "RPReLU",
-    "RSign",
-    "Standardize",
-    "convert",
-    "evaluate",
-    "keras",
-    "list_models",
-    "load",
-    "predict",
-    "profile",
-    "register_model",
-    "verify",
-]
+# The public API and the module each name comes from; importing any of them imports them all
+# (TensorFlow, the layers, and every model family into the registry), as `import el_zoo` did.
+_API = {
+    "keras": "el_zoo._keras",
+    "ElasticLink": "el_zoo.layers",
+    "PooledShortcut": "el_zoo.layers",
+    "RPReLU": "el_zoo.layers",
+    "RSign": "el_zoo.layers",
+    "Standardize": "el_zoo.layers",
+    "list_models": "el_zoo.registry",
+    "load": "el_zoo.registry",
+    "register_model": "el_zoo.registry",
+    "profile": "el_zoo.profile",
+    "convert": "el_zoo.convert",
+    "verify": "el_zoo.convert",
+    "evaluate": "el_zoo.evaluate",
+    "predict": "el_zoo.evaluate",
+}
+
+__all__ = sorted(_API, key=str.lower)
+
+
+def _import_api():
+    for name, module in _API.items():
+        globals()[name] = getattr(importlib.import_module(module), name)
+    importlib.import_module("el_zoo.nets")  # registers every family
+
+
+def __getattr__(name):
+    """Imports the public API on first use, and submodules (``el_zoo.registry``) by name."""
+    if name in _API:
+        _import_api()
+        return globals()[name]
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

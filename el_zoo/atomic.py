@@ -6,6 +6,40 @@ import tempfile
 from pathlib import Path
 
 
+def check_writable(path):
+    """Raises a clear OSError now if a file cannot be written at ``path`` later, so that no
+    long work is done for nothing: ``path`` is a folder, a parent of it is a file, or its
+    folder (or the nearest existing folder above, in which ``atomic_path`` would create the
+    rest) does not take new files. Creates nothing.
+
+    Example:
+        ```python
+        check_writable("out/model.tflite")  # before minutes of conversion
+        ```
+    """
+    text = os.fspath(path)
+    path = folder = Path(text)
+    try:
+        if path.is_dir() or text.endswith(("/", os.sep)):
+            raise IsADirectoryError(f"{text} is a folder; give the path of a file to write in it.")
+        folder = path.parent
+        while not folder.exists():  # atomic_path creates the missing folders
+            folder = folder.parent
+        if not folder.is_dir():
+            raise NotADirectoryError(
+                f"cannot write {text}: {folder} is a file, not a folder; choose another path."
+            )
+        with tempfile.TemporaryFile(dir=folder):  # the only sure test (permissions, read-only
+            pass                                  # file systems, root): try it
+    except (IsADirectoryError, NotADirectoryError):
+        raise
+    except OSError as error:
+        raise PermissionError(
+            f"cannot write {text}: {folder} takes no new files ({error.strerror or error}); "
+            "choose a folder you can write in."
+        ) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds."""

@@ -1,9 +1,43 @@
-"""The ``el-zoo`` command line: list, info, convert, benchmark, predict, evaluate, train, demo."""
+"""The ``el-zoo`` command line: list, info, convert, benchmark, predict, evaluate, train, demo.
+
+TensorFlow loads only in the commands that need a model: ``el-zoo --help``, ``el-zoo CMD
+--help`` and ``el-zoo list --pretrained`` start at once.
+"""
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
+
+from el_zoo.errors import ElZooError
+
+# Errors a user causes and can fix, printed as one line `el-zoo CMD: error: message` (exit 2):
+# bad input (ValueError and its subclasses, which el_zoo raises for every bad argument),
+# files and network (OSError: FileNotFoundError, PermissionError, IsADirectoryError, a failed
+# download's URLError, ...) and el_zoo's own (ElZooError). Anything else is a bug: traceback.
+EXPECTED_ERRORS = (ValueError, OSError, ElZooError)
+
+
+def positive_int(text):
+    """argparse type: a whole number above 0."""
+    return _positive(int, text, "a whole number")
+
+
+def positive_float(text):
+    """argparse type: a number above 0."""
+    return _positive(float, text, "a number")
+
+
+def _positive(kind, text, what):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 < value < math.inf:  # refuses nan and inf too
+        raise argparse.ArgumentTypeError(f"must be {what} above 0; got {text!r}")
+    return value
 
 
 def _cost_line(cost):
@@ -32,9 +66,9 @@ def _build(args):
 
 
 def cmd_list(args):
-    import el_zoo
+    from el_zoo.registry import list_models  # with --pretrained, reads the manifest only
 
-    for name in el_zoo.list_models(args.pattern, pretrained=args.pretrained):
+    for name in list_models(args.pattern, pretrained=args.pretrained):
         print(name)
     return 0
 
@@ -58,6 +92,9 @@ def cmd_info(args):
 
 
 def cmd_convert(args):
+    from el_zoo.atomic import check_writable
+
+    check_writable(args.output)  # before TensorFlow loads and the model is built
     from el_zoo.convert import convert
 
     started = time.time()
@@ -72,8 +109,11 @@ def cmd_convert(args):
 def cmd_benchmark(args):
     from pathlib import Path
 
+    from el_zoo.atomic import check_writable, write_text_atomically
+
+    if args.json:
+        check_writable(args.json)  # before minutes of timing
     from el_zoo import benchmark
-    from el_zoo.atomic import write_text_atomically
 
     if args.name.endswith(".tflite"):
         if not Path(args.name).is_file():
@@ -140,10 +180,11 @@ def _add_model_options(parser):
         "name", help="a registered model, e.g. resnet26_el or resnet26_el.cifar10 "
         "(see el-zoo list); for benchmark also a .tflite file"
     )
-    parser.add_argument("--input-size", type=int, default=None, help="square input size")
+    parser.add_argument("--input-size", type=positive_int, default=None,
+                        help="square input size")
     parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None)
-    parser.add_argument("--classes", type=int, default=None)
-    parser.add_argument("--width-multiplier", type=float, default=None)
+    parser.add_argument("--classes", type=positive_int, default=None)
+    parser.add_argument("--width-multiplier", type=positive_float, default=None)
 
 
 def build_parser():
@@ -174,9 +215,9 @@ def build_parser():
         "benchmark", help="latency, memory and size, with the no-EL and float twins"
     )
     _add_model_options(bench)
-    bench.add_argument("--runs", type=int, default=20,
+    bench.add_argument("--runs", type=positive_int, default=20,
                        help="timed runs per round, after 3 warm-up runs")
-    bench.add_argument("--rounds", type=int, default=5,
+    bench.add_argument("--rounds", type=positive_int, default=5,
                        help="rounds in which the model, its no-EL twin and its float twin are "
                             "timed in turn (ratios are medians of per-round ratios); a .tflite "
                             "file is timed in one round")
@@ -186,13 +227,13 @@ def build_parser():
     pred = commands.add_parser("predict", help="top-5 classes of image files")
     pred.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
     pred.add_argument("images", nargs="+", help="image files")
-    pred.add_argument("--top", type=int, default=5)
+    pred.add_argument("--top", type=positive_int, default=5, help="how many classes to print")
     pred.set_defaults(run=cmd_predict)
 
     ev = commands.add_parser("evaluate", help="re-measure a published model's accuracy")
     ev.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
     ev.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
-    ev.add_argument("--limit", type=int, default=None, help="only this many images")
+    ev.add_argument("--limit", type=positive_int, default=None, help="only this many images")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
 
@@ -216,10 +257,18 @@ def main(argv=None):
         return cmd_train(argparse.Namespace(arguments=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
-    except (ValueError, FileNotFoundError, TypeError) as error:
+        status = args.run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # the reader stopped early (`el-zoo list | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
+        return 1
+    except EXPECTED_ERRORS as error:
         print(f"el-zoo {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"el-zoo {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Binary convolutions become LCE's ``LceBconv2d``; ElasticLink's ops (average pool
 reshape, mean, mul, add) become plain TFLite ops.
 """
 
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
-from el_zoo.atomic import write_bytes_atomically
+from el_zoo.atomic import check_writable, write_bytes_atomically
+from el_zoo.errors import ConversionMismatch
 
 
 def _as_model(model_or_name, input_size=None):
@@ -101,23 +104,42 @@ def convert(
     """
     import larq_compute_engine as lce
 
+    if output_path is not None:
+        check_writable(output_path)  # now, not after a minute of conversion
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
     for io_type in (inference_input_type, inference_output_type):
         if io_type not in (tf.float32, tf.int8):
             raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
-    flatbuffer = lce.convert_keras_model(
-        _with_int8_ranges(model, inference_input_type, inference_output_type),
-        inference_input_type=inference_input_type,
-        inference_output_type=inference_output_type,
-        target=target,
-    )
+    with _without_uncompiled_save_warning():
+        flatbuffer = lce.convert_keras_model(
+            _with_int8_ranges(model, inference_input_type, inference_output_type),
+            inference_input_type=inference_input_type,
+            inference_output_type=inference_output_type,
+            target=target,
+        )
     if verify_images is not None and verify_images is not False:
         _check_parity(flatbuffer, model, verify_images)
     if output_path is None:
         return flatbuffer
     write_bytes_atomically(output_path, flatbuffer)
     return Path(output_path)
+
+
+@contextlib.contextmanager
+def _without_uncompiled_save_warning():
+    """LCE converts through ``model.save``, and tf_keras then warns for every uncompiled
+    model that "the compiled metrics have yet to be built": meaningless for a conversion."""
+
+    def keep(record):
+        return "the compiled metrics have yet to be built" not in record.getMessage()
+
+    logger = logging.getLogger("tensorflow")
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def _fake_quant(tensor, low, high, name):
@@ -158,7 +180,7 @@ def _check_parity(flatbuffer, model, verify_images):
         verify_images = verification_images(model, verify_images)
     report = verify(flatbuffer, model, verify_images)
     if report["top1_agreement"] < MIN_AGREEMENT:
-        raise RuntimeError(
+        raise ConversionMismatch(
             f"converted {model.name} disagrees with Keras: top-1 agreement "
             f"{report['top1_agreement']:.1%} (< {MIN_AGREEMENT:.0%}) over "
             f"{report['images']} images, max |diff| {report['max_abs_diff']:.3g}. The file "

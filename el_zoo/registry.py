@@ -14,6 +14,15 @@ _TAGS = {}
 MODEL_TAGS = ("research",)
 
 
+def _registered():
+    """The builders, after the model families have registered theirs. The families import
+    TensorFlow, so they register on first need, not on import: listing published weights or
+    splitting a name stays free of it. (Inside a family's own import this returns at once.)"""
+    import el_zoo.nets  # noqa: F401
+
+    return _BUILDERS
+
+
 def register_model(builder=None, *, tags=()):
     """Registers a model builder under its function name: ``@register_model``, or
     ``@register_model(tags=("research",))`` with tags from ``MODEL_TAGS``."""
@@ -23,7 +32,7 @@ def register_model(builder=None, *, tags=()):
     if builder is None:
         return lambda function: register_model(function, tags=tags)
     name = builder.__name__
-    if name in _BUILDERS:
+    if name in _registered():
         raise ValueError(f"a model named {name!r} is registered already.")
     _BUILDERS[name] = builder
     _TAGS[name] = frozenset(tags)
@@ -48,7 +57,7 @@ def split_name(name):
 def get_builder(name):
     """The builder function of a registered architecture, or a clear error."""
     arch, _ = split_name(name)
-    if arch not in _BUILDERS:
+    if arch not in _registered():
         close = difflib.get_close_matches(arch, list(_BUILDERS), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
@@ -67,7 +76,7 @@ def list_models(pattern=None, pretrained=False):
 
         names = published_names()
     else:
-        names = sorted(_BUILDERS)
+        names = sorted(_registered())
     if pattern is not None:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     return names

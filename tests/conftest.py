@@ -90,3 +90,29 @@ def tiny_binary_model(softmax=True):
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
     outputs = tf.keras.layers.Dense(10, activation="softmax" if softmax else None)(x)
     return tf.keras.Model(inputs, outputs, name="tiny_binary")
+
+
+def _unwritable_folder(tmp_path):
+    """A folder that takes no new files: a read-only one, or for root (whom permissions do
+    not stop) /sys, where Linux creates no files for anyone."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "read-only"
+        folder.mkdir(mode=0o555)
+        return folder
+    if not Path("/sys").is_dir():
+        pytest.skip("running as root without /sys: no folder here refuses new files")
+    return Path("/sys")
+
+
+@pytest.fixture(params=["existing folder", "parent is a file", "unwritable folder"])
+def unwritable_path(request, tmp_path):
+    """(an output path el_zoo cannot write a file at, what its error message says)."""
+    if request.param == "existing folder":
+        return tmp_path, f"{tmp_path} is a folder; give the path of a file to write in it."
+    if request.param == "parent is a file":
+        (tmp_path / "notes.txt").write_text("a file")
+        return (tmp_path / "notes.txt" / "m.tflite",
+                f"{tmp_path / 'notes.txt'} is a file, not a folder; choose another path.")
+    folder = _unwritable_folder(tmp_path)
+    output = folder / "sub" / "m.tflite"
+    return output, f"cannot write {output}: {folder} takes no new files"

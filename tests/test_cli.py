@@ -1,6 +1,7 @@
 """The el-zoo command line, run as a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -58,6 +59,7 @@ def test_console_script_runs_the_demo(data_dir):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "top-1 agreement 100%" in result.stdout
     assert "not an ARM latency" in result.stdout
+    assert result.stderr == ""  # no cuFFT lines, no "compiled metrics have yet to be built"
 
 
 def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
@@ -129,3 +131,145 @@ def test_run_in_fresh_process_returns_the_last_json_line(tmp_path):
     assert run_in_fresh_process(script, {"n": 21}) == {"doubled": 42}
     with pytest.raises(RuntimeError, match="measurement broke"):
         run_in_fresh_process(script, {"n": 1, "fail": True})
+
+
+def run_el_zoo(*arguments, stdout=subprocess.PIPE):
+    """`el-zoo ARGUMENTS` in a fresh process, as a user runs it, on this checkout's el_zoo."""
+    from tests.conftest import REPO
+
+    return subprocess.run([sys.executable, "-m", "el_zoo.cli", *arguments], cwd=REPO,
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=600)
+
+
+def test_help_and_the_published_list_load_no_tensorflow():
+    from tests.conftest import REPO
+
+    code = (
+        "import sys\n"
+        "from el_zoo.cli import main\n"
+        "for argv in (['--help'], ['info', '--help'], ['convert', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert main(['list', '--pretrained']) == 0\n"
+        "print(sorted(m for m in ('tensorflow', 'larq', 'el_zoo.nets') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: el-zoo convert" in result.stdout
+    assert "resnet26_el.cifar10" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_list_prints_nothing_on_stderr_and_an_error_still_shows():
+    listing = run_el_zoo("list")
+    assert listing.returncode == 0 and "resnet26_el" in listing.stdout.split()
+    assert listing.stderr == ""  # no cuFFT/cuDNN/cuBLAS registration lines
+    unknown = run_el_zoo("info", "resnet27")
+    assert unknown.returncode == 2
+    assert unknown.stderr.startswith("el-zoo info: error: Unknown model 'resnet27'.")
+    assert len(unknown.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["predict", "m.cifar10", "a.png", "--top", "0"], "--top"),
+    (["predict", "m.cifar10", "a.png", "--top", "-2"], "--top"),
+    (["predict", "m.cifar10", "a.png", "--top", "two"], "--top"),
+    (["evaluate", "m.cifar10", "--limit", "0"], "--limit"),
+    (["benchmark", "resnet18", "--runs", "0"], "--runs"),
+    (["benchmark", "resnet18", "--rounds", "-1"], "--rounds"),
+    (["info", "resnet18", "--input-size", "0"], "--input-size"),
+    (["info", "resnet18", "--classes", "1.5"], "--classes"),
+    (["info", "resnet18", "--width-multiplier", "0"], "--width-multiplier"),
+    (["info", "resnet18", "--width-multiplier", "nan"], "--width-multiplier"),
+])
+def test_counts_and_sizes_must_be_positive(argv, option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith(f"el-zoo {argv[0]}: error: argument {option}: must be a ")
+    assert f"above 0; got '{argv[-1]}'" in error
+
+
+def test_positive_types_accept_positive_numbers():
+    from el_zoo.cli import positive_float, positive_int
+
+    assert positive_int("3") == 3 and positive_float("0.25") == 0.25
+
+
+def test_convert_checks_its_output_path_before_building(unwritable_path, monkeypatch, capsys):
+    output, message = unwritable_path
+
+    def no_build(args):
+        raise AssertionError("built a model before checking the output path")
+
+    monkeypatch.setattr("el_zoo.cli._build", no_build)
+    assert main(["convert", "resnet18", "-o", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("el-zoo convert: error: ") and message in error
+    assert len(error.splitlines()) == 1
+
+
+def test_benchmark_checks_its_json_path_before_timing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("el_zoo.benchmark.benchmark_model", lambda *a, **k: 1 / 0)
+    assert main(["benchmark", "resnet18", "--json", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [
+    ValueError("bad value"),
+    FileNotFoundError("no such file"),
+    PermissionError("cannot write here"),
+    IsADirectoryError("a folder"),
+    NotADirectoryError("a file"),
+])
+def test_expected_errors_are_one_line_messages(error, monkeypatch, capsys):
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr("el_zoo.cli.cmd_list", fail)
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == f"el-zoo list: error: {error}\n"
+
+
+def test_a_conversion_mismatch_is_a_message(monkeypatch, capsys):
+    from el_zoo.errors import ConversionMismatch
+
+    def fail(args):
+        raise ConversionMismatch("converted model disagrees; pass --no-verify")
+
+    monkeypatch.setattr("el_zoo.cli.cmd_list", fail)
+    assert main(["list"]) == 2
+    assert "el-zoo list: error: converted model disagrees" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_a_message(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("el_zoo.cli.cmd_list", interrupted)
+    assert main(["list"]) == 130
+    assert capsys.readouterr().err == "el-zoo list: interrupted\n"
+
+
+@pytest.mark.parametrize("bug", [KeyError("k"), TypeError("t"), AttributeError("a")])
+def test_a_bug_keeps_its_traceback(bug, monkeypatch):
+    def fail(args):
+        raise bug
+
+    monkeypatch.setattr("el_zoo.cli.cmd_list", fail)
+    with pytest.raises(type(bug)):
+        main(["list"])
+
+
+def test_a_closed_output_pipe_is_no_error():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `el-zoo list --pretrained | head -0`
+    try:
+        result = run_el_zoo("list", "--pretrained", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1 and result.stderr == ""

@@ -6,10 +6,13 @@ import sys
 
 
 def run_python(code, **env):
+    """Python CODE in a fresh process (this checkout's el_zoo), TF_USE_LEGACY_KERAS unset."""
+    from tests.conftest import REPO
+
     environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     environment.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=environment, timeout=300)
+                          env=environment, cwd=REPO, timeout=300)
 
 
 def test_import_el_zoo_first_gives_keras_2():
@@ -25,3 +28,61 @@ def test_keras_3_is_a_clear_import_error():
     result = run_python("import el_zoo", TF_USE_LEGACY_KERAS="0")
     assert result.returncode != 0
     assert "needs Keras 2" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr
+
+
+def test_tensorflow_imported_first_is_one_clear_import_error():
+    result = run_python("import tensorflow\nimport el_zoo")
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: el_zoo needs Keras 2 (the tf-keras package), but "
+                           "TensorFlow was imported before el_zoo without TF_USE_LEGACY_KERAS=1")
+    assert "Fix: import el_zoo before tensorflow, or set the environment variable " \
+           "TF_USE_LEGACY_KERAS=1 before TensorFlow is imported" in last
+    assert "LegacyOptimizerWarning" not in result.stderr
+
+
+def test_tensorflow_imported_first_with_legacy_keras_works():
+    result = run_python("import tensorflow\nimport el_zoo\nprint(el_zoo.keras.__name__)",
+                        TF_USE_LEGACY_KERAS="1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["tf_keras.api._v2.keras"]
+
+
+def test_import_el_zoo_loads_tensorflow_only_when_used():
+    result = run_python(
+        "import sys, el_zoo\n"
+        "print('tensorflow' in sys.modules)\n"
+        "print(el_zoo.list_models('resnet18'), 'tensorflow' in sys.modules)"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["False", "['resnet18'] True"]
+
+
+def test_tensorflow_loads_without_its_registration_noise():
+    # TF_CPP_MIN_LOG_LEVEL=0: TensorFlow's own C++ log lines pass; only the three
+    # "Unable to register cuFFT/cuDNN/cuBLAS factory" errors are dropped.
+    result = run_python("import el_zoo, tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Unable to register" not in result.stderr
+
+
+NOISE = (b"2026-01-01 00:00:00.000000: E external/local_xla/xla/stream_executor/cuda/"
+         b"cuda_fft.cc:479] Unable to register cuFFT factory: Attempting to register factory "
+         b"for plugin cuFFT when one has already been registered\n")
+
+
+def test_the_stderr_filter_drops_only_the_registration_lines():
+    result = run_python(
+        "import os, sys\n"
+        "from el_zoo._tensorflow import REGISTRATION_NOISE, stderr_without\n"
+        "with stderr_without(REGISTRATION_NOISE):\n"
+        f"    os.write(2, {NOISE!r})\n"
+        "    os.write(2, b'E a real error from C++\\n')\n"
+        "    print('a Python warning', file=sys.stderr)\n"
+        f"    os.write(2, {NOISE.replace(b'cuFFT', b'cuDNN')!r})\n"
+        "    os.write(2, b'no newline at the end')\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ("E a real error from C++\na Python warning\n"
+                             "no newline at the endafter\n")

@@ -1,0 +1,39 @@
+"""Output paths are checked before any long work: a clear error, and nothing written."""
+
+import pytest
+
+from el_zoo.atomic import check_writable
+
+
+def test_check_writable_names_the_problem(unwritable_path):
+    output, message = unwritable_path
+    with pytest.raises(OSError) as error:
+        check_writable(output)
+    assert message in str(error.value)
+
+
+def test_check_writable_accepts_new_files_in_new_folders_and_creates_nothing(tmp_path):
+    check_writable(tmp_path / "new" / "deeper" / "m.tflite")
+    check_writable(tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_trailing_slash_names_a_folder(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        check_writable(f"{tmp_path}/new/")
+
+
+def test_convert_checks_its_output_path_before_converting(unwritable_path, monkeypatch):
+    import larq_compute_engine
+
+    from el_zoo.convert import convert
+    from tests.conftest import tiny_binary_model
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted before checking the output path")
+
+    monkeypatch.setattr(larq_compute_engine, "convert_keras_model", no_conversion)
+    output, message = unwritable_path
+    with pytest.raises(OSError) as error:
+        convert(tiny_binary_model(), output, verify_images=0)
+    assert message in str(error.value)
