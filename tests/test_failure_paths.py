@@ -62,3 +62,140 @@ def test_training_with_fewer_images_than_a_batch_is_a_clear_error(data_dir, tmp_
         capture_output=True, text=True, cwd=REPO)
     assert process.returncode == 2
     assert "make no batch of 32: lower --batch-size" in process.stderr
+    assert not (tmp_path / "recipe.json").exists()  # nothing half-written
+
+
+RUN = ["resnet18_el", "--recipe", "cifar10", "--epochs", "2", "--batch-size", "32",
+       "--train-limit", "64", "--elastic-link", "position=after_bn"]
+
+
+def started_run(folder, arguments=RUN):
+    """A run folder as training.train leaves it after its first epoch (record + checkpoint),
+    without training: what a resume is checked against."""
+    from training import train
+
+    args = train.parse_args([*arguments, "--output-dir", str(folder)])
+    (folder / "checkpoints" / "main").mkdir(parents=True)
+    (folder / "checkpoints" / "main" / "latest").write_text("epoch-0001")
+    (folder / "recipe.json").write_text(json.dumps(train.run_record(args, train.run_recipe(args))))
+    return args
+
+
+def folder_contents(folder):
+    return {path: path.read_bytes() if path.is_file() else None for path in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("change, differences", [
+    (["--elastic-link", "position=before_bn"],
+     ["--elastic-link: recorded position=after_bn, now position=before_bn"]),
+    (["--epochs", "3", "--seed", "1"],
+     ["--epochs: recorded 2, now 3", "--seed: recorded 0, now 1"]),
+    (["--train-limit", "128", "--teacher", "resnet18.cifar10"],
+     ["--train-limit: recorded 64, now 128", "--teacher: recorded not given, now resnet18.cifar10"]),
+])
+def test_resuming_with_other_options_is_refused_before_anything_is_written(
+        tmp_path, capsys, change, differences):
+    from training import train
+
+    args = started_run(tmp_path)
+    before = folder_contents(tmp_path)
+    code = train.main([*RUN, *change, "--output-dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("el-zoo train: error: ") and error.count("\n") == 1
+    for difference in differences:
+        assert difference in error
+    assert f"rerun its command ({train.documented_command(args)})" in error
+    assert "choose a new --output-dir" in error
+    assert folder_contents(tmp_path) == before
+
+
+def test_resuming_with_another_model_names_it_not_a_tensorflow_shape_error(tmp_path, capsys):
+    from training import train
+
+    started_run(tmp_path)
+    code = train.main(["resnet26_el", *RUN[1:], "--output-dir", str(tmp_path)])
+    error = capsys.readouterr().err
+    assert code == 2 and "other options (model: recorded resnet18_el, now resnet26_el);" in error
+
+
+def test_resume_allows_options_that_only_change_how_a_run_runs(tmp_path):
+    from training import train
+
+    started_run(tmp_path)
+    args = train.parse_args([*RUN, "--output-dir", str(tmp_path), "--data-dir", "/elsewhere",
+                             "--threads", "1", "--verbose", "0", "--strategy", "mirrored",
+                             "--stream", "--skip-bad-images"])
+    assert train.check_resumable(tmp_path, train.run_record(args, train.run_recipe(args)))
+
+
+def test_resume_of_a_run_recorded_before_the_limits_were_kept(tmp_path):
+    """recipe.json of older runs holds model, recipe and seed only: those are compared."""
+    from training import train
+
+    args = started_run(tmp_path)
+    old = {k: v for k, v in json.loads((tmp_path / "recipe.json").read_text()).items()
+           if k in ("model", "recipe", "seed")}
+    (tmp_path / "recipe.json").write_text(json.dumps(old))
+    now = train.run_record(args, train.run_recipe(args))
+    assert train.check_resumable(tmp_path, {**now, "train_limit": 99})
+    with pytest.raises(ValueError, match=r"--seed: recorded 0, now 5\); .* rerun it with the "
+                                         "recorded values"):
+        train.check_resumable(tmp_path, {**now, "seed": 5})
+
+
+def test_a_changed_recipe_default_is_named(tmp_path):
+    from training import train
+
+    args = started_run(tmp_path)
+    now = train.run_record(args, train.run_recipe(args))
+    now["recipe"]["stages"][0]["schedule"] = "linear"
+    with pytest.raises(ValueError, match="recipe setting main.schedule: recorded cosine, now linear"):
+        train.check_resumable(tmp_path, now)
+
+
+def test_output_dir_that_is_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    process = subprocess.run(
+        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
+         "--output-dir", str(tmp_path / "notes.txt" / "run")],
+        capture_output=True, text=True, cwd=REPO)
+    assert process.returncode == 2
+    assert (f"el-zoo train: error: --output-dir {tmp_path}/notes.txt/run: {tmp_path}/notes.txt "
+            "is a file, not a folder; give a folder") in process.stderr
+    assert "Traceback" not in process.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_failed_start_leaves_no_run_folder(tmp_path, capsys):
+    from training import train
+
+    output = tmp_path / "runs" / "new"
+    code = train.main(["resnet18", "--recipe", "cifar10", "--data-dir", str(tmp_path / "nope"),
+                       "--output-dir", str(output)])
+    assert code == 2 and "nope does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_failure_before_the_first_checkpoint_removes_what_the_run_wrote(tmp_path):
+    from training.train import removed_if_failing_before_a_checkpoint
+
+    created = tmp_path / "runs" / "new"
+    with pytest.raises(RuntimeError), removed_if_failing_before_a_checkpoint(created):
+        (created / "logs").mkdir(parents=True)
+        (created / "recipe.json").write_text("{}")
+        raise RuntimeError("killed in epoch 1")
+    assert not (tmp_path / "runs").exists()
+
+    existing = tmp_path / "mine"
+    (existing / "logs").mkdir(parents=True)
+    (existing / "notes.txt").write_text("mine")
+    with pytest.raises(RuntimeError), removed_if_failing_before_a_checkpoint(existing):
+        (existing / "recipe.json").write_text("{}")
+        raise RuntimeError("bad image")
+    assert sorted(p.name for p in existing.iterdir()) == ["notes.txt"]
+
+    kept = tmp_path / "kept"
+    with pytest.raises(RuntimeError), removed_if_failing_before_a_checkpoint(kept):
+        started_run(kept)  # a checkpoint exists: kept, to be resumed
+        raise RuntimeError("bad image in epoch 2")
+    assert (kept / "recipe.json").exists()

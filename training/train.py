@@ -5,14 +5,26 @@
 Writes into the output folder:
     checkpoints/<stage>/epoch-NNNN/  model + optimizer state and the history so far, one
         folder per epoch, written to a temporary folder and renamed (atomic); ``latest``
-        names the newest. Rerunning the same command resumes from it.
+        names the newest. Rerunning the same command resumes from it; a run killed during
+        its final evaluation is finished by a rerun, and rerunning a finished run says so.
+    recipe.json         what defines the run: model, recipe with its overrides (--epochs,
+                        --batch-size, --width-multiplier, --lr, --image-size, --elastic-link),
+                        --seed, --teacher, --train-limit, --eval-limit, --tfds, and the command.
+                        Written when training starts. A rerun that changes any of these is
+                        refused before anything is written; options that change only how it
+                        runs (--data-dir, --strategy, --threads, --verbose, --stream,
+                        --skip-bad-images) may differ.
     <stage>-weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
     weights.h5          the final weights (``el_zoo.load(name, weights=...)`` reads them).
     training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
     logs/               TensorBoard logs.
-    metrics.json        final top-1/top-5 on the evaluation split, epochs, wall time, img/s,
-                        the exact command, commit and machine.
     training_curves.png the curves of training_log.csv.
+    metrics.json        final top-1/top-5 on the evaluation split, epochs, wall time, img/s,
+                        the exact command, commit and machine; written last: it marks the run
+                        complete.
+
+A run that fails before its first checkpoint removes what it wrote (and the folder, if it
+created it), so a failed start leaves nothing half-written.
 
 Distribution uses TensorFlow's strategies: ``--strategy mirrored`` (all local GPUs) or
 ``--strategy multiworker`` (several processes or hosts; each reads its role from
@@ -20,15 +32,18 @@ Distribution uses TensorFlow's strategies: ``--strategy mirrored`` (all local GP
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import el_zoo
 import numpy as np
@@ -39,7 +54,7 @@ from el_zoo.atomic import atomic_path, write_text_atomically
 from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
 from el_zoo.provenance import git_commit, run_info
 
-from training.recipes import RECIPES, get_recipe
+from training.recipes import OVERRIDABLE, RECIPES, get_recipe
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
@@ -111,6 +126,202 @@ def elastic_link_overrides(model_name, pairs):
             options[key] = value
     elastic_link_options(options)  # a bad value fails here, before anything is written
     return options
+
+
+def run_recipe(args):
+    """The recipe with the command's overrides and Elastic-Link options, checked."""
+    recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
+                        width_multiplier=args.width_multiplier, lr=args.lr,
+                        image_size=args.image_size)
+    elastic_link = elastic_link_overrides(args.model, args.elastic_link)
+    if elastic_link:
+        recipe["elastic_link"] = elastic_link
+    return recipe
+
+
+# ----------------------------------------------------------------------------- run folder
+# What a run writes; a start that fails before its first checkpoint removes them again.
+RUN_ARTEFACTS = ("recipe.json", "logs", "checkpoints")
+
+
+def documented_command(args):
+    """The command as documented (``python -m training.train`` takes the same arguments)."""
+    return "el-zoo train " + shlex.join(args.argv)
+
+
+def check_output_folder(path):
+    """Refuses an --output-dir that cannot hold a run (a file, or below one) before anything
+    is written, instead of a traceback from the first write."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"--output-dir {path}: {folder} is a file, not a folder; give "
+                                 "a folder (a new one starts a run, a run folder resumes it).")
+            return
+
+
+def run_record(args, recipe):
+    """What defines a run, as recipe.json records it: a rerun must match it to resume."""
+    return {"model": args.model, "recipe": recipe, "seed": args.seed, "teacher": args.teacher,
+            "train_limit": args.train_limit, "eval_limit": args.eval_limit, "tfds": args.tfds,
+            "command": documented_command(args)}
+
+
+def defining_values(record):
+    """A run record's defining values, named as a user types them (model, --epochs, ...).
+
+    Settings of the recipe that no option changes (they come from training/recipes.py) are
+    named "recipe setting ..."; ``stored_size`` follows ``--image-size``.
+    """
+    recipe = record["recipe"]
+
+    def per_stage(key):
+        values = [stage[key] for stage in recipe["stages"]]
+        return values[0] if len(set(values)) == 1 else values
+
+    links = recipe.get("elastic_link") or {}
+    values = {"model": record["model"], "--recipe": recipe["name"],
+              "--epochs": per_stage("epochs"), "--batch-size": recipe["batch_size"],
+              "--width-multiplier": recipe["width_multiplier"], "--lr": per_stage("lr"),
+              "--image-size": recipe["image_size"],
+              "--elastic-link": " ".join(f"{k}={v}" for k, v in sorted(links.items()))
+              or "the model's defaults",
+              "--seed": record["seed"]}
+    for key in ("teacher", "train_limit", "eval_limit", "tfds"):
+        if key in record:  # records written before these were kept lack them
+            values["--" + key.replace("_", "-")] = record[key]
+    for key, value in recipe.items():
+        if key == "stages":
+            for stage in value:
+                values.update({f"recipe setting {stage['name']}.{k}": v for k, v in stage.items()
+                               if k not in ("epochs", "lr")})
+        elif key not in (*OVERRIDABLE, "name", "elastic_link", "stored_size"):
+            values[f"recipe setting {key}"] = value
+    return values
+
+
+def shown(value):
+    """An option's value in a message: None and False read as "not given"."""
+    if value is None or value is False:
+        return "not given"
+    return "given" if value is True else str(value)
+
+
+def run_differences(recorded, now):
+    """["--seed: recorded 0, now 1", ...] for each defining value a rerun changes; values one
+    side does not have (an older record) are not compared."""
+    before, after = defining_values(recorded), defining_values(now)
+    names = [name for name in before if name in after and before[name] != after[name]]
+    if "--recipe" in names:  # another recipe differs in all its settings: name the option only
+        names = [name for name in names if not name.startswith("recipe setting")]
+    return [f"{name}: recorded {shown(before[name])}, now {shown(after[name])}"
+            for name in names]
+
+
+def has_progress(output):
+    """True once a run in ``output`` has something to resume: a checkpoint or weights."""
+    return any(output.glob("checkpoints/*/latest")) or any(output.glob("*weights.h5")) or \
+        (output / "metrics.json").exists()
+
+
+def check_resumable(output, record):
+    """True if ``output`` holds a started run that ``record`` continues, False if nothing was
+    trained there yet; an error naming each difference if the run was started otherwise."""
+    if not has_progress(output):
+        return False
+    path = output / "recipe.json"
+    if not path.is_file():
+        raise ValueError(f"{output} holds checkpoints or weights but no recipe.json, so what "
+                         "was trained there is unknown: choose a new --output-dir.")
+    recorded = json.loads(path.read_text())
+    differences = run_differences(recorded, record)
+    if differences:
+        command = recorded.get("command")
+        rerun = f"rerun its command ({command})" if command else "rerun it with the recorded values"
+        raise ValueError(f"{output} holds a run started with other options ("
+                         f"{'; '.join(differences)}); resuming it would mix two runs in one "
+                         f"record. To finish that run, {rerun}; to train with these options, "
+                         "choose a new --output-dir.")
+    return True
+
+
+def first_missing_folder(path):
+    """The outermost folder of ``path`` that does not exist yet (None if ``path`` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
+@contextlib.contextmanager
+def removed_if_failing_before_a_checkpoint(output):
+    """Removes what this run wrote into ``output`` (and the folders it created) if the block
+    fails before there is anything to resume; a run with a checkpoint is kept to resume."""
+    created = first_missing_folder(output)
+    try:
+        yield
+    except BaseException:
+        if not has_progress(output):
+            if created:
+                shutil.rmtree(created, ignore_errors=True)
+            else:
+                for name in RUN_ARTEFACTS:
+                    remove(output / name)
+        raise
+
+
+def remove(path):
+    """Removes a file or a folder tree, if it exists."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(output):
+    """Removes half-written files of a killed run: checkpoint folders not yet renamed and
+    atomic-write temporaries (el_zoo.atomic names them ``.<name>.<random>...``)."""
+    for stale in [*output.glob("checkpoints/*/.epoch-*"), *output.glob(".*.tmp"),
+                  *output.glob(".*weights.h5.*")]:
+        remove(stale)
+
+
+# Test hook: tests set it to kill a run at a named point (see kill_point).
+KILL_AT = "EL_ZOO_TRAIN_KILL_AT"
+
+
+def kill_point(name):
+    """SIGKILLs this process at ``name`` when $EL_ZOO_TRAIN_KILL_AT names it, as a crash or
+    `kill -9` there would: tests kill runs at every phase and rerun them. Points: "<stage>
+    epoch N batch B", "<stage> epoch N saved", "final evaluation batch B"."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillPoints(keras.callbacks.Callback):
+    """The per-batch kill points; added only when a test sets $EL_ZOO_TRAIN_KILL_AT (batch
+    hooks cost time in real runs)."""
+
+    def __init__(self, phase):
+        super().__init__()
+        self.phase, self.epoch = phase, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        kill_point(f"{self.phase} epoch {self.epoch} batch {batch + 1}")
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self.epoch is None:  # not fit's validation
+            kill_point(f"{self.phase} batch {batch + 1}")
+
+
+def kill_points(phase):
+    """[KillPoints(phase)] when a test asks for a kill point, else []."""
+    return [KillPoints(phase)] if KILL_AT in os.environ else []
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -316,6 +527,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                         self.keep)
         if self.is_chief:
             write_csv(self.run["output_dir"] / "training_log.csv", self.run["earlier_rows"] + self.history)
+        kill_point(f"{self.run['stage']} epoch {epoch + 1} saved")
 
 
 def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
@@ -389,25 +601,18 @@ def plot_curves(csv_path, png_path):
 
 
 # ----------------------------------------------------------------------------- main
-def train(args):
-    started, commit = time.time(), git_commit()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    strategy = make_strategy(args.strategy)
-    is_chief, worker = worker_role(strategy)
-    recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
-                        width_multiplier=args.width_multiplier, lr=args.lr,
-                        image_size=args.image_size)
-    elastic_link = elastic_link_overrides(args.model, args.elastic_link)
-    if elastic_link:
-        recipe["elastic_link"] = elastic_link
-    output = Path(args.output_dir)
-    if not is_chief:  # other workers keep their own (final) weights apart from the chief's
-        output = output / f"worker-{worker}"
-    output.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(output / "recipe.json", json.dumps(
-        {"model": args.model, "recipe": recipe, "seed": args.seed}, indent=1))
-    tf.keras.utils.set_random_seed(args.seed)
+class Inputs(NamedTuple):
+    """A run's data sets and their sizes."""
+
+    train: tf.data.Dataset
+    evaluation: tf.data.Dataset
+    classes: list
+    images_per_epoch: Optional[int]  # None when unknown (TFDS)
+    steps_per_epoch: Optional[int]
+
+
+def prepare_inputs(recipe, args):
+    """The data sets of a run, checked: a training set too small for one batch is an error."""
     train_ds, eval_ds, classes, images_per_epoch = load_data(recipe, args)
     if args.strategy == "multiworker":
         options = tf.data.Options()
@@ -419,9 +624,24 @@ def train(args):
     if steps_per_epoch == 0:
         raise ValueError(f"{images_per_epoch} training images make no batch of "
                          f"{recipe['batch_size']}: lower --batch-size.")
+    return Inputs(train_ds, eval_ds, classes, images_per_epoch, steps_per_epoch)
+
+
+def stage_model(model_name, recipe, stage, classes, weights):
+    """A stage's model, starting from ``weights`` (a previous stage's, or None)."""
+    model = build_model(model_name, recipe, stage, classes)
+    if weights is not None:
+        model.load_weights(str(weights), by_name=True)
+    return model
+
+
+def train_stages(args, recipe, strategy, is_chief, output, inputs):
+    """Trains every stage an earlier run did not finish, each resumed from its newest
+    checkpoint. Returns (the final model, or None when earlier runs finished every stage;
+    the log rows of all stages)."""
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
-    earlier_rows, previous_weights = [], None
-    for index, stage in enumerate(recipe["stages"]):
+    earlier_rows, previous_weights, model = [], None, None
+    for stage in recipe["stages"]:
         stage_weights = output / f"{stage['name']}-weights.h5"
         folder = output / "checkpoints" / stage["name"]
         if stage_weights.exists():  # stage finished by an earlier run
@@ -430,11 +650,9 @@ def train(args):
             previous_weights = stage_weights
             continue
         with strategy.scope():
-            model = build_model(args.model, recipe, stage, classes)
-            if previous_weights is not None:
-                model.load_weights(str(previous_weights), by_name=True)
+            model = stage_model(args.model, recipe, stage, inputs.classes, previous_weights)
             teacher = load_teacher(args.teacher) if args.teacher else None
-            trainer = compile_model(model, stage, steps_per_epoch or 1000, teacher)
+            trainer = compile_model(model, stage, inputs.steps_per_epoch or 1000, teacher)
             checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer)
         done, history = restore_checkpoint(folder, checkpoint)
         if done:
@@ -443,24 +661,40 @@ def train(args):
                "started": time.time(),
                "elapsed_before": history[-1]["elapsed_s"] if history else
                (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
-        callbacks = [EpochCheckpoint(folder, checkpoint, history, images_per_epoch, run,
-                                     is_chief)]
+        callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
+                                     is_chief), *kill_points(stage["name"])]
         if is_chief:
             callbacks.append(keras.callbacks.TensorBoard(str(output / "logs" / stage["name"]),
                                                          write_graph=False))
         if done < stage["epochs"]:
-            trainer.fit(train_ds, epochs=stage["epochs"], initial_epoch=done,
-                        steps_per_epoch=steps_per_epoch, validation_data=eval_ds,
+            trainer.fit(inputs.train, epochs=stage["epochs"], initial_epoch=done,
+                        steps_per_epoch=inputs.steps_per_epoch, validation_data=inputs.evaluation,
                         callbacks=callbacks, verbose=verbose)
         save_weights_atomically(model, stage_weights)
         earlier_rows += history
         previous_weights = stage_weights
-    results = model.evaluate(eval_ds, verbose=0, return_dict=True) if teacher is None else \
-        trainer.evaluate(eval_ds, verbose=0, return_dict=True)
-    save_weights_atomically(model, output / "weights.h5")
-    rows = earlier_rows
+    return model, earlier_rows
+
+
+def evaluate_final(args, recipe, strategy, model, output, inputs):
+    """Top-1/top-5 of the final model on the evaluation split; ``model`` None (every stage
+    finished by an earlier run, killed before its final evaluation) loads the last stage's
+    weights."""
+    last = recipe["stages"][-1]
+    with strategy.scope():
+        if model is None:
+            model = stage_model(args.model, recipe, last, inputs.classes,
+                                output / f"{last['name']}-weights.h5")
+        evaluator = compile_model(model, last, 1)  # the student alone, without a teacher
+    results = evaluator.evaluate(inputs.evaluation, verbose=0, return_dict=True,
+                                 callbacks=kill_points("final evaluation"))
+    return model, results
+
+
+def run_metrics(args, recipe, results, rows, inputs, started, commit):
+    """metrics.json's record of a finished run."""
     train_seconds = sum(r["epoch_time_s"] for r in rows)
-    images_seen = sum((images_per_epoch or 0) for _ in rows)
+    images_seen = (inputs.images_per_epoch or 0) * len(rows)
     metrics = {
         "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
         "eval_split": recipe["eval_split"], "eval_images": args.eval_limit,
@@ -468,25 +702,63 @@ def train(args):
         "epochs": len(rows), "stages": [s["name"] for s in recipe["stages"]],
         "train_time_s": round(train_seconds, 1),
         "img_per_s": round(images_seen / train_seconds, 1) if train_seconds and images_seen else None,
-        "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(classes),
+        "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(inputs.classes),
                    "width_multiplier": recipe["width_multiplier"], "stem": recipe["stem"]},
-        "classes": list(classes), "seed": args.seed, "strategy": args.strategy,
+        "classes": list(inputs.classes), "seed": args.seed, "strategy": args.strategy,
         "teacher": args.teacher, "recipe_config": recipe,
         **run_info(started, commit),
     }
-    # the documented form of the command (python -m training.train takes the same arguments)
-    metrics["command"] = "el-zoo train " + shlex.join(args.argv)
+    metrics["command"] = documented_command(args)
     metrics["wall_time_s"] = round(rows[-1]["elapsed_s"] + 0.0, 1) if rows else metrics["wall_time_s"]
-    write_text_atomically(output / "metrics.json", json.dumps(metrics, indent=1))
+    return metrics
+
+
+def summary(metrics):
+    """One line: the model, recipe, top-1/top-5 and epochs of a finished run."""
+    return (f"{metrics['model']} ({metrics['recipe']}): top-1 {metrics['top1']:.4f}, top-5 "
+            f"{metrics['top5']:.4f} on {metrics['dataset']} {metrics['eval_split']} after "
+            f"{metrics['epochs']} epochs")
+
+
+def train(args):
+    """Trains, resumes or finishes the run ``args`` describe; returns its metrics."""
+    started, commit = time.time(), git_commit()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    strategy = make_strategy(args.strategy)
+    is_chief, worker = worker_role(strategy)
+    recipe = run_recipe(args)
+    check_output_folder(Path(args.output_dir))
+    output = Path(args.output_dir)
+    if not is_chief:  # other workers keep their own (final) weights apart from the chief's
+        output = output / f"worker-{worker}"
+    record = run_record(args, recipe)
+    resuming = check_resumable(output, record)  # before anything is written
+    if (output / "metrics.json").exists():
+        metrics = json.loads((output / "metrics.json").read_text())
+        print(f"{output} is already complete: {summary(metrics)}; nothing to do "
+              "(choose a new --output-dir to train another run).", flush=True)
+        return metrics
+    tf.keras.utils.set_random_seed(args.seed)
+    inputs = prepare_inputs(recipe, args)
+    with removed_if_failing_before_a_checkpoint(output):
+        output.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(output)
+        if not resuming:  # the record of what this folder trains, from its start
+            write_text_atomically(output / "recipe.json", json.dumps(record, indent=1))
+        model, rows = train_stages(args, recipe, strategy, is_chief, output, inputs)
+        model, results = evaluate_final(args, recipe, strategy, model, output, inputs)
+    save_weights_atomically(model, output / "weights.h5")
+    metrics = run_metrics(args, recipe, results, rows, inputs, started, commit)
     if is_chief:
         try:
             plot_curves(output / "training_log.csv", output / "training_curves.png")
         except ImportError:
             print("matplotlib is not installed: no training_curves.png "
                   "(pip install 'el_zoo[plot]')", flush=True)
-    print(f"{args.model} ({args.recipe}): top-1 {metrics['top1']:.4f}, top-5 "
-          f"{metrics['top5']:.4f} on {recipe['dataset']} {recipe['eval_split']} after "
-          f"{metrics['epochs']} epochs; wrote {output}", flush=True)
+    # written last: a run folder with metrics.json is complete
+    write_text_atomically(output / "metrics.json", json.dumps(metrics, indent=1))
+    print(f"{summary(metrics)}; wrote {output}", flush=True)
     return metrics
 
 
@@ -494,7 +766,9 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         train(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError, ImportError) as error:
+        # expected errors (bad input, missing files or packages) read as one line; any
+        # other exception is a bug and keeps its traceback
         print(f"el-zoo train: error: {error}", file=sys.stderr)
         return 2
     return 0
