@@ -112,6 +112,10 @@ def load(
             trained with non-default ``elastic_link`` options (recorded in the manifest)
             are built with those options.
 
+    A model with published weights and their head records their ``name.tag`` as
+    ``model.published_name`` (a plain attribute, not part of the saved model), from which
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing.
+
     Example:
         ```python
         model = el_zoo.load("resnet26_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
@@ -134,13 +138,17 @@ def load(
     }
     if "elastic_link" in kwargs:
         config["elastic_link"] = kwargs.pop("elastic_link")
-    weights_path = None
+    weights_path = published = None
     if weights is not None:
-        from el_zoo.weights import resolve_weights
+        from el_zoo.weights import looks_like_path, resolve_weights
 
         weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
+        published = None if looks_like_path(weights) else f"{arch}.{weights}"
     defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
     for key, value in defaults.items():
         if config[key] is None:
             config[key] = value
-    return builder(weights=weights_path, include_top=include_top, **config, **kwargs)
+    model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
+    if published and include_top:
+        model.published_name = published  # not saved with the model; see the docstring
+    return model

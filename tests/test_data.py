@@ -1,5 +1,7 @@
 """ImageFolder data: archives, caching, decoding, errors."""
 
+import os
+import re
 import tarfile
 
 import numpy as np
@@ -32,12 +34,13 @@ def make_archive(tmp_path, name="toy"):
 def test_archive_is_extracted_once_into_the_cache(tmp_path):
     data_root, cache = make_archive(tmp_path), tmp_path / "cache"
     folder = data.dataset_dir("toy", data_root, cache)
-    assert folder == cache / "data" / "toy-jpeg" / "toy"
+    key = data.source_key([(data_root / "toy-jpeg.tar.gz").resolve()])
+    assert folder == cache / "data" / f"toy-jpeg-{key}" / "toy"
     marker = folder / "train" / "cat" / "0.jpg"
     stamp = marker.stat().st_mtime_ns
     assert data.dataset_dir("toy", data_root, cache) == folder
     assert marker.stat().st_mtime_ns == stamp
-    assert [p.name for p in (cache / "data").iterdir()] == ["toy-jpeg"]  # no temp left
+    assert [p.name for p in (cache / "data").iterdir()] == [f"toy-jpeg-{key}"]  # no temp left
 
 
 def test_failed_extraction_leaves_nothing_in_the_cache(tmp_path):
@@ -45,7 +48,8 @@ def test_failed_extraction_leaves_nothing_in_the_cache(tmp_path):
     data_root.mkdir()
     (data_root / "broken.tar.gz").write_bytes(b"\x1f\x8b truncated")
     cache = tmp_path / "cache"
-    with pytest.raises((tarfile.TarError, EOFError, OSError)):
+    with pytest.raises(ValueError, match="broken.tar.gz is truncated or corrupt .*re-download "
+                                         "or replace broken.tar.gz"):
         data.dataset_dir("broken", data_root, cache)
     assert list((cache / "data").iterdir()) == []
 
@@ -182,3 +186,132 @@ def test_centre_crop_of_a_batch_matches_the_pipeline_crop():
     assert cropped.shape == (2, 4, 4, 3)
     np.testing.assert_array_equal(cropped[1], data.center_crop(images[1], 4).numpy())
     assert data.center_crop_batch(images, None) is images
+
+
+# ------------------------------------------------------------------ caches keyed by source
+def swap_class_folders(split_dir, first="cat", second="dog"):
+    (split_dir / first).rename(split_dir / "swap")
+    (split_dir / second).rename(split_dir / first)
+    (split_dir / "swap").rename(split_dir / second)
+
+
+def decoded(data_root, cache, **options):
+    return data.load_split("toy", "train", data_dir=data_root, cache_dir=cache, **options)[0]
+
+
+@pytest.mark.parametrize("swapped_first", [False, True])
+def test_decoded_cache_is_keyed_by_the_folder_it_was_decoded_from(tmp_path, swapped_first):
+    # Two data folders with the same data set name, split and image count, one with its class
+    # folders swapped: each must get its own images, whichever was decoded first.
+    plain = make_image_folder(tmp_path / "plain" / "toy").parent
+    swapped = make_image_folder(tmp_path / "swapped" / "toy").parent
+    swap_class_folders(swapped / "toy" / "train")
+    expected = {root: decoded(root, tmp_path / f"fresh-{root.name}", limit=4)
+                for root in (plain, swapped)}
+    assert not np.array_equal(expected[plain], expected[swapped])
+    cache = tmp_path / "shared-cache"
+    for root in (swapped, plain) if swapped_first else (plain, swapped):
+        np.testing.assert_array_equal(decoded(root, cache, limit=4), expected[root])
+    assert len(list((cache / "arrays").glob("*.npy"))) == 2
+
+
+def test_decoded_cache_notices_a_replaced_image(tmp_path):
+    root, cache = make_image_folder(tmp_path / "data" / "toy").parent, tmp_path / "cache"
+    before = decoded(root, cache)
+    image = root / "toy" / "train" / "cat" / "0.jpg"
+    stamp = image.stat().st_mtime_ns
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(image)
+    os.utime(image, ns=(stamp + 10**9, stamp + 10**9))  # a later edit, whatever the clock
+    after = decoded(root, cache)
+    assert before[0].mean() < 10 and after[0].mean() > 190
+
+
+@pytest.mark.parametrize("replaced_first", [False, True])
+def test_archive_extraction_is_keyed_by_the_archive(tmp_path, replaced_first):
+    # Two archives of the same name in two data folders, their class folders swapped in one.
+    original = make_archive(tmp_path / "a")
+    source = tmp_path / "b" / "src" / "toy"
+    make_image_folder(source)
+    swap_class_folders(source / "train")
+    replaced = tmp_path / "b" / "data"
+    replaced.mkdir()
+    with tarfile.open(replaced / "toy-jpeg.tar.gz", "w:gz") as tar:
+        tar.add(source, arcname="toy")
+    expected = {root: decoded(root, tmp_path / f"fresh-{root.parent.name}")
+                for root in (original, replaced)}
+    cache = tmp_path / "shared-cache"
+    for root in (replaced, original) if replaced_first else (original, replaced):
+        np.testing.assert_array_equal(decoded(root, cache), expected[root])
+    assert len(list((cache / "data").iterdir())) == 2
+
+
+# ------------------------------------------------------------------ bad archives and images
+def test_truncated_archive_is_a_clear_error_that_leaves_nothing(tmp_path):
+    data_root, cache = make_archive(tmp_path), tmp_path / "cache"
+    archive = data_root / "toy-jpeg.tar.gz"
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"archive .*toy-jpeg.tar.gz is truncated or corrupt "
+                                         r"\(.*\)\. Nothing was extracted; re-download or "
+                                         r"replace toy-jpeg.tar.gz"):
+        data.load_split("toy", "train", data_dir=data_root, cache_dir=cache)
+    assert list((cache / "data").iterdir()) == []
+
+
+def test_archive_with_a_path_out_of_its_folder_is_refused(tmp_path):
+    data_root, cache = tmp_path / "data", tmp_path / "cache"
+    data_root.mkdir()
+    payload = tmp_path / "payload.txt"
+    payload.write_text("overwrite me")
+    with tarfile.open(data_root / "evil.tar.gz", "w:gz") as tar:
+        tar.add(payload, arcname="evil/train/cat/ok.txt")
+        tar.add(payload, arcname="evil/../../escaped.txt")
+    with pytest.raises(ValueError, match=r"archive .*evil.tar.gz is unsafe: .*escaped.txt.* "
+                                         r"outside .*Nothing was extracted; replace evil.tar.gz "
+                                         r"with a trusted copy"):
+        data.dataset_dir("evil", data_root, cache)
+    assert list((cache / "data").iterdir()) == []
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_decompression_bomb_is_a_clear_error_naming_the_file(tmp_path, monkeypatch):
+    folder = make_image_folder(tmp_path / "data" / "toy", per_class=1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # the 8x8 images are "bombs" now
+    with pytest.raises(ValueError, match=r"cannot read image .*0.jpg: .*decompression bomb.* "
+                                         r"Replace it with a smaller image, or raise "
+                                         r"PIL.Image.MAX_IMAGE_PIXELS"):
+        data.read_image(folder / "train" / "cat" / "0.jpg")
+    with pytest.raises(ValueError, match=r"0.jpg: .*\(pass --skip-bad-images to leave it out\)"):
+        data.load_split("toy", "train", data_dir=folder.parent, cache_dir=tmp_path / "cache")
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
+    levels = np.array([[0, 257 * 100, 32896, 65535]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode == "I;16"
+    image = data.read_image(tmp_path / "deep.png")
+    assert image.shape == (1, 4, 3)
+    assert image[0, :, 0].tolist() == [0, 100, 128, 255] and np.all(image[..., 2] == image[..., 0])
+
+
+@pytest.mark.parametrize("limit", [-5, 0, 2.5, "10", True])
+def test_limit_must_be_a_positive_integer(tmp_path, limit):
+    # Checked before the data folder is even looked at: no folder here.
+    with pytest.raises(ValueError, match=rf"limit must be a positive whole number of images "
+                                         rf"\(leave it out for all of them\); got "
+                                         rf"{re.escape(repr(limit))}\."):
+        data.load_split("toy", "train", data_dir=tmp_path / "nowhere", limit=limit)
+
+
+def test_class_folders_map_to_the_models_classes_by_name():
+    cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+             "truck"]
+    labels = np.array([0, 1, 1, 0])
+    assert data.labels_by_class_name(labels, ["cat", "dog"], cifar, "x").tolist() == [3, 5, 5, 3]
+    imagenette = data.readable_class_names(sorted(data.IMAGENETTE_NAMES))
+    assert data.labels_by_class_name(labels, ["n01440764", "n03888257"], imagenette,
+                                     "x").tolist() == [0, 9, 9, 0]
+    with pytest.raises(ValueError, match="toy/test has class folder\\(s\\) 'kitten' that name no "
+                                         "class of the model. Name each class folder after one "
+                                         "of its classes \\(any subset of them\\): airplane, "
+                                         "automobile, bird"):
+        data.labels_by_class_name(labels, ["cat", "kitten"], cifar, "toy/test")

@@ -1,0 +1,146 @@
+"""evaluate and predict on bad input: class folders matched by name, limits and top-k
+checked early, class names of a model loaded from a published tag."""
+
+import importlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import el_zoo
+from el_zoo import data
+from el_zoo.cli import main
+
+evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
+PUBLISHED = "resnet26_el.cifar10"
+CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+           "truck"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return el_zoo.load(PUBLISHED)
+
+
+@pytest.fixture(scope="module")
+def test_images(data_dir):
+    """Forty real CIFAR-10 test images (four per class) and their labels."""
+    images, labels, classes = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
+    assert classes == CIFAR10
+    return images, labels
+
+
+def write_image_folder(root, images, labels, folder_names):
+    """``root/cifar10/test/<folder name of the label>/<i>.png``."""
+    for i, (image, label) in enumerate(zip(images, labels)):
+        folder = root / "cifar10" / "test" / folder_names[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_some_classes_is_scored_by_class_name(model, test_images, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    images, labels = test_images
+    keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
+    root = write_image_folder(tmp_path / "data", images[keep], labels[keep], CIFAR10)
+    assert sorted(p.name for p in (root / "cifar10" / "test").iterdir()) == ["cat", "dog"]
+    predicted = model.predict(images[keep].astype(np.float32), verbose=0).argmax(-1)
+    expected = float(np.mean(predicted == labels[keep]))
+    result = el_zoo.evaluate(PUBLISHED, data_dir=root)
+    assert result["images"] == 8 and result["top1"] == expected
+    assert expected >= 0.5  # by folder position (0 = airplane, 1 = automobile) it was 0
+
+
+def test_a_class_folder_the_model_does_not_know_is_a_clear_error(test_images, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    images, labels = test_images
+    names = {**dict(enumerate(CIFAR10)), 3: "kitten"}
+    root = write_image_folder(tmp_path / "data", images[:4], labels[:4], names)
+    with pytest.raises(ValueError, match=r"cifar10/test has class folder\(s\) 'kitten' that "
+                                         r"name no class of the model\. Name each class folder "
+                                         r"after one of its classes \(any subset of them\): "
+                                         r"airplane, automobile, bird, cat, deer, dog"):
+        el_zoo.evaluate(PUBLISHED, data_dir=root)
+
+
+@pytest.mark.parametrize("limit", [-5, 0])
+def test_evaluate_checks_the_limit_before_loading_the_model(limit, monkeypatch):
+    def no_load(name_or_model):
+        raise AssertionError("the model was loaded before the limit was checked")
+
+    monkeypatch.setattr(evaluate_module, "_load", no_load)
+    with pytest.raises(ValueError, match=f"limit must be a positive whole number of images "
+                                         f"\\(leave it out for all of them\\); got {limit}\\."):
+        el_zoo.evaluate(PUBLISHED, limit=limit)
+
+
+def test_evaluate_cli_refuses_a_negative_limit(capsys):
+    assert main(["evaluate", PUBLISHED, "--limit", "-5"]) == 2
+    assert "el-zoo evaluate: error: limit must be a positive whole number of " \
+        "images" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def image_paths(test_images, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    paths = []
+    for i in range(3):
+        paths.append(folder / f"{i}.png")
+        Image.fromarray(test_images[0][i]).save(paths[-1])
+    return paths
+
+
+def test_predict_names_the_classes_of_a_model_loaded_from_a_tag(model, image_paths):
+    assert model.published_name == PUBLISHED
+    by_object = el_zoo.predict(model, image_paths, top=3)
+    assert by_object == el_zoo.predict(PUBLISHED, image_paths, top=3)
+    assert all(name in CIFAR10 for row in by_object for name, _ in row)
+
+
+def test_predict_takes_class_names_for_any_model(model, image_paths):
+    shouted = [name.upper() for name in CIFAR10]
+    rows = el_zoo.predict(model, image_paths[0], top=2, class_names=shouted)
+    assert len(rows) == 1 and all(name in shouted for name, _ in rows[0])
+    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10 classes"):
+        el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+
+
+def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
+    assert not hasattr(el_zoo.load(PUBLISHED, include_top=False), "published_name")
+    weights = tmp_path / "weights.h5"
+    model.save_weights(weights)
+    same_config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": 0.5,
+                   "classes": 10}
+    assert not hasattr(el_zoo.load("resnet26_el", weights=str(weights), **same_config),
+                       "published_name")
+    assert el_zoo.load("resnet26_el", weights="cifar10").published_name == PUBLISHED
+
+
+def test_a_model_loaded_from_a_tag_still_saves_and_reloads(model, tmp_path, image_paths):
+    import tensorflow as tf
+
+    model.save(tmp_path / "model.keras")
+    reloaded = tf.keras.models.load_model(tmp_path / "model.keras")
+    x = data.read_image(image_paths[0])[None].astype(np.float32)
+    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("top", [0, -2, 11, True, 2.0])
+def test_predict_top_must_be_between_one_and_the_classes(model, image_paths, top):
+    with pytest.raises(ValueError, match=rf"top must be a whole number from 1 to 10 "
+                                         rf"\(the model's classes\); got {top!r}\."):
+        el_zoo.predict(model, image_paths, top=top)
+
+
+def test_predict_cli_refuses_top_zero(image_paths, capsys):
+    assert main(["predict", PUBLISHED, str(image_paths[0]), "--top", "0"]) == 2
+    assert "el-zoo predict: error: top must be a whole number from 1 to 10" in \
+        capsys.readouterr().err
+
+
+def test_predict_needs_an_image(model):
+    with pytest.raises(ValueError, match="predict needs at least one image file"):
+        el_zoo.predict(model, [])
