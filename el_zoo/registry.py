@@ -12,6 +12,9 @@ _TAGS = {}
 # A model tagged "research" is registered to measure something (e.g. which part of an
 # architecture Elastic-Link helps) and has no published weights unless a result earns them.
 MODEL_TAGS = ("research",)
+# A registered name ending in EL_SUFFIX has Elastic-Link on every binary conv; the name
+# without it is its plain twin (resnet26_el / resnet26).
+EL_SUFFIX = "_el"
 
 
 def _registered():
@@ -52,6 +55,17 @@ def split_name(name):
         raise ValueError(f"a model name must be a non-empty string; got {name!r}.")
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
+
+
+def has_elastic_link(name):
+    """Whether model ``name`` (``"resnet26_el"``, ``"resnet26_el.cifar10"``) has Elastic-Link."""
+    return split_name(name)[0].endswith(EL_SUFFIX)
+
+
+def elastic_link_twin(name):
+    """The same architecture with Elastic-Link toggled: 'resnet26' <-> 'resnet26_el'."""
+    arch, _ = split_name(name)
+    return arch[: -len(EL_SUFFIX)] if has_elastic_link(arch) else arch + EL_SUFFIX
 
 
 def get_builder(name):
@@ -99,7 +113,10 @@ def load(
         name: a registered name (``"resnet26_el"``), optionally with a weight tag
             (``"resnet26_el.cifar10"``).
         weights: None (random initialisation), a published tag (``"cifar10"``) or the path
-            of an HDF5 weights file.
+            of an HDF5 weights file. A file written by ``el_zoo.weights.save_weights`` (or
+            with a published file's content) carries the configuration it was saved with:
+            like a tag's, it fills in the arguments not given, and one that contradicts
+            it (or another architecture) is an error.
         input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
             cifar stem, or the published input size.
         classes: classifier size; defaults to 1000, or to the published head's size when

@@ -2,7 +2,16 @@
 
 Published weights live in ``models/<name>.<tag>/`` and are listed, with the sha256 and size
 of every file and the configuration each was trained with, in ``models/manifest.json``.
-Weight files are HDF5 (``model.save_weights("weights.h5")``): no pickle anywhere.
+Weight files are HDF5 (``save_weights(model, "weights.h5")``): no pickle anywhere.
+
+A weights file fits one architecture, and Elastic-Link options change what weights compute
+without changing any weight shape, so loading by layer name alone can succeed and give
+another model. ``save_weights`` therefore stores the configuration a model was built with
+(``built_config``: registered name, width, stem, resolved Elastic-Link options, head and
+input size) as the file's ``el_zoo_config`` attribute, and loading checks it against the
+model. A file without it (saved by ``model.save_weights``, or one of the first published
+files) whose content is a published file's is checked against that file's manifest record;
+any other file is checked by its layer names and weight shapes only.
 
 A published file is looked for, in order: in the repo's ``models/`` (installed with the
 package as ``el_zoo/published`` by a non-editable install), in the user cache
@@ -17,6 +26,7 @@ assets (GitHub's included) are one folder whose names cannot contain "/".
 ``python -m training.release`` stages exactly those files for upload.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,8 +38,13 @@ from pathlib import Path
 import h5py
 
 from el_zoo.atomic import atomic_path
+from el_zoo.registry import elastic_link_twin, has_elastic_link, split_name
 
 URL_ENV = "EL_ZOO_WEIGHTS_URL"
+CONFIG_ATTRIBUTE = "el_zoo_config"  # the HDF5 attribute save_weights writes
+# What weights compute depends on these; classes and input size are either checked by the
+# weight shapes (the head) or may differ (a backbone loads a full model's weights).
+ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
 
 
 def _models_dir():
@@ -39,6 +54,10 @@ def _models_dir():
         return checkout
     installed = Path(__file__).resolve().parent / "published"
     return installed if installed.is_dir() else checkout
+
+
+class WeightsFileError(ValueError):
+    """A weights file that cannot be read: not HDF5, truncated, or not written by Keras."""
 
 
 MODELS_DIR = _models_dir()
@@ -167,7 +186,10 @@ def download(url, target, record, *, progress=None, timeout=60):
     return target
 
 
-def _merge_config(arch, tag, published, requested, include_top):
+def _merge_config(arch, source, published, requested, include_top):
+    """``requested`` with what it leaves open taken from ``published`` (the config the
+    weights ``source``, e.g. 'resnet26_el.cifar10', were trained with); contradictions
+    that would change what the weights compute are errors."""
     config = dict(requested)
     for key in CONFIG_KEYS:
         value = published.get(key)
@@ -177,21 +199,21 @@ def _merge_config(arch, tag, published, requested, include_top):
             config[key] = value
         elif key in ("width_multiplier", "stem") and config[key] != value:
             raise ValueError(
-                f"{arch}.{tag} was trained with {key}={value!r}; {key}={config[key]!r} "
+                f"{source} was trained with {key}={value!r}; {key}={config[key]!r} "
                 "cannot use those weights. Drop the argument or use weights=None."
             )
-        elif key == "classes" and include_top and config[key] != value:
+        elif key == "classes" and include_top and value is not None and config[key] != value:
             raise ValueError(
-                f"{arch}.{tag} has a {value}-class head but classes={config[key]} was "
+                f"{source} has a {value}-class head but classes={config[key]} was "
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
-    if arch.endswith("_el"):
+    if has_elastic_link(arch):
         config["elastic_link"] = _published_elastic_link(
-            arch, tag, published.get("elastic_link"), config.get("elastic_link"))
+            source, published.get("elastic_link"), config.get("elastic_link"))
     return config
 
 
-def _published_elastic_link(arch, tag, published, requested):
+def _published_elastic_link(source, published, requested):
     """The Elastic-Link options to build published weights with.
 
     The manifest records a model's non-default ElasticLink options (absent: the defaults).
@@ -203,7 +225,7 @@ def _published_elastic_link(arch, tag, published, requested):
     trained = published or True
     if requested is not None and elastic_link_options(requested) != elastic_link_options(trained):
         raise ValueError(
-            f"{arch}.{tag} was trained with Elastic-Link options {published or 'defaults'}; "
+            f"{source} was trained with Elastic-Link options {published or 'defaults'}; "
             f"elastic_link={requested!r} cannot use those weights. Drop the argument or "
             "use weights=None."
         )
@@ -237,7 +259,7 @@ def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None)
                 f"weights file {path} does not exist; pass an existing .h5 file, a "
                 "published tag, or weights=None for a random initialisation."
             )
-        return path, config
+        return path, _merge_file_config(arch, path, config, include_top, models_dir)
     models_dir = Path(models_dir or MODELS_DIR)
     manifest = read_manifest(models_dir)
     record = manifest["models"].get(f"{arch}.{weights}")
@@ -249,50 +271,263 @@ def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None)
             "Pass a path to an .h5 file, or see el_zoo.list_models(pretrained=True)."
         )
     path = _published_file(models_dir, manifest, record["weights"])
-    return path, _merge_config(arch, weights, record["config"], config, include_top)
+    return path, _merge_config(arch, f"{arch}.{weights}", record["config"], config, include_top)
+
+
+def _merge_file_config(arch, path, requested, include_top, models_dir):
+    """``requested`` completed from the configuration weights file ``path`` was saved
+    with (``stored_config``), like a published tag's; unchanged for a file without one."""
+    stored, published = stored_config(path, models_dir)
+    if stored is None:
+        return requested
+    if stored["model"] != arch:
+        raise ValueError(_mismatch_message(path, stored, published, {"model": arch}))
+    source = f"{path} (the published {published})" if published else \
+        f"{path} (saved from {describe(stored)})"
+    return _merge_config(arch, source, _as_published(stored), requested, include_top)
+
+
+def record_config(model, config):
+    """Records on ``model`` the configuration it was built with (the builders do this)."""
+    # object.__setattr__: Keras would track a dict attribute as part of the model (and its
+    # checkpoints); this is plain metadata.
+    object.__setattr__(model, CONFIG_ATTRIBUTE, dict(config))
+    return model
+
+
+def built_config(model):
+    """The configuration an el_zoo builder built ``model`` with (a dict), or None."""
+    config = getattr(model, CONFIG_ATTRIBUTE, None)
+    return dict(config) if config is not None else None
+
+
+def save_weights(model, path):
+    """Saves ``model``'s weights as HDF5, with the configuration it was built with.
+
+    The file appears complete under ``path`` or not at all. ``el_zoo.load(name,
+    weights=path)`` then takes the options the model was built with (Elastic-Link options,
+    width, stem, classes) from the file and refuses a model they do not fit. A model that
+    no el_zoo builder built (it records no configuration) is saved without one.
+
+    Arguments:
+        model: a Keras model, normally built by ``el_zoo.load``.
+        path: the ``.h5`` file to write.
+
+    Example:
+        ```python
+        model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
+        el_zoo.weights.save_weights(model, "weights.h5")
+        same = el_zoo.load("resnet18_el", weights="weights.h5")  # cifar stem, 10 classes
+        ```
+    """
+    config = built_config(model)
+    with atomic_path(path) as temporary:
+        model.save_weights(str(temporary), save_format="h5")
+        if config is not None:
+            with h5py.File(temporary, "r+") as f:
+                f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config, default=repr)
+    return Path(path)
+
+
+def _incomplete(path, error):
+    return WeightsFileError(
+        f"{path} is not a complete HDF5 weights file; re-download or re-save it "
+        f"(h5py: {error})."
+    )
+
+
+@contextlib.contextmanager
+def _open_weights(path):
+    """``path`` opened with h5py for reading; a clear error for a file that is not HDF5,
+    is cut short (an interrupted copy or download) or is damaged."""
+    if not h5py.is_hdf5(path):
+        raise WeightsFileError(
+            f"{path} is not an HDF5 weights file; el_zoo loads files written by "
+            "el_zoo.weights.save_weights(model, 'weights.h5') or "
+            "model.save_weights('weights.h5')."
+        )
+    try:
+        with h5py.File(path, "r") as f:
+            yield f
+    except OSError as error:
+        raise _incomplete(path, error) from None
 
 
 def _file_layers(path):
     """{layer name: [weight shapes]} of a Keras HDF5 weights file."""
-    with h5py.File(path, "r") as f:
+    with _open_weights(path) as f:
         group = f["model_weights"] if "model_weights" in f else f
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
-        layers = {}
-        for name in names:
-            weight_names = group[name].attrs["weight_names"]
-            layers[name] = [
-                tuple(group[name][w.decode() if isinstance(w, bytes) else w].shape)
-                for w in weight_names
-            ]
+        try:
+            names = [n.decode() if isinstance(n, bytes) else n
+                     for n in group.attrs["layer_names"]]
+            layers = {}
+            for name in names:
+                weight_names = group[name].attrs["weight_names"]
+                layers[name] = [
+                    tuple(group[name][w.decode() if isinstance(w, bytes) else w].shape)
+                    for w in weight_names
+                ]
+        except KeyError as error:
+            raise WeightsFileError(
+                f"{path} is HDF5 but not a Keras weights file ({error})."
+            ) from None
         return layers
 
 
-def load_weights_file(model, path, *, include_top=True):
+def stored_config(path, models_dir=None):
+    """(config, published name) of the model weights file ``path`` was saved from.
+
+    The config is the file's ``el_zoo_config`` attribute (published name None), else, for
+    a file with a published weights file's content, that model's manifest record
+    (published name e.g. ``"mobilenet_v1_el.cifar10"``); (None, None) for any other file.
+    """
+    with _open_weights(path) as f:
+        text = f.attrs.get(CONFIG_ATTRIBUTE)
+    if text is not None:
+        try:
+            return json.loads(text), None
+        except json.JSONDecodeError as error:
+            raise WeightsFileError(
+                f"{path} has a damaged {CONFIG_ATTRIBUTE} attribute ({error}); re-save it."
+            ) from None
+    published = _published_with_content(path, models_dir)
+    if published is None:
+        return None, None
+    name, record = published
+    return _config_of_published(name, record["config"]), name
+
+
+def _published_with_content(path, models_dir=None):
+    """(name, record) of the published model whose weights file has ``path``'s content."""
+    manifest = read_manifest(models_dir or MODELS_DIR)
+    size = Path(path).stat().st_size
+    candidates = [(name, record) for name, record in manifest["models"].items()
+                  if manifest["files"].get(record["weights"], {}).get("size") == size]
+    if not candidates:  # sizes differ: no need to hash
+        return None
+    digest = sha256_of(path)
+    for name, record in candidates:
+        if manifest["files"][record["weights"]]["sha256"] == digest:
+            return name, record
+    return None
+
+
+def _config_of_published(name, published):
+    """A manifest config (Elastic-Link options as overrides) as ``built_config`` gives it."""
+    from el_zoo.nets._blocks import elastic_link_options
+
+    arch, _ = split_name(name)
+    config = {key: published.get(key) for key in CONFIG_KEYS}
+    config["input_shape"] = list(config["input_shape"] or []) or None
+    elastic_link = published.get("elastic_link") or True
+    return {**config, "model": arch, "include_top": True,
+            "elastic_link": elastic_link_options(elastic_link) if has_elastic_link(arch)
+            else None}
+
+
+def _as_published(config):
+    """A ``built_config`` as the manifest records a config (what ``_merge_config`` takes):
+    only what fixes the model to build, Elastic-Link options as overrides of the defaults."""
+    from el_zoo.nets._blocks import elastic_link_overrides
+
+    published = {key: config.get(key) for key in ("width_multiplier", "stem")}
+    if config.get("include_top"):
+        published["classes"] = config.get("classes")
+    if config.get("input_shape") and None not in config["input_shape"]:
+        published["input_shape"] = config["input_shape"]
+    overrides = elastic_link_overrides(config.get("elastic_link"))
+    if isinstance(overrides, dict):
+        published["elastic_link"] = overrides
+    return published
+
+
+def describe(config):
+    """'resnet18_el(width_multiplier=0.25, stem='cifar', elastic_link=True)': the call that
+    builds the architecture of a ``built_config``."""
+    from el_zoo.nets._blocks import elastic_link_overrides
+
+    arguments = [f"{key}={config[key]!r}" for key in ("width_multiplier", "stem")
+                 if config.get(key) is not None]
+    if config.get("elastic_link") is not None:
+        arguments.append(f"elastic_link={elastic_link_overrides(config['elastic_link'])!r}")
+    return f"{config['model']}({', '.join(arguments)})" if arguments else config["model"]
+
+
+def _mismatch_message(path, stored, published, wanted):
+    differing = [key for key in ARCHITECTURE_KEYS
+                 if key in wanted and stored.get(key) != wanted.get(key)]
+    if published:
+        fix = f"it is the published {published}: load it with el_zoo.load({published!r})"
+    else:
+        fix = (f"load it with el_zoo.load({stored['model']!r}, weights={str(path)!r}), "
+               "which takes the options it was saved with from the file")
+    return (
+        f"{path} holds weights of {describe(stored)}, but the model is {describe(wanted)} "
+        f"(another {' and '.join(differing)}): weights compute what they were trained to "
+        f"only in the architecture they were saved from. Refusing; {fix}."
+    )
+
+
+def _check_architecture(model, path, models_dir=None):
+    """Refuses a file saved from another architecture than the one ``model`` was built as,
+    when both are known (``stored_config`` and ``built_config``)."""
+    stored, published = stored_config(path, models_dir)
+    built = built_config(model)
+    if stored is None or built is None:
+        return
+    if any(stored.get(key) != built.get(key) for key in ARCHITECTURE_KEYS):
+        raise ValueError(_mismatch_message(path, stored, published, built))
+
+
+def _link_layers(names):
+    from el_zoo.nets._blocks import LINK_SUFFIX
+
+    return sorted(name for name in names if name.endswith(LINK_SUFFIX))
+
+
+def _check_layer_names(model, path, stored, wanted):
+    """Every layer of ``model`` with weights is in the file, and the file has weights
+    for no layer the model lacks but the classifier (a backbone loads a full file):
+    an Elastic-Link model's file into its plain twin, or the other way round, is refused."""
+    missing = sorted(name for name in wanted if name not in stored)
+    extra = sorted(name for name, shapes in stored.items()
+                   if shapes and name not in wanted and name != "predictions")
+    cases = (  # (layers, the other side's layers, what is wrong, the file's model, hint)
+        (missing, stored, "it has no weights for {}", "without",
+         "architecture or width_multiplier"),
+        (extra, wanted, "it holds weights for {} the model has not", "with", "architecture"),
+    )
+    for names, other, wrong, saved_from, hint in cases:
+        if not names:
+            continue
+        only_links = names == _link_layers(names) and not _link_layers(other)
+        kind = "Elastic-Link layer(s)" if only_links else "layer(s)"
+        problem = (f"{path} does not match {model.name}: "
+                   f"{wrong.format(f'{len(names)} {kind}')}, e.g. {names[:3]}")
+        if only_links:
+            raise ValueError(
+                f"{problem}, so it was saved from a model {saved_from} Elastic-Link; load "
+                f"it with {elastic_link_twin(model.name)}."
+            )
+        raise ValueError(f"{problem}. Was it saved from another {hint}?")
+
+
+def load_weights_file(model, path, *, include_top=True, models_dir=None):
     """Loads an HDF5 weights file into ``model`` by layer name, with clear errors.
 
-    The file may hold more than the model (a full model's file into a backbone built with
-    ``include_top=False``), never less: every layer with weights must be in the file.
+    A file saved from another architecture (``stored_config``, when known) is refused.
+    The file may hold more than the model only by a classifier (a full model's file into
+    a backbone built with ``include_top=False``), never less: every layer with weights
+    must be in the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist.")
-    if not h5py.is_hdf5(path):
-        raise ValueError(
-            f"{path} is not an HDF5 weights file; el_zoo loads files written by "
-            "model.save_weights('weights.h5')."
-        )
-    try:
-        stored = _file_layers(path)
-    except KeyError as error:
-        raise ValueError(f"{path} is HDF5 but not a Keras weights file ({error}).") from None
-    wanted = {layer.name: [tuple(w.shape) for w in layer.weights] for layer in model.layers if layer.weights}
-    missing = sorted(name for name in wanted if name not in stored)
-    if missing:
-        raise ValueError(
-            f"{path} does not match {model.name}: it has no weights for "
-            f"{len(missing)} layer(s), e.g. {missing[:3]}. Was it saved from another "
-            "architecture or width_multiplier?"
-        )
+    stored = _file_layers(path)
+    _check_architecture(model, path, models_dir)
+    wanted = {layer.name: [tuple(w.shape) for w in layer.weights]
+              for layer in model.layers if layer.weights}
+    _check_layer_names(model, path, stored, wanted)
     for name, shapes in wanted.items():
         if stored[name] != shapes:
             if name == "predictions" and include_top:
@@ -306,5 +541,8 @@ def load_weights_file(model, path, *, include_top=True):
                 f"{stored[name]} in the file but {shapes} in the model (another "
                 "width_multiplier or architecture?)."
             )
-    model.load_weights(str(path), by_name=True)
+    try:
+        model.load_weights(str(path), by_name=True)
+    except OSError as error:  # a damaged dataset shows only when it is read
+        raise _incomplete(path, error) from None
     return model

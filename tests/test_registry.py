@@ -183,3 +183,92 @@ def test_research_variants_are_tagged_and_bad_tags_are_refused():
     assert el_zoo.registry.model_tags("resnet26") == frozenset()
     with pytest.raises(ValueError, match="unknown model tags \\['beta'\\]"):
         el_zoo.register_model(tags=("beta",))
+
+
+def saved_with_config(tmp_path, name="resnet18_el", **overrides):
+    """A model and its weights saved by el_zoo.weights.save_weights (with its config)."""
+    model = el_zoo.load(name, **{**SMALL, **overrides})
+    path = weights_module.save_weights(model, tmp_path / f"{name}.h5")
+    return model, path
+
+
+def test_saved_weights_carry_their_config_and_load_with_it(tmp_path):
+    # The file alone rebuilds the model it was saved from: after_bn links, cifar stem,
+    # quarter width and ten classes, without repeating any of them.
+    model, path = saved_with_config(tmp_path, elastic_link={"position": "after_bn"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18_el.h5"]  # no leftovers
+    loaded = el_zoo.load("resnet18_el", weights=str(path))
+    assert link_positions(loaded) == {"after_bn"}
+    assert weights_module.built_config(loaded) == weights_module.built_config(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+
+
+def test_weights_saved_with_other_elastic_link_options_are_refused(tmp_path):
+    _, path = saved_with_config(tmp_path, elastic_link={"position": "after_bn"})
+    with pytest.raises(ValueError, match=r"was trained with Elastic-Link options \{'position': "
+                                         r"'after_bn'\}; elastic_link=True cannot use"):
+        el_zoo.load("resnet18_el", weights=str(path), elastic_link=True)
+    # a builder called directly takes its defaults: the file's config is checked anyway
+    with pytest.raises(ValueError, match=(
+            r"holds weights of resnet18_el\(width_multiplier=0.25, stem='cifar', "
+            r"elastic_link=\{'position': 'after_bn'\}\), but the model is resnet18_el\("
+            r"width_multiplier=0.25, stem='cifar', elastic_link=True\) \(another "
+            r"elastic_link\).*load it with el_zoo.load\('resnet18_el', weights=")):
+        el_zoo.nets.resnet.resnet18_el(weights=str(path), **SMALL)
+
+
+def test_saved_weights_refuse_another_width_or_stem(tmp_path):
+    _, path = saved_with_config(tmp_path)
+    with pytest.raises(ValueError, match=r"\(saved from resnet18_el\(width_multiplier=0.25, "
+                                         r".*trained with width_multiplier=0.25; "
+                                         r"width_multiplier=0.5 cannot use"):
+        el_zoo.load("resnet18_el", weights=str(path), width_multiplier=0.5)
+    with pytest.raises(ValueError, match="trained with stem='cifar'; stem='imagenet' cannot"):
+        el_zoo.load("resnet18_el", weights=str(path), stem="imagenet")
+
+
+@pytest.mark.parametrize("saved_as, loaded_as", [("resnet18_el", "resnet18"),
+                                                 ("resnet18", "resnet18_el")])
+def test_weights_never_load_into_the_elastic_link_twin(tmp_path, saved_as, loaded_as):
+    _, path = saved_with_config(tmp_path, name=saved_as)
+    with pytest.raises(ValueError, match=rf"holds weights of {saved_as}\(.*but the model is "
+                                         rf"{loaded_as} \(another model\).*el_zoo.load\("
+                                         rf"'{saved_as}', weights="):
+        el_zoo.load(loaded_as, weights=str(path), **SMALL)
+
+
+def test_weights_without_a_config_never_load_into_the_elastic_link_twin(tmp_path):
+    # model.save_weights files (users' own) carry no config: their layer names tell
+    _, path = saved_weights(tmp_path)
+    with pytest.raises(ValueError, match=r"holds weights for \d+ Elastic-Link layer\(s\) the "
+                                         r"model has not.*load it with resnet18_el\."):
+        el_zoo.load("resnet18", weights=str(path), **SMALL)
+    path.unlink()
+    saved_weights(tmp_path, name="resnet18")
+    with pytest.raises(ValueError, match=r"has no weights for \d+ Elastic-Link layer\(s\).*"
+                                         r"without Elastic-Link; load it with resnet18\."):
+        el_zoo.load("resnet18_el", weights=str(path), **SMALL)
+
+
+def test_weights_without_a_config_refuse_a_smaller_architecture(tmp_path):
+    # resnet26's downsampling convs have no place in resnet26p (weight-free shortcuts)
+    _, path = saved_weights(tmp_path, name="resnet26")
+    with pytest.raises(ValueError, match=r"holds weights for \d+ layer\(s\) the model has "
+                                         r"not, e.g. \['stage1_block1_down_bn'"):
+        el_zoo.load("resnet26p", weights=str(path), **SMALL)
+
+
+def test_a_plain_model_refuses_elastic_link_options_and_an_el_model_needs_them():
+    with pytest.raises(ValueError, match="resnet26 has no Elastic-Link; use resnet26_el"):
+        el_zoo.load("resnet26", elastic_link={"position": "after_bn"}, **SMALL)
+    with pytest.raises(ValueError, match="elastic_link=None or False would build resnet26 "
+                                         "under its name: use resnet26"):
+        el_zoo.nets.resnet.resnet26_el(elastic_link=False, **SMALL)
+
+
+@pytest.mark.parametrize("width", [0, -0.25, float("nan"), "wide", True])
+def test_width_multiplier_must_be_a_positive_number(width):
+    with pytest.raises(ValueError, match=rf"mobilenet_v1: width_multiplier must be a positive "
+                                         rf"number .*; got {width!r}"):
+        el_zoo.load("mobilenet_v1", **{**SMALL, "width_multiplier": width})

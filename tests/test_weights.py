@@ -9,12 +9,13 @@ import json
 import shutil
 import threading
 
+import numpy as np
 import pytest
 
 import el_zoo
 from el_zoo import weights as weights_module
-from tests.conftest import SMALL
-from tests.test_registry import publish, saved_weights
+from tests.conftest import REPO, SMALL, tiny_binary_model
+from tests.test_registry import link_positions, publish, saved_weights
 from training import release
 
 ASSET = "resnet18_el.toy.weights.h5"  # models/resnet18_el.toy/weights.h5 as a release asset
@@ -193,3 +194,53 @@ def test_release_refuses_an_empty_manifest_and_a_missing_file(tmp_path):
     with pytest.raises(SystemExit, match="listed in the manifest but missing"):
         release.main(["--models-dir", str(models), "--out", str(tmp_path / "a")])
     assert not (tmp_path / "a").exists()
+
+
+def test_a_truncated_weights_file_is_one_clear_error(tmp_path):
+    _, path = saved_weights(tmp_path)
+    payload = path.read_bytes()
+    path.write_bytes(payload[: len(payload) // 2])  # an interrupted copy
+    with pytest.raises(weights_module.WeightsFileError,
+                       match=r"weights.h5 is not a complete HDF5 weights file; re-download "
+                             r"or re-save it \(h5py: .*truncated file"):
+        el_zoo.load("resnet18_el", weights=str(path), **SMALL)
+    assert issubclass(weights_module.WeightsFileError, ValueError)  # the CLI prints these
+
+
+def test_a_model_no_builder_built_saves_without_a_config(tmp_path):
+    path = weights_module.save_weights(tiny_binary_model(), tmp_path / "tiny.h5")
+    assert weights_module.stored_config(path) == (None, None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
+
+
+PUBLISHED_EL = REPO / "models" / "mobilenet_v1_el.cifar10" / "weights.h5"
+
+
+def test_published_weights_loaded_by_path_build_with_their_published_options(cifar_images):
+    # mobilenet_v1_el.cifar10 was trained with links after BN, which no weight shape shows;
+    # its file has no config (published before save_weights), but its content is published:
+    # loaded by path it builds like the tag, and is not rewritten.
+    digest = weights_module.sha256_of(PUBLISHED_EL)
+    images, _ = cifar_images
+    by_path = el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), stem="cifar",
+                          classes=10)
+    assert link_positions(by_path) == {"after_bn"}
+    by_tag = el_zoo.load("mobilenet_v1_el.cifar10")
+    np.testing.assert_array_equal(by_path(images, training=False), by_tag(images, training=False))
+    assert weights_module.sha256_of(PUBLISHED_EL) == digest
+
+
+def test_published_weights_loaded_by_path_refuse_another_architecture():
+    fix = r"it is the published mobilenet_v1_el.cifar10: load it with el_zoo.load\(" \
+          r"'mobilenet_v1_el.cifar10'\)"
+    with pytest.raises(ValueError, match=r"holds weights of mobilenet_v1_el\(width_multiplier="
+                                         r"1.0, stem='cifar', elastic_link=\{'position': "
+                                         r"'after_bn'\}\), but the model is mobilenet_v1 "
+                                         r"\(another model\).*" + fix):
+        el_zoo.load("mobilenet_v1", weights=str(PUBLISHED_EL), stem="cifar", classes=10)
+    with pytest.raises(ValueError, match=r"\(the published mobilenet_v1_el.cifar10\) was "
+                                         r"trained with Elastic-Link options"):
+        el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), elastic_link=True)
+    with pytest.raises(ValueError, match=r"\(another elastic_link\).*" + fix):
+        el_zoo.nets.mobilenet.mobilenet_v1_el(weights=str(PUBLISHED_EL), stem="cifar",
+                                              classes=10)

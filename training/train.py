@@ -569,9 +569,7 @@ def write_csv(path, rows):
 
 
 def save_weights_atomically(model, path):
-    with atomic_path(path) as temporary:
-        model.save_weights(str(temporary.with_suffix(".h5")))
-        os.replace(temporary.with_suffix(".h5"), temporary)
+    el_zoo.weights.save_weights(model, path)  # atomic; records the model's configuration
 
 
 def plot_curves(csv_path, png_path):

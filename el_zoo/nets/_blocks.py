@@ -12,11 +12,15 @@ Conventions shared by all families (each is documented once here):
   input standardisation, and the 1x1 convolutions of downsampling shortcuts (ResNets).
 """
 
+import math
+import numbers
+
 import larq as lq
 
 from el_zoo._keras import keras
 from el_zoo.layers import ElasticLink, Standardize
-from el_zoo.weights import load_weights_file
+from el_zoo.registry import elastic_link_twin, has_elastic_link
+from el_zoo.weights import load_weights_file, record_config
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
@@ -39,6 +43,10 @@ EL_GAMMA_SCALES = ("none", "fan_in")
 EL_CONVS = ("all", "1x1", "3x3")
 
 STEMS = ("imagenet", "cifar")
+# An ElasticLink layer is named after its binary conv unit plus this suffix
+# ("block1_dw" -> "block1_dw_el"), which is how weight files without a recorded config
+# are recognised as holding links (el_zoo.weights).
+LINK_SUFFIX = "_el"
 
 
 def batch_norm(x, name):
@@ -73,6 +81,16 @@ def elastic_link_options(elastic_link):
             f"gamma_initializer={options['gamma_initializer']!r} is not one."
         )
     return options
+
+
+def elastic_link_overrides(options):
+    """The inverse of ``elastic_link_options``: resolved options -> the non-default ones
+    (as a user passes them and the manifest records them), True for the defaults, None
+    for no Elastic-Link."""
+    if options is None:
+        return None
+    overrides = {k: v for k, v in options.items() if ELASTIC_LINK_DEFAULTS.get(k) != v}
+    return overrides or True
 
 
 def _linked(elastic_link, kernel_size):
@@ -137,7 +155,7 @@ def binary_conv_bn(
     if not _linked(elastic_link, kernel_size):
         return batch_norm(y, f"{name}_bn")
     link, position = _link(x, elastic_link, strides=strides, kernel_size=kernel_size,
-                           depthwise=depthwise, name=f"{name}_el")
+                           depthwise=depthwise, name=f"{name}{LINK_SUFFIX}")
     if position == "before_bn":
         return batch_norm(link([x, y]), f"{name}_bn")
     return link([x, batch_norm(y, f"{name}_bn")])
@@ -150,6 +168,33 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
         name=f"{name}_conv",
     )(x)
     return batch_norm(x, f"{name}_bn")
+
+
+def check_width_multiplier(model_name, width_multiplier):
+    """A positive, finite number; 0 or a negative width would build layers of 8 channels
+    (``scaled``'s floor) or fail deep inside Keras."""
+    if (isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real)
+            or not 0 < width_multiplier < math.inf):
+        raise ValueError(
+            f"{model_name}: width_multiplier must be a positive number (1.0 is the full "
+            f"width, 0.25 a quarter); got {width_multiplier!r}."
+        )
+
+
+def check_elastic_link(model_name, elastic_link):
+    """A model's name says whether it has Elastic-Link; options that contradict it would
+    build one architecture under the other's name (and its weights would not fit)."""
+    if elastic_link is not None and not has_elastic_link(model_name):
+        raise ValueError(
+            f"{model_name} has no Elastic-Link; use {elastic_link_twin(model_name)} for "
+            "links (elastic_link=... sets their options), or drop elastic_link."
+        )
+    if elastic_link is None and has_elastic_link(model_name):
+        raise ValueError(
+            f"{model_name} has Elastic-Link on every binary conv; elastic_link=None or False "
+            f"would build {elastic_link_twin(model_name)} under its name: use "
+            f"{elastic_link_twin(model_name)}."
+        )
 
 
 def scaled(channels, width_multiplier):
@@ -250,13 +295,20 @@ def assemble(
     stem,
     pooling,
     classifier_activation,
+    width_multiplier,
+    elastic_link,
 ):
     """The frame every family shares: input, standardisation, ``body``, head, weights.
 
     ``body(x)`` maps the standardised image to the last feature map. Model inputs are RGB
     pixels in [0, 255]; the first layer (``Standardize``) normalises them with statistics
-    that are saved with the weights.
+    that are saved with the weights. ``elastic_link`` is the resolved options
+    (``elastic_link_options``) or None. The model records the configuration it was built
+    with (``el_zoo.weights.built_config``), which ``el_zoo.weights.save_weights`` stores
+    with its weights and which a weights file is checked against before loading.
     """
+    check_width_multiplier(model_name, width_multiplier)
+    check_elastic_link(model_name, elastic_link)
     inputs = model_input(
         model_name, input_shape=input_shape, input_tensor=input_tensor,
         include_top=include_top, stem=stem, min_size=min_size,
@@ -266,6 +318,12 @@ def assemble(
         model_name, inputs, features, include_top=include_top, classes=classes,
         pooling=pooling, classifier_activation=classifier_activation,
     )
+    record_config(model, {
+        "model": model_name, "width_multiplier": width_multiplier, "stem": stem,
+        "elastic_link": elastic_link, "include_top": include_top,
+        "classes": classes if include_top else None,
+        "input_shape": list(model.input_shape[1:]),
+    })
     if weights is not None:
         load_weights_file(model, weights, include_top=include_top)
     return model

@@ -128,7 +128,8 @@ def _resnet(
         model_name, body, min_size=32 if stem == "imagenet" else 8,
         input_shape=input_shape, input_tensor=input_tensor, include_top=include_top,
         weights=weights, classes=classes, stem=stem, pooling=pooling,
-        classifier_activation=classifier_activation,
+        classifier_activation=classifier_activation, width_multiplier=width_multiplier,
+        elastic_link=el_options,
     )
 
 
