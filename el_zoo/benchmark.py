@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from el_zoo._keras import keras
+from el_zoo.binarization import strip_binarization
 
 X86_NOTE = (
     "Measured on {machine}: LCE has no optimised x86 kernels (binary convolutions run on "
@@ -116,22 +116,7 @@ def run_in_fresh_process(script, options):
 
 def float_twin(model):
     """The same architecture with binarization off (float weights and activations)."""
-    config = model.get_config()
-    for layer in config["layers"]:
-        layer_config = layer["config"]
-        for key in ("input_quantizer", "kernel_quantizer", "depthwise_quantizer"):
-            if key in layer_config:
-                layer_config[key] = None
-        for key in ("kernel_constraint", "depthwise_constraint"):
-            if key in layer_config:
-                layer_config[key] = None
-        if "pad_values" in layer_config:
-            layer_config["pad_values"] = 0.0
-        if layer["class_name"] == "RSign":  # sign(x - alpha) becomes the identity
-            layer.update(module="keras.layers", class_name="Activation", registered_name=None)
-            layer["config"] = {"name": layer_config["name"], "activation": "linear",
-                               "trainable": True, "dtype": "float32"}
-    return keras.Model.from_config(config)
+    return strip_binarization(model)
 
 
 def float_tflite(model):

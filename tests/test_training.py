@@ -51,15 +51,84 @@ def test_recipes_are_documented_and_overridable():
 
 def test_stage_one_model_has_real_weights_and_binary_activations():
     import el_zoo
-    from training.train import with_real_weights
+    from el_zoo.binarization import strip_binarization
 
     model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
                         width_multiplier=0.25)
-    real = with_real_weights(model)
+    real = strip_binarization(model, activations=False)
     convs = [layer for layer in real.layers if type(layer).__name__ == "QuantConv2D"]
     assert convs and all(layer.kernel_quantizer is None for layer in convs)
     assert all(layer.input_quantizer is not None for layer in convs)
     assert [w.shape for w in real.weights] == [w.shape for w in model.weights]
+
+
+def test_recipe_study_arms_are_cifar10_with_earlier_stages():
+    base = recipes.get_recipe("cifar10")
+    for name in ("cifar10_float_init", "cifar10_kd", "cifar10_float_init_kd",
+                 "cifar10_two_stage"):
+        recipe = recipes.get_recipe(name)
+        assert {k: v for k, v in recipe.items() if k not in ("name", "stages")} == \
+            {k: v for k, v in base.items() if k not in ("name", "stages")}
+        assert recipe["stages"][-1]["name"] == "main" and recipe["stages"][-1]["binary_weights"]
+    kd = recipes.get_recipe("cifar10_kd", stage_epochs={"float": 2}, epochs=5)
+    assert [(s["name"], s["epochs"], s["init"], s["teacher"]) for s in kd["stages"]] == \
+        [("float", 2, "previous", None), ("main", 5, "fresh", "float")]
+    assert not kd["stages"][0]["binary_activations"] and kd["stages"][0]["label_smoothing"]
+    with pytest.raises(ValueError, match="has no stage 'stage1'; its stages are float, main"):
+        recipes.get_recipe("cifar10_kd", stage_epochs={"stage1": 2})
+    with pytest.raises(ValueError, match="--stage-epochs float must be a positive integer"):
+        recipes.get_recipe("cifar10_kd", stage_epochs={"float": 0})
+
+
+def test_a_stage_teacher_must_be_an_earlier_stage(monkeypatch):
+    bad = {**recipes.RECIPES["cifar10"], "stages": [
+        {**recipes.CIFAR10_MAIN, "teacher": "float"}, recipes.FLOAT_STAGE]}
+    monkeypatch.setitem(recipes.RECIPES, "bad", bad)
+    with pytest.raises(ValueError, match="stage main's teacher 'float' is not an earlier stage"):
+        recipes.get_recipe("bad")
+
+
+def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
+    import el_zoo
+    from el_zoo.binarization import strip_binarization
+
+    model = el_zoo.load("reactnet_a_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
+                        width_multiplier=0.25)
+    twin = strip_binarization(model, activation="hard_tanh")
+    quantized = [layer for layer in twin.layers if hasattr(layer, "input_quantizer")]
+    assert quantized and all(layer.kernel_quantizer is None for layer in quantized)
+    assert all(layer.input_quantizer is None for layer in quantized)  # RSign binarizes
+    resnet = strip_binarization(el_zoo.load("resnet18", input_shape=(32, 32, 3), stem="cifar",
+                                            classes=10, width_multiplier=0.25),
+                                activation="hard_tanh")
+    assert {type(layer.input_quantizer).__name__ for layer in resnet.layers
+            if getattr(layer, "input_quantizer", None)} == {"HardTanh"}
+    assert not any(type(layer).__name__ == "RSign" for layer in twin.layers)
+    assert any(type(layer).__name__ == "HardTanh" for layer in twin.layers)
+    names = {layer.name for layer in model.layers if layer.weights}
+    assert names - {layer.name for layer in twin.layers if layer.weights} == \
+        {layer.name for layer in model.layers if type(layer).__name__ == "RSign"}
+    images = np.linspace(0, 255, 2 * 32 * 32 * 3, dtype="float32").reshape(2, 32, 32, 3)
+    assert np.isfinite(twin(images)).all()
+    with pytest.raises(ValueError, match="activation='relu' is not supported"):
+        strip_binarization(model, activation="relu")
+
+
+def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
+    output = tmp_path / "run"
+    el_zoo_train("resnet18_el", "--recipe", "cifar10_float_init_kd", "--data-dir", data_dir,
+                 "--output-dir", output, "--epochs", 1, "--train-limit", 256,
+                 "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
+                 "--verbose", 2)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["stages"] == ["float", "main"] and metrics["epochs"] == 2
+    rows = log_rows(output)
+    assert [r["stage"] for r in rows] == ["float", "main"]
+    # the main stage started from the float twin's latent weights (kept by layer name)
+    with h5py.File(output / "float-weights.h5") as one, h5py.File(output / "weights.h5") as two:
+        layer = "stage2_block1_unit1_conv"
+        first, second = dataset_values(one[layer]), dataset_values(two[layer])
+        assert np.corrcoef(first[0].ravel(), second[0].ravel())[0, 1] > 0.9
 
 
 def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path):

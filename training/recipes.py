@@ -8,7 +8,11 @@ Stage keys:
     epochs, lr (peak learning rate), schedule ("cosine" or "linear" decay to 0 over the
     stage), warmup_epochs (linear warm-up, default 0), weight_decay (decoupled, AdamW;
     0 = plain Adam), binary_weights (False = stage 1 of the two-stage recipe: binary
-    activations with real-valued weights), label_smoothing.
+    activations with real-valued weights), binary_activations (False = real-valued
+    activations, ``hard_tanh`` in place of sign; with real weights too, the model's float
+    twin), label_smoothing, init ("previous": start from the previous stage's weights, by
+    layer name; "fresh": a new initialisation), teacher (None, or the name of an earlier
+    stage whose model, frozen, is distilled from: ReActNet's KL loss to its softmax).
 
 Recipes:
     cifar10: our CPU-budget CIFAR-10 schedule. 32x32, cifar stem, pad-crop + flip, batch
@@ -30,6 +34,14 @@ Recipes:
         0.75: the published resnet18_el.imagenette (about 50 min on 2 CPU cores); at width
         0.5 the same schedule reached 79.06 %, below the zoo's 80 % target (that model's card
         is in git at commit cdc518a).
+    The recipe study's arms, each compared with ``cifar10`` at equal CPU time: ``cifar10``
+    with other stages before its "main" stage. Stage "float" trains the model's float twin
+    (real weights, hard_tanh activations; one-cycle-like: 1 warm-up epoch, then cosine;
+    label smoothing 0.1). The stage epochs are defaults; ``--stage-epochs NAME=N`` sets them.
+    cifar10_float_init: the float twin initialises the binary net's latent weights.
+    cifar10_kd: the float twin is the teacher of a freshly initialised binary net.
+    cifar10_float_init_kd: the float twin initialises the binary net and is its teacher.
+    cifar10_two_stage: binary activations with real weights ("stage1"), then both binary.
     imagenet_paper: the two-stage schedule of ReActNet (Liu et al., 2020) and the
         binarization literature, at 224x224: stage 1 trains binary activations with
         real-valued weights (weight decay 5e-6), stage 2 binarizes both, initialised from
@@ -39,6 +51,13 @@ Recipes:
 """
 
 import copy
+
+CIFAR10_MAIN = {"name": "main", "epochs": 16, "lr": 2e-3, "schedule": "cosine",
+                "weight_decay": 0.0, "binary_weights": True}
+# the float twin of a recipe-study arm: a fast float schedule, then teacher or initialiser
+FLOAT_STAGE = {"name": "float", "epochs": 4, "lr": 2e-3, "schedule": "cosine",
+               "warmup_epochs": 1, "label_smoothing": 0.1, "weight_decay": 0.0,
+               "binary_weights": False, "binary_activations": False}
 
 RECIPES = {
     "cifar10": {
@@ -50,10 +69,25 @@ RECIPES = {
         "augment": "cifar",
         "batch_size": 128,
         "width_multiplier": 0.25,
-        "stages": [
-            {"name": "main", "epochs": 16, "lr": 2e-3, "schedule": "cosine",
-             "weight_decay": 0.0, "binary_weights": True},
-        ],
+        "stages": [CIFAR10_MAIN],
+    },
+    "cifar10_float_init": {
+        "based_on": "cifar10",
+        "stages": [FLOAT_STAGE, {**CIFAR10_MAIN, "epochs": 12}],
+    },
+    "cifar10_kd": {
+        "based_on": "cifar10",
+        "stages": [FLOAT_STAGE, {**CIFAR10_MAIN, "epochs": 12, "init": "fresh",
+                                 "teacher": "float"}],
+    },
+    "cifar10_float_init_kd": {
+        "based_on": "cifar10",
+        "stages": [FLOAT_STAGE, {**CIFAR10_MAIN, "epochs": 12, "teacher": "float"}],
+    },
+    "cifar10_two_stage": {
+        "based_on": "cifar10",
+        "stages": [{**CIFAR10_MAIN, "name": "stage1", "epochs": 6, "binary_weights": False},
+                   {**CIFAR10_MAIN, "epochs": 10}],
     },
     "imagenette": {
         "dataset": "imagenette",
@@ -89,20 +123,55 @@ RECIPES = {
     },
 }
 
-STAGE_DEFAULTS = {"warmup_epochs": 0, "label_smoothing": 0.0}
+STAGE_DEFAULTS = {"warmup_epochs": 0, "label_smoothing": 0.0, "binary_activations": True,
+                  "init": "previous", "teacher": None}
+STAGE_INITS = ("previous", "fresh")
 OVERRIDABLE = ("epochs", "batch_size", "width_multiplier", "lr", "image_size")
 
 
-def get_recipe(name, **overrides):
+def _resolved(name):
+    """Recipe ``name`` with its ``based_on`` recipe's settings filled in (a deep copy)."""
+    recipe = copy.deepcopy(RECIPES[name])
+    base = recipe.pop("based_on", None)
+    return {**_resolved(base), **recipe} if base else recipe
+
+
+def _check_stages(name, stages):
+    """Each stage's init is known and its teacher is an earlier stage of the recipe."""
+    for index, stage in enumerate(stages):
+        if stage["init"] not in STAGE_INITS:
+            raise ValueError(f"recipe {name}: stage {stage['name']} has init="
+                             f"{stage['init']!r}; use one of {STAGE_INITS}.")
+        earlier = [s["name"] for s in stages[:index]]
+        if stage["teacher"] is not None and stage["teacher"] not in earlier:
+            raise ValueError(f"recipe {name}: stage {stage['name']}'s teacher "
+                             f"{stage['teacher']!r} is not an earlier stage ({earlier}).")
+
+
+def _set_stage_epochs(recipe, stage_epochs):
+    names = [stage["name"] for stage in recipe["stages"]]
+    for stage_name, epochs in stage_epochs.items():
+        if stage_name not in names:
+            raise ValueError(f"--stage-epochs {stage_name}: recipe {recipe['name']} has no "
+                             f"stage {stage_name!r}; its stages are {', '.join(names)}.")
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"--stage-epochs {stage_name} must be a positive integer; "
+                             f"got {epochs}.")
+        recipe["stages"][names.index(stage_name)]["epochs"] = epochs
+
+
+def get_recipe(name, stage_epochs=None, **overrides):
     """A deep copy of recipe ``name`` with overrides applied (None means keep).
 
-    ``epochs`` and ``lr`` apply to every stage.
+    ``epochs`` and ``lr`` apply to every stage; ``stage_epochs`` ({stage name: epochs}) then
+    sets single stages.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}.")
-    recipe = copy.deepcopy(RECIPES[name])
+    recipe = _resolved(name)
     recipe["name"] = name
     recipe["stages"] = [{**STAGE_DEFAULTS, **stage} for stage in recipe["stages"]]
+    _check_stages(name, recipe["stages"])
     for key, value in overrides.items():
         if key not in OVERRIDABLE:
             raise ValueError(f"cannot override {key!r}; overridable: {', '.join(OVERRIDABLE)}.")
@@ -119,4 +188,5 @@ def get_recipe(name, **overrides):
             recipe[key] = value
             if key == "image_size" and "stored_size" in recipe:
                 recipe["stored_size"] = int(round(value * 1.14))
+    _set_stage_epochs(recipe, stage_epochs or {})
     return recipe

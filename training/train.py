@@ -51,6 +51,7 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import atomic_path, write_text_atomically
+from el_zoo.binarization import strip_binarization
 from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
 from el_zoo.provenance import git_commit, run_info
 
@@ -70,6 +71,8 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
     parser.add_argument("--output-dir", required=True, help="run folder (resumed if it exists)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
+    parser.add_argument("--stage-epochs", action="append", default=[], metavar="NAME=N",
+                        help="epochs of one stage of the recipe (repeatable), after --epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
     parser.add_argument("--width-multiplier", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
@@ -128,11 +131,24 @@ def elastic_link_overrides(model_name, pairs):
     return options
 
 
+def stage_epochs(pairs):
+    """{stage: epochs} from ``--stage-epochs NAME=N`` options (checked by get_recipe)."""
+    epochs = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not value.isdigit():
+            raise ValueError(f"--stage-epochs {pair!r} is not NAME=N (e.g. --stage-epochs "
+                             "float=4).")
+        epochs[name] = int(value)
+    return epochs
+
+
 def run_recipe(args):
     """The recipe with the command's overrides and Elastic-Link options, checked."""
     recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size,
                         width_multiplier=args.width_multiplier, lr=args.lr,
-                        image_size=args.image_size)
+                        image_size=args.image_size,
+                        stage_epochs=stage_epochs(args.stage_epochs))
     elastic_link = elastic_link_overrides(args.model, args.elastic_link)
     if elastic_link:
         recipe["elastic_link"] = elastic_link
@@ -396,22 +412,6 @@ def load_data(recipe, args):
 
 
 # ----------------------------------------------------------------------------- model
-def with_real_weights(model):
-    """The same architecture with real-valued (not binarized, not clipped) conv weights and
-    still-binary activations: stage 1 of the two-stage recipe. Layer names are unchanged,
-    so stage 2 loads these weights by name."""
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] in ("QuantConv2D", "QuantDepthwiseConv2D", "QuantDense"):
-            for key in ("kernel_quantizer", "depthwise_quantizer"):
-                if key in layer["config"]:
-                    layer["config"][key] = None
-            for key in ("kernel_constraint", "depthwise_constraint"):
-                if key in layer["config"]:
-                    layer["config"][key] = None
-    return keras.Model.from_config(config)
-
-
 def build_model(model_name, recipe, stage, classes):
     size = recipe["image_size"]
     overrides = {"elastic_link": recipe["elastic_link"]} if recipe.get("elastic_link") else {}
@@ -420,10 +420,24 @@ def build_model(model_name, recipe, stage, classes):
                         **overrides)
     mean, std = data.NORMALIZATION[recipe["dataset"]]
     model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
-    if not stage["binary_weights"]:
-        model = with_real_weights(model)
+    if not (stage["binary_weights"] and stage["binary_activations"]):
+        model = strip_binarization(model, weights=not stage["binary_weights"],
+                                   activations=not stage["binary_activations"],
+                                   activation="hard_tanh")
         model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
     return model
+
+
+def stage_teacher(args, recipe, stage, classes, output):
+    """The frozen teacher of a stage: an earlier stage of this run (``stage["teacher"]``,
+    e.g. the float twin trained in stage "float"), else ``--teacher``, else None."""
+    if stage["teacher"] is None:
+        return load_teacher(args.teacher) if args.teacher else None
+    source = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
+    teacher = stage_model(args.model, recipe, source, classes,
+                          output / f"{source['name']}-weights.h5")
+    teacher.trainable = False
+    return teacher
 
 
 def load_teacher(spec):
@@ -483,12 +497,27 @@ def make_optimizer(stage, steps_per_epoch):
     return keras.optimizers.Adam(schedule)
 
 
+def classification_loss(label_smoothing):
+    """Cross-entropy on integer labels, with label smoothing when it is above 0 (Keras 2's
+    sparse loss has no smoothing, so the labels become one-hot first)."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy()
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+
+    def smoothed_cross_entropy(labels, probabilities):
+        labels = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32),
+                            tf.shape(probabilities)[-1])
+        return smoothed(labels, probabilities)
+
+    return smoothed_cross_entropy
+
+
 def compile_model(model, stage, steps_per_epoch, teacher=None):
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1"),
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
     trainer = model if teacher is None else Distiller(model, teacher)
     trainer.compile(make_optimizer(stage, steps_per_epoch),
-                    keras.losses.SparseCategoricalCrossentropy(), metrics)
+                    classification_loss(stage["label_smoothing"]), metrics)
     return trainer
 
 
@@ -648,8 +677,9 @@ def train_stages(args, recipe, strategy, is_chief, output, inputs):
             previous_weights = stage_weights
             continue
         with strategy.scope():
-            model = stage_model(args.model, recipe, stage, inputs.classes, previous_weights)
-            teacher = load_teacher(args.teacher) if args.teacher else None
+            start = previous_weights if stage["init"] == "previous" else None
+            model = stage_model(args.model, recipe, stage, inputs.classes, start)
+            teacher = stage_teacher(args, recipe, stage, inputs.classes, output)
             trainer = compile_model(model, stage, inputs.steps_per_epoch or 1000, teacher)
             checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer)
         done, history = restore_checkpoint(folder, checkpoint)
