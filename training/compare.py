@@ -32,14 +32,25 @@ def is_published(metrics):
     return "training" in metrics and "publish" in metrics
 
 
+def is_report(path):
+    """A generated report's JSON (it keeps the run records it was made from)."""
+    return path.suffix == ".json" and path.is_file()
+
+
+def saved_runs(path, expected):
+    """The run records an earlier report keeps under "runs"; ``expected`` names what the
+    command takes, for the error."""
+    records = json.loads(path.read_text()).get("runs")
+    if records is None:
+        raise ValueError(f"{path} holds no run records: give {expected} that lists its runs.")
+    return records
+
+
 def read_runs(source):
     """The training records in one SOURCE (see the module docstring)."""
     path = Path(source)
-    if path.suffix == ".json" and path.is_file():
-        records = json.loads(path.read_text()).get("runs")
-        if records is None:
-            raise ValueError(f"{source} holds no run records: give run folders, published "
-                             "folders or a compare output that lists its runs.")
+    if is_report(path):
+        records = saved_runs(path, "run folders, published folders or a compare output")
     elif (path / "metrics.json").is_file():
         metrics = json.loads((path / "metrics.json").read_text())
         records = [metrics["training"] if is_published(metrics) else metrics]

@@ -21,6 +21,8 @@ from pathlib import Path
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import run_info
 
+from training.compare import is_report, saved_runs
+
 
 def curve(log_path):
     """[(stage, epoch, CPU minutes so far, eval top-1)] from a run's training_log.csv."""
@@ -48,12 +50,8 @@ def study_record(metrics, points):
 def read_records(source):
     """The study records in one SOURCE (see the module docstring)."""
     path = Path(source)
-    if path.suffix == ".json" and path.is_file():
-        records = json.loads(path.read_text()).get("runs")
-        if records is None:
-            raise ValueError(f"{source} holds no run records: give run folders or an earlier "
-                             "recipe_study output.")
-        return records
+    if is_report(path):
+        return saved_runs(path, "run folders or a recipe_study output")
     if not (path / "metrics.json").is_file() or not (path / "training_log.csv").is_file():
         raise ValueError(f"{source} is not a finished training run (no metrics.json or "
                          "training_log.csv): give the --output-dir of a finished el-zoo train.")
