@@ -44,7 +44,7 @@ def test_unknown_model_is_a_clear_error_with_exit_code_2(capsys):
     assert "Unknown model 'resnet27'. Did you mean resnet26" in capsys.readouterr().err
 
 
-def test_convert_writes_a_tflite_file(tmp_path, capsys):
+def test_convert_writes_a_tflite_file(tmp_path, capsys, cleared_loads):
     target = tmp_path / "m.tflite"
     assert main(["convert", "resnet18_el", "-o", str(target), "--input-size", "32",
                  "--stem", "cifar", "--classes", "10", "--width-multiplier", "0.25"]) == 0

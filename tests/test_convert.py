@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
-from tests.conftest import SMALL, tiny_binary_model
+from tests.conftest import SMALL, clear_binarizations_of_zero, tiny_binary_model
 
 convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is the function
 
@@ -29,7 +29,8 @@ def test_family_converts_and_matches_keras_on_real_images(
     tf.keras.utils.set_random_seed(0)
     model = el_zoo.load(name, **SMALL, classifier_activation=None)  # compare logits
     calibrate_batch_norm(model)
-    flatbuffer = convert(model)
+    clear_binarizations_of_zero(model, images)  # the same signs in Keras and LCE on any CPU
+    flatbuffer = convert(model, verify_images=images)
     ops = collections.Counter(tflite_op_names(flatbuffer))
     custom = {op for op in ops if not op.isupper()}
     assert custom <= LCE_OPS, f"unexpected custom ops {custom - LCE_OPS}"
@@ -43,14 +44,31 @@ def test_family_converts_and_matches_keras_on_real_images(
 
 def test_verify_reports_agreement_and_difference(cifar_images, calibrate_batch_norm):
     images, _ = cifar_images
-    model = calibrate_batch_norm(tiny_binary_model())
-    report = verify(convert(model), model, images)
+    model = clear_binarizations_of_zero(calibrate_batch_norm(tiny_binary_model()), images)
+    report = verify(convert(model, verify_images=images), model, images)
     assert report["images"] == len(images)
     assert report["top1_agreement"] == 1.0 and report["max_abs_diff"] < 1e-4
 
 
+def test_clearing_leaves_a_wrong_sign_in_the_conversion_visible(cifar_images,
+                                                                calibrate_batch_norm):
+    """clear_binarizations_of_zero only removes rounding ambiguity: a conversion that got
+    one channel of a binary conv's sign wrong is still far outside the parity tolerance."""
+    images, _ = cifar_images
+    model = clear_binarizations_of_zero(calibrate_batch_norm(tiny_binary_model()), images)
+    wrong = tf.keras.models.clone_model(model)
+    wrong.set_weights(model.get_weights())
+    conv = binary_pointwise_or_full_convs(wrong)[0]
+    kernel = conv.kernel.numpy()
+    kernel[..., 0] *= -1
+    conv.kernel.assign(kernel)
+    report = verify(convert(wrong, verify_images=0), model, images)
+    assert report["max_abs_diff"] > 100 * 1e-4, report  # the family test allows 1e-4 * scale
+
+
 def test_convert_writes_the_file_atomically(tmp_path, monkeypatch):
     model = tiny_binary_model()
+    clear_binarizations_of_zero(model, convert_module.verification_images(model))
     target = tmp_path / "model.tflite"
     assert convert(model, target) == target and target.stat().st_size > 0
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]
@@ -96,7 +114,7 @@ def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, mo
     assert convert(model, target, verify_images=0) == target  # the check can be skipped
 
 
-def test_convert_by_name_with_an_input_size():
+def test_convert_by_name_with_an_input_size(cleared_loads):
     flatbuffer = convert("resnet18_el", input_size=32, verify_images=2)
     assert "LceBconv2d" in tflite_op_names(flatbuffer)
 
@@ -105,9 +123,9 @@ def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calib
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     images, _ = cifar_images
-    model = calibrate_batch_norm(tiny_binary_model())
-    flatbuffer = convert(model, inference_input_type=tf.int8,
-                         inference_output_type=tf.int8)  # verifies top-1 agreement itself
+    model = clear_binarizations_of_zero(calibrate_batch_norm(tiny_binary_model()), images)
+    flatbuffer = convert(model, inference_input_type=tf.int8, inference_output_type=tf.int8,
+                         verify_images=images)  # verifies top-1 agreement itself
     interpreter = Interpreter(flatbuffer)
     assert interpreter.input_types == [np.int8] and interpreter.output_types == [np.int8]
     assert interpreter.input_scales == [1.0] and interpreter.input_zero_points == [-128]
@@ -116,11 +134,13 @@ def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calib
     assert report["max_abs_diff"] <= 1.01 / 255  # one output quantization step
 
 
-def test_int8_outputs_of_logits_are_refused(calibrate_batch_norm):
+def test_int8_outputs_of_logits_are_refused(cifar_images, calibrate_batch_norm):
+    images = cifar_images[0][:2]
     model = calibrate_batch_norm(tiny_binary_model(softmax=False))
+    clear_binarizations_of_zero(model, images)
     with pytest.raises(ValueError, match="int8 outputs need a known output range"):
         convert(model, inference_output_type=tf.int8)
-    assert convert(model, inference_input_type=tf.int8, verify_images=2)
+    assert convert(model, inference_input_type=tf.int8, verify_images=images)
 
 
 def test_layers_forced_into_training_mode_are_refused():
