@@ -29,7 +29,11 @@ def test_family_converts_and_matches_keras_on_real_images(
     tf.keras.utils.set_random_seed(0)
     model = el_zoo.load(name, **SMALL, classifier_activation=None)  # compare logits
     calibrate_batch_norm(model)
-    flatbuffer = convert(model)
+    # Links as trained: the same float ops in both engines. Folded links reassociate sums,
+    # so on random weights a pre-activation within rounding of zero can binarize either
+    # way; tests/test_fold.py checks folding per family in Keras and through LCE on the
+    # published (trained) models.
+    flatbuffer = convert(model, fold=False)
     ops = collections.Counter(tflite_op_names(flatbuffer))
     custom = {op for op in ops if not op.isupper()}
     assert custom <= LCE_OPS, f"unexpected custom ops {custom - LCE_OPS}"
