@@ -1,14 +1,25 @@
-"""Deployment benchmark of every family: size, latency, memory, conversion time.
+"""Deployment benchmark of every family: size, latency, memory, conversion time, and op
+accounting of Elastic-Link.
 
 For each family at the ImageNet configuration (224x224, 1000 classes) and the CIFAR one
-(32x32, cifar stem, 10 classes), converts the EL model and its no-EL twin with LCE and the
-float twin with TensorFlow's converter, measures them with el_zoo.benchmark and writes a
-Markdown table (and JSON) with the command, commit, machine and date.
+(32x32, cifar stem, 10 classes), converts the EL model (its links folded for deployment,
+``el_zoo.fold``) and its no-EL twin with LCE and the float twin with TensorFlow's
+converter, measures them with el_zoo.benchmark and writes a Markdown table (and JSON) with
+the command, commit, machine and date. The EL models are built with the Elastic-Link
+options of the published ``FAMILY_el.cifar10`` and take its weights wherever a layer
+matches (name and shape), so the folding sees trained scales.
+
+Op accounting: for every family's published cifar10 pair, the TFLite ops by type of the
+plain model, of the EL model as trained (links converted as they are) and folded (checked
+against Keras on real images when ``$EL_ZOO_DATA`` is set), and EL's added ops per link.
+It needs no timing (``--ops-only`` runs only this part).
 
     python benchmarks/deploy.py --out benchmarks/deploy.md
+    python benchmarks/deploy.py --ops-only --out /tmp/deploy_ops.md
 """
 
 import argparse
+import collections
 import json
 import time
 
@@ -21,6 +32,22 @@ CONFIGS = {
     "224": {},
     "32": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
 }
+PUBLISHED_TAG = "cifar10"
+# Op accounting: these op types, in this order, then any other in alphabetical order.
+OP_ORDER = ("LceBconv2d", "LceQuantize", "LceDequantize", "ADD", "ADD_N", "MUL", "SUB",
+            "TILE", "AVERAGE_POOL_2D", "RESHAPE", "MEAN", "CONCATENATION")
+OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL folded"}
+
+
+def published_el(family):
+    return f"{family}_el.{PUBLISHED_TAG}"
+
+
+def published_el_options(family):
+    """The Elastic-Link options the published EL model was trained with ({} = defaults)."""
+    from el_zoo.weights import published_record
+
+    return published_record(published_el(family))["config"].get("elastic_link") or {}
 
 
 def rows(family, size, results):
@@ -36,16 +63,19 @@ def rows(family, size, results):
     return lines
 
 
-def to_markdown(all_results, info, runs, rounds):
+def latency_markdown(all_results, info, runs, rounds):
     lines = [
-        "# Deployment benchmark",
-        "",
-        f"Every family with Elastic-Link, its no-EL twin and its float twin (binarization "
-        f"off, TensorFlow's TFLite converter). Latency: median / p90 over {rounds} rounds of "
-        f"{runs} runs after 3 warm-up runs, one image, the three models timed in turn in each "
-        "round; a ratio is the median of the per-round ratios. Peak memory: the peak resident "
-        "memory that loading and running the model once adds to a fresh process. Random "
-        "weights (latency and size do not depend on them).",
+        f"Every family with Elastic-Link (folded for deployment), its no-EL twin and its float "
+        f"twin (binarization off, TensorFlow's TFLite converter). Latency: median / p90 over "
+        f"{rounds} rounds of {runs} runs after 3 warm-up runs, one image, the three models "
+        "timed in turn in each round; a ratio is the median of the per-round ratios. Peak "
+        "memory: the peak resident memory that loading and running the model once adds to a "
+        "fresh process. The EL models have the Elastic-Link options of the published "
+        f"`FAMILY_el.{PUBLISHED_TAG}` and its weights wherever a layer matches (name and "
+        "shape: every layer of mobilenet_v1_el but the 1000-class head; the other families "
+        "are published at other widths), random ones elsewhere; latency and size do not "
+        "depend on weights, but the folded form of the links depends on the signs of trained "
+        "scales.",
         "",
         f"**{benchmark.X86_NOTE.format(machine=info['machine'])}**",
         "",
@@ -55,8 +85,94 @@ def to_markdown(all_results, info, runs, rounds):
     ]
     for (family, size), results in all_results.items():
         lines += rows(family, size, results)
+    return lines
+
+
+def op_counts(flatbuffer):
+    """{op type: count} of a TFLite flatbuffer."""
+    from el_zoo.convert import tflite_op_names
+
+    return dict(collections.Counter(tflite_op_names(flatbuffer)))
+
+
+def op_accounting(family, verify_images=8):
+    """TFLite op counts of a family's published cifar10 pair: the plain model, the EL model
+    as trained and folded (the folded one checked against Keras on ``verify_images``)."""
+    import el_zoo
+    from el_zoo.convert import convert
+    from el_zoo.layers import ElasticLink
+
+    plain = el_zoo.load(f"{family}.{PUBLISHED_TAG}")
+    linked = el_zoo.load(published_el(family))
+    return {
+        "links": sum(isinstance(layer, ElasticLink) for layer in linked.layers),
+        "counts": {
+            "plain": op_counts(convert(plain, verify_images=0)),
+            "el_trained": op_counts(convert(linked, fold=False, verify_images=0)),
+            "el_folded": op_counts(convert(linked, verify_images=verify_images)),
+        },
+    }
+
+
+def added_per_link(account, role):
+    """EL's added TFLite ops per link: (ops of ``role`` - ops of plain) / links."""
+    counts = account["counts"]
+    return (sum(counts[role].values()) - sum(counts["plain"].values())) / account["links"]
+
+
+def _ordered_ops(counts):
+    present = set().union(*(c for c in counts.values()))
+    return [op for op in OP_ORDER if op in present] + sorted(present - set(OP_ORDER))
+
+
+def ops_markdown(accounts):
+    """The op accounting section: a summary and, per family, the ops by type."""
+    lines = [
+        "## Op accounting",
+        "",
+        f"TFLite ops of the published `{PUBLISHED_TAG}` models (32x32): the plain model, the "
+        "EL model with its links converted as trained, and folded (`el_zoo.fold`: BN folded "
+        "into the binary conv's output transform, per-channel scales moved into neighbouring "
+        "affine ops, sums merged). Added ops per link = (ops of the EL model - ops of the "
+        "plain one) / links: the portable measure of what EL costs on any device.",
+        "",
+        "| family | links | ops plain | EL as trained | EL folded | added per link, as "
+        "trained | added per link, folded |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family, account in accounts.items():
+        totals = {role: sum(account["counts"][role].values()) for role in OP_ROLES}
+        lines.append(
+            f"| {family}_el | {account['links']} | {totals['plain']} | {totals['el_trained']} "
+            f"| {totals['el_folded']} | {added_per_link(account, 'el_trained'):.2f} | "
+            f"{added_per_link(account, 'el_folded'):.2f} |"
+        )
+    for family, account in accounts.items():
+        counts = account["counts"]
+        lines += ["", f"**{family}** ({account['links']} links)", "",
+                  "| op | " + " | ".join(OP_ROLES.values()) + " |",
+                  "|---|" + "---|" * len(OP_ROLES)]
+        for op in _ordered_ops(counts):
+            cells = [str(counts[role].get(op, 0)) for role in OP_ROLES]
+            lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(latency, accounts, info, runs, rounds):
+    lines = ["# Deployment benchmark", ""]
+    if latency:
+        lines += latency_markdown(latency, info, runs, rounds) + [""]
+    if accounts:
+        lines += ops_markdown(accounts)
     lines += markdown_footer(info)
     return "\n".join(lines)
+
+
+def write_report(out, latency, accounts, info, runs, rounds):
+    write_text_atomically(out, to_markdown(latency, accounts, info, runs, rounds))
+    serializable = {f"{f}@{s}": r for (f, s), r in latency.items()}
+    write_text_atomically(out.replace(".md", ".json"), json.dumps(
+        {"results": serializable, "op_accounting": accounts, **info}, indent=1))
 
 
 def main():
@@ -66,20 +182,31 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--sizes", nargs="*", default=list(CONFIGS))
+    parser.add_argument("--ops-only", action="store_true",
+                        help="only the op accounting (no latency measurement)")
     args = parser.parse_args()
+    unknown = sorted(set(args.families) - set(FAMILIES)) + sorted(set(args.sizes) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown families or sizes {unknown}; use families from {FAMILIES} "
+                     f"and sizes from {tuple(CONFIGS)}.")
     started, commit = time.time(), git_commit()
-    all_results = {}
-    for size in args.sizes:
+    latency, accounts = {}, {}
+    for family in args.families:
+        print(f"== op accounting of {family}", flush=True)
+        accounts[family] = op_accounting(family)
+        write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
+                     args.rounds)
+    for size in [] if args.ops_only else args.sizes:
         for family in args.families:
             print(f"== {family}_el at {size}x{size}", flush=True)
-            all_results[(family, size)] = benchmark.benchmark_model(
-                f"{family}_el", runs=args.runs, rounds=args.rounds, **CONFIGS[size]
+            options = published_el_options(family)
+            latency[(family, size)] = benchmark.benchmark_model(
+                f"{family}_el", runs=args.runs, rounds=args.rounds,
+                weights_from=published_el(family), **CONFIGS[size],
+                **({"elastic_link": options} if options else {}),
             )
-            info = run_info(started, commit)
-            write_text_atomically(args.out, to_markdown(all_results, info, args.runs, args.rounds))
-            serializable = {f"{f}@{s}": r for (f, s), r in all_results.items()}
-            write_text_atomically(args.out.replace(".md", ".json"),
-                                  json.dumps({"results": serializable, **info}, indent=1))
+            write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
+                         args.rounds)
 
 
 if __name__ == "__main__":

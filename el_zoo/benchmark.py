@@ -140,9 +140,14 @@ def measure(flatbuffers, threads=(1, 2), runs=20, rounds=5):
     return reports
 
 
-def benchmark_model(name, runs=20, rounds=5, **config):
+def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
     """Measures a registered model, its no-EL twin and its float twin, timed in turns
-    (``rounds`` rounds of ``runs`` runs each). Returns a dict."""
+    (``rounds`` rounds of ``runs`` runs each). Returns a dict.
+
+    ``weights_from``: a published name (``"mobilenet_v1_el.cifar10"``) whose weights the
+    model takes wherever a layer's name and weight shapes match, the rest staying random:
+    the converted form of Elastic-Links depends on the signs of trained scales
+    (``el_zoo.fold``), which a random initialisation does not have."""
     import el_zoo
     from el_zoo.convert import convert
     from el_zoo.registry import split_name
@@ -157,6 +162,11 @@ def benchmark_model(name, runs=20, rounds=5, **config):
     plain_config = {k: v for k, v in config.items() if k != "elastic_link"}
     for role, variant_name in variants.items():
         variant = el_zoo.load(variant_name, **(config if role == "model" else plain_config))
+        if weights_from is not None and role == "model":
+            from el_zoo.weights import published_file
+
+            path = published_file(weights_from, "weights.h5")
+            variant.load_weights(str(path), by_name=True, skip_mismatch=True)
         started = time.time()
         # Random weights: latency and size do not depend on them, and an untrained net's
         # exact-zero pre-activations can binarize differently in the two engines, so the

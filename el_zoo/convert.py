@@ -1,7 +1,8 @@
 """Conversion to TFLite with Larq Compute Engine (LCE), and Keras-vs-interpreter parity.
 
-Binary convolutions become LCE's ``LceBconv2d``; ElasticLink's ops (average pool, tile,
-reshape, mean, mul, add) become plain TFLite ops.
+Binary convolutions become LCE's ``LceBconv2d``; Elastic-Links are first folded into their
+neighbours (``el_zoo.fold``), and what is left of them becomes plain TFLite ops (add, and
+where needed average pool, tile, reshape, mean, mul).
 """
 
 import contextlib
@@ -15,6 +16,7 @@ import tensorflow as tf
 from el_zoo._keras import keras
 from el_zoo.atomic import check_writable, write_bytes_atomically
 from el_zoo.errors import ConversionMismatch
+from el_zoo.fold import fold_elastic_links
 
 
 def _as_model(model_or_name, input_size=None):
@@ -85,6 +87,7 @@ def convert(
     target="arm",
     input_size=None,
     verify_images=8,
+    fold=True,
 ):
     """Converts a Keras model (or a registered name) to an LCE TFLite flatbuffer.
 
@@ -98,6 +101,9 @@ def convert(
             ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
             skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of
             them, or conversion fails (float32 inputs and outputs only).
+        fold: convert the deployment form of the Elastic-Links
+            (``el_zoo.fold.fold_elastic_links``: same outputs, fewer ops); False converts
+            them as trained. The parity check compares with the model as given.
 
     Returns:
         The flatbuffer bytes, or ``output_path`` after writing it.
@@ -111,9 +117,12 @@ def convert(
     for io_type in (inference_input_type, inference_output_type):
         if io_type not in (tf.float32, tf.int8):
             raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
+    if not isinstance(fold, bool):
+        raise TypeError(f"fold must be True or False; got {fold!r}.")
+    deployed = fold_elastic_links(model) if fold else model
     with _without_uncompiled_save_warning():
         flatbuffer = lce.convert_keras_model(
-            _with_int8_ranges(model, inference_input_type, inference_output_type),
+            _with_int8_ranges(deployed, inference_input_type, inference_output_type),
             inference_input_type=inference_input_type,
             inference_output_type=inference_output_type,
             target=target,

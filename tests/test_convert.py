@@ -30,7 +30,11 @@ def test_family_converts_and_matches_keras_on_real_images(
     model = el_zoo.load(name, **SMALL, classifier_activation=None)  # compare logits
     calibrate_batch_norm(model)
     clear_binarizations_of_zero(model, images)  # the same signs in Keras and LCE on any CPU
-    flatbuffer = convert(model, verify_images=images)
+    # Links as trained: the same float ops in both engines. Folded links reassociate sums,
+    # so on random weights a pre-activation within rounding of zero can binarize either
+    # way; tests/test_fold.py checks folding per family in Keras and through LCE on the
+    # published (trained) models.
+    flatbuffer = convert(model, verify_images=images, fold=False)
     ops = collections.Counter(tflite_op_names(flatbuffer))
     custom = {op for op in ops if not op.isupper()}
     assert custom <= LCE_OPS, f"unexpected custom ops {custom - LCE_OPS}"

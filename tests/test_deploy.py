@@ -1,0 +1,112 @@
+"""benchmarks/deploy.py: op accounting of Elastic-Link, and the benchmark's model set-up."""
+
+import importlib
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import el_zoo
+from el_zoo import benchmark
+from el_zoo.nets._blocks import binary_conv_bn, elastic_link_options
+from tests.conftest import REPO
+
+
+def deploy():
+    spec = importlib.util.spec_from_file_location("deploy", REPO / "benchmarks" / "deploy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_model(linked):
+    """A float stem and one binary 1x1 unit, with or without its Elastic-Link."""
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(
+        tf.keras.layers.Rescaling(1 / 255)(inputs))
+    x = tf.keras.layers.BatchNormalization()(x)
+    options = elastic_link_options(True) if linked else None
+    x = binary_conv_bn(x, 8, 1, name="unit", elastic_link=options)
+    outputs = tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(x))
+    return tf.keras.Model(inputs, outputs, name="tiny_el" if linked else "tiny")
+
+
+def test_op_accounting_of_a_tiny_pair_counts_plain_trained_and_folded(monkeypatch):
+    module = deploy()
+    tf.keras.utils.set_random_seed(0)
+    built = []
+
+    def load(name):
+        built.append(name)
+        return tiny_model(linked="_el." in name)
+
+    monkeypatch.setattr(el_zoo, "load", load)
+    account = module.op_accounting("resnet18", verify_images=0)
+    assert built == ["resnet18.cifar10", "resnet18_el.cifar10"]
+    counts = account["counts"]
+    assert account["links"] == 1
+    # As trained, the link before BN costs a MUL and an ADD for gamma * x, and the BN it
+    # sits in front of no longer folds into the binary conv (another MUL and ADD).
+    assert counts["el_trained"]["MUL"] - counts["plain"].get("MUL", 0) == 2
+    # Folded, BN goes back into the conv's output transform and gamma * s is carried as a
+    # pending scale into the dense head: one ADD is left.
+    assert counts["el_folded"].get("MUL", 0) == counts["plain"].get("MUL", 0)
+    assert counts["el_folded"]["ADD"] - counts["plain"].get("ADD", 0) == 1
+    assert module.added_per_link(account, "el_folded") == 1.0
+
+
+def test_op_tables_show_totals_added_ops_per_link_and_every_op():
+    module = deploy()
+    accounts = {"mobilenet_v1": {"links": 2, "counts": {
+        "plain": {"LceBconv2d": 2, "CONV_2D": 1},
+        "el_trained": {"LceBconv2d": 2, "CONV_2D": 1, "MUL": 2, "ADD": 2, "GATHER": 1},
+        "el_folded": {"LceBconv2d": 2, "CONV_2D": 1, "ADD": 2},
+    }}}
+    lines = module.ops_markdown(accounts)
+    assert "| mobilenet_v1_el | 2 | 3 | 8 | 5 | 2.50 | 1.00 |" in lines
+    table = lines[lines.index("| op | plain | EL as trained | EL folded |"):]
+    ops = [line.split(" | ")[0].strip("| ") for line in table[2:]]
+    # the op types EL adds first, in a fixed order; then the rest alphabetically
+    assert ops == ["LceBconv2d", "ADD", "MUL", "CONV_2D", "GATHER"]
+    assert "| MUL | 0 | 2 | 0 |" in table
+
+
+def test_unknown_families_and_sizes_are_refused_before_any_work(monkeypatch, capsys):
+    module = deploy()
+    monkeypatch.setattr(module, "op_accounting", lambda family: pytest.fail("ran"))
+    monkeypatch.setattr(sys, "argv", ["deploy.py", "--families", "resnet19", "--sizes", "64"])
+    with pytest.raises(SystemExit):
+        module.main()
+    assert "unknown families or sizes ['resnet19', '64']" in capsys.readouterr().err
+
+
+class Stop(Exception):
+    pass
+
+
+def test_the_benchmarked_el_model_takes_the_published_weights_where_layers_match(
+    monkeypatch
+):
+    convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is a function
+    converted = []
+
+    def capture(model, verify_images):
+        converted.append(model)
+        raise Stop()
+
+    monkeypatch.setattr(convert_module, "convert", capture)
+    module = deploy()
+    options = module.published_el_options("mobilenet_v1")
+    assert options == {"position": "after_bn"}  # as in the manifest
+    with pytest.raises(Stop):  # 1000 classes: every layer but the head matches
+        benchmark.benchmark_model("mobilenet_v1_el", weights_from="mobilenet_v1_el.cifar10",
+                                  elastic_link=options)
+    (model,) = converted
+    published = el_zoo.load("mobilenet_v1_el.cifar10")
+    for name in ("stem_conv", "block1_dw_el", "block13_pw_bn"):
+        for mine, theirs in zip(model.get_layer(name).get_weights(),
+                                published.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(mine, theirs)
+    assert model.get_layer("predictions").get_weights()[0].shape == (1024, 1000)

@@ -1,0 +1,164 @@
+"""Elastic-Link folded for deployment (el_zoo.fold): same outputs, fewer TFLite ops."""
+
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import el_zoo
+from el_zoo.convert import convert, tflite_op_names, verify
+from el_zoo.fold import fold_elastic_links
+from el_zoo.layers import ElasticLink
+from el_zoo.nets._blocks import binary_conv_bn, elastic_link_options
+from el_zoo.weights import published_file
+from tests.conftest import SMALL
+
+LINKED = [name for name in el_zoo.list_models("*_el")]
+# Published EL models: (ops of the folded model) - (ops of the published plain twin), as
+# reached by the folder. resnet18 and reactnet_a: every link merges with its block's
+# shortcut (0). mobilenet_v1 (26 links): an ADD per link, 4 AVERAGE_POOL_2D, 5 TILE, 12
+# LceQuantize (a bconv whose output also feeds a link cannot write bit-packed output) and
+# 12 MUL (trained scales of mixed signs in front of padded 3x3 convs). resnet26 (24 links):
+# 16 ADD, 7 group means (RESHAPE + MEAN), 8 TILE, 3 AVERAGE_POOL_2D, 16 LceQuantize and
+# one MUL per block (a tiled link beside an identity shortcut).
+PUBLISHED_ADDED_OPS = {"resnet18": 0, "reactnet_a": 0, "mobilenet_v1": 59, "resnet26": 65}
+
+
+def randomize_links(model, seed=0):
+    """Gammas of both signs, so that folding must flip weights and keep some multiplies."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, ElasticLink):
+            layer.gamma.assign(rng.normal(0.0, 0.5, layer.gamma.shape).astype("float32"))
+    return model
+
+
+def assert_same_outputs(model, folded, images):
+    expected = model.predict(images, verbose=0)
+    actual = folded.predict(images, verbose=0)
+    difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
+    assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
+    assert difference <= 1e-4 * scale, (difference, scale)
+
+
+def op_counts(flatbuffer):
+    return collections.Counter(tflite_op_names(flatbuffer))
+
+
+@pytest.mark.parametrize("name, position", [(name, "before_bn") for name in LINKED]
+                         + [("mobilenet_v1_el", "after_bn"), ("reactnet_a_el", "after_bn")])
+def test_folded_family_computes_what_the_trained_one_does(
+    name, position, cifar_images, calibrate_batch_norm
+):
+    images, _ = cifar_images
+    tf.keras.utils.set_random_seed(0)
+    model = el_zoo.load(name, **SMALL, classifier_activation=None,
+                        elastic_link={"position": position})
+    calibrate_batch_norm(randomize_links(model), steps=10)
+    folded = fold_elastic_links(model)
+    assert not any(isinstance(layer, ElasticLink) for layer in folded.layers)
+    assert_same_outputs(model, folded, images)
+
+
+@pytest.mark.parametrize("family", sorted(PUBLISHED_ADDED_OPS))
+def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
+    from el_zoo import data
+
+    name = f"{family}_el.cifar10"
+    model = el_zoo.load(name)
+    images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=20)
+    images = images.astype(np.float32)
+    flatbuffer = convert(model, verify_images=images)  # fails below 99 % agreement
+    assert verify(flatbuffer, model, images)["top1_agreement"] == 1.0
+    folded = op_counts(flatbuffer)
+    trained = op_counts(published_file(name, "model.tflite").read_bytes())
+    plain = op_counts(published_file(f"{family}.cifar10", "model.tflite").read_bytes())
+    assert folded["LceBconv2d"] == plain["LceBconv2d"]
+    assert folded["MUL"] < trained["MUL"]
+    assert sum(folded.values()) - sum(plain.values()) <= PUBLISHED_ADDED_OPS[family]
+
+
+def two_unit_model(kernels, position="after_bn", gammas=(-0.5, 0.75)):
+    """Float stem, then two binary units with links (kernel sizes ``kernels``), gammas of
+    both signs (alternating per channel from ``gammas``), GAP and a dense head."""
+    options = elastic_link_options({"position": position})
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.Rescaling(1 / 255)(inputs)
+    x = tf.keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    for index, kernel in enumerate(kernels):
+        x = binary_conv_bn(x, 8, kernel, name=f"unit{index}", elastic_link=options)
+    x = tf.keras.layers.GlobalAveragePooling2D()(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(x))
+    for layer in model.layers:
+        if isinstance(layer, ElasticLink):
+            layer.gamma.assign(np.resize(np.asarray(gammas, "float32"), layer.gamma.shape))
+    return model
+
+
+def converted_ops(kernels, images, calibrate, gammas=(-0.5, 0.75), folds=(True,)):
+    """{fold: op counts} of the two-unit model converted with each ``fold``, after checking
+    that folding keeps its outputs (convert checks the interpreter's too)."""
+    tf.keras.utils.set_random_seed(1)
+    model = calibrate(two_unit_model(kernels, gammas=gammas), steps=10)
+    assert_same_outputs(model, fold_elastic_links(model), images)
+    return {fold: op_counts(convert(model, verify_images=images, fold=fold)) for fold in folds}
+
+
+def test_negative_scales_flip_binary_weights_of_unpadded_convs(cifar_images,
+                                                               calibrate_batch_norm):
+    # The 3x3 unit's output carries its link's gamma (both signs) as pending scale into
+    # the 1x1 unit, whose weights flip where it is negative: no multiply is left.
+    ops = converted_ops((3, 1), cifar_images[0], calibrate_batch_norm, folds=(True, False))
+    assert ops[True]["MUL"] == 0 and ops[True]["ADD"] == 2
+    assert ops[False]["MUL"] == 2 and ops[False]["ADD"] == 2  # as trained
+
+
+def test_negative_scales_before_a_padded_conv_keep_one_multiply(cifar_images,
+                                                               calibrate_batch_norm):
+    # Flipping the weights of a 3x3 conv padded with +1 would also flip its border, so the
+    # signs of the 1x1 unit's gamma are applied by one multiply; positive ones need none.
+    images = cifar_images[0]
+    assert converted_ops((1, 3), images, calibrate_batch_norm)[True]["MUL"] == 1
+    positive = converted_ops((1, 3), images, calibrate_batch_norm, gammas=(0.5,))
+    assert positive[True]["MUL"] == 0
+
+
+def test_layers_the_folder_does_not_know_are_kept_as_they_are(cifar_images):
+    images, _ = cifar_images
+    tf.keras.utils.set_random_seed(2)
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.Lambda(lambda t: t / 127.5 - 1.0, name="scale_pixels")(inputs)
+    x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
+    binary = tf.keras.layers.Activation("tanh")(x)
+    y = binary_conv_bn(binary, 16, 1, name="unit", elastic_link=elastic_link_options(True))
+    y = ElasticLink(activation_scaling=True, name="scaled_link")([x, y])  # not folded
+    outputs = tf.keras.layers.Dense(3)(tf.keras.layers.GlobalAveragePooling2D()(y))
+    model = tf.keras.Model(inputs, outputs)
+    folded = fold_elastic_links(model)
+    assert [layer.name for layer in folded.layers if isinstance(layer, ElasticLink)] == [
+        "scaled_link"]
+    assert_same_outputs(model, folded, images)
+
+
+def test_models_without_links_are_returned_unchanged():
+    model = el_zoo.load("resnet18", **SMALL)
+    assert fold_elastic_links(model) is model
+
+
+def test_fold_refuses_what_is_not_a_functional_model():
+    class Subclassed(tf.keras.Model):
+        def call(self, inputs):
+            return inputs
+
+    with pytest.raises(TypeError, match="takes a functional Keras model .* got Subclassed"):
+        fold_elastic_links(Subclassed())
+    with pytest.raises(TypeError, match="got str"):
+        fold_elastic_links("resnet18_el")
+
+
+def test_convert_refuses_a_fold_flag_that_is_not_a_bool():
+    model = two_unit_model(kernels=(1,))
+    with pytest.raises(TypeError, match="fold must be True or False; got 'no'"):
+        convert(model, fold="no")
