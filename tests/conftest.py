@@ -1,4 +1,5 @@
-"""Shared fixtures: the data folder, real images, small model configurations."""
+"""Shared fixtures: the data folder, real images, small model configurations, and random-
+weight models whose parity with their conversion does not depend on the machine."""
 
 import os
 from pathlib import Path
