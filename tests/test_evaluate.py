@@ -78,9 +78,12 @@ def test_evaluate_checks_the_limit_before_loading_the_model(limit, monkeypatch):
 
 
 def test_evaluate_cli_refuses_a_negative_limit(capsys):
-    assert main(["evaluate", PUBLISHED, "--limit", "-5"]) == 2
-    assert "el-zoo evaluate: error: limit must be a positive whole number of " \
-        "images" in capsys.readouterr().err
+    # the command line refuses it while parsing, before the library's own check
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", PUBLISHED, "--limit", "-5"])
+    assert exit_info.value.code == 2
+    assert "el-zoo evaluate: error: argument --limit: must be a whole number above 0; " \
+        "got '-5'" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +139,13 @@ def test_predict_top_must_be_between_one_and_the_classes(model, image_paths, top
 
 
 def test_predict_cli_refuses_top_zero(image_paths, capsys):
-    assert main(["predict", PUBLISHED, str(image_paths[0]), "--top", "0"]) == 2
+    # the command line refuses it while parsing; --top above the classes is the library's
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", PUBLISHED, str(image_paths[0]), "--top", "0"])
+    assert exit_info.value.code == 2
+    assert "el-zoo predict: error: argument --top: must be a whole number above 0; got '0'" \
+        in capsys.readouterr().err
+    assert main(["predict", PUBLISHED, str(image_paths[0]), "--top", "11"]) == 2
     assert "el-zoo predict: error: top must be a whole number from 1 to 10" in \
         capsys.readouterr().err
 
