@@ -80,6 +80,22 @@ def test_recipe_study_arms_are_cifar10_with_earlier_stages():
         recipes.get_recipe("cifar10_kd", stage_epochs={"float": 0})
 
 
+@pytest.mark.parametrize("pair", ["float", "float=", "float=two", "=4"])
+def test_stage_epochs_option_must_be_name_equals_count(pair):
+    from training.train import stage_epochs
+
+    assert stage_epochs(["float=4", "main=9"]) == {"float": 4, "main": 9}
+    with pytest.raises(ValueError, match=f"--stage-epochs '{pair}' is not NAME=N"):
+        stage_epochs([pair])
+
+
+def test_a_stage_init_must_be_known(monkeypatch):
+    bad = {**recipes.RECIPES["cifar10"], "stages": [{**recipes.CIFAR10_MAIN, "init": "random"}]}
+    monkeypatch.setitem(recipes.RECIPES, "bad", bad)
+    with pytest.raises(ValueError, match="stage main has init='random'; use one of"):
+        recipes.get_recipe("bad")
+
+
 def test_a_stage_teacher_must_be_an_earlier_stage(monkeypatch):
     bad = {**recipes.RECIPES["cifar10"], "stages": [
         {**recipes.CIFAR10_MAIN, "teacher": "float"}, recipes.FLOAT_STAGE]}

@@ -136,7 +136,7 @@ def stage_epochs(pairs):
     epochs = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
-        if not separator or not value.isdigit():
+        if not separator or not name or not value.isdigit():
             raise ValueError(f"--stage-epochs {pair!r} is not NAME=N (e.g. --stage-epochs "
                              "float=4).")
         epochs[name] = int(value)
