@@ -173,13 +173,25 @@ def report(pairs, unpaired, summary, info):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", nargs="+",
-                        help="training run folders, published model folders or an earlier "
-                             "compare output (.json)")
+def report_parser(description, sources_help):
+    """The command line every run report shares: SOURCE... --output PATH."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("sources", nargs="+", help=sources_help)
     parser.add_argument("--output", required=True,
                         help="path without suffix; writes <output>.md and <output>.json")
+    return parser
+
+
+def report_info(module, argv):
+    """Provenance of a report, with the command that regenerates it."""
+    info = run_info()
+    info["command"] = f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
+    return info
+
+
+def main(argv=None):
+    parser = report_parser(__doc__.split("\n\n")[0], "training run folders, published model "
+                           "folders or an earlier compare output (.json)")
     args = parser.parse_args(argv)
     try:
         runs = [record for source in args.sources for record in read_runs(source)]
@@ -190,9 +202,7 @@ def main(argv=None):
         parser.exit(2, "el-zoo compare: error: no EL run has a plain twin with the same "
                        "recipe, width, epochs and seed among the given runs.\n")
     summary = summarise(pairs)
-    info = run_info()
-    info["command"] = "python -m training.compare " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    info = report_info("training.compare", argv)
     write_text_atomically(f"{args.output}.md", report(pairs, unpaired, summary, info))
     write_text_atomically(f"{args.output}.json", json.dumps(
         {"summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],

@@ -11,17 +11,13 @@ far. Runs are grouped by model, width and data set, best top-1 first, so arms tr
 equal CPU time read side by side.
 """
 
-import argparse
 import csv
 import json
-import shlex
-import sys
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import run_info
 
-from training.compare import is_report, saved_runs
+from training.compare import is_report, report_info, report_parser, saved_runs
 
 
 def curve(log_path):
@@ -109,20 +105,15 @@ def report(records, info):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", nargs="+",
-                        help="finished training run folders or an earlier output (.json)")
-    parser.add_argument("--output", required=True,
-                        help="path without suffix; writes <output>.md and <output>.json")
+    parser = report_parser(__doc__.split("\n\n")[0],
+                           "finished training run folders or an earlier output (.json)")
     args = parser.parse_args(argv)
     try:
         found = [record for source in args.sources for record in read_records(source)]
     except ValueError as error:
         parser.exit(2, f"recipe_study: error: {error}\n")
     records = sorted({run_key(r): r for r in found}.values(), key=run_key)  # later wins
-    info = run_info()
-    info["command"] = "python -m training.recipe_study " + shlex.join(
-        sys.argv[1:] if argv is None else argv)
+    info = report_info("training.recipe_study", argv)
     write_text_atomically(f"{args.output}.md", report(records, info))
     write_text_atomically(f"{args.output}.json", json.dumps({"runs": records, **info},
                                                             indent=1))
