@@ -5,9 +5,8 @@ neighbours (``el_zoo.fold``), and what is left of them becomes plain TFLite ops 
 where needed average pool, tile, reshape, mean, mul).
 """
 
-import contextlib
-import logging
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +107,6 @@ def convert(
     Returns:
         The flatbuffer bytes, or ``output_path`` after writing it.
     """
-    import larq_compute_engine as lce
-
     if output_path is not None:
         check_writable(output_path)  # now, not after a minute of conversion
     model = _as_model(model_or_name, input_size)
@@ -120,13 +117,12 @@ def convert(
     if not isinstance(fold, bool):
         raise TypeError(f"fold must be True or False; got {fold!r}.")
     deployed = fold_elastic_links(model) if fold else model
-    with _without_uncompiled_save_warning():
-        flatbuffer = lce.convert_keras_model(
-            _with_int8_ranges(deployed, inference_input_type, inference_output_type),
-            inference_input_type=inference_input_type,
-            inference_output_type=inference_output_type,
-            target=target,
-        )
+    flatbuffer = _convert_keras_model(
+        _with_int8_ranges(deployed, inference_input_type, inference_output_type),
+        inference_input_type=inference_input_type,
+        inference_output_type=inference_output_type,
+        target=target,
+    )
     if verify_images is not None and verify_images is not False:
         _check_parity(flatbuffer, model, verify_images)
     if output_path is None:
@@ -135,20 +131,28 @@ def convert(
     return Path(output_path)
 
 
-@contextlib.contextmanager
-def _without_uncompiled_save_warning():
-    """LCE converts through ``model.save``, and tf_keras then warns for every uncompiled
-    model that "the compiled metrics have yet to be built": meaningless for a conversion."""
+def _convert_keras_model(model, **options):
+    """``larq_compute_engine.convert_keras_model`` made 3-4x faster, with the same bytes.
 
-    def keep(record):
-        return "the compiled metrics have yet to be built" not in record.getMessage()
+    LCE saves the whole Keras model as a SavedModel, and Keras then traces every layer's
+    call for it (~90 % of a conversion). LCE reads only the serving signature, so this saves
+    a module holding just the weights and that signature, named as Keras names them.
+    """
+    # LCE's converter loads its MLIR extension (~1 s): only when converting.
+    from larq_compute_engine.mlir.python.converter import convert_saved_model
 
-    logger = logging.getLogger("tensorflow")
-    logger.addFilter(keep)
-    try:
-        yield
-    finally:
-        logger.removeFilter(keep)
+    input_name = model.inputs[0].name.split(":")[0]
+    spec = tf.TensorSpec(model.input_shape, model.inputs[0].dtype, name=input_name)
+
+    @tf.function(input_signature=[spec])
+    def serve(images):
+        return {model.output_names[0]: model(images, training=False)}
+
+    module = tf.Module()
+    module.weights = list(model.weights)  # tracked, so the SavedModel holds their values
+    with tempfile.TemporaryDirectory() as saved_model_dir:
+        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": serve})
+        return convert_saved_model(saved_model_dir, **options)
 
 
 def _fake_quant(tensor, low, high, name):

@@ -86,9 +86,9 @@ def test_convert_writes_the_file_atomically(tmp_path, monkeypatch):
     def broken_converter(*args, **kwargs):
         raise RuntimeError("converter crashed")
 
-    import larq_compute_engine
+    from larq_compute_engine.mlir.python import converter as lce_converter
 
-    monkeypatch.setattr(larq_compute_engine, "convert_keras_model", broken_converter)
+    monkeypatch.setattr(lce_converter, "convert_saved_model", broken_converter)
     with pytest.raises(RuntimeError, match="converter crashed"):
         convert(model, tmp_path / "other.tflite")
     assert [p.name for p in tmp_path.iterdir()] == ["model.tflite"]

@@ -24,7 +24,7 @@ def test_a_trailing_slash_names_a_folder(tmp_path):
 
 
 def test_convert_checks_its_output_path_before_converting(unwritable_path, monkeypatch):
-    import larq_compute_engine
+    from larq_compute_engine.mlir.python import converter as lce_converter
 
     from el_zoo.convert import convert
     from tests.conftest import tiny_binary_model
@@ -32,7 +32,7 @@ def test_convert_checks_its_output_path_before_converting(unwritable_path, monke
     def no_conversion(*args, **kwargs):
         raise AssertionError("converted before checking the output path")
 
-    monkeypatch.setattr(larq_compute_engine, "convert_keras_model", no_conversion)
+    monkeypatch.setattr(lce_converter, "convert_saved_model", no_conversion)
     output, message = unwritable_path
     with pytest.raises(OSError) as error:
         convert(tiny_binary_model(), output, verify_images=0)
