@@ -99,10 +99,11 @@ def cmd_convert(args):
 
     started = time.time()
     verify_images = 0 if args.no_verify else 8
-    path = convert(_build(args), args.output, verify_images=verify_images)
+    path = convert(_build(args), args.output, verify_images=verify_images, fold=not args.no_fold)
     size = path.stat().st_size
     checked = "not verified" if args.no_verify else "LCE interpreter agrees with Keras"
-    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}")
+    links = "; Elastic-Links as trained (not folded)" if args.no_fold else ""
+    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}{links}")
     return 0
 
 
@@ -209,6 +210,9 @@ def build_parser():
     conv.add_argument("-o", "--output", required=True, help="output .tflite file")
     conv.add_argument("--no-verify", action="store_true",
                       help="skip the Keras-vs-interpreter check on 8 images")
+    conv.add_argument("--no-fold", action="store_true",
+                      help="convert the Elastic-Links as trained instead of folding them into "
+                           "their neighbours for deployment (same outputs, more ops)")
     conv.set_defaults(run=cmd_convert)
 
     bench = commands.add_parser(

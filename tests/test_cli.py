@@ -51,6 +51,20 @@ def test_convert_writes_a_tflite_file(tmp_path, capsys, cleared_loads):
     assert target.stat().st_size > 0 and "wrote" in capsys.readouterr().out
 
 
+def test_convert_no_fold_keeps_the_links_as_trained(tmp_path, capsys, cleared_loads):
+    from el_zoo.convert import tflite_op_names
+
+    small = ["--input-size", "32", "--stem", "cifar", "--classes", "10",
+             "--width-multiplier", "0.25"]
+    folded, as_trained = tmp_path / "folded.tflite", tmp_path / "as_trained.tflite"
+    assert main(["convert", "resnet18_el", "-o", str(folded), *small]) == 0
+    assert main(["convert", "resnet18_el", "-o", str(as_trained), "--no-fold", *small]) == 0
+    assert "Elastic-Links as trained" in capsys.readouterr().out
+    # resnet18_el's links fold away completely (tests/test_fold.py); as trained they add ops
+    assert len(tflite_op_names(as_trained.read_bytes())) > len(
+        tflite_op_names(folded.read_bytes()))
+
+
 def test_console_script_runs_the_demo(data_dir):
     result = subprocess.run(
         [sys.executable, "-m", "el_zoo.cli", "demo", "--data-dir", str(data_dir)],
