@@ -30,5 +30,10 @@ setup(
         "pillow",
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "matplotlib"], "plot": ["matplotlib"]},
-    entry_points={"console_scripts": ["el-zoo=el_zoo.cli:main"]},
+    entry_points={
+        "console_scripts": ["el-zoo=el_zoo.cli:main"],
+        # subcommands el-zoo reads at start-up (el_zoo.cli.COMMAND_GROUP): the library never
+        # imports the training package, the package adds its command
+        "el_zoo.commands": ["train=training.command:add_command"],
+    },
 )
