@@ -18,7 +18,8 @@ setup(
     # the published models (models/ in the repo) are installed as el_zoo/published, so a
     # non-editable install loads them without a download
     package_dir={"el_zoo.published": "models"},
-    package_data={"el_zoo.published": ["manifest.json", "*/*"]},
+    package_data={"el_zoo.published": ["manifest.json", "*/*"],
+                  "training": ["templates/*.md"]},
     install_requires=[
         "tensorflow==2.16.2",
         "tf-keras==2.16.*",
