@@ -18,7 +18,8 @@ setup(
     # the published models (models/ in the repo) are installed as el_zoo/published, so a
     # non-editable install loads them without a download
     package_dir={"el_zoo.published": "models"},
-    package_data={"el_zoo.published": ["manifest.json", "*/*"]},
+    package_data={"el_zoo.published": ["manifest.json", "*/*"],
+                  "training": ["templates/*.md"]},
     install_requires=[
         "tensorflow==2.16.2",
         "tf-keras==2.16.*",
@@ -30,5 +31,10 @@ setup(
         "pillow",
     ],
     extras_require={"test": ["pytest", "pytest-xdist", "matplotlib"], "plot": ["matplotlib"]},
-    entry_points={"console_scripts": ["el-zoo=el_zoo.cli:main"]},
+    entry_points={
+        "console_scripts": ["el-zoo=el_zoo.cli:main"],
+        # subcommands el-zoo reads at start-up (el_zoo.cli.COMMAND_GROUP): the library never
+        # imports the training package, the package adds its command
+        "el_zoo.commands": ["train=training.command:add_command"],
+    },
 )

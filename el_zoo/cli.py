@@ -1,4 +1,5 @@
-"""The ``el-zoo`` command line: list, info, convert, benchmark, predict, evaluate, train, demo.
+"""The ``el-zoo`` command line: list, info, convert, benchmark, predict, evaluate, demo, and
+the commands installed packages add (train, from the training package: see COMMAND_GROUP).
 
 TensorFlow loads only in the commands that need a model: ``el-zoo --help``, ``el-zoo CMD
 --help`` and ``el-zoo list --pretrained`` start at once.
@@ -10,6 +11,7 @@ import math
 import os
 import sys
 import time
+from importlib.metadata import entry_points
 
 from el_zoo.errors import ElZooError
 
@@ -18,6 +20,12 @@ from el_zoo.errors import ElZooError
 # files and network (OSError: FileNotFoundError, PermissionError, IsADirectoryError, a failed
 # download's URLError, ...) and el_zoo's own (ElZooError). Anything else is a bug: traceback.
 EXPECTED_ERRORS = (ValueError, OSError, ElZooError)
+
+# Subcommands that other installed packages add: each entry point of this group is a function
+# that adds one subcommand to el-zoo's subparsers (setup.py registers `train`, from the
+# training package). el-zoo reads the group instead of importing those packages, so the
+# library depends on none of them: `training` imports el_zoo, never the reverse.
+COMMAND_GROUP = "el_zoo.commands"
 
 
 def positive_int(text):
@@ -159,17 +167,6 @@ def cmd_evaluate(args):
     return 0
 
 
-def cmd_train(args):
-    # Training code lives in the `training` package, which the library never imports: the
-    # command runs it as its own program, with the arguments unchanged.
-    import subprocess
-
-    if not args.arguments or args.arguments[0] in ("-h", "--help"):
-        args.arguments = ["--help"]
-    command = [sys.executable, "-m", "training.train", *args.arguments]
-    return subprocess.call(command)
-
-
 def cmd_demo(args):
     from el_zoo.demo import run_demo
 
@@ -241,25 +238,37 @@ def build_parser():
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
 
-    training = commands.add_parser(
-        "train", add_help=False,
-        help="train a model with a recipe (el-zoo train MODEL --recipe R --output-dir D ...; "
-        "el-zoo train --help for every option)",
-    )
-    training.add_argument("arguments", nargs=argparse.REMAINDER)
-    training.set_defaults(run=cmd_train)
-
     demo = commands.add_parser("demo", help="build, convert and check a model end to end")
     demo.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
     demo.set_defaults(run=cmd_demo)
+    _add_installed_commands(commands)
     return parser
+
+
+def _add_installed_commands(commands):
+    """Adds the subcommands that installed packages register in COMMAND_GROUP."""
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda entry: entry.name):
+        entry.load()(commands)
 
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:  # every option belongs to the training program
-        return cmd_train(argparse.Namespace(arguments=argv[1:]))
     args = build_parser().parse_args(argv)
+    args.arguments = argv[1:]  # the command's own arguments as typed (train records them)
+    return run_command(args)
+
+
+def run_command(args):
+    """Runs a parsed command, ``args.run(args)``, and returns its exit code: an expected
+    error prints as one line ``el-zoo COMMAND: error: message`` (2), Ctrl-C as ``el-zoo
+    COMMAND: interrupted`` (130). ``python -m training.train`` runs through it too.
+
+    Example:
+        ```python
+        args = build_parser().parse_args(["list", "*_el"])
+        exit_code = run_command(args)
+        ```
+    """
     try:
         status = args.run(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit

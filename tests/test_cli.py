@@ -161,19 +161,25 @@ def test_help_and_the_published_list_load_no_tensorflow():
     code = (
         "import sys\n"
         "from el_zoo.cli import main\n"
-        "for argv in (['--help'], ['info', '--help'], ['convert', '--help']):\n"
+        "for argv in (['--help'], ['info', '--help'], ['convert', '--help'],\n"
+        "             ['train', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
         "assert main(['list', '--pretrained']) == 0\n"
-        "print(sorted(m for m in ('tensorflow', 'larq', 'el_zoo.nets') if m in sys.modules))\n"
+        "print(sorted(m for m in ('tensorflow', 'larq', 'el_zoo.nets', 'training.train')\n"
+        "             if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "usage: el-zoo convert" in result.stdout
     assert "resnet26_el.cifar10" in result.stdout
+    # train: added by the training package (an entry point), with the trainer's own options
+    assert "train a model with a recipe" in result.stdout  # listed by el-zoo --help
+    assert "usage: el-zoo train [-h] --recipe" in result.stdout
+    assert "--elastic-link KEY=VALUE" in result.stdout
     assert result.stdout.splitlines()[-1] == "[]"
 
 
@@ -287,3 +293,28 @@ def test_a_closed_output_pipe_is_no_error():
     finally:
         os.close(write_end)
     assert result.returncode == 1 and result.stderr == ""
+
+
+def test_train_runs_in_this_process_and_its_expected_errors_print_one_line(
+        tmp_path, monkeypatch, capsys):
+    from training import train
+    from training.command import documented_command
+
+    runs = []
+
+    def no_tfds(args):  # what training.train.train raises without tensorflow-datasets
+        runs.append(args)
+        raise ImportError("reading TFDS data sets needs tensorflow-datasets: pip install "
+                          "tensorflow-datasets")
+
+    monkeypatch.setattr(train, "train", no_tfds)
+    arguments = ["resnet18", "--recipe", "cifar10", "--output-dir", str(tmp_path / "run"), "--tfds"]
+    assert main(["train", *arguments]) == 2
+    assert capsys.readouterr().err == ("el-zoo train: error: reading TFDS data sets needs "
+                                       "tensorflow-datasets: pip install tensorflow-datasets\n")
+    (args,) = runs  # the trainer got the parsed options, in this process
+    assert (args.model, args.recipe, args.tfds, args.arguments) == (
+        "resnet18", "cifar10", True, arguments)
+    assert documented_command(args) == "el-zoo train " + " ".join(arguments)
+    assert train.main(arguments) == 2  # python -m training.train: the same
+    assert capsys.readouterr().err.startswith("el-zoo train: error: reading TFDS")

@@ -105,36 +105,36 @@ def published(name, top1, seed=0):
 
 
 def fake_throughput_report(path):
-    from training import publish
+    from training import cards
 
     path.write_text(json.dumps({
         "families": {"mobilenet_v1": {"plain": 2000.0, "el": 1800.0}},
-        "experiments": {publish.EXPERIMENT_DEFAULT: {"el": 400.0},
-                        publish.WIDTH_ONE: {"el": 50.0}}}))
+        "experiments": {cards.EXPERIMENT_DEFAULT: {"el": 400.0},
+                        cards.WIDTH_ONE: {"el": 50.0}}}))
     return path
 
 
 def test_card_targets_compare_with_the_twin_only_under_the_same_budget(tmp_path, monkeypatch):
-    from training import publish
+    from training import cards
 
-    monkeypatch.setattr(publish, "THROUGHPUT_REPORT",
+    monkeypatch.setattr(cards, "THROUGHPUT_REPORT",
                         fake_throughput_report(tmp_path / "throughput.json"))
-    monkeypatch.setattr(publish, "EL_VS_PLAIN_REPORT", tmp_path / "no_seed_report.json")
+    monkeypatch.setattr(cards, "EL_VS_PLAIN_REPORT", tmp_path / "no_seed_report.json")
     el, plain = published("mobilenet_v1_el.cifar10", 0.42), published("mobilenet_v1.cifar10", 0.38)
-    assert publish.twin_name("mobilenet_v1_el.cifar10") == "mobilenet_v1.cifar10"
-    assert publish.twin_name("mobilenet_v1.cifar10") == "mobilenet_v1_el.cifar10"
-    lines = publish.target_lines(el["name"], el, plain)
+    assert cards.twin_name("mobilenet_v1_el.cifar10") == "mobilenet_v1.cifar10"
+    assert cards.twin_name("mobilenet_v1.cifar10") == "mobilenet_v1_el.cifar10"
+    lines = cards.target_lines(el["name"], el, plain)
     assert "88% top-1" in lines[0] and "46.0 points short" in lines[0]
     # 1800 img/s at width 0.25, 400 / 50 = 8x slower at width 1.0: 225 img/s, 50,000 images
     assert ("`mobilenet_v1_el` trains at 1800 img/s at width 0.25, and `resnet26_el` at width "
             "1.0 is 8.0x slower than at 0.25; at that slowdown a width-1.0 epoch (50,000 "
             "images) would take about 4 min") in lines[1]
     assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[2]
-    assert "88%" not in " ".join(publish.target_lines(plain["name"], plain, el))
+    assert "88%" not in " ".join(cards.target_lines(plain["name"], plain, el))
     other_seed = published("mobilenet_v1.cifar10", 0.30, seed=1)
-    assert "No twin without EL" in publish.target_lines(el["name"], el, other_seed)[2]
+    assert "No twin without EL" in cards.target_lines(el["name"], el, other_seed)[2]
     worse = published("resnet26_el.cifar10", 0.70)
-    lines = publish.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
+    lines = cards.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
     assert "-1.00 points; target >= +3 points: not met" in lines[2]
 
 
@@ -147,64 +147,64 @@ def fake_seed_report(path, **row):
 
 
 def test_card_judges_the_el_gain_target_on_the_seed_mean_when_seeds_were_pooled(tmp_path):
-    from training import publish
+    from training import cards
 
     el, plain = published("mobilenet_v1_el.cifar10", 0.42), published("mobilenet_v1.cifar10", 0.38)
     two_seeds = fake_seed_report(tmp_path / "two.json")
-    lines = publish.el_gain_lines(el, plain, report_path=two_seeds)
+    lines = cards.el_gain_lines(el, plain, report_path=two_seeds)
     # this pair alone is +4 points (it would meet +3); the two-seed mean, +1, does not
     assert lines[0].endswith("EL minus plain +4.00 points (this seed).")
     assert lines[1] == ("- Over 2 seeds of this recipe, width and epochs "
                         "(`benchmarks/el_vs_plain.md`): EL minus plain +1.00 points on average "
                         "(-2.00 to +4.00); target >= +3 points: not met (judged on the mean).")
-    assert publish.el_gain_lines(plain, el, report_path=two_seeds)[1] == lines[1]
+    assert cards.el_gain_lines(plain, el, report_path=two_seeds)[1] == lines[1]
     met = fake_seed_report(tmp_path / "met.json", el_minus_plain=0.031)
-    assert "+3.10 points on average" in publish.el_gain_lines(el, plain, met)[1]
-    assert publish.el_gain_lines(el, plain, met)[1].endswith(": met (judged on the mean).")
+    assert "+3.10 points on average" in cards.el_gain_lines(el, plain, met)[1]
+    assert cards.el_gain_lines(el, plain, met)[1].endswith(": met (judged on the mean).")
     # a row for another width, a single seed, or no report: judged on this pair alone
     for report in (fake_seed_report(tmp_path / "w.json", width=1.0),
                    fake_seed_report(tmp_path / "v.json", el_options="position=after_bn"),
                    fake_seed_report(tmp_path / "one.json", seeds=1), tmp_path / "missing.json"):
-        (line,) = publish.el_gain_lines(el, plain, report)
+        (line,) = cards.el_gain_lines(el, plain, report)
         assert "+4.00 points; target >= +3 points: met (one run each" in line
     no_goal = published("resnet18_el.cifar10", 0.42), published("resnet18.cifar10", 0.38)
-    lines = publish.el_gain_lines(*no_goal, fake_seed_report(tmp_path / "r.json", model="resnet18"))
+    lines = cards.el_gain_lines(*no_goal, fake_seed_report(tmp_path / "r.json", model="resnet18"))
     assert lines[1].endswith("(-2.00 to +4.00).") and "target" not in lines[1]
 
 
 def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
-    from training import publish
+    from training import cards
 
     met = published("resnet18_el.imagenette", 0.81)
-    lines = publish.target_lines(met["name"], met, None)
+    lines = cards.target_lines(met["name"], met, None)
     assert "80% top-1" in lines[0] and "(met)" in lines[0]
     assert not any("Next steps" in line for line in lines)
     full_width = published("resnet18_el.imagenette", 0.70)
     full_width["training"]["recipe_config"]["width_multiplier"] = 1.0
-    line = publish.target_lines(full_width["name"], full_width, None)[1]
+    line = cards.target_lines(full_width["name"], full_width, None)[1]
     assert "more epochs; this run is already at width 1.0" in line and "more width" not in line
     short = published("mobilenet_v1_el.cifar10", 0.42)
     short["training"]["recipe_config"]["width_multiplier"] = 0.5
     report = fake_throughput_report(tmp_path / "throughput.json")
-    line = publish.scale_up_line(short["training"], report_path=report)
+    line = cards.scale_up_line(short["training"], report_path=report)
     assert "a width-1.0 epoch (50,000 images) would take about 4 min" in line  # any width < 1
-    line = publish.scale_up_line(short["training"], report_path=tmp_path / "missing.json")
+    line = cards.scale_up_line(short["training"], report_path=tmp_path / "missing.json")
     assert line.endswith("more epochs and more width.")  # no measured speeds: no estimate
 
 
 def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(tmp_path):
-    from training import publish
+    from training import cards, publish
 
     el, plain = published("mobilenet_v1_el.cifar10", 0.45), published("mobilenet_v1.cifar10", 0.38)
     options = {"position": "after_bn"}
     el["training"]["recipe_config"]["elastic_link"] = options
     el["training"]["config"] = {"stem": "cifar"}
     assert publish.model_config(el["training"]) == {"stem": "cifar", "elastic_link": options}
-    assert publish.el_text(el["training"]) == "with Elastic-Link, position=after_bn"
-    assert publish.el_column(el["training"]) == "yes (position=after_bn)"
-    assert publish.el_column(plain["training"]) == "no"
+    assert cards.el_text(el["training"]) == "with Elastic-Link, position=after_bn"
+    assert cards.el_column(el["training"]) == "yes (position=after_bn)"
+    assert cards.el_column(plain["training"]) == "no"
     defaults = published("mobilenet_v1_el.cifar10", 0.41)
-    assert publish.el_text(defaults["training"]) == "with Elastic-Link"
+    assert cards.el_text(defaults["training"]) == "with Elastic-Link"
     # the variant's card reads the variant's seed mean, never the defaults' (and vice versa)
     report = tmp_path / "report.json"
     base = {"model": "mobilenet_v1", "recipe": "cifar10", "width": 0.25, "epochs": 16,
@@ -212,13 +212,13 @@ def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(
     report.write_text(json.dumps({"summary": [
         {**base, "el_options": "defaults", "el_top1": 0.43, "el_minus_plain": 0.03},
         {**base, "el_options": "position=after_bn", "el_top1": 0.46, "el_minus_plain": 0.06}]}))
-    assert "+6.00 points on average" in publish.el_gain_lines(el, plain, report)[1]
-    assert "+6.00 points on average" in publish.el_gain_lines(plain, el, report)[1]
-    assert "+3.00 points on average" in publish.el_gain_lines(defaults, plain, report)[1]
+    assert "+6.00 points on average" in cards.el_gain_lines(el, plain, report)[1]
+    assert "+6.00 points on average" in cards.el_gain_lines(plain, el, report)[1]
+    assert "+3.00 points on average" in cards.el_gain_lines(defaults, plain, report)[1]
 
 
 def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, monkeypatch):
-    from training import publish
+    from training import cards
 
     runs = [fake_run(tmp_path, "resnet18_el", 0.70, seed=0),
             fake_run(tmp_path, "resnet18_el", 0.72, seed=1),
@@ -228,18 +228,18 @@ def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, m
                      elastic_link={"position": "after_bn"})]
     compare.main(runs + ["--output", str(tmp_path / "report")])
     this_run = json.loads(open(f"{runs[2]}/metrics.json").read())
-    line = publish.other_budgets_line(this_run, tmp_path / "report.json")
+    line = cards.other_budgets_line(this_run, tmp_path / "report.json")
     assert line.endswith("width 0.25, 16 epochs: 71.00% (2 seeds); this run: width 0.5, 18 "
                          "epochs.")
     narrow = json.loads(open(f"{runs[0]}/metrics.json").read())
-    assert "width 0.5, 18 epochs: 78.00% (1 seed);" in publish.other_budgets_line(
+    assert "width 0.5, 18 epochs: 78.00% (1 seed);" in cards.other_budgets_line(
         narrow, tmp_path / "report.json")
-    assert publish.other_budgets_line(this_run, tmp_path / "missing.json") is None
+    assert cards.other_budgets_line(this_run, tmp_path / "missing.json") is None
     # in the card: after the next steps, only when the 88 % target is missed
-    monkeypatch.setattr(publish, "EL_VS_PLAIN_REPORT", tmp_path / "report.json")
-    monkeypatch.setattr(publish, "THROUGHPUT_REPORT", tmp_path / "missing.json")
+    monkeypatch.setattr(cards, "EL_VS_PLAIN_REPORT", tmp_path / "report.json")
+    monkeypatch.setattr(cards, "THROUGHPUT_REPORT", tmp_path / "missing.json")
     el = {"name": "resnet18_el.cifar10", "evaluation": {"top1": 0.78}, "training": this_run}
-    lines = publish.target_lines(el["name"], el, None)
+    lines = cards.target_lines(el["name"], el, None)
     assert lines[1].startswith("- Next steps toward it") and lines[2] == line
     el["evaluation"]["top1"] = 0.90
-    assert not any("other budgets" in text for text in publish.target_lines(el["name"], el, None))
+    assert not any("other budgets" in text for text in cards.target_lines(el["name"], el, None))

@@ -3,6 +3,7 @@ what the publishing step generates from metrics.json, accuracy re-measures withi
 points of the card, the .tflite agrees with Keras, and the wheel carries the files."""
 
 import json
+import string
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,7 @@ import pytest
 
 import el_zoo
 from el_zoo import weights as weights_module
-from training import publish
+from training import cards, targets
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -44,15 +45,40 @@ def test_manifest_hashes_and_sizes_match_the_files():
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_card_is_generated_from_metrics(name):
-    twin = publish.published_metrics(MODELS).get(publish.twin_name(name))
-    expected = publish.card(name, metrics_of(name), publish.read_log(MODELS / name), twin)
+    twin = cards.published_metrics(MODELS).get(cards.twin_name(name))
+    expected = cards.card(name, metrics_of(name), cards.read_log(MODELS / name), twin)
     assert (MODELS / name / "README.md").read_text() == expected
+    # what publishing writes: re-rendered from the folder's records, nothing re-measured
+    assert cards.published_card(MODELS, name) == expected
+
+
+def test_cards_are_the_template_filled_in(tmp_path, monkeypatch):
+    name = "resnet26_el.cifar10"
+    fields = cards.card_fields(name, metrics_of(name), cards.read_log(MODELS / name))
+    template = string.Template(cards.CARD_TEMPLATE.read_text(encoding="utf-8"))
+    assert set(template.get_identifiers()) == set(fields)  # no placeholder left, none unused
+    (tmp_path / "card.md").write_text("# $name: top-1 $top1 after $epochs\n")
+    monkeypatch.setattr(cards, "CARD_TEMPLATE", tmp_path / "card.md")
+    assert cards.published_card(MODELS, name) == \
+        "# resnet26_el.cifar10: top-1 69.50% after 10 epochs\n"
+
+
+def test_cards_read_the_zoos_targets_from_training_targets(monkeypatch):
+    name = "resnet26_el.cifar10"
+    assert "the best EL model >= 88% top-1 on this split; this model reaches 69.50% (18.5 " \
+        "points short)" in cards.published_card(MODELS, name)
+    assert "target >= +3 points: not met" in cards.published_card(MODELS, name)
+    monkeypatch.setitem(targets.TOP1, "cifar10", 0.69)
+    monkeypatch.delitem(targets.EL_GAIN, "resnet26")
+    card = cards.published_card(MODELS, name)
+    assert "the best EL model >= 69% top-1 on this split; this model reaches 69.50% (met)" in card
+    assert "EL minus plain -0.75 points (one run each" in card and "+3 points" not in card
 
 
 def test_readme_results_table_is_generated_from_metrics():
     text = (REPO / "README.md").read_text()
-    start = text.index(publish.RESULTS_START) + len(publish.RESULTS_START)
-    assert text[start:text.index(publish.RESULTS_END)].strip() == publish.results_table(MODELS)
+    start = text.index(cards.RESULTS_START) + len(cards.RESULTS_START)
+    assert text[start:text.index(cards.RESULTS_END)].strip() == cards.results_table(MODELS)
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -127,3 +153,8 @@ def test_a_non_editable_wheel_carries_the_published_models(tmp_path):
     for relative in manifest["files"]:
         assert f"el_zoo/published/{relative}" in names, relative
     assert "training/train.py" in names
+    assert "training/templates/model_card.md" in names  # the cards' template
+    # el-zoo finds its train command through this entry point (el_zoo never imports training)
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "[el_zoo.commands]\ntrain = training.command:add_command\n" in \
+        zipfile.ZipFile(wheel).read(entry_points).decode()

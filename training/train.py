@@ -26,21 +26,18 @@ Writes into the output folder:
 A run that fails before its first checkpoint removes what it wrote (and the folder, if it
 created it), so a failed start leaves nothing half-written.
 
+The command's options are in ``training/command.py``, checkpoints and run records in
+``training/checkpoints.py``, the CSV and TensorBoard logs and the curves in
+``training/logs.py``.
+
 Distribution uses TensorFlow's strategies: ``--strategy mirrored`` (all local GPUs) or
 ``--strategy multiworker`` (several processes or hosts; each reads its role from
 ``TF_CONFIG``). The batch size is global (split over replicas).
 """
 
-import argparse
-import contextlib
-import csv
 import json
 import os
-import shlex
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -50,60 +47,18 @@ import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.atomic import atomic_path, write_text_atomically
+from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
+from el_zoo.cli import run_command
 from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
 from el_zoo.provenance import git_commit, run_info
 
-from training.recipes import OVERRIDABLE, RECIPES, get_recipe
-
-STRATEGIES = ("default", "mirrored", "multiworker")
-LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
-               "lr", "img_per_s", "epoch_time_s", "elapsed_s", "iterations")
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="el-zoo train", description="Train a zoo model with a recipe (see training/recipes.py)."
-    )
-    parser.add_argument("model", help="a registered model, e.g. resnet26_el (see el-zoo list)")
-    parser.add_argument("--recipe", required=True, choices=sorted(RECIPES))
-    parser.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
-    parser.add_argument("--output-dir", required=True, help="run folder (resumed if it exists)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
-    parser.add_argument("--stage-epochs", action="append", default=[], metavar="NAME=N",
-                        help="epochs of one stage of the recipe (repeatable), after --epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    parser.add_argument("--width-multiplier", type=float, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    parser.add_argument("--image-size", type=int, default=None, help="training resolution")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--elastic-link", action="append", default=[], metavar="KEY=VALUE",
-                        help="an ElasticLink option for an _el model instead of its default, "
-                             "e.g. position=after_bn or gamma_scale=fan_in (repeatable); "
-                             "recorded in the recipe")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="default")
-    parser.add_argument("--teacher", default=None,
-                        help="distil from this model: a zoo NAME.TAG or a saved Keras model")
-    parser.add_argument("--train-limit", type=int, default=None,
-                        help="use only this many (class-balanced) training images")
-    parser.add_argument("--eval-limit", type=int, default=None,
-                        help="evaluate on only this many (class-balanced) images")
-    parser.add_argument("--tfds", action="store_true",
-                        help="read the data set from TensorFlow Datasets (imagenet -> imagenet2012)")
-    parser.add_argument("--stream", action="store_true",
-                        help="decode image files on the fly instead of caching arrays "
-                             "(default for imagenet)")
-    parser.add_argument("--skip-bad-images", action="store_true",
-                        help="leave out unreadable image files with a warning")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="TensorFlow intra-op threads (default: all cores)")
-    parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
-                        help="Keras progress: 1 = progress bar (default on a terminal), "
-                             "2 = one line per epoch")
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    return args
+from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
+                                  kill_points, removed_if_failing_before_a_checkpoint,
+                                  remove_stale_temporaries, restore_checkpoint, run_record)
+from training.command import STRATEGIES, documented_command, parse_args
+from training.logs import plot_curves, tensorboard_callback
+from training.recipes import get_recipe
 
 
 def elastic_link_overrides(model_name, pairs):
@@ -153,191 +108,6 @@ def run_recipe(args):
     if elastic_link:
         recipe["elastic_link"] = elastic_link
     return recipe
-
-
-# ----------------------------------------------------------------------------- run folder
-# What a run writes; a start that fails before its first checkpoint removes them again.
-RUN_ARTEFACTS = ("recipe.json", "logs", "checkpoints")
-
-
-def documented_command(args):
-    """The command as documented (``python -m training.train`` takes the same arguments)."""
-    return "el-zoo train " + shlex.join(args.argv)
-
-
-def check_output_folder(path):
-    """Refuses an --output-dir that cannot hold a run (a file, or below one) before anything
-    is written, instead of a traceback from the first write."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise ValueError(f"--output-dir {path}: {folder} is a file, not a folder; give "
-                                 "a folder (a new one starts a run, a run folder resumes it).")
-            return
-
-
-def run_record(args, recipe):
-    """What defines a run, as recipe.json records it: a rerun must match it to resume."""
-    return {"model": args.model, "recipe": recipe, "seed": args.seed, "teacher": args.teacher,
-            "train_limit": args.train_limit, "eval_limit": args.eval_limit, "tfds": args.tfds,
-            "command": documented_command(args)}
-
-
-def defining_values(record):
-    """A run record's defining values, named as a user types them (model, --epochs, ...).
-
-    Settings of the recipe that no option changes (they come from training/recipes.py) are
-    named "recipe setting ..."; ``stored_size`` follows ``--image-size``.
-    """
-    recipe = record["recipe"]
-
-    def per_stage(key):
-        values = [stage[key] for stage in recipe["stages"]]
-        return values[0] if len(set(values)) == 1 else values
-
-    links = recipe.get("elastic_link") or {}
-    values = {"model": record["model"], "--recipe": recipe["name"],
-              "--epochs": per_stage("epochs"), "--batch-size": recipe["batch_size"],
-              "--width-multiplier": recipe["width_multiplier"], "--lr": per_stage("lr"),
-              "--image-size": recipe["image_size"],
-              "--elastic-link": " ".join(f"{k}={v}" for k, v in sorted(links.items()))
-              or "the model's defaults",
-              "--seed": record["seed"]}
-    for key in ("teacher", "train_limit", "eval_limit", "tfds"):
-        if key in record:  # records written before these were kept lack them
-            values["--" + key.replace("_", "-")] = record[key]
-    for key, value in recipe.items():
-        if key == "stages":
-            for stage in value:
-                values.update({f"recipe setting {stage['name']}.{k}": v for k, v in stage.items()
-                               if k not in ("epochs", "lr")})
-        elif key not in (*OVERRIDABLE, "name", "elastic_link", "stored_size"):
-            values[f"recipe setting {key}"] = value
-    return values
-
-
-def shown(value):
-    """An option's value in a message: None and False read as "not given"."""
-    if value is None or value is False:
-        return "not given"
-    return "given" if value is True else str(value)
-
-
-def run_differences(recorded, now):
-    """["--seed: recorded 0, now 1", ...] for each defining value a rerun changes; values one
-    side does not have (an older record) are not compared."""
-    before, after = defining_values(recorded), defining_values(now)
-    names = [name for name in before if name in after and before[name] != after[name]]
-    if "--recipe" in names:  # another recipe differs in all its settings: name the option only
-        names = [name for name in names if not name.startswith("recipe setting")]
-    return [f"{name}: recorded {shown(before[name])}, now {shown(after[name])}"
-            for name in names]
-
-
-def has_progress(output):
-    """True once a run in ``output`` has something to resume: a checkpoint or weights."""
-    return any(output.glob("checkpoints/*/latest")) or any(output.glob("*weights.h5")) or \
-        (output / "metrics.json").exists()
-
-
-def check_resumable(output, record):
-    """True if ``output`` holds a started run that ``record`` continues, False if nothing was
-    trained there yet; an error naming each difference if the run was started otherwise."""
-    if not has_progress(output):
-        return False
-    path = output / "recipe.json"
-    if not path.is_file():
-        raise ValueError(f"{output} holds checkpoints or weights but no recipe.json, so what "
-                         "was trained there is unknown: choose a new --output-dir.")
-    recorded = json.loads(path.read_text())
-    differences = run_differences(recorded, record)
-    if differences:
-        command = recorded.get("command")
-        rerun = f"rerun its command ({command})" if command else "rerun it with the recorded values"
-        raise ValueError(f"{output} holds a run started with other options ("
-                         f"{'; '.join(differences)}); resuming it would mix two runs in one "
-                         f"record. To finish that run, {rerun}; to train with these options, "
-                         "choose a new --output-dir.")
-    return True
-
-
-def first_missing_folder(path):
-    """The outermost folder of ``path`` that does not exist yet (None if ``path`` exists)."""
-    missing = None
-    for folder in (path, *path.parents):
-        if folder.exists():
-            return missing
-        missing = folder
-    return missing
-
-
-@contextlib.contextmanager
-def removed_if_failing_before_a_checkpoint(output):
-    """Removes what this run wrote into ``output`` (and the folders it created) if the block
-    fails before there is anything to resume; a run with a checkpoint is kept to resume."""
-    created = first_missing_folder(output)
-    try:
-        yield
-    except BaseException:
-        if not has_progress(output):
-            if created:
-                shutil.rmtree(created, ignore_errors=True)
-            else:
-                for name in RUN_ARTEFACTS:
-                    remove(output / name)
-        raise
-
-
-def remove(path):
-    """Removes a file or a folder tree, if it exists."""
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def remove_stale_temporaries(output):
-    """Removes half-written files of a killed run: checkpoint folders not yet renamed and
-    atomic-write temporaries (el_zoo.atomic names them ``.<name>.<random>...``)."""
-    for stale in [*output.glob("checkpoints/*/.epoch-*"), *output.glob(".*.tmp"),
-                  *output.glob(".*weights.h5.*")]:
-        remove(stale)
-
-
-# Test hook: tests set it to kill a run at a named point (see kill_point).
-KILL_AT = "EL_ZOO_TRAIN_KILL_AT"
-
-
-def kill_point(name):
-    """SIGKILLs this process at ``name`` when $EL_ZOO_TRAIN_KILL_AT names it, as a crash or
-    `kill -9` there would: tests kill runs at every phase and rerun them. Points: "<stage>
-    epoch N batch B", "<stage> epoch N saved", "final evaluation batch B"."""
-    if os.environ.get(KILL_AT) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-class KillPoints(keras.callbacks.Callback):
-    """The per-batch kill points; added only when a test sets $EL_ZOO_TRAIN_KILL_AT (batch
-    hooks cost time in real runs)."""
-
-    def __init__(self, phase):
-        super().__init__()
-        self.phase, self.epoch = phase, None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch + 1
-
-    def on_train_batch_end(self, batch, logs=None):
-        kill_point(f"{self.phase} epoch {self.epoch} batch {batch + 1}")
-
-    def on_test_batch_end(self, batch, logs=None):
-        if self.epoch is None:  # not fit's validation
-            kill_point(f"{self.phase} batch {batch + 1}")
-
-
-def kill_points(phase):
-    """[KillPoints(phase)] when a test asks for a kill point, else []."""
-    return [KillPoints(phase)] if KILL_AT in os.environ else []
 
 
 # ----------------------------------------------------------------------------- strategy
@@ -521,110 +291,9 @@ def compile_model(model, stage, steps_per_epoch, teacher=None):
     return trainer
 
 
-# ----------------------------------------------------------------------------- checkpoints
-class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: model + optimizer state and the history so far, into
-    ``epoch-NNNN/`` written under a temporary name and renamed, then ``latest`` rewritten
-    atomically; older checkpoints beyond the last two are removed. The CSV log is rebuilt
-    from the checkpointed history, so a killed run never logs an epoch twice."""
-
-    def __init__(self, folder, checkpoint, history, images_per_epoch, run, is_chief=True,
-                 keep=2):
-        super().__init__()
-        self.folder, self.checkpoint, self.history = Path(folder), checkpoint, history
-        self.images_per_epoch, self.run, self.is_chief, self.keep = (
-            images_per_epoch, run, is_chief, keep)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.time() - self.epoch_started
-        optimizer = self.model.optimizer
-        lr = optimizer.learning_rate
-        lr = lr(optimizer.iterations) if callable(lr) else lr
-        lr = float(keras.backend.get_value(lr))  # also a MirroredVariable under a strategy
-        row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
-               "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
-               "epoch_time_s": round(seconds, 1),
-               "elapsed_s": round(self.run["elapsed_before"] + time.time() - self.run["started"], 1),
-               "iterations": int(optimizer.iterations.numpy())}
-        row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
-        self.history.append(row)
-        print(f"epoch {epoch + 1}: {row['img_per_s']} img/s, {seconds:.0f} s", flush=True)
-        save_checkpoint(self.folder, epoch + 1, self.checkpoint, self.history, self.is_chief,
-                        self.keep)
-        if self.is_chief:
-            write_csv(self.run["output_dir"] / "training_log.csv", self.run["earlier_rows"] + self.history)
-        kill_point(f"{self.run['stage']} epoch {epoch + 1} saved")
-
-
-def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epoch:04d}"
-    # Non-chief workers must save too (saving may run collectives) but to a throwaway place.
-    temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder if is_chief else None))
-    try:
-        checkpoint.write(str(temporary / "ckpt"))
-        (temporary / "history.json").write_text(json.dumps(history, indent=1))
-        if is_chief:
-            target = folder / name
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(temporary, target)
-            write_text_atomically(folder / "latest", name)
-            for old in sorted(folder.glob("epoch-*"))[:-keep]:
-                shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def restore_checkpoint(folder, checkpoint):
-    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
-    latest = Path(folder) / "latest"
-    if not latest.exists():
-        return 0, []
-    path = Path(folder) / latest.read_text().strip()
-    checkpoint.read(str(path / "ckpt")).expect_partial()
-    history = json.loads((path / "history.json").read_text())
-    return int(path.name.split("-")[1]), history
-
-
-def write_csv(path, rows):
-    with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
+# ----------------------------------------------------------------------------- weights
 def save_weights_atomically(model, path):
     el_zoo.weights.save_weights(model, path)  # atomic; records the model's configuration
-
-
-def plot_curves(csv_path, png_path):
-    """Loss and top-1 per epoch (train and eval) from the CSV log, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    x = np.arange(1, len(rows) + 1)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in ((left, "loss"), (right, "top1")):
-        for prefix, label in (("", "train"), ("val_", "eval")):
-            values = [float(r[prefix + metric]) if r.get(prefix + metric) else np.nan
-                      for r in rows]
-            axis.plot(x, values, marker=".", label=label)
-        axis.set_xlabel("epoch (all stages)")
-        axis.set_title(metric)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    figure.tight_layout()
-    with atomic_path(png_path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
 
 
 # ----------------------------------------------------------------------------- main
@@ -692,8 +361,7 @@ def train_stages(args, recipe, strategy, is_chief, output, inputs):
         callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
                                      is_chief), *kill_points(stage["name"])]
         if is_chief:
-            callbacks.append(keras.callbacks.TensorBoard(str(output / "logs" / stage["name"]),
-                                                         write_graph=False))
+            callbacks.append(tensorboard_callback(output, stage["name"]))
         if done < stage["epochs"]:
             trainer.fit(inputs.train, epochs=stage["epochs"], initial_epoch=done,
                         steps_per_epoch=inputs.steps_per_epoch, validation_data=inputs.evaluation,
@@ -791,15 +459,9 @@ def train(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        train(args)
-    except (ValueError, OSError, ImportError) as error:
-        # expected errors (bad input, missing files or packages) read as one line; any
-        # other exception is a bug and keeps its traceback
-        print(f"el-zoo train: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    """``python -m training.train ARGUMENTS``, the same as ``el-zoo train ARGUMENTS``: expected
+    errors (bad input, missing files or packages) print as one line; returns the exit code."""
+    return run_command(parse_args(argv))
 
 
 if __name__ == "__main__":

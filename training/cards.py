@@ -1,0 +1,344 @@
+"""Model cards and the README's results table, rendered from what publishing recorded.
+
+A card is ``templates/model_card.md`` filled in from a published model's ``metrics.json``
+(its training record and publish-time measurements), its ``training_log.csv``, its twin's
+``metrics.json``, the zoo's targets (``training.targets``) and two committed reports
+(``benchmarks/el_vs_plain.json``, ``benchmarks/train_throughput.json``). Nothing is measured
+here: ``python -m training.publish --regenerate`` re-renders every card from those records,
+and a test checks that the committed cards are exactly that.
+"""
+
+import csv
+import json
+import string
+from pathlib import Path
+
+from el_zoo.atomic import write_text_atomically
+
+from training import targets
+from training.compare import budget_of, el_options
+
+REPO = Path(__file__).resolve().parent.parent
+CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
+LICENCE = "Apache-2.0 (code and weights)"
+CITATION = ("Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022, "
+            "arXiv:2112.10149 (BibTeX in the repository README)")
+DATASET_TEXT = {
+    "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracies are "
+               "slightly below the original PNG data's), 50,000 train / 10,000 test images",
+    "imagenette": "Imagenette (imagenette2 split, images stored at 224x224), 9,469 train / "
+                  "3,925 val images. These are ImageNet images: ImageNet's terms "
+                  "(non-commercial research) apply to the data set",
+}
+
+
+def options_note(training, form=" ({})"):
+    """``form`` filled with a run's non-default Elastic-Link options, e.g.
+    ' (position=after_bn)'; '' for the defaults."""
+    options = el_options(training)
+    return "" if options == "defaults" else form.format(options)
+
+
+def el_text(training):
+    """'with Elastic-Link', 'with Elastic-Link, position=after_bn' or 'without Elastic-Link'."""
+    if not training["model"].endswith("_el"):
+        return "without Elastic-Link"
+    return "with Elastic-Link" + options_note(training, ", {}")
+
+
+def read_log(folder):
+    with open(Path(folder) / "training_log.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def curve_lines(rows):
+    """Accuracy versus training time, from the per-epoch log."""
+    lines = ["| epoch | training time (min) | train top-1 | eval top-1 |", "|---|---|---|---|"]
+    for row in rows:
+        lines.append(f"| {row['epoch']} | {float(row['elapsed_s']) / 60:.0f} | "
+                     f"{float(row['top1']):.1%} | {float(row['val_top1']):.1%} |")
+    last = rows[-1]
+    if float(last["top1"]) <= float(last["val_top1"]) + 0.01:
+        lines += ["", "Train accuracy is not above eval accuracy at the end: the model "
+                  "underfits at this width and budget, so more capacity (width) or epochs, "
+                  "not more regularisation, would raise it."]
+    return lines
+
+
+def twin_name(name):
+    """'resnet26_el.cifar10' <-> 'resnet26.cifar10'."""
+    arch, _, tag = name.partition(".")
+    return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
+
+
+THROUGHPUT_REPORT = REPO / "benchmarks" / "train_throughput.json"
+EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"  # the throughput benchmark's labels
+WIDTH_ONE = "width 1.0 instead of 0.25"
+
+
+def measured_speeds(model, report_path):
+    """(img/s of ``model`` at width 0.25, slowdown of resnet26_el from width 0.25 to 1.0),
+    both from the committed training-throughput benchmark (32x32, 2 threads, alone), or
+    None when the report lacks them."""
+    try:
+        report = json.loads(Path(report_path).read_text())
+        family, role = (model[:-3], "el") if model.endswith("_el") else (model, "plain")
+        speed = report["families"][family][role]
+        experiments = report["experiments"]
+        slowdown = experiments[EXPERIMENT_DEFAULT]["el"] / experiments[WIDTH_ONE]["el"]
+    except (OSError, KeyError, ValueError, ZeroDivisionError):
+        return None
+    return speed, slowdown
+
+
+def scale_up_line(training, report_path=None):
+    """The cost, on this machine, of the next step toward an accuracy target: at width 1.0,
+    more epochs; narrower CIFAR-10 runs also get full width's cost from measured training
+    speeds (the benchmark's width-0.25 speed and width-1.0 slowdown, whatever the run's width)."""
+    lead = "- Next steps toward it (not measured within this budget): "
+    if training["recipe_config"]["width_multiplier"] >= 1.0:
+        return (f"{lead}more epochs; this run is already at width 1.0 (this card's "
+                "accuracy-versus-training-time table shows where it was heading).")
+    text = f"{lead}more epochs and more width."
+    measured = measured_speeds(training["model"], report_path or THROUGHPUT_REPORT)
+    if measured is None or training["dataset"] != "cifar10":
+        return text
+    speed, slowdown = measured
+    images = round(training["img_per_s"] * training["train_time_s"] / training["epochs"], -3)
+    minutes = images / (speed / slowdown) / 60
+    return (f"{text} Measured here (`benchmarks/train_throughput.md`, 2 threads, nothing "
+            f"else running): `{training['model']}` trains at {speed:.0f} img/s at width 0.25, "
+            f"and `resnet26_el` at width 1.0 is {slowdown:.1f}x slower than at 0.25; at that "
+            f"slowdown a width-1.0 epoch ({images:,.0f} images) would take about "
+            f"{minutes:.0f} min of training steps for this model. Runs resume from their "
+            "checkpoints, so a long run can span sessions or move to a GPU.")
+
+
+EL_VS_PLAIN_REPORT = REPO / "benchmarks" / "el_vs_plain.json"
+
+
+def el_vs_plain_section(report_path, key):
+    """``key`` ("runs" or "summary") of a ``training.compare`` report; None when the report
+    is missing or unreadable (a card then leaves out what it would have said)."""
+    try:
+        return json.loads(Path(report_path).read_text())[key]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def other_budgets_line(training, report_path=None):
+    """The same model (same Elastic-Link options, recipe and data set) at the other widths
+    and epochs that ``benchmarks/el_vs_plain.json`` holds runs of, each averaged over its
+    seeds: what more width and epochs measurably gave, toward a target this run misses.
+    None when the report holds no other budget."""
+    runs = el_vs_plain_section(report_path or EL_VS_PLAIN_REPORT, "runs")
+    if runs is None:
+        return None
+
+    def budget(run):
+        return run["recipe_config"]["width_multiplier"], run["epochs"]
+
+    def same_model(run):
+        return ((run["model"], run["recipe"], run["dataset"], el_options(run))
+                == (training["model"], training["recipe"], training["dataset"],
+                    el_options(training)))
+
+    scores = {}
+    for run in filter(same_model, runs):
+        if budget(run) != budget(training):
+            scores.setdefault(budget(run), []).append(run["top1"])
+    if not scores:
+        return None
+    others = "; ".join(
+        f"width {width}, {epochs} epochs: {sum(top1) / len(top1):.2%} "
+        f"({len(top1)} seed{'s' if len(top1) > 1 else ''})"
+        for (width, epochs), top1 in sorted(scores.items()))
+    width, epochs = budget(training)
+    return (f"- Measured at other budgets (`benchmarks/el_vs_plain.md`, same model, recipe and "
+            f"data; top-1 averaged over seeds): {others}; this run: width {width}, {epochs} "
+            "epochs.")
+
+
+def pooled_over_seeds(training, report_path):
+    """The row of ``benchmarks/el_vs_plain.json`` (``training.compare``'s seed means) for this
+    model's family, recipe, width and epochs, or None when the report has no single such row."""
+    summary = el_vs_plain_section(report_path, "summary")
+    if summary is None:
+        return None
+    arch = training["model"].removesuffix("_el")
+    key = (arch, training["recipe"], training["recipe_config"]["width_multiplier"],
+           training["epochs"])
+    # a variant's rows (other Elastic-Link options) are another model than the defaults'
+    options = el_options(training)
+    rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key
+            and r.get("el_options", "defaults") == options]
+    return rows[0] if len(rows) == 1 else None
+
+
+def el_gain_lines(published, twin, report_path=None):
+    """EL minus plain for this published pair, and the target verdict: judged on the mean
+    over seeds when ``benchmarks/el_vs_plain`` pooled more than one seed of this budget (one
+    seed's difference of a point or so is noise), else on this pair alone."""
+    is_el = published["training"]["model"].endswith("_el")
+    plain, el = (twin, published) if is_el else (published, twin)
+    gain = el["evaluation"]["top1"] - plain["evaluation"]["top1"]
+    goal = targets.EL_GAIN.get(plain["training"]["model"])
+    pooled = pooled_over_seeds(el["training"], report_path or EL_VS_PLAIN_REPORT)
+    twin_line = (f"- Its twin {'without' if is_el else 'with'} EL, `{twin['name']}` (same "
+                 f"recipe, width, epochs and seed): {twin['evaluation']['top1']:.2%}; EL minus "
+                 f"plain {100 * gain:+.2f} points")
+    if pooled is None or pooled["seeds"] < 2:
+        return [f"{twin_line}{gain_verdict(gain, goal)} (one run each; "
+                "`benchmarks/el_vs_plain.md` compares more seeds where trained)."]
+    mean = pooled["el_minus_plain"]
+    verdict = gain_verdict(mean, goal) + (" (judged on the mean)" if goal else "")
+    return [f"{twin_line} (this seed).",
+            f"- Over {pooled['seeds']} seeds of this recipe, width and epochs "
+            f"(`benchmarks/el_vs_plain.md`): EL minus plain {100 * mean:+.2f} points on "
+            f"average ({100 * pooled['min_diff']:+.2f} to {100 * pooled['max_diff']:+.2f})"
+            f"{verdict}."]
+
+
+def gain_verdict(gain, goal):
+    """'; target >= +3 points: met' (or 'not met'); empty for a family without a target."""
+    if goal is None:
+        return ""
+    return f"; target >= +{100 * goal:.0f} points: {'met' if gain >= goal else 'not met'}"
+
+
+def target_lines(name, published, twin):
+    """How this model stands against the zoo's targets, and its twin without/with EL."""
+    t, top1 = published["training"], published["evaluation"]["top1"]
+    tag, is_el = name.partition(".")[2], t["model"].endswith("_el")
+    lines = []
+    if tag in targets.TOP1 and is_el:
+        goal = targets.TOP1[tag]
+        lines.append(f"- Zoo target: the best EL model >= {goal:.0%} top-1 on this split; "
+                     f"this model reaches {top1:.2%} "
+                     f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
+        if top1 < goal:
+            lines.append(scale_up_line(t))
+            other_budgets = other_budgets_line(t)
+            if other_budgets:
+                lines.append(other_budgets)
+    if twin is None or budget_of(twin["training"]) != budget_of(t):
+        lines.append(f"- No twin {'without' if is_el else 'with'} EL is published under the "
+                     "same recipe, width, epochs and seed.")
+        return lines
+    return lines + el_gain_lines(published, twin)
+
+
+def epochs_text(epochs):
+    """'1 epoch', '16 epochs'."""
+    return f"{epochs} epoch{'s' if epochs > 1 else ''}"
+
+
+def card_fields(name, published, rows, twin=None):
+    """The values the card template's placeholders take, as the card shows them."""
+    t, e, c = published["training"], published["evaluation"], published["cost"]
+    p, lat, pre = published["parity"], published["x86_latency"], published["preprocessing"]
+    recipe = t["recipe_config"]
+    stage_text = "; ".join(
+        f"{s['name']}: {epochs_text(s['epochs'])}, Adam{'W (weight decay %g)' % s['weight_decay'] if s['weight_decay'] else ''} "
+        f"peak lr {s['lr']:g}, {s['schedule']} decay, "
+        f"{'binary' if s['binary_weights'] else 'real-valued'} weights"
+        for s in recipe["stages"])
+    ratios = lat["ratios"]
+    el_line = (f"- EL latency overhead vs the no-EL twin: {ratios['el_latency_overhead_1t']:+.1%}"
+               if "el_latency_overhead_1t" in ratios else "- (no Elastic-Link in this model)")
+    size = t["config"]["input_shape"]
+    crop = (f"decode and resize to {pre['resize']}x{pre['resize']}, centre crop "
+            f"{pre['crop']}x{pre['crop']}" if pre["crop"] else
+            f"decode to {pre['resize']}x{pre['resize']} RGB")
+    augment = {"cifar": "pad 4 + random 32x32 crop + horizontal flip",
+               "imagenet": "random-resized-crop (25-100 % of the area) + horizontal flip"}
+    return {
+        "name": name, "model": t["model"], "el_text": el_text(t),
+        "width_multiplier": t["config"]["width_multiplier"], "stem": t["config"]["stem"],
+        "input_size": f"{size[0]}x{size[1]}", "classes": t["config"]["classes"],
+        "dataset": e["dataset"], "split": e["split"], "images": e["images"],
+        "top1": f"{e['top1']:.2%}", "top5": f"{e['top5']:.2%}",
+        "dataset_text": DATASET_TEXT.get(t["dataset"], t["dataset"]), "inputs": crop,
+        "augmentation": augment.get(recipe["augment"], recipe["augment"]),
+        "recipe": t["recipe"], "batch_size": recipe["batch_size"], "stages": stage_text,
+        "seed": t["seed"], "command": t["command"], "git_commit": t["git_commit"],
+        "machine": t["machine"], "epochs": epochs_text(t["epochs"]),
+        "train_minutes": f"{t['train_time_s'] / 60:.0f}", "img_per_s": f"{t['img_per_s']:.0f}",
+        "wall_minutes": f"{t['wall_time_s'] / 60:.0f}", "date": t["date"],
+        "accuracy_versus_time": "\n".join(curve_lines(rows)),
+        "against_targets": "\n".join(target_lines(name, published, twin)),
+        "params": f"{c['params'] / 1e6:.3f}", "binary_params": f"{c['binary_params'] / 1e6:.3f}",
+        "float_params": f"{c['float_params'] / 1e6:.3f}", "el_params": c["el_params"],
+        "ops": f"{c['ops']:.3g}", "bops": f"{c['bops']:.3g}", "flops": f"{c['flops']:.3g}",
+        "tflite_mb": f"{published['tflite']['bytes'] / 1e6:.3f}",
+        "convert_s": f"{published['tflite']['convert_s']:.0f}",
+        "parity_images": p["images"], "agreement": f"{p['top1_agreement']:.0%}",
+        "max_abs_diff": f"{p['max_abs_diff']:.1e}",
+        "latency_ms": f"{lat['median_ms_1t']:.2f}",
+        "latency_vs_float": f"{ratios['latency_vs_float_1t']:.2f}",
+        "size_vs_float": f"{ratios['size_vs_float']:.3f}",
+        # the timing method is recorded since publishing timed models in rounds
+        "latency_notes": "\n".join([el_line, *([f"- Timing: {lat['method']}."]
+                                               if "method" in lat else [])]),
+        "x86_note": lat["note"],
+        "publish_command": published["publish"]["command"],
+        "publish_commit": published["publish"]["git_commit"],
+        "publish_date": published["publish"]["date"],
+        "publish_minutes": f"{published['publish']['wall_time_s'] / 60:.0f}",
+        "licence": LICENCE, "citation": CITATION,
+    }
+
+
+def card(name, published, rows, twin=None):
+    """The model card (Markdown): ``templates/model_card.md`` filled in from the published
+    metrics.json and training_log.csv (``rows``).
+
+    ``twin`` is the published metrics of the same model with/without EL, if any.
+    """
+    template = string.Template(CARD_TEMPLATE.read_text(encoding="utf-8"))
+    return template.substitute(card_fields(name, published, rows, twin))
+
+
+def published_card(models_dir, name, everything=None):
+    """The card of the model published as ``models_dir/name``, from its folder's records
+    (and its twin's metrics; ``everything`` is ``published_metrics(models_dir)`` if known)."""
+    everything = published_metrics(models_dir) if everything is None else everything
+    return card(name, everything[name], read_log(Path(models_dir) / name),
+                everything.get(twin_name(name)))
+
+
+RESULTS_START, RESULTS_END = "<!-- el-results:start -->", "<!-- el-results:end -->"
+
+
+def el_column(training):
+    """The results table's EL cell: no, yes, or yes with the non-default options."""
+    return "yes" + options_note(training) if training["model"].endswith("_el") else "no"
+
+
+def results_table(models_dir):
+    """The README's table of every published model, from the published metrics."""
+    lines = ["| model | EL | data set | top-1 | top-5 | OPs | params | .tflite | width | "
+             "epochs | training time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, m in published_metrics(models_dir).items():
+        t, e = m["training"], m["evaluation"]
+        lines.append(
+            f"| [{name}](models/{name}/README.md) | {el_column(t)} "
+            f"| {e['dataset']} {e['split']}{' (lossy JPEG)' if e['dataset'] == 'cifar10' else ''} "
+            f"| {e['top1']:.2%} | {e['top5']:.2%} | {m['cost']['ops']:.3g} | "
+            f"{m['cost']['params'] / 1e6:.2f} M | {m['tflite']['bytes'] / 1e6:.2f} MB | "
+            f"{t['config']['width_multiplier']:g} | {t['epochs']} | "
+            f"{t['train_time_s'] / 60:.0f} min |")
+    return "\n".join(lines)
+
+
+def update_readme(readme, models_dir):
+    text = Path(readme).read_text()
+    start, end = text.index(RESULTS_START) + len(RESULTS_START), text.index(RESULTS_END)
+    new = text[:start] + "\n" + results_table(models_dir) + "\n" + text[end:]
+    write_text_atomically(readme, new)
+
+
+def published_metrics(models_dir):
+    """{name: published metrics} of every model folder in ``models_dir``."""
+    return {path.parent.name: json.loads(path.read_text())
+            for path in sorted(Path(models_dir).glob("*.*/metrics.json"))}

@@ -1,0 +1,272 @@
+"""Checkpoints and run records: what lets a killed run resume, and refuses to mix two runs.
+
+After every epoch a run checkpoints model, optimizer and history (``EpochCheckpoint``);
+``recipe.json`` records what defines the run, which a rerun must match to resume
+(``check_resumable``); a start that fails before its first checkpoint removes what it wrote.
+Tests kill runs at named points ($EL_ZOO_TRAIN_KILL_AT) and rerun them.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+from el_zoo._keras import keras
+from el_zoo.atomic import write_text_atomically
+
+from training.command import documented_command
+from training.logs import LOG_COLUMNS, write_csv
+from training.recipes import OVERRIDABLE
+
+# ----------------------------------------------------------------------------- run folder
+# What a run writes; a start that fails before its first checkpoint removes them again.
+RUN_ARTEFACTS = ("recipe.json", "logs", "checkpoints")
+
+
+def check_output_folder(path):
+    """Refuses an --output-dir that cannot hold a run (a file, or below one) before anything
+    is written, instead of a traceback from the first write."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(f"--output-dir {path}: {folder} is a file, not a folder; give "
+                                 "a folder (a new one starts a run, a run folder resumes it).")
+            return
+
+
+def run_record(args, recipe):
+    """What defines a run, as recipe.json records it: a rerun must match it to resume."""
+    return {"model": args.model, "recipe": recipe, "seed": args.seed, "teacher": args.teacher,
+            "train_limit": args.train_limit, "eval_limit": args.eval_limit, "tfds": args.tfds,
+            "command": documented_command(args)}
+
+
+def defining_values(record):
+    """A run record's defining values, named as a user types them (model, --epochs, ...).
+
+    Settings of the recipe that no option changes (they come from training/recipes.py) are
+    named "recipe setting ..."; ``stored_size`` follows ``--image-size``.
+    """
+    recipe = record["recipe"]
+
+    def per_stage(key):
+        values = [stage[key] for stage in recipe["stages"]]
+        return values[0] if len(set(values)) == 1 else values
+
+    links = recipe.get("elastic_link") or {}
+    values = {"model": record["model"], "--recipe": recipe["name"],
+              "--epochs": per_stage("epochs"), "--batch-size": recipe["batch_size"],
+              "--width-multiplier": recipe["width_multiplier"], "--lr": per_stage("lr"),
+              "--image-size": recipe["image_size"],
+              "--elastic-link": " ".join(f"{k}={v}" for k, v in sorted(links.items()))
+              or "the model's defaults",
+              "--seed": record["seed"]}
+    for key in ("teacher", "train_limit", "eval_limit", "tfds"):
+        if key in record:  # records written before these were kept lack them
+            values["--" + key.replace("_", "-")] = record[key]
+    for key, value in recipe.items():
+        if key == "stages":
+            for stage in value:
+                values.update({f"recipe setting {stage['name']}.{k}": v for k, v in stage.items()
+                               if k not in ("epochs", "lr")})
+        elif key not in (*OVERRIDABLE, "name", "elastic_link", "stored_size"):
+            values[f"recipe setting {key}"] = value
+    return values
+
+
+def shown(value):
+    """An option's value in a message: None and False read as "not given"."""
+    if value is None or value is False:
+        return "not given"
+    return "given" if value is True else str(value)
+
+
+def run_differences(recorded, now):
+    """["--seed: recorded 0, now 1", ...] for each defining value a rerun changes; values one
+    side does not have (an older record) are not compared."""
+    before, after = defining_values(recorded), defining_values(now)
+    names = [name for name in before if name in after and before[name] != after[name]]
+    if "--recipe" in names:  # another recipe differs in all its settings: name the option only
+        names = [name for name in names if not name.startswith("recipe setting")]
+    return [f"{name}: recorded {shown(before[name])}, now {shown(after[name])}"
+            for name in names]
+
+
+def has_progress(output):
+    """True once a run in ``output`` has something to resume: a checkpoint or weights."""
+    return any(output.glob("checkpoints/*/latest")) or any(output.glob("*weights.h5")) or \
+        (output / "metrics.json").exists()
+
+
+def check_resumable(output, record):
+    """True if ``output`` holds a started run that ``record`` continues, False if nothing was
+    trained there yet; an error naming each difference if the run was started otherwise."""
+    if not has_progress(output):
+        return False
+    path = output / "recipe.json"
+    if not path.is_file():
+        raise ValueError(f"{output} holds checkpoints or weights but no recipe.json, so what "
+                         "was trained there is unknown: choose a new --output-dir.")
+    recorded = json.loads(path.read_text())
+    differences = run_differences(recorded, record)
+    if differences:
+        command = recorded.get("command")
+        rerun = f"rerun its command ({command})" if command else "rerun it with the recorded values"
+        raise ValueError(f"{output} holds a run started with other options ("
+                         f"{'; '.join(differences)}); resuming it would mix two runs in one "
+                         f"record. To finish that run, {rerun}; to train with these options, "
+                         "choose a new --output-dir.")
+    return True
+
+
+def first_missing_folder(path):
+    """The outermost folder of ``path`` that does not exist yet (None if ``path`` exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return missing
+        missing = folder
+    return missing
+
+
+@contextlib.contextmanager
+def removed_if_failing_before_a_checkpoint(output):
+    """Removes what this run wrote into ``output`` (and the folders it created) if the block
+    fails before there is anything to resume; a run with a checkpoint is kept to resume."""
+    created = first_missing_folder(output)
+    try:
+        yield
+    except BaseException:
+        if not has_progress(output):
+            if created:
+                shutil.rmtree(created, ignore_errors=True)
+            else:
+                for name in RUN_ARTEFACTS:
+                    remove(output / name)
+        raise
+
+
+def remove(path):
+    """Removes a file or a folder tree, if it exists."""
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(output):
+    """Removes half-written files of a killed run: checkpoint folders not yet renamed and
+    atomic-write temporaries (el_zoo.atomic names them ``.<name>.<random>...``)."""
+    for stale in [*output.glob("checkpoints/*/.epoch-*"), *output.glob(".*.tmp"),
+                  *output.glob(".*weights.h5.*")]:
+        remove(stale)
+
+
+# ----------------------------------------------------------------------------- kill points
+# Test hook: tests set it to kill a run at a named point (see kill_point).
+KILL_AT = "EL_ZOO_TRAIN_KILL_AT"
+
+
+def kill_point(name):
+    """SIGKILLs this process at ``name`` when $EL_ZOO_TRAIN_KILL_AT names it, as a crash or
+    `kill -9` there would: tests kill runs at every phase and rerun them. Points: "<stage>
+    epoch N batch B", "<stage> epoch N saved", "final evaluation batch B"."""
+    if os.environ.get(KILL_AT) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillPoints(keras.callbacks.Callback):
+    """The per-batch kill points; added only when a test sets $EL_ZOO_TRAIN_KILL_AT (batch
+    hooks cost time in real runs)."""
+
+    def __init__(self, phase):
+        super().__init__()
+        self.phase, self.epoch = phase, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        kill_point(f"{self.phase} epoch {self.epoch} batch {batch + 1}")
+
+    def on_test_batch_end(self, batch, logs=None):
+        if self.epoch is None:  # not fit's validation
+            kill_point(f"{self.phase} batch {batch + 1}")
+
+
+def kill_points(phase):
+    """[KillPoints(phase)] when a test asks for a kill point, else []."""
+    return [KillPoints(phase)] if KILL_AT in os.environ else []
+
+
+# ----------------------------------------------------------------------------- checkpoints
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch: model + optimizer state and the history so far, into
+    ``epoch-NNNN/`` written under a temporary name and renamed, then ``latest`` rewritten
+    atomically; older checkpoints beyond the last two are removed. The CSV log is rebuilt
+    from the checkpointed history, so a killed run never logs an epoch twice."""
+
+    def __init__(self, folder, checkpoint, history, images_per_epoch, run, is_chief=True,
+                 keep=2):
+        super().__init__()
+        self.folder, self.checkpoint, self.history = Path(folder), checkpoint, history
+        self.images_per_epoch, self.run, self.is_chief, self.keep = (
+            images_per_epoch, run, is_chief, keep)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.time() - self.epoch_started
+        optimizer = self.model.optimizer
+        lr = optimizer.learning_rate
+        lr = lr(optimizer.iterations) if callable(lr) else lr
+        lr = float(keras.backend.get_value(lr))  # also a MirroredVariable under a strategy
+        row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
+               "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
+               "epoch_time_s": round(seconds, 1),
+               "elapsed_s": round(self.run["elapsed_before"] + time.time() - self.run["started"], 1),
+               "iterations": int(optimizer.iterations.numpy())}
+        row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
+        self.history.append(row)
+        print(f"epoch {epoch + 1}: {row['img_per_s']} img/s, {seconds:.0f} s", flush=True)
+        save_checkpoint(self.folder, epoch + 1, self.checkpoint, self.history, self.is_chief,
+                        self.keep)
+        if self.is_chief:
+            write_csv(self.run["output_dir"] / "training_log.csv", self.run["earlier_rows"] + self.history)
+        kill_point(f"{self.run['stage']} epoch {epoch + 1} saved")
+
+
+def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{epoch:04d}"
+    # Non-chief workers must save too (saving may run collectives) but to a throwaway place.
+    temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder if is_chief else None))
+    try:
+        checkpoint.write(str(temporary / "ckpt"))
+        (temporary / "history.json").write_text(json.dumps(history, indent=1))
+        if is_chief:
+            target = folder / name
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(temporary, target)
+            write_text_atomically(folder / "latest", name)
+            for old in sorted(folder.glob("epoch-*"))[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def restore_checkpoint(folder, checkpoint):
+    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
+    latest = Path(folder) / "latest"
+    if not latest.exists():
+        return 0, []
+    path = Path(folder) / latest.read_text().strip()
+    checkpoint.read(str(path / "ckpt")).expect_partial()
+    history = json.loads((path / "history.json").read_text())
+    return int(path.name.split("-")[1]), history

@@ -1,0 +1,49 @@
+"""The training log of a run: ``training_log.csv`` (one row per epoch), TensorBoard logs
+(``logs/<stage>/``) and ``training_curves.png``."""
+
+import csv
+
+import numpy as np
+from el_zoo._keras import keras
+from el_zoo.atomic import atomic_path
+
+LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
+               "lr", "img_per_s", "epoch_time_s", "elapsed_s", "iterations")
+
+
+def write_csv(path, rows):
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_curves(csv_path, png_path):
+    """Loss and top-1 per epoch (train and eval) from the CSV log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    x = np.arange(1, len(rows) + 1)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in ((left, "loss"), (right, "top1")):
+        for prefix, label in (("", "train"), ("val_", "eval")):
+            values = [float(r[prefix + metric]) if r.get(prefix + metric) else np.nan
+                      for r in rows]
+            axis.plot(x, values, marker=".", label=label)
+        axis.set_xlabel("epoch (all stages)")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    with atomic_path(png_path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+
+
+def tensorboard_callback(output, stage):
+    """The Keras callback that writes a stage's TensorBoard logs into ``output/logs/<stage>``."""
+    return keras.callbacks.TensorBoard(str(output / "logs" / stage), write_graph=False)
