@@ -234,8 +234,10 @@ def test_imagenet_paper_recipe_two_stages_with_distillation_from_a_folder(tmp_pa
                  "--image-size", 64, "--width-multiplier", 0.25,
                  "--teacher", tmp_path / "teacher.h5"]
     failed = el_zoo_train(*arguments, check=False)
-    assert failed.returncode != 0 and "broken.JPEG" in failed.stderr + failed.stdout
-    assert "--skip-bad-images" in failed.stderr + failed.stdout
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr  # one line, not TF's
+    assert failed.stderr.splitlines()[-1].startswith("el-zoo train: error: cannot read image ")
+    assert "broken.JPEG: cannot identify image file" in failed.stderr
+    assert failed.stderr.endswith("(pass --skip-bad-images to leave it out)\n")
     assert not (tmp_path / "run").exists()  # failed in its first epoch: nothing left
     done = el_zoo_train(*arguments, "--skip-bad-images")
     assert "skipping cannot read image" in done.stderr and "broken.JPEG" in done.stderr

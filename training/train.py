@@ -793,7 +793,8 @@ def train(args):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        train(args)
+        with data.streamed_image_errors():  # a bad image met by --stream: one line too
+            train(args)
     except (ValueError, OSError, ImportError) as error:
         # expected errors (bad input, missing files or packages) read as one line; any
         # other exception is a bug and keeps its traceback
