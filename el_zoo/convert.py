@@ -198,9 +198,12 @@ def _check_parity(flatbuffer, model, verify_images):
             f"{report['top1_agreement']:.1%} (< {MIN_AGREEMENT:.0%}) over "
             f"{report['images']} images, max |diff| {report['max_abs_diff']:.3g}. The file "
             "was not written. An untrained model (batch norm at its initial statistics) can "
-            "show this: its binary convs sum to exact zeros, which the two engines may "
-            "binarize differently; trained weights do not. For an untrained model pass "
-            "verify_images=0 (el-zoo convert --no-verify)."
+            "show this on some CPUs: values it binarizes lie within float rounding of zero, "
+            "TensorFlow's kernels (oneDNN, or Eigen on CPUs without AVX512_VNNI/BF16 or "
+            "AMX, e.g. AVX2-only ones; TF_ENABLE_ONEDNN_OPTS=0 picks Eigen anywhere) round "
+            "some of them to the other sign than the LCE interpreter does, and each flipped "
+            "sign moves an untrained model's outputs a lot (a trained model's rarely its "
+            "top-1). For an untrained model pass verify_images=0 (el-zoo convert --no-verify)."
         )
 
 

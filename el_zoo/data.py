@@ -12,6 +12,7 @@ through ``tf.data``. Every cache entry is named after what it was made from (see
 ``source_key``), so data from another folder or a replaced archive is never mistaken for it.
 """
 
+import contextlib
 import gzip
 import hashlib
 import numbers
@@ -228,6 +229,14 @@ def read_image(path, size=None):
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 
+def skip_or_raise(error, skip_bad_images):
+    """A file that is not a readable image (``error`` from ``read_image``): an error naming
+    the way out, or with ``skip_bad_images`` a warning naming the file."""
+    if not skip_bad_images:
+        raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
+    warnings.warn(f"skipping {error}", stacklevel=3)
+
+
 def check_limit(limit):
     """``limit`` (a number of images) is None or a positive integer, else a ValueError."""
     if limit is None:
@@ -268,9 +277,7 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
             images.append(read_image(paths[i], image_size))
             kept.append(i)
         except ValueError as error:
-            if not skip_bad_images:
-                raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
-            warnings.warn(f"skipping {error}", stacklevel=2)
+            skip_or_raise(error, skip_bad_images)
     if not images:
         raise ValueError(f"{split_dir} holds no readable image.")
     images = np.stack(images)
@@ -407,9 +414,11 @@ def file_dataset(paths, labels, *, image_size, batch_size, training, augment=Non
         try:
             return read_image(path, image_size), True
         except ValueError as error:
-            if not skip_bad_images:
-                raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
-            warnings.warn(f"skipping {error}", stacklevel=1)
+            try:
+                skip_or_raise(error, skip_bad_images)
+            except ValueError as unreadable:
+                _streamed_image_errors.append(unreadable)  # see streamed_image_errors
+                raise
             return np.zeros((image_size, image_size, 3), np.uint8), False
 
     @tf.autograph.experimental.do_not_convert
@@ -426,6 +435,31 @@ def file_dataset(paths, labels, *, image_size, batch_size, training, augment=Non
     dataset = dataset.map(_preprocess_fn(training, augment, crop_size, seed),
                           num_parallel_calls=tf.data.AUTOTUNE)
     return _batch_and_prefetch(dataset, batch_size, training)
+
+
+# The errors of bad image files met by file_dataset pipelines. Raised inside tf.data, they
+# reach whoever iterates the pipeline (Keras' fit) as TensorFlow's own error type with a
+# Python traceback in its message; streamed_image_errors raises the original instead.
+_streamed_image_errors = []
+
+
+@contextlib.contextmanager
+def streamed_image_errors():
+    """Inside this block, a bad image file that a ``file_dataset`` pipeline meets raises the
+    one-line ValueError naming the file and the fix (as ``load_split`` does for cached
+    data), instead of TensorFlow's error around it.
+
+    Example:
+        with streamed_image_errors():
+            model.fit(file_dataset(paths, labels, image_size=32, batch_size=8, training=True))
+    """
+    _streamed_image_errors.clear()
+    try:
+        yield
+    except tf.errors.OpError:
+        if _streamed_image_errors:
+            raise _streamed_image_errors[0] from None
+        raise
 
 
 def tfds_dataset(name, split, *, data_dir=None, image_size, batch_size, training,

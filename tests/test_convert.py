@@ -118,8 +118,13 @@ def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, mo
 
     monkeypatch.setattr(convert_module, "interpreter_outputs", wrong_outputs)
     target = tmp_path / "model.tflite"
-    with pytest.raises(RuntimeError, match=r"top-1 agreement 0.0% \(< 99%\)"):
+    with pytest.raises(RuntimeError, match=r"top-1 agreement 0.0% \(< 99%\)") as error:
         convert(model, target)
+    message = str(error.value)  # the measured cause and the way out, on one line
+    assert "\n" not in message and "The file was not written." in message
+    assert "binarizes lie within float rounding of zero" in message
+    assert "TF_ENABLE_ONEDNN_OPTS=0" in message and "exact zeros" not in message
+    assert message.endswith("pass verify_images=0 (el-zoo convert --no-verify).")
     assert not target.exists()
     assert convert(model, target, verify_images=0) == target  # the check can be skipped
 

@@ -199,3 +199,51 @@ def test_failure_before_the_first_checkpoint_removes_what_the_run_wrote(tmp_path
         started_run(kept)  # a checkpoint exists: kept, to be resumed
         raise RuntimeError("bad image in epoch 2")
     assert (kept / "recipe.json").exists()
+
+
+def cifar_like_folder(root, bad_name, bad_bytes):
+    """A data root holding cifar10/{train,test}/{cat,dog}/ of small JPEGs, plus one bad file
+    ``bad_name`` (with ``bad_bytes``) among the cat training images."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in ("cat", "dog"):
+            folder = root / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            for i in range(4):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.jpg")
+    (root / "cifar10" / "train" / "cat" / bad_name).write_bytes(bad_bytes)
+    return root / "cifar10" / "train" / "cat" / bad_name
+
+
+def jpeg_bytes():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_a_bad_image_met_while_streaming_is_one_line_naming_the_file(tmp_path, capsys):
+    """--stream decodes images inside tf.data during fit: the error reaching the user is
+    the same line as for cached data, not TensorFlow's error around a Python traceback.
+    (A file that is no image at all: test_training's imagenet_paper test.)"""
+    from training import train
+
+    bad = cifar_like_folder(tmp_path / "data", "truncated.jpg", jpeg_bytes()[:300])
+    output = tmp_path / "run"
+    code = train.main(["resnet18", "--recipe", "cifar10", "--data-dir", str(tmp_path / "data"),
+                       "--output-dir", str(output), "--epochs", "1", "--batch-size", "4",
+                       "--stream", "--verbose", "0"])
+    error = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in error
+    last = error.splitlines()[-1]
+    assert last.startswith(f"el-zoo train: error: cannot read image {bad}: ")
+    assert last.endswith(": Truncated File Read (pass --skip-bad-images to leave it out)")
+    assert not output.exists()  # failed in its first epoch: nothing left

@@ -234,8 +234,10 @@ def test_imagenet_paper_recipe_two_stages_with_distillation_from_a_folder(tmp_pa
                  "--image-size", 64, "--width-multiplier", 0.25,
                  "--teacher", tmp_path / "teacher.h5"]
     failed = el_zoo_train(*arguments, check=False)
-    assert failed.returncode != 0 and "broken.JPEG" in failed.stderr + failed.stdout
-    assert "--skip-bad-images" in failed.stderr + failed.stdout
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr  # one line, not TF's
+    assert failed.stderr.splitlines()[-1].startswith("el-zoo train: error: cannot read image ")
+    assert "broken.JPEG: cannot identify image file" in failed.stderr
+    assert failed.stderr.endswith("(pass --skip-bad-images to leave it out)\n")
     assert not (tmp_path / "run").exists()  # failed in its first epoch: nothing left
     done = el_zoo_train(*arguments, "--skip-bad-images")
     assert "skipping cannot read image" in done.stderr and "broken.JPEG" in done.stderr
@@ -325,31 +327,57 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_workers_on_loopback_finish_with_identical_weights(data_dir, tmp_path):
+def run_two_workers(data_dir, output_dirs, env=None):
+    """Runs `el-zoo train` as two workers on loopback (worker 0 is the chief), each with its
+    --output-dir from ``output_dirs``; returns [(exit code, output)] of both."""
     workers = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     processes = []
-    for index in range(2):
+    for index, output_dir in enumerate(output_dirs):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         command = [sys.executable, "-m", "el_zoo.cli", "train", "resnet18_el", "--recipe",
-                   "cifar10", "--data-dir", str(data_dir), "--output-dir", str(tmp_path / "run"),
-                   "--strategy", "multiworker", "--epochs", "1", "--train-limit", "256",
+                   "cifar10", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
+                   "--strategy", "multiworker", "--epochs", "2", "--train-limit", "128",
                    "--eval-limit", "64", "--batch-size", "32", "--verbose", "0",
                    "--threads", "1"]
         processes.append(subprocess.Popen(
-            command, env={**ENV, "TF_CONFIG": json.dumps(tf_config)}, cwd=REPO,
+            command, env={**ENV, **(env or {}), "TF_CONFIG": json.dumps(tf_config)}, cwd=REPO,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     outputs = [p.communicate(timeout=900)[0] for p in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-3000:]
-    chief, other = tmp_path / "run" / "weights.h5", tmp_path / "run" / "worker-1" / "weights.h5"
+    return [(p.returncode, output) for p, output in zip(processes, outputs)]
+
+
+def test_two_workers_killed_and_rerun_resume_alike_with_identical_weights(data_dir, tmp_path):
+    """Both workers killed after epoch 1, then both commands rerun: every worker resumes
+    from the chief's checkpoint (a non-chief starting again from epoch 0 would train other
+    weights, or hang); a worker that cannot see that checkpoint is refused on both."""
+    run = tmp_path / "run"
+    for code, output in run_two_workers(data_dir, [run, run],
+                                        {"EL_ZOO_TRAIN_KILL_AT": "main epoch 1 saved"}):
+        assert code != 0 and "epoch 2" not in output, output[-3000:]  # killed where asked
+    assert (run / "checkpoints" / "main" / "latest").read_text() == "epoch-0001"
+
+    # worker 1 sees no run folder (as on a host without the shared file system)
+    for code, output in run_two_workers(data_dir, [run, tmp_path / "elsewhere"]):
+        assert code == 2, output[-3000:]
+        assert (f"el-zoo train: error: the workers see different runs in --output-dir" in output
+                and "(chief: main after epoch 1; worker 1: no checkpoint)" in output
+                and "it must be one folder all workers share" in output), output[-3000:]
+    assert not (tmp_path / "elsewhere").exists()
+
+    for code, output in run_two_workers(data_dir, [run, run]):
+        assert code == 0, output[-3000:]
+        assert f"resuming main after epoch 1 from {run / 'checkpoints' / 'main'}" in output
+    rows = log_rows(run)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert [int(r["iterations"]) for r in rows] == [4, 8]  # the optimizer state came back
+    chief, other = run / "weights.h5", run / "worker-1" / "weights.h5"
     with h5py.File(chief) as a, h5py.File(other) as b:
         names = []
         a.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
         assert len(names) > 50
         for name in names:
             np.testing.assert_array_equal(a[name][()], b[name][()], err_msg=name)
-    with h5py.File(chief) as a:  # and training changed them (not two untouched inits)
-        assert json.loads((tmp_path / "run" / "metrics.json").read_text())["epochs"] == 1
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
 def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):

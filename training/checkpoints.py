@@ -242,7 +242,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
-    folder.mkdir(parents=True, exist_ok=True)
+    if is_chief:  # the others write nothing into the run folder (see train.RunFolders)
+        folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epoch:04d}"
     # Non-chief workers must save too (saving may run collectives) but to a throwaway place.
     temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder if is_chief else None))
@@ -261,12 +262,20 @@ def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def restore_checkpoint(folder, checkpoint):
-    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
+def latest_checkpoint(folder):
+    """(epochs done, path) of the newest checkpoint in ``folder``, or (0, None)."""
     latest = Path(folder) / "latest"
     if not latest.exists():
-        return 0, []
+        return 0, None
     path = Path(folder) / latest.read_text().strip()
+    return int(path.name.split("-")[1]), path
+
+
+def restore_checkpoint(folder, checkpoint):
+    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
+    done, path = latest_checkpoint(folder)
+    if path is None:
+        return 0, []
     checkpoint.read(str(path / "ckpt")).expect_partial()
     history = json.loads((path / "history.json").read_text())
-    return int(path.name.split("-")[1]), history
+    return done, history

@@ -93,10 +93,12 @@ def documented_command(args):
 
 def run(args):
     """Trains, resumes or finishes the run ``args`` describe; 0 when it is complete."""
+    from el_zoo.data import streamed_image_errors
     from training.train import train  # loads TensorFlow: only when a run starts, not for --help
 
     try:
-        train(args)
+        with streamed_image_errors():  # a bad image met by --stream: one line too
+            train(args)
     except ImportError as error:  # an optional package is missing; the message names it
         raise ElZooError(str(error)) from error
     return 0

@@ -32,7 +32,12 @@ The command's options are in ``training/command.py``, checkpoints and run record
 
 Distribution uses TensorFlow's strategies: ``--strategy mirrored`` (all local GPUs) or
 ``--strategy multiworker`` (several processes or hosts; each reads its role from
-``TF_CONFIG``). The batch size is global (split over replicas).
+``TF_CONFIG``). The batch size is global (split over replicas). The chief writes the run
+folder; the other workers write only their copies of the weights and metrics.json, into
+``worker-N/`` inside it. Rerunning every worker's command resumes them all from the chief's
+newest checkpoint, which they read from --output-dir: to resume, it must be one folder all
+workers share (a shared file system at the same path); a worker that sees another state of
+the run there is refused on every worker, before anything is trained.
 """
 
 import json
@@ -55,7 +60,8 @@ from el_zoo.provenance import git_commit, run_info
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
-                                  remove_stale_temporaries, restore_checkpoint, run_record)
+                                  latest_checkpoint, remove_stale_temporaries,
+                                  restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import plot_curves, tensorboard_callback
 from training.recipes import get_recipe
@@ -138,6 +144,77 @@ def worker_role(strategy):
     return is_chief, task_id
 
 
+class RunFolders(NamedTuple):
+    """Where a worker reads and writes a run.
+
+    ``run`` (--output-dir) is the chief's folder. Its record, checkpoints and stage weights
+    are the run's state, and every worker resumes from them: under --strategy multiworker
+    --output-dir must name one folder that every worker sees (a shared file system mounted
+    at the same path; ``check_workers_resume_alike`` refuses a rerun otherwise). ``own`` is
+    where this worker writes: ``run`` for the chief, ``run/worker-N`` for the others (their
+    copies of the stage and final weights, and metrics.json); they write nothing else.
+    """
+
+    run: Path
+    own: Path
+
+    def stage_weights(self, name):
+        """The weights file of finished stage ``name``: the run's (finished by an earlier
+        run, or by the chief), else this worker's copy (finished now)."""
+        path = self.run / f"{name}-weights.h5"
+        return path if path.exists() else self.own / f"{name}-weights.h5"
+
+
+def run_progress(output, recipe):
+    """How far the run in ``output`` got, as a rerun resumes it: per stage, 1 if its
+    weights are saved and the epoch of its newest checkpoint; last, 1 if it is complete."""
+    progress = []
+    for stage in recipe["stages"]:
+        progress += [int((output / f"{stage['name']}-weights.h5").exists()),
+                     latest_checkpoint(output / "checkpoints" / stage["name"])[0]]
+    return progress + [int((output / "metrics.json").exists())]
+
+
+def described_progress(progress, recipe):
+    """``run_progress`` in words: "complete", "float finished, main after epoch 2", ..."""
+    if progress[-1]:
+        return "complete"
+    parts = []
+    for stage, saved, epoch in zip(recipe["stages"], progress[0::2], progress[1::2]):
+        if saved:
+            parts.append(f"{stage['name']} finished")
+        elif epoch:
+            parts.append(f"{stage['name']} after epoch {epoch}")
+    return ", ".join(parts) or "no checkpoint"
+
+
+def check_workers_resume_alike(strategy, output, recipe):
+    """Under a multi-worker strategy, refuses (on every worker alike, before anything is
+    written or trained) a run whose workers see different progress in ``output``.
+
+    Why: every worker resumes from the chief's checkpoints in ``output`` (see RunFolders).
+    A worker that cannot see them would start from epoch 0 with fresh weights while the
+    chief resumes: the replicas' weights would differ and their epochs would not match,
+    which mixes two trainings or hangs in a collective. The workers exchange what they see
+    (an all-gather), so each of them reaches the same verdict.
+    """
+    if getattr(strategy, "cluster_resolver", None) is None:
+        return
+    is_chief, worker = worker_role(strategy)
+    seen = [int(is_chief), worker, *run_progress(output, recipe)]
+    gathered = strategy.gather(strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant([seen], tf.int64)), axis=0).numpy()
+    views = {("chief" if row[0] else f"worker {row[1]}"): described_progress(list(row[2:]), recipe)
+             for row in gathered}
+    if len(set(views.values())) > 1:
+        raise ValueError(
+            f"the workers see different runs in --output-dir {output} ("
+            + "; ".join(f"{who}: {what}" for who, what in views.items())
+            + "). Every worker resumes from the chief's checkpoints there, so it must be one "
+            "folder all workers share (a shared file system at the same path): rerun with "
+            "the run folder shared, or start a new run in a new --output-dir.")
+
+
 # ----------------------------------------------------------------------------- data
 def load_data(recipe, args):
     """(train dataset, eval dataset, class names, train images per epoch)."""
@@ -198,14 +275,14 @@ def build_model(model_name, recipe, stage, classes):
     return model
 
 
-def stage_teacher(args, recipe, stage, classes, output):
+def stage_teacher(args, recipe, stage, classes, folders):
     """The frozen teacher of a stage: an earlier stage of this run (``stage["teacher"]``,
     e.g. the float twin trained in stage "float"), else ``--teacher``, else None."""
     if stage["teacher"] is None:
         return load_teacher(args.teacher) if args.teacher else None
     source = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
     teacher = stage_model(args.model, recipe, source, classes,
-                          output / f"{source['name']}-weights.h5")
+                          folders.stage_weights(source["name"]))
     teacher.trainable = False
     return teacher
 
@@ -331,48 +408,47 @@ def stage_model(model_name, recipe, stage, classes, weights):
     return model
 
 
-def train_stages(args, recipe, strategy, is_chief, output, inputs):
+def train_stages(args, recipe, strategy, is_chief, folders, inputs):
     """Trains every stage an earlier run did not finish, each resumed from its newest
     checkpoint. Returns (the final model, or None when earlier runs finished every stage;
     the log rows of all stages)."""
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     earlier_rows, previous_weights, model = [], None, None
     for stage in recipe["stages"]:
-        stage_weights = output / f"{stage['name']}-weights.h5"
-        folder = output / "checkpoints" / stage["name"]
-        if stage_weights.exists():  # stage finished by an earlier run
+        folder = folders.run / "checkpoints" / stage["name"]
+        if (folders.run / f"{stage['name']}-weights.h5").exists():  # finished by an earlier run
             _, rows = restore_checkpoint(folder, tf.train.Checkpoint())
             earlier_rows += rows
-            previous_weights = stage_weights
+            previous_weights = folders.run / f"{stage['name']}-weights.h5"
             continue
         with strategy.scope():
             start = previous_weights if stage["init"] == "previous" else None
             model = stage_model(args.model, recipe, stage, inputs.classes, start)
-            teacher = stage_teacher(args, recipe, stage, inputs.classes, output)
+            teacher = stage_teacher(args, recipe, stage, inputs.classes, folders)
             trainer = compile_model(model, stage, inputs.steps_per_epoch or 1000, teacher)
             checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer)
         done, history = restore_checkpoint(folder, checkpoint)
         if done:
             print(f"resuming {stage['name']} after epoch {done} from {folder}", flush=True)
-        run = {"stage": stage["name"], "output_dir": output, "earlier_rows": earlier_rows,
+        run = {"stage": stage["name"], "output_dir": folders.run, "earlier_rows": earlier_rows,
                "started": time.time(),
                "elapsed_before": history[-1]["elapsed_s"] if history else
                (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
         callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
                                      is_chief), *kill_points(stage["name"])]
         if is_chief:
-            callbacks.append(tensorboard_callback(output, stage["name"]))
+            callbacks.append(tensorboard_callback(folders.run, stage["name"]))
         if done < stage["epochs"]:
             trainer.fit(inputs.train, epochs=stage["epochs"], initial_epoch=done,
                         steps_per_epoch=inputs.steps_per_epoch, validation_data=inputs.evaluation,
                         callbacks=callbacks, verbose=verbose)
-        save_weights_atomically(model, stage_weights)
+        previous_weights = folders.own / f"{stage['name']}-weights.h5"
+        save_weights_atomically(model, previous_weights)
         earlier_rows += history
-        previous_weights = stage_weights
     return model, earlier_rows
 
 
-def evaluate_final(args, recipe, strategy, model, output, inputs):
+def evaluate_final(args, recipe, strategy, model, folders, inputs):
     """Top-1/top-5 of the final model on the evaluation split; ``model`` None (every stage
     finished by an earlier run, killed before its final evaluation) loads the last stage's
     weights."""
@@ -380,7 +456,7 @@ def evaluate_final(args, recipe, strategy, model, output, inputs):
     with strategy.scope():
         if model is None:
             model = stage_model(args.model, recipe, last, inputs.classes,
-                                output / f"{last['name']}-weights.h5")
+                                folders.stage_weights(last["name"]))
         evaluator = compile_model(model, last, 1)  # the student alone, without a teacher
     results = evaluator.evaluate(inputs.evaluation, verbose=0, return_dict=True,
                                  callbacks=kill_points("final evaluation"))
@@ -425,9 +501,9 @@ def train(args):
     is_chief, worker = worker_role(strategy)
     recipe = run_recipe(args)
     check_output_folder(Path(args.output_dir))
-    output = Path(args.output_dir)
-    if not is_chief:  # other workers keep their own (final) weights apart from the chief's
-        output = output / f"worker-{worker}"
+    output = Path(args.output_dir)  # the run's state, which every worker resumes from
+    folders = RunFolders(output, output if is_chief else output / f"worker-{worker}")
+    check_workers_resume_alike(strategy, output, recipe)
     record = run_record(args, recipe)
     resuming = check_resumable(output, record)  # before anything is written
     if (output / "metrics.json").exists():
@@ -437,14 +513,16 @@ def train(args):
         return metrics
     tf.keras.utils.set_random_seed(args.seed)
     inputs = prepare_inputs(recipe, args)
-    with removed_if_failing_before_a_checkpoint(output):
-        output.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(output)
-        if not resuming:  # the record of what this folder trains, from its start
+    if not is_chief:  # made first, so that a failing worker removes nothing of the chief's
+        folders.own.mkdir(parents=True, exist_ok=True)
+    with removed_if_failing_before_a_checkpoint(folders.own):
+        folders.own.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(folders.own)
+        if is_chief and not resuming:  # the record of what this folder trains, from its start
             write_text_atomically(output / "recipe.json", json.dumps(record, indent=1))
-        model, rows = train_stages(args, recipe, strategy, is_chief, output, inputs)
-        model, results = evaluate_final(args, recipe, strategy, model, output, inputs)
-    save_weights_atomically(model, output / "weights.h5")
+        model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs)
+        model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
+    save_weights_atomically(model, folders.own / "weights.h5")
     metrics = run_metrics(args, recipe, results, rows, inputs, started, commit)
     if is_chief:
         try:
@@ -453,8 +531,8 @@ def train(args):
             print("matplotlib is not installed: no training_curves.png "
                   "(pip install 'el_zoo[plot]')", flush=True)
     # written last: a run folder with metrics.json is complete
-    write_text_atomically(output / "metrics.json", json.dumps(metrics, indent=1))
-    print(f"{summary(metrics)}; wrote {output}", flush=True)
+    write_text_atomically(folders.own / "metrics.json", json.dumps(metrics, indent=1))
+    print(f"{summary(metrics)}; wrote {folders.own}", flush=True)
     return metrics
 
 
