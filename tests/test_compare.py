@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from el_zoo.elastic_link import ElasticLinkOptions
 from training import compare
 
 
@@ -55,6 +56,24 @@ def test_el_variants_pair_with_the_plain_twin_on_rows_of_their_own(tmp_path, cap
     text = (tmp_path / "out.md").read_text()
     assert "| resnet26 | gamma_initializer=0.5, position=after_bn | 0 | 69.00 % | 73.00 %" in text
     assert text.count("- resnet26 seed 0:") == 1  # the shared plain twin is listed once
+
+
+def test_runs_pool_by_the_options_they_trained_with_whenever_recorded(tmp_path, capsys):
+    # mobilenet_v1_el's links go after BN by default now, and runs record every option; a
+    # run recorded before kept only the options that differed from the global defaults
+    # (none: before BN). Seeds pool by what they trained, never by the family's new default.
+    after_bn = ElasticLinkOptions(position="after_bn").as_dict()
+    runs = [fake_run(tmp_path, "mobilenet_v1_el", 0.47, seed=0, elastic_link=after_bn),
+            fake_run(tmp_path, "mobilenet_v1_el", 0.45, seed=1,
+                     elastic_link={"position": "after_bn"}),  # an old record of after BN
+            fake_run(tmp_path, "mobilenet_v1_el", 0.43, seed=2)]  # an old record: before BN
+    runs += [fake_run(tmp_path, "mobilenet_v1", 0.40, seed=seed) for seed in range(3)]
+    compare.main([*runs, "--output", str(tmp_path / "out")])
+    rows = {row["el_options"]: row for row in json.loads(
+        (tmp_path / "out.json").read_text())["summary"]}
+    assert {key: row["seeds"] for key, row in rows.items()} == {"position=after_bn": 2,
+                                                                "defaults": 1}
+    assert rows["position=after_bn"]["el_top1"] == pytest.approx(0.46)
 
 
 def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
@@ -199,7 +218,9 @@ def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(
     options = {"position": "after_bn"}
     el["training"]["recipe_config"]["elastic_link"] = options
     el["training"]["config"] = {"stem": "cifar"}
-    assert publish.model_config(el["training"]) == {"stem": "cifar", "elastic_link": options}
+    # the manifest records every option (behaviour change: only the non-default ones before)
+    assert publish.model_config(el["training"]) == {
+        "stem": "cifar", "elastic_link": ElasticLinkOptions(position="after_bn").as_dict()}
     assert publish.el_text(el["training"]) == "with Elastic-Link, position=after_bn"
     assert publish.el_column(el["training"]) == "yes (position=after_bn)"
     assert publish.el_column(plain["training"]) == "no"

@@ -31,9 +31,11 @@ from el_zoo.atomic import write_text_atomically
 from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
 from el_zoo.provenance import git_commit, run_info
+from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info
 from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
 
 from training.compare import budget_of, el_options, is_published
+from training.recipes import recorded_elastic_link
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
@@ -76,11 +78,12 @@ def preprocessing(training):
 
 def model_config(training):
     """What ``el_zoo.load`` needs to rebuild the run's model: the builder configuration, plus
-    the Elastic-Link options when the run trained non-default ones (the manifest records them,
-    so the published weights load into the model they were trained in)."""
+    every Elastic-Link option the run trained with, for a model with Elastic-Link (the
+    manifest records them; loading checks the weights against them)."""
     config = dict(training["config"])
-    if training.get("recipe_config", {}).get("elastic_link"):
-        config["elastic_link"] = training["recipe_config"]["elastic_link"]
+    options = recorded_elastic_link(training["model"], training.get("recipe_config", {}))
+    if options is not None:
+        config["elastic_link"] = options.as_dict()
     return config
 
 
@@ -93,7 +96,7 @@ def options_note(training, form=" ({})"):
 
 def el_text(training):
     """'with Elastic-Link', 'with Elastic-Link, position=after_bn' or 'without Elastic-Link'."""
-    if not training["model"].endswith("_el"):
+    if not has_elastic_link(training["model"]):
         return "without Elastic-Link"
     return "with Elastic-Link" + options_note(training, ", {}")
 
@@ -153,9 +156,8 @@ TARGET_EL_GAIN = {"resnet26": 0.03, "mobilenet_v1": 0.03}  # EL minus plain, sam
 
 
 def twin_name(name):
-    """'resnet26_el.cifar10' <-> 'resnet26.cifar10'."""
-    arch, _, tag = name.partition(".")
-    return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
+    """'resnet26_el.cifar10' <-> 'resnet26.cifar10' (the registry's twin)."""
+    return elastic_link_twin(name)
 
 
 THROUGHPUT_REPORT = REPO / "benchmarks" / "train_throughput.json"
@@ -169,7 +171,8 @@ def measured_speeds(model, report_path):
     None when the report lacks them."""
     try:
         report = json.loads(Path(report_path).read_text())
-        family, role = (model[:-3], "el") if model.endswith("_el") else (model, "plain")
+        info = model_info(model)
+        family, role = info.family, ("el" if info.has_elastic_link else "plain")
         speed = report["families"][family][role]
         experiments = report["experiments"]
         slowdown = experiments[EXPERIMENT_DEFAULT]["el"] / experiments[WIDTH_ONE]["el"]
@@ -252,9 +255,8 @@ def pooled_over_seeds(training, report_path):
     summary = el_vs_plain_section(report_path, "summary")
     if summary is None:
         return None
-    arch = training["model"].removesuffix("_el")
-    key = (arch, training["recipe"], training["recipe_config"]["width_multiplier"],
-           training["epochs"])
+    key = (model_info(training["model"]).family, training["recipe"],
+           training["recipe_config"]["width_multiplier"], training["epochs"])
     # a variant's rows (other Elastic-Link options) are another model than the defaults'
     options = el_options(training)
     rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key
@@ -266,7 +268,7 @@ def el_gain_lines(published, twin, report_path=None):
     """EL minus plain for this published pair, and the target verdict: judged on the mean
     over seeds when ``benchmarks/el_vs_plain`` pooled more than one seed of this budget (one
     seed's difference of a point or so is noise), else on this pair alone."""
-    is_el = published["training"]["model"].endswith("_el")
+    is_el = has_elastic_link(published["training"]["model"])
     plain, el = (twin, published) if is_el else (published, twin)
     gain = el["evaluation"]["top1"] - plain["evaluation"]["top1"]
     goal = TARGET_EL_GAIN.get(plain["training"]["model"])
@@ -296,7 +298,7 @@ def gain_verdict(gain, goal):
 def target_lines(name, published, twin):
     """How this model stands against the zoo's targets, and its twin without/with EL."""
     t, top1 = published["training"], published["evaluation"]["top1"]
-    tag, is_el = name.partition(".")[2], t["model"].endswith("_el")
+    tag, is_el = name.partition(".")[2], has_elastic_link(t["model"])
     lines = []
     if tag in TARGET_TOP1 and is_el:
         goal = TARGET_TOP1[tag]
@@ -417,7 +419,7 @@ RESULTS_START, RESULTS_END = "<!-- el-results:start -->", "<!-- el-results:end -
 
 def el_column(training):
     """The results table's EL cell: no, yes, or yes with the non-default options."""
-    return "yes" + options_note(training) if training["model"].endswith("_el") else "no"
+    return "yes" + options_note(training) if has_elastic_link(training["model"]) else "no"
 
 
 def results_table(models_dir):
@@ -486,6 +488,20 @@ def training_record(run_dir, tag):
     return metrics, tag
 
 
+def check_default_elastic_link(training):
+    """A tag is weights for its model's architecture (``el_zoo.load("X.tag")`` builds
+    ``load("X")``): a run trained with other Elastic-Link options than its model's defaults
+    is refused before minutes of measuring."""
+    options = recorded_elastic_link(training["model"], training["recipe_config"])
+    defaults = model_info(training["model"]).elastic_link
+    if options != defaults:
+        raise ValueError(
+            f"{training['model']} was trained with Elastic-Link options other than its "
+            f"defaults ({options.text(defaults)}); its weights would not fit "
+            f"el_zoo.load('{training['model']}'): publish a run with the model's defaults, "
+            "or register a model whose defaults these are.")
+
+
 def publish(args):
     # Publishing writes into models/: without ignoring it, the second model published from
     # one clean tree (a pair) would record its code as "+dirty".
@@ -495,6 +511,7 @@ def publish(args):
     if training.get("eval_images"):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
+    check_default_elastic_link(training)
     name = f"{training['model']}.{tag}"
     model, flatbuffer, measured = measure(run_dir, training, args)
     gap = abs(measured["evaluation"]["top1"] - training["top1"])

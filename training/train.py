@@ -52,10 +52,17 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import atomic_path, write_text_atomically
 from el_zoo.binarization import strip_binarization
-from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
+from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, run_info
 
-from training.recipes import OVERRIDABLE, RECIPES, get_recipe
+from training.recipes import (
+    OVERRIDABLE,
+    RECIPES,
+    get_recipe,
+    recorded_elastic_link,
+    run_elastic_link,
+)
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
@@ -79,9 +86,12 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--elastic-link", action="append", default=[], metavar="KEY=VALUE",
-                        help="an ElasticLink option for an _el model instead of its default, "
-                             "e.g. position=after_bn or gamma_scale=fan_in (repeatable); "
-                             "recorded in the recipe")
+                        help="an Elastic-Link option replacing the model's default "
+                             "(repeatable), e.g. position=after_bn, gamma_scale=fan_in or "
+                             "activation_scaling=true; options: "
+                             f"{', '.join(ElasticLinkOptions.names())} (el_zoo."
+                             "ElasticLinkOptions describes them); all are recorded in the "
+                             "recipe")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default")
     parser.add_argument("--teacher", default=None,
                         help="distil from this model: a zoo NAME.TAG or a saved Keras model")
@@ -106,31 +116,6 @@ def parse_args(argv=None):
     return args
 
 
-def elastic_link_overrides(model_name, pairs):
-    """{key: value} from ``--elastic-link KEY=VALUE`` options (numbers parsed), checked
-    before training starts; only an ``_el`` model has links to change."""
-    if not pairs:
-        return None
-    if not model_name.endswith("_el"):
-        raise ValueError(f"--elastic-link changes Elastic-Link options, but {model_name} has "
-                         f"no Elastic-Link: train {model_name}_el, or drop --elastic-link.")
-    options = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise ValueError(f"--elastic-link {pair!r} is not KEY=VALUE "
-                             "(e.g. --elastic-link position=after_bn).")
-        if key not in ELASTIC_LINK_DEFAULTS:
-            raise ValueError(f"--elastic-link {key!r} is not an Elastic-Link option; use one "
-                             f"of {', '.join(ELASTIC_LINK_DEFAULTS)}.")
-        try:
-            options[key] = float(value)
-        except ValueError:
-            options[key] = value
-    elastic_link_options(options)  # a bad value fails here, before anything is written
-    return options
-
-
 def stage_epochs(pairs):
     """{stage: epochs} from ``--stage-epochs NAME=N`` options (checked by get_recipe)."""
     epochs = {}
@@ -149,9 +134,9 @@ def run_recipe(args):
                         width_multiplier=args.width_multiplier, lr=args.lr,
                         image_size=args.image_size,
                         stage_epochs=stage_epochs(args.stage_epochs))
-    elastic_link = elastic_link_overrides(args.model, args.elastic_link)
-    if elastic_link:
-        recipe["elastic_link"] = elastic_link
+    elastic_link = run_elastic_link(args.model, args.elastic_link)
+    if elastic_link is not None:
+        recipe["elastic_link"] = elastic_link  # every option, resolved
     return recipe
 
 
@@ -195,13 +180,11 @@ def defining_values(record):
         values = [stage[key] for stage in recipe["stages"]]
         return values[0] if len(set(values)) == 1 else values
 
-    links = recipe.get("elastic_link") or {}
     values = {"model": record["model"], "--recipe": recipe["name"],
               "--epochs": per_stage("epochs"), "--batch-size": recipe["batch_size"],
               "--width-multiplier": recipe["width_multiplier"], "--lr": per_stage("lr"),
               "--image-size": recipe["image_size"],
-              "--elastic-link": " ".join(f"{k}={v}" for k, v in sorted(links.items()))
-              or "the model's defaults",
+              "--elastic-link": recorded_elastic_link(record["model"], recipe),
               "--seed": record["seed"]}
     for key in ("teacher", "train_limit", "eval_limit", "tfds"):
         if key in record:  # records written before these were kept lack them
@@ -216,8 +199,11 @@ def defining_values(record):
     return values
 
 
-def shown(value):
-    """An option's value in a message: None and False read as "not given"."""
+def shown(value, other=None):
+    """An option's value in a message: None and False read as "not given"; Elastic-Link
+    options as those that differ from ``other``'s."""
+    if isinstance(value, ElasticLinkOptions) and isinstance(other, ElasticLinkOptions):
+        return value.text(other)
     if value is None or value is False:
         return "not given"
     return "given" if value is True else str(value)
@@ -230,7 +216,8 @@ def run_differences(recorded, now):
     names = [name for name in before if name in after and before[name] != after[name]]
     if "--recipe" in names:  # another recipe differs in all its settings: name the option only
         names = [name for name in names if not name.startswith("recipe setting")]
-    return [f"{name}: recorded {shown(before[name])}, now {shown(after[name])}"
+    return [f"{name}: recorded {shown(before[name], after[name])}, now "
+            f"{shown(after[name], before[name])}"
             for name in names]
 
 
@@ -414,7 +401,8 @@ def load_data(recipe, args):
 # ----------------------------------------------------------------------------- model
 def build_model(model_name, recipe, stage, classes):
     size = recipe["image_size"]
-    overrides = {"elastic_link": recipe["elastic_link"]} if recipe.get("elastic_link") else {}
+    options = recorded_elastic_link(model_name, recipe)
+    overrides = {} if options is None else {"elastic_link": options}
     model = el_zoo.load(model_name, input_shape=(size, size, 3), stem=recipe["stem"],
                         classes=len(classes), width_multiplier=recipe["width_multiplier"],
                         **overrides)
@@ -486,13 +474,16 @@ def learning_rate(stage, steps_per_epoch):
     raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
 
 
-def make_optimizer(stage, steps_per_epoch):
+def make_optimizer(stage, steps_per_epoch, model):
     schedule = learning_rate(stage, steps_per_epoch)
     if stage["weight_decay"]:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=stage["weight_decay"])
-        # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU)
-        optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "gamma", "beta", "alpha",
-                                                       "prelu", "_el", "standardize"])
+        # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU, nor
+        # the scales of the Elastic-Links, found by their layer's type)
+        link_scales = [layer.gamma for layer in model.layers if isinstance(layer, ElasticLink)]
+        optimizer.exclude_from_weight_decay(
+            var_list=link_scales,
+            var_names=["bn", "bias", "gamma", "beta", "alpha", "prelu", "standardize"])
         return optimizer
     return keras.optimizers.Adam(schedule)
 
@@ -516,7 +507,7 @@ def compile_model(model, stage, steps_per_epoch, teacher=None):
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1"),
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
     trainer = model if teacher is None else Distiller(model, teacher)
-    trainer.compile(make_optimizer(stage, steps_per_epoch),
+    trainer.compile(make_optimizer(stage, steps_per_epoch, model),
                     classification_loss(stage["label_smoothing"]), metrics)
     return trainer
 

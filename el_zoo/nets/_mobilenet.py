@@ -1,30 +1,15 @@
-"""Binarized MobileNetV1: ``mobilenet_v1`` and ``mobilenet_v1_el``.
+"""The layers of the binarized MobileNetV1 (``el_zoo.nets.mobilenet`` registers and documents
+them)."""
 
-The MobileNetV1 layout (a 3x3 stem, then 13 depthwise-separable blocks) with both the 3x3
-depthwise and the 1x1 pointwise convolutions binarized, each followed by BN. There is no
-shortcut anywhere: without Elastic-Link the only path from input to output runs through
-binary convolutions; with it every binary conv gets a real-valued link (Squeeze on strided
-depthwise convs and on channel reductions, Expand on channel increases).
-
-Full precision: the stem (``"imagenet"``: 3x3/2, total downsampling 32; ``"cifar"``:
-3x3/1, total downsampling 16), the classifier and every BN. Note that Larq Compute Engine
-runs binary *depthwise* convolutions as float depthwise convolutions on binarized inputs
-(between LceQuantize/LceDequantize); only the pointwise convolutions become LceBconv2d.
-
-References:
-    - [Howard et al., MobileNets, 2017](https://arxiv.org/abs/1704.04861)
-    - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
-"""
 
 from el_zoo.nets._blocks import (
     assemble,
     binary_conv_bn,
     check_stem,
-    elastic_link_options,
     float_conv_bn,
+    model_elastic_link,
     scaled,
 )
-from el_zoo.registry import register_model
 
 STEM_WIDTH = 32
 # (pointwise filters, depthwise stride) of the 13 depthwise-separable blocks.
@@ -42,7 +27,7 @@ def separable_block(x, filters, strides, name, elastic_link):
     return binary_conv_bn(x, filters, 1, name=f"{name}_pw", elastic_link=elastic_link)
 
 
-def _mobilenet(
+def mobilenet(
     model_name,
     *,
     elastic_link=None,
@@ -56,8 +41,9 @@ def _mobilenet(
     pooling=None,
     classifier_activation="softmax",
 ):
+    """Builds ``model_name`` (the arguments of ``el_zoo.load``)."""
     check_stem(stem)
-    el_options = elastic_link_options(elastic_link)
+    el_options = model_elastic_link(model_name, elastic_link)
 
     def body(x):
         stem_strides = 2 if stem == "imagenet" else 1
@@ -76,15 +62,3 @@ def _mobilenet(
         classifier_activation=classifier_activation, width_multiplier=width_multiplier,
         elastic_link=el_options,
     )
-
-
-@register_model
-def mobilenet_v1(**kwargs):
-    """Binarized MobileNetV1 (no Elastic-Link, no shortcuts)."""
-    return _mobilenet("mobilenet_v1", **kwargs)
-
-
-@register_model
-def mobilenet_v1_el(elastic_link=True, **kwargs):
-    """Binarized MobileNetV1 with Elastic-Link on every binary conv."""
-    return _mobilenet("mobilenet_v1_el", elastic_link=elastic_link, **kwargs)

@@ -1,20 +1,6 @@
-"""ReActNet-A: ``reactnet_a`` and ``reactnet_a_el``.
+"""The layers of the binarized ReActNet-A (``el_zoo.nets.reactnet`` registers and documents
+them)."""
 
-The MobileNetV1 layout with every depthwise conv replaced by a full binary 3x3 conv. Each
-block is two binary units, each ``RSign -> binary conv -> BN -> + shortcut -> RPReLU``:
-
-- the 3x3 unit keeps the channels; when strided, its shortcut is a 2x2 average pool;
-- the 1x1 unit keeps the channels, or, where the channels double, is two 1x1 convs on the
-  same binarized input, each with the block's input as shortcut, concatenated.
-
-There is no full-precision conv besides the stem (3x3/2 for ``"imagenet"``, 3x3/1 for
-``"cifar"``) and the classifier; BN, RSign and RPReLU are full precision. With Elastic-Link
-each binary conv also gets ``gamma * T(x)`` of its real-valued (pre-RSign) input.
-
-References:
-    - [Liu et al., ReActNet, ECCV 2020](https://arxiv.org/abs/2003.03488)
-    - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
-"""
 
 from el_zoo._keras import keras
 from el_zoo.layers import RPReLU, RSign
@@ -22,11 +8,10 @@ from el_zoo.nets._blocks import (
     assemble,
     binary_conv_bn,
     check_stem,
-    elastic_link_options,
     float_conv_bn,
+    model_elastic_link,
     scaled,
 )
-from el_zoo.registry import register_model
 
 STEM_WIDTH = 32
 # Output channels of the 13 blocks; a block is strided where its channels grow, except
@@ -70,7 +55,7 @@ def reactnet_block(x, out_filters, strides, name, elastic_link):
     return RPReLU(name=f"{name}_1x1_rprelu")(x)
 
 
-def _reactnet(
+def reactnet(
     model_name,
     *,
     elastic_link=None,
@@ -84,8 +69,9 @@ def _reactnet(
     pooling=None,
     classifier_activation="softmax",
 ):
+    """Builds ``model_name`` (the arguments of ``el_zoo.load``)."""
     check_stem(stem)
-    el_options = elastic_link_options(elastic_link)
+    el_options = model_elastic_link(model_name, elastic_link)
 
     def body(x):
         stem_strides = 2 if stem == "imagenet" else 1
@@ -109,15 +95,3 @@ def _reactnet(
         classifier_activation=classifier_activation, width_multiplier=width_multiplier,
         elastic_link=el_options,
     )
-
-
-@register_model
-def reactnet_a(**kwargs):
-    """ReActNet-A (no Elastic-Link)."""
-    return _reactnet("reactnet_a", **kwargs)
-
-
-@register_model
-def reactnet_a_el(elastic_link=True, **kwargs):
-    """ReActNet-A with Elastic-Link on every binary conv."""
-    return _reactnet("reactnet_a_el", elastic_link=elastic_link, **kwargs)

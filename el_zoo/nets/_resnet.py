@@ -1,29 +1,6 @@
-"""Binarized ResNets: ``resnet18`` (Bi-Real basic blocks) and ``resnet26`` (bottlenecks).
+"""The layers of the binarized ResNets (``el_zoo.nets.resnet`` registers and documents
+them)."""
 
-- ``resnet18``: basic blocks [2, 2, 2, 2], each binary 3x3 conv wrapped by its own
-  real-valued shortcut, as in Bi-Real Net.
-- ``resnet26``: bottleneck blocks [2, 2, 2, 2] (1x1 reduce, 3x3, 1x1 expand, all binary)
-  with one shortcut per block: 1 stem + 8x3 convs + classifier = 26 layers. Its 1x1 convs
-  carry no real-valued path of their own, which is what Elastic-Link adds.
-
-Full precision besides the stem and classifier: downsampling shortcuts (2x2 average pool
-when strided, then 1x1 conv + BN, as in Bi-Real Net) and every BN.
-
-Two bottleneck variants isolate what Elastic-Link adds to ``resnet26`` (no real-valued
-path of the block's own crosses a binary conv):
-
-- ``resnet26s``: no shortcuts at all ("straight"), so in ``resnet26s_el`` the links are
-  the only real-valued path through each binary conv.
-- ``resnet26p``: identity shortcuts, and weight-free downsampling shortcuts
-  (``PooledShortcut``: average pool + channel repeat) instead of the float 1x1 convs, so
-  every weighted conv but the stem and classifier is binary. Stems: ``"imagenet"`` is
-7x7/2 conv + BN + 3x3/2 max pool (total downsampling 32); ``"cifar"`` is a 3x3/1 conv + BN
-(total downsampling 8).
-
-References:
-    - [Liu et al., Bi-Real Net, ECCV 2018](https://arxiv.org/abs/1808.00278)
-    - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
-"""
 
 import functools
 
@@ -33,11 +10,10 @@ from el_zoo.nets._blocks import (
     assemble,
     binary_conv_bn,
     check_stem,
-    elastic_link_options,
     float_conv_bn,
+    model_elastic_link,
     scaled,
 )
-from el_zoo.registry import register_model
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGE_BLOCKS = (2, 2, 2, 2)
@@ -93,11 +69,16 @@ def bottleneck_block(x, filters, strides, name, elastic_link, shortcut="conv"):
     return keras.layers.Add(name=f"{name}_add")([y, shortcut])
 
 
-_straight_bottleneck = functools.partial(bottleneck_block, shortcut="none")
-_pooled_bottleneck = functools.partial(bottleneck_block, shortcut="pooled")
+# The blocks el_zoo.nets.resnet's builders name.
+BLOCKS = {
+    "basic": basic_block,
+    "bottleneck": bottleneck_block,
+    "straight": functools.partial(bottleneck_block, shortcut="none"),
+    "pooled": functools.partial(bottleneck_block, shortcut="pooled"),
+}
 
 
-def _resnet(
+def resnet(
     model_name,
     block,
     *,
@@ -112,8 +93,10 @@ def _resnet(
     pooling=None,
     classifier_activation="softmax",
 ):
+    """Builds ``model_name`` from ``BLOCKS[block]`` (the arguments of ``el_zoo.load``)."""
     check_stem(stem)
-    el_options = elastic_link_options(elastic_link)
+    el_options = model_elastic_link(model_name, elastic_link)
+    block = BLOCKS[block]
 
     def body(x):
         x = _stem(x, scaled(STAGE_WIDTHS[0], width_multiplier), stem)
@@ -131,52 +114,3 @@ def _resnet(
         classifier_activation=classifier_activation, width_multiplier=width_multiplier,
         elastic_link=el_options,
     )
-
-
-@register_model
-def resnet18(**kwargs):
-    """Binarized ResNet-18 with Bi-Real shortcuts (no Elastic-Link)."""
-    return _resnet("resnet18", basic_block, **kwargs)
-
-
-@register_model
-def resnet18_el(elastic_link=True, **kwargs):
-    """Binarized ResNet-18 with Bi-Real shortcuts and Elastic-Link on every binary conv."""
-    return _resnet("resnet18_el", basic_block, elastic_link=elastic_link, **kwargs)
-
-
-@register_model
-def resnet26(**kwargs):
-    """Binarized bottleneck ResNet-26 (no Elastic-Link)."""
-    return _resnet("resnet26", bottleneck_block, **kwargs)
-
-
-@register_model
-def resnet26_el(elastic_link=True, **kwargs):
-    """Binarized bottleneck ResNet-26 with Elastic-Link on every binary conv."""
-    return _resnet("resnet26_el", bottleneck_block, elastic_link=elastic_link, **kwargs)
-
-
-@register_model(tags=("research",))
-def resnet26s(**kwargs):
-    """Binarized bottleneck ResNet-26 without shortcuts (no Elastic-Link)."""
-    return _resnet("resnet26s", _straight_bottleneck, **kwargs)
-
-
-@register_model(tags=("research",))
-def resnet26s_el(elastic_link=True, **kwargs):
-    """Binarized bottleneck ResNet-26 without shortcuts, Elastic-Link on every binary conv."""
-    return _resnet("resnet26s_el", _straight_bottleneck, elastic_link=elastic_link, **kwargs)
-
-
-@register_model(tags=("research",))
-def resnet26p(**kwargs):
-    """Binarized bottleneck ResNet-26 with weight-free downsampling shortcuts (no EL)."""
-    return _resnet("resnet26p", _pooled_bottleneck, **kwargs)
-
-
-@register_model(tags=("research",))
-def resnet26p_el(elastic_link=True, **kwargs):
-    """Binarized bottleneck ResNet-26 with weight-free downsampling shortcuts and
-    Elastic-Link on every binary conv."""
-    return _resnet("resnet26p_el", _pooled_bottleneck, elastic_link=elastic_link, **kwargs)
