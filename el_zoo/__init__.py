@@ -12,6 +12,8 @@ TensorFlow itself loads when the API below is first used (``el_zoo.load``, ...),
 
 import importlib
 import os
+import sys
+import types
 
 from el_zoo import _tensorflow
 
@@ -45,6 +47,22 @@ _API = {
 
 __all__ = sorted(_API, key=str.lower)
 LIGHT_MODULES = ("el_zoo.elastic_link", "el_zoo.registry")
+
+
+class _Package(types.ModuleType):
+    """el_zoo's module type. Three functions of the API share their module's name
+    (``el_zoo.evaluate`` in ``el_zoo/evaluate.py``): importing such a submodule would make
+    the package's attribute the module, and ``el_zoo.evaluate(...)`` would fail whenever it
+    was imported before the API was (listing models, which needs no TensorFlow, does not
+    import the API). ``el_zoo.<name>`` stays the function; ``sys.modules`` has the module."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _API.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def _import_api():
