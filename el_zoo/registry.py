@@ -146,15 +146,18 @@ def elastic_link_twin(name):
 
 
 def family_models(family):
-    """The registered models of ``family``, sorted (the plain one first)."""
-    return sorted(name for name, info in _registered().items() if info.family == family)
+    """The registered models of ``family``: the one without Elastic-Link first."""
+    return [info.name for info in sorted(_registered().values(), key=lambda info: (
+        info.has_elastic_link, info.name)) if info.family == family]
 
 
 def families(*, include_research=True):
-    """The registered families (sorted); with ``include_research=False``, only those with a
-    model not tagged "research"."""
-    return sorted({info.family for info in _registered().values()
-                   if include_research or "research" not in info.tags})
+    """The registered families in the order they were registered (the order of the tables
+    that benchmarks generate); with ``include_research=False``, only those with a model not
+    tagged "research"."""
+    found = [info.family for info in _registered().values()
+             if include_research or "research" not in info.tags]
+    return list(dict.fromkeys(found))
 
 
 def get_builder(name):

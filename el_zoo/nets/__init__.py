@@ -5,4 +5,6 @@ defaults, tags and documentation. It imports no TensorFlow: its builders import 
 layers (``_resnet``) when a model is built, so listing models (``el-zoo list``) stays fast.
 """
 
-from el_zoo.nets import mobilenet, reactnet, resnet  # noqa: F401
+# Registered in this order, the families appear so in the tables benchmarks generate.
+from el_zoo.nets import resnet  # noqa: F401  (first)
+from el_zoo.nets import mobilenet, reactnet  # noqa: F401
