@@ -201,9 +201,10 @@ def defining_values(record):
 
 def shown(value, other=None):
     """An option's value in a message: None and False read as "not given"; Elastic-Link
-    options as those that differ from ``other``'s."""
-    if isinstance(value, ElasticLinkOptions) and isinstance(other, ElasticLinkOptions):
-        return value.text(other)
+    options as those that differ from ``other``'s (or from the global defaults)."""
+    if isinstance(value, ElasticLinkOptions):
+        base = other if isinstance(other, ElasticLinkOptions) else None
+        return value.text(base) or "the global defaults"
     if value is None or value is False:
         return "not given"
     return "given" if value is True else str(value)
