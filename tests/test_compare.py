@@ -264,3 +264,17 @@ def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, m
     assert lines[1].startswith("- Next steps toward it") and lines[2] == line
     el["evaluation"]["top1"] = 0.90
     assert not any("other budgets" in text for text in publish.target_lines(el["name"], el, None))
+
+
+def test_publishing_refuses_a_run_trained_with_other_than_its_models_elastic_link_defaults():
+    from training import publish
+
+    # a tag is weights for its model's architecture (el_zoo.load("X.tag") builds load("X"))
+    old_after_bn = {"elastic_link": {"position": "after_bn"}}  # recorded before, after BN
+    publish.check_default_elastic_link({"model": "mobilenet_v1_el", "recipe_config": old_after_bn})
+    publish.check_default_elastic_link({"model": "resnet18", "recipe_config": {}})
+    for model, recipe in (("resnet18_el", old_after_bn),
+                          ("mobilenet_v1_el", {})):  # an old record: before BN
+        with pytest.raises(ValueError, match=rf"{model} was trained with Elastic-Link options "
+                                             r"other than its defaults \(position="):
+            publish.check_default_elastic_link({"model": model, "recipe_config": recipe})
