@@ -5,9 +5,10 @@ For each family at the ImageNet configuration (224x224, 1000 classes) and the CI
 (32x32, cifar stem, 10 classes), converts the EL model (its links folded for deployment,
 ``el_zoo.fold``) and its no-EL twin with LCE and the float twin with TensorFlow's
 converter, measures them with el_zoo.benchmark and writes a Markdown table (and JSON) with
-the command, commit, machine and date. The EL models are built with the Elastic-Link
-options of the published ``FAMILY_el.cifar10`` and take its weights wherever a layer
-matches (name and shape), so the folding sees trained scales.
+the command, commit, machine and date. The EL models are built with their registered
+Elastic-Link defaults, which are those of the published ``FAMILY_el.cifar10`` (a tag is
+weights for its model's architecture), and take its weights wherever a layer matches (name
+and shape), so the folding sees trained scales.
 
 Op accounting: for every family's published cifar10 pair, the TFLite ops by type of the
 plain model, of the EL model as trained (links converted as they are) and folded (checked
@@ -26,8 +27,9 @@ import time
 from el_zoo import benchmark
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import git_commit, markdown_footer, run_info
+from el_zoo.registry import elastic_link_twin, families
 
-FAMILIES = ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+FAMILIES = tuple(families(include_research=False))
 CONFIGS = {
     "224": {},
     "32": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
@@ -40,14 +42,7 @@ OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL fo
 
 
 def published_el(family):
-    return f"{family}_el.{PUBLISHED_TAG}"
-
-
-def published_el_options(family):
-    """The Elastic-Link options the published EL model was trained with ({} = defaults)."""
-    from el_zoo.weights import published_record
-
-    return published_record(published_el(family))["config"].get("elastic_link") or {}
+    return f"{elastic_link_twin(family)}.{PUBLISHED_TAG}"
 
 
 def rows(family, size, results):
@@ -55,7 +50,8 @@ def rows(family, size, results):
     lines = [benchmark.table_row(results[role], extra_cells=(size,))
              for role in ("model", "no_el", "float")]
     lines.append(
-        f"| **{family}_el ratios** | {size} | BNN/float size {ratios['size_vs_float']:.3f} | "
+        f"| **{elastic_link_twin(family)} ratios** | {size} | "
+        f"BNN/float size {ratios['size_vs_float']:.3f} | "
         f"EL latency overhead {100 * ratios['el_latency_overhead_1t']:+.1f} % | "
         f"BNN/float latency {ratios['latency_vs_float_1t']:.2f}x | "
         f"EL size {100 * ratios['el_size_overhead']:+.2f} % | |"
@@ -143,7 +139,8 @@ def ops_markdown(accounts):
     for family, account in accounts.items():
         totals = {role: sum(account["counts"][role].values()) for role in OP_ROLES}
         lines.append(
-            f"| {family}_el | {account['links']} | {totals['plain']} | {totals['el_trained']} "
+            f"| {elastic_link_twin(family)} | {account['links']} | {totals['plain']} | "
+            f"{totals['el_trained']} "
             f"| {totals['el_folded']} | {added_per_link(account, 'el_trained'):.2f} | "
             f"{added_per_link(account, 'el_folded'):.2f} |"
         )
@@ -198,12 +195,11 @@ def main():
                      args.rounds)
     for size in [] if args.ops_only else args.sizes:
         for family in args.families:
-            print(f"== {family}_el at {size}x{size}", flush=True)
-            options = published_el_options(family)
+            linked = elastic_link_twin(family)  # its defaults: those of its published weights
+            print(f"== {linked} at {size}x{size}", flush=True)
             latency[(family, size)] = benchmark.benchmark_model(
-                f"{family}_el", runs=args.runs, rounds=args.rounds,
+                linked, runs=args.runs, rounds=args.rounds,
                 weights_from=published_el(family), **CONFIGS[size],
-                **({"elastic_link": options} if options else {}),
             )
             write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
                          args.rounds)

@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 
 import el_zoo
+from el_zoo.registry import elastic_link_twin, families
 
-FAMILIES = ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+FAMILIES = tuple(families(include_research=False))
 CONFIGS = {
     "224x224": {},
     "32x32 cifar": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
@@ -29,7 +30,7 @@ def cost_table():
     for family in FAMILIES:
         for label, config in CONFIGS.items():
             plain = el_zoo.profile(el_zoo.load(family, **config))
-            linked = el_zoo.profile(el_zoo.load(f"{family}_el", **config))
+            linked = el_zoo.profile(el_zoo.load(elastic_link_twin(family), **config))
             extra_params = linked["params"] - plain["params"]
             extra_ops = linked["ops"] - plain["ops"]
             lines.append(

@@ -24,6 +24,7 @@ def load_source(source, data_dir, images):
     """(model, display name, EL options text, images as float32)."""
     import el_zoo
     from el_zoo import data
+    from el_zoo.elastic_link import ElasticLinkOptions
     from el_zoo.evaluate import preprocessing_of
     from el_zoo.weights import published_record
 
@@ -50,7 +51,8 @@ def load_source(source, data_dir, images):
                                    image_size=pre["resize"], limit=images)
     if pre["crop"]:
         pixels = data.center_crop_batch(pixels, pre["crop"])
-    return model, name, options_text(config.get("elastic_link")), pixels.astype("float32")
+    options = ElasticLinkOptions.from_record(config.get("elastic_link"))
+    return model, name, options_text(options), pixels.astype("float32")
 
 
 def conv_kind(model, link):
@@ -129,8 +131,7 @@ def main(argv=None):
     from el_zoo.provenance import git_commit, run_info
 
     started, commit = time.time(), git_commit()
-    sources = args.sources or [n for n in el_zoo.list_models(pretrained=True)
-                               if n.split(".")[0].endswith("_el")]
+    sources = args.sources or el_zoo.list_models(pretrained=True, elastic_link=True)
     results = []
     for source in sources:
         model, name, options, images = load_source(source, args.data_dir, args.images)

@@ -17,7 +17,22 @@ import argparse
 import json
 import time
 
-FAMILIES = ("resnet26", "reactnet_a", "mobilenet_v1")  # resnet18's links need no Squeeze
+from el_zoo.registry import elastic_link_twin, families
+
+
+def squeezing_families():
+    """The registry's families (research variants aside) whose model with Elastic-Link has a
+    channel Squeeze (a link averaging input channels; resnet18's links have none)."""
+    import el_zoo
+    from el_zoo.layers import ElasticLink
+
+    def squeezes(family):
+        model = el_zoo.load(elastic_link_twin(family), input_shape=(32, 32, 3), stem="cifar",
+                            classes=10)
+        return any(isinstance(layer, ElasticLink) and layer.group_size > 1
+                   for layer in model.layers)
+
+    return [family for family in families(include_research=False) if squeezes(family)]
 
 
 def check_same_numbers(mean_path, matmul_path):
@@ -56,8 +71,9 @@ def measure(family, windows, steps, batch_size):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch_size, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, (batch_size,))
-    variants = {"plain": (family, matmul_path), "EL, reshape + mean": (family + "_el", mean_path),
-                "EL, matmul": (family + "_el", matmul_path)}
+    linked = elastic_link_twin(family)
+    variants = {"plain": (family, matmul_path), "EL, reshape + mean": (linked, mean_path),
+                "EL, matmul": (linked, matmul_path)}
     models = {}
     for label, (name, path) in variants.items():
         ElasticLink._match_channels = path  # read when the train step is traced, below
@@ -105,7 +121,8 @@ def to_markdown(results, info, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/el_squeeze.md")
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--families", nargs="+", default=None,
+                        help="default: every family whose links Squeeze channels")
     parser.add_argument("--windows", type=int, default=8)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -116,7 +133,8 @@ def main(argv=None):
     from el_zoo.provenance import git_commit, run_info
 
     started, commit = time.time(), git_commit()
-    results = {f: measure(f, args.windows, args.steps, args.batch_size) for f in args.families}
+    results = {f: measure(f, args.windows, args.steps, args.batch_size)
+               for f in args.families or squeezing_families()}
     info = run_info(started, commit)
     write_text_atomically(args.out, to_markdown(results, info, args))
     write_text_atomically(args.out.replace(".md", ".json"),

@@ -22,7 +22,9 @@ import json
 import sys
 import time
 
-FAMILIES = ("resnet18", "resnet26", "mobilenet_v1", "reactnet_a")
+from el_zoo.registry import elastic_link_twin, families
+
+FAMILIES = tuple(families(include_research=False))
 # (label, options) of the speedup experiments, each on resnet26 and resnet26_el
 EXPERIMENTS = (
     ("default (2 threads, batch 128)", {}),
@@ -91,7 +93,7 @@ def measure_pair(options):
                                      augment="cifar").repeat()
     family = options["family"]
     models = {"plain": build_and_warm(family, options, dataset),
-              "el": build_and_warm(f"{family}_el", options, dataset)}
+              "el": build_and_warm(elastic_link_twin(family), options, dataset)}
     speeds = {"plain": [], "el": [], "peak_gflops": []}
     for round_index in range(options["repeats"]):
         order = ("plain", "el") if round_index % 2 == 0 else ("el", "plain")

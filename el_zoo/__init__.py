@@ -12,6 +12,8 @@ TensorFlow itself loads when the API below is first used (``el_zoo.load``, ...),
 
 import importlib
 import os
+import sys
+import types
 
 from el_zoo import _tensorflow
 
@@ -21,11 +23,14 @@ _tensorflow.quiet_tensorflow_import()
 
 __version__ = "0.1.0"
 
-# The public API and the module each name comes from; importing any of them imports them all
-# (TensorFlow, the layers, and every model family into the registry), as `import el_zoo` did.
+# The public API and the module each name comes from. A name from a module that needs no
+# TensorFlow (LIGHT_MODULES) imports its module only, so that listing models stays fast;
+# any other imports them all (TensorFlow, the layers, every model family into the registry),
+# as `import el_zoo` did.
 _API = {
     "keras": "el_zoo._keras",
     "ElasticLink": "el_zoo.layers",
+    "ElasticLinkOptions": "el_zoo.elastic_link",
     "PooledShortcut": "el_zoo.layers",
     "RPReLU": "el_zoo.layers",
     "RSign": "el_zoo.layers",
@@ -41,6 +46,23 @@ _API = {
 }
 
 __all__ = sorted(_API, key=str.lower)
+LIGHT_MODULES = ("el_zoo.elastic_link", "el_zoo.registry")
+
+
+class _Package(types.ModuleType):
+    """el_zoo's module type. Three functions of the API share their module's name
+    (``el_zoo.evaluate`` in ``el_zoo/evaluate.py``): importing such a submodule would make
+    the package's attribute the module, and ``el_zoo.evaluate(...)`` would fail whenever it
+    was imported before the API was (listing models, which needs no TensorFlow, does not
+    import the API). ``el_zoo.<name>`` stays the function; ``sys.modules`` has the module."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _API.get(name) == value.__name__:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def _import_api():
@@ -52,7 +74,10 @@ def _import_api():
 def __getattr__(name):
     """Imports the public API on first use, and submodules (``el_zoo.registry``) by name."""
     if name in _API:
-        _import_api()
+        if _API[name] in LIGHT_MODULES:
+            globals()[name] = getattr(importlib.import_module(_API[name]), name)
+        else:
+            _import_api()
         return globals()[name]
     if not name.startswith("_"):
         try:

@@ -150,12 +150,12 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
     (``el_zoo.fold``), which a random initialisation does not have."""
     import el_zoo
     from el_zoo.convert import convert
-    from el_zoo.registry import split_name
+    from el_zoo.registry import model_info
 
-    arch, _ = split_name(name)
+    info = model_info(name)
     variants = {"model": name}
-    if arch.endswith("_el"):
-        variants["no_el"] = arch[: -len("_el")]
+    if info.has_elastic_link and info.twin is not None:
+        variants["no_el"] = info.twin
     results, flatbuffers = {}, {}
     model = None
     # the no-EL twin has no links, so no Elastic-Link options
@@ -175,7 +175,7 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
         results[role] = {"name": variant_name, "convert_s": time.time() - started}
         model = model or variant
     flatbuffers["float"] = float_tflite(float_twin(model))
-    results["float"] = {"name": f"{arch} (float)"}
+    results["float"] = {"name": f"{info.name} (float)"}
     for role, report in measure(flatbuffers, runs=runs, rounds=rounds).items():
         results[role].update(report)
     results["input_shape"] = list(model.input_shape[1:])

@@ -94,8 +94,8 @@ class ElasticLink(keras.layers.Layer):
     gamma scaled by sqrt(fan-in)) did not help ``resnet26`` either at that budget. In
     ``mobilenet_v1_el`` links after BN did help: +6.26 points over the plain twin at width
     0.25 (three seeds) against +3.14 with the defaults, and +5.00 at width 1.0 (two seeds)
-    against +1.91, so the published ``mobilenet_v1_el.cifar10`` uses
-    ``position="after_bn"`` (recorded in the manifest; ``el_zoo.load`` applies it). After
+    against +1.91, so ``position="after_bn"`` is ``mobilenet_v1_el``'s registered default
+    (``el_zoo.ElasticLinkOptions``; its published weights were trained so). After
     BN is no general rule: in ``reactnet_a_el``, whose blocks already add their input
     through a shortcut, links after BN derailed training (24.20 %, one seed, against
     66.42 % with the defaults).

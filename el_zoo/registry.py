@@ -4,49 +4,121 @@ Model names are registered builder names (``resnet26_el``); a name may carry a w
 as ``name.tag`` (``resnet26_el.cifar10``), timm-style.
 """
 
+import dataclasses
 import difflib
 import fnmatch
+from typing import Optional
+
+from el_zoo.elastic_link import ElasticLinkOptions
 
 _BUILDERS = {}
-_TAGS = {}
+_MODELS = {}
 # A model tagged "research" is registered to measure something (e.g. which part of an
 # architecture Elastic-Link helps) and has no published weights unless a result earns them.
 MODEL_TAGS = ("research",)
-# A registered name ending in EL_SUFFIX has Elastic-Link on every binary conv; the name
-# without it is its plain twin (resnet26_el / resnet26).
-EL_SUFFIX = "_el"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the registry knows of a registered model besides its builder.
+
+    ``family``: the architecture without Elastic-Link ("resnet26" for resnet26 and
+    resnet26_el); ``elastic_link``: the ``ElasticLinkOptions`` its links are built with by
+    default, None for a model without Elastic-Link; ``tags``: a frozenset of ``MODEL_TAGS``.
+    """
+
+    name: str
+    family: str
+    elastic_link: Optional[ElasticLinkOptions]
+    tags: frozenset
+
+    @property
+    def has_elastic_link(self):
+        return self.elastic_link is not None
+
+    @property
+    def twin(self):
+        """The same family with Elastic-Link toggled ("resnet26" <-> "resnet26_el"), or None
+        when the family has no such model."""
+        for info in _registered().values():
+            if info.family == self.family and info.has_elastic_link != self.has_elastic_link:
+                return info.name
+        return None
 
 
 def _registered():
-    """The builders, after the model families have registered theirs. The families import
-    TensorFlow, so they register on first need, not on import: listing published weights or
-    splitting a name stays free of it. (Inside a family's own import this returns at once.)"""
+    """{name: ModelInfo}, after the model families have registered theirs. A family module
+    imports no TensorFlow (its builders import the layers when called), so listing models
+    stays free of it. (Inside a family's own import this returns at once.)"""
     import el_zoo.nets  # noqa: F401
 
-    return _BUILDERS
+    return _MODELS
 
 
-def register_model(builder=None, *, tags=()):
-    """Registers a model builder under its function name: ``@register_model``, or
-    ``@register_model(tags=("research",))`` with tags from ``MODEL_TAGS``."""
+def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
+    """Registers a model builder under its function name.
+
+    Arguments:
+        builder: the function that builds the model (its name is the model's name).
+        family: the architecture's name without Elastic-Link, shared by a model and its
+            twin with (or without) links; defaults to the builder's name.
+        elastic_link: for a model with Elastic-Link, the ``ElasticLinkOptions`` (or True
+            for the global defaults) its links are built with unless the caller passes
+            others; None for a model without.
+        tags: some of ``MODEL_TAGS``.
+
+    A family holds at most one model with Elastic-Link and one without (its twin).
+
+    Example:
+        ```python
+        @register_model(family="resnet26", elastic_link=ElasticLinkOptions())
+        def resnet26_el(elastic_link=True, **kwargs):
+            ...
+        ```
+    """
     unknown = set(tags) - set(MODEL_TAGS)
     if unknown:
         raise ValueError(f"unknown model tags {sorted(unknown)}; use some of {MODEL_TAGS}.")
+    if elastic_link is True:
+        elastic_link = ElasticLinkOptions()
+    if elastic_link is not None and not isinstance(elastic_link, ElasticLinkOptions):
+        raise TypeError(f"register_model: elastic_link must be None, True or an "
+                        f"ElasticLinkOptions; got {elastic_link!r}.")
     if builder is None:
-        return lambda function: register_model(function, tags=tags)
+        return lambda function: register_model(function, family=family,
+                                                elastic_link=elastic_link, tags=tags)
     name = builder.__name__
     if name in _registered():
         raise ValueError(f"a model named {name!r} is registered already.")
+    info = ModelInfo(name, family or name, elastic_link, frozenset(tags))
+    if any(other.family == info.family and other.has_elastic_link == info.has_elastic_link
+           for other in _MODELS.values()):
+        kind = "with" if info.has_elastic_link else "without"
+        raise ValueError(f"family {info.family!r} has a model {kind} Elastic-Link already "
+                         f"({', '.join(family_models(info.family))}); register {name} in a "
+                         "family of its own.")
     _BUILDERS[name] = builder
-    _TAGS[name] = frozenset(tags)
+    _MODELS[name] = info
     return builder
+
+
+def model_info(name):
+    """The ``ModelInfo`` of a registered model (``"resnet26_el"`` or ``"resnet26_el.cifar10"``),
+    or a clear error for an unknown name."""
+    arch, _ = split_name(name)
+    models = _registered()
+    if arch not in models:
+        close = difflib.get_close_matches(arch, list(models), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"Unknown model {arch!r}.{hint} Registered models: {', '.join(sorted(models))}."
+        )
+    return models[arch]
 
 
 def model_tags(name):
     """The tags a registered model was registered with (a frozenset)."""
-    arch, _ = split_name(name)
-    get_builder(arch)
-    return _TAGS[arch]
+    return model_info(name).tags
 
 
 def split_name(name):
@@ -59,31 +131,58 @@ def split_name(name):
 
 def has_elastic_link(name):
     """Whether model ``name`` (``"resnet26_el"``, ``"resnet26_el.cifar10"``) has Elastic-Link."""
-    return split_name(name)[0].endswith(EL_SUFFIX)
+    return model_info(name).has_elastic_link
 
 
 def elastic_link_twin(name):
-    """The same architecture with Elastic-Link toggled: 'resnet26' <-> 'resnet26_el'."""
-    arch, _ = split_name(name)
-    return arch[: -len(EL_SUFFIX)] if has_elastic_link(arch) else arch + EL_SUFFIX
+    """The same architecture with Elastic-Link toggled: 'resnet26' <-> 'resnet26_el'; a
+    weight tag is kept ('resnet26_el.cifar10' -> 'resnet26.cifar10'). An error when the
+    family has no twin."""
+    info, (_, tag) = model_info(name), split_name(name)
+    if info.twin is None:
+        kind = "without" if info.has_elastic_link else "with"
+        raise ValueError(f"{info.name} has no twin {kind} Elastic-Link registered.")
+    return info.twin if tag is None else f"{info.twin}.{tag}"
+
+
+def family_models(family):
+    """The registered models of ``family``: the one without Elastic-Link first."""
+    return [info.name for info in sorted(_registered().values(), key=lambda info: (
+        info.has_elastic_link, info.name)) if info.family == family]
+
+
+def families(*, include_research=True):
+    """The registered families in the order they were registered (the order of the tables
+    that benchmarks generate); with ``include_research=False``, only those with a model not
+    tagged "research"."""
+    found = [info.family for info in _registered().values()
+             if include_research or "research" not in info.tags]
+    return list(dict.fromkeys(found))
 
 
 def get_builder(name):
     """The builder function of a registered architecture, or a clear error."""
-    arch, _ = split_name(name)
-    if arch not in _registered():
-        close = difflib.get_close_matches(arch, list(_BUILDERS), n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(
-            f"Unknown model {arch!r}.{hint} Registered models: {', '.join(sorted(_BUILDERS))}."
-        )
-    return _BUILDERS[arch]
+    return _BUILDERS[model_info(name).name]
 
 
-def list_models(pattern=None, pretrained=False):
-    """Sorted registered model names, filtered by a shell-style ``pattern``.
+def list_models(pattern=None, pretrained=False, *, family=None, elastic_link=None, tags=(),
+                include_research=True):
+    """Sorted registered model names, filtered.
 
-    With ``pretrained=True``, lists the published weights as ``name.tag`` instead.
+    Arguments:
+        pattern: a shell-style pattern the name must match (``"resnet*"``).
+        pretrained: list the published weights as ``name.tag`` instead (the filters apply
+            to their model).
+        family: only models of this family (``"resnet26"``: resnet26 and resnet26_el).
+        elastic_link: True for only models with Elastic-Link, False for only those without.
+        tags: only models carrying all of these tags.
+        include_research: False leaves out models tagged "research".
+
+    Example:
+        ```python
+        el_zoo.list_models(family="resnet26")  # ["resnet26", "resnet26_el"]
+        el_zoo.list_models(elastic_link=True, include_research=False)
+        ```
     """
     if pretrained:
         from el_zoo.weights import published_names
@@ -91,9 +190,16 @@ def list_models(pattern=None, pretrained=False):
         names = published_names()
     else:
         names = sorted(_registered())
-    if pattern is not None:
-        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
-    return names
+
+    def wanted(name):
+        info = model_info(name)
+        return ((pattern is None or fnmatch.fnmatch(name, pattern))
+                and (family is None or info.family == family)
+                and (elastic_link is None or info.has_elastic_link == bool(elastic_link))
+                and set(tags) <= info.tags
+                and (include_research or "research" not in info.tags))
+
+    return [name for name in names if wanted(name)]
 
 
 def load(
@@ -125,9 +231,11 @@ def load(
             builders take them; with published weights, width and stem default to the
             published configuration and may not contradict it.
         **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
-            ``input_tensor``, ``elastic_link`` for ``_el`` models). Published weights
-            trained with non-default ``elastic_link`` options (recorded in the manifest)
-            are built with those options.
+            ``input_tensor``, and for a model with Elastic-Link ``elastic_link``: a dict of
+            options replacing some of the model's defaults, or an
+            ``el_zoo.ElasticLinkOptions``). A tag never changes the architecture:
+            ``load("X.tag")`` builds ``load("X")`` and loads the tag's weights into it
+            (weights trained with other Elastic-Link options are refused, naming them).
 
     A model with published weights and their head records their ``name.tag`` as
     ``model.published_name`` (a plain attribute, not part of the saved model), from which

@@ -38,7 +38,8 @@ from pathlib import Path
 import h5py
 
 from el_zoo.atomic import atomic_path
-from el_zoo.registry import elastic_link_twin, has_elastic_link, split_name
+from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
 URL_ENV = "EL_ZOO_WEIGHTS_URL"
 CONFIG_ATTRIBUTE = "el_zoo_config"  # the HDF5 attribute save_weights writes
@@ -186,10 +187,12 @@ def download(url, target, record, *, progress=None, timeout=60):
     return target
 
 
-def _merge_config(arch, source, published, requested, include_top):
+def _merge_config(arch, source, published, requested, include_top, *, from_file=False):
     """``requested`` with what it leaves open taken from ``published`` (the config the
     weights ``source``, e.g. 'resnet26_el.cifar10', were trained with); contradictions
-    that would change what the weights compute are errors."""
+    that would change what the weights compute are errors. The Elastic-Link options of
+    a weights file (``from_file``) fill in too; a tag's never do: a tag is weights for its
+    model's architecture (``_check_elastic_link``)."""
     config = dict(requested)
     for key in CONFIG_KEYS:
         value = published.get(key)
@@ -208,28 +211,43 @@ def _merge_config(arch, source, published, requested, include_top):
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
     if has_elastic_link(arch):
-        config["elastic_link"] = _published_elastic_link(
-            source, published.get("elastic_link"), config.get("elastic_link"))
+        trained = _check_elastic_link(arch, source, published.get("elastic_link"),
+                                      config.get("elastic_link"), from_file)
+        if from_file:
+            config["elastic_link"] = trained
     return config
 
 
-def _published_elastic_link(source, published, requested):
-    """The Elastic-Link options to build published weights with.
+def _check_elastic_link(arch, source, recorded, requested, from_file):
+    """The ``ElasticLinkOptions`` weights ``source`` were trained with (``recorded`` as the
+    manifest or the file keeps them), checked against those ``arch`` builds: the ones
+    ``requested`` (``load``'s ``elastic_link``), else, for a tag, the model's defaults.
 
-    The manifest records a model's non-default ElasticLink options (absent: the defaults).
     Other options would change what the weights compute without changing any weight shape,
-    so loading would succeed and silently give another model: contradicting them is an error.
+    so loading would succeed and silently give another model: that is an error.
     """
-    from el_zoo.nets._blocks import elastic_link_options
-
-    trained = published or True
-    if requested is not None and elastic_link_options(requested) != elastic_link_options(trained):
+    defaults = model_info(arch).elastic_link
+    trained = ElasticLinkOptions.from_record(recorded)
+    text = _options_call(trained, defaults)
+    if requested is not None and defaults.resolve(requested) != trained:
         raise ValueError(
-            f"{source} was trained with Elastic-Link options {published or 'defaults'}; "
-            f"elastic_link={requested!r} cannot use those weights. Drop the argument or "
-            "use weights=None."
+            f"{source} was trained with Elastic-Link options "
+            f"{'defaults' if text is True else text}; elastic_link={requested!r} cannot use "
+            "those weights. Drop the argument or use weights=None."
+        )
+    if requested is None and not from_file and trained != defaults:
+        raise ValueError(
+            f"{source} was trained with Elastic-Link options {text}, not with {arch}'s "
+            f"defaults, and a tag never changes the architecture: pass elastic_link={text!r} "
+            "to build the model these weights fit."
         )
     return trained
+
+
+def _options_call(options, defaults):
+    """How ``elastic_link=`` asks for ``options`` of a model with ``defaults``: True, or a
+    dict of the options that differ."""
+    return options.overrides(defaults) or True
 
 
 def published_file(name, relative_name, *, models_dir=None, cache_dir=None):
@@ -284,7 +302,8 @@ def _merge_file_config(arch, path, requested, include_top, models_dir):
         raise ValueError(_mismatch_message(path, stored, published, {"model": arch}))
     source = f"{path} (the published {published})" if published else \
         f"{path} (saved from {describe(stored)})"
-    return _merge_config(arch, source, _as_published(stored), requested, include_top)
+    return _merge_config(arch, source, _as_published(stored), requested, include_top,
+                         from_file=True)
 
 
 def record_config(model, config):
@@ -413,49 +432,63 @@ def _published_with_content(path, models_dir=None):
 
 
 def _config_of_published(name, published):
-    """A manifest config (Elastic-Link options as overrides) as ``built_config`` gives it."""
-    from el_zoo.nets._blocks import elastic_link_options
-
+    """A manifest config as ``built_config`` gives it (every Elastic-Link option)."""
     arch, _ = split_name(name)
     config = {key: published.get(key) for key in CONFIG_KEYS}
     config["input_shape"] = list(config["input_shape"] or []) or None
-    elastic_link = published.get("elastic_link") or True
+    options = ElasticLinkOptions.from_record(published.get("elastic_link"))
     return {**config, "model": arch, "include_top": True,
-            "elastic_link": elastic_link_options(elastic_link) if has_elastic_link(arch)
-            else None}
+            "elastic_link": options.as_dict() if has_elastic_link(arch) else None}
 
 
 def _as_published(config):
     """A ``built_config`` as the manifest records a config (what ``_merge_config`` takes):
-    only what fixes the model to build, Elastic-Link options as overrides of the defaults."""
-    from el_zoo.nets._blocks import elastic_link_overrides
-
+    only what fixes the model to build."""
     published = {key: config.get(key) for key in ("width_multiplier", "stem")}
     if config.get("include_top"):
         published["classes"] = config.get("classes")
     if config.get("input_shape") and None not in config["input_shape"]:
         published["input_shape"] = config["input_shape"]
-    overrides = elastic_link_overrides(config.get("elastic_link"))
-    if isinstance(overrides, dict):
-        published["elastic_link"] = overrides
+    if config.get("elastic_link") is not None:
+        published["elastic_link"] = config["elastic_link"]
     return published
+
+
+def _registered_defaults(arch):
+    """The Elastic-Link defaults of model ``arch``; the global ones for a name no longer
+    registered (a file saved from a model registered by another program)."""
+    try:
+        return model_info(arch).elastic_link or ElasticLinkOptions()
+    except ValueError:
+        return ElasticLinkOptions()
 
 
 def describe(config):
     """'resnet18_el(width_multiplier=0.25, stem='cifar', elastic_link=True)': the call that
-    builds the architecture of a ``built_config``."""
-    from el_zoo.nets._blocks import elastic_link_overrides
-
+    builds the architecture of a ``built_config`` (``elastic_link`` True for the model's
+    defaults, else the options that differ from them)."""
     arguments = [f"{key}={config[key]!r}" for key in ("width_multiplier", "stem")
                  if config.get(key) is not None]
     if config.get("elastic_link") is not None:
-        arguments.append(f"elastic_link={elastic_link_overrides(config['elastic_link'])!r}")
+        options = ElasticLinkOptions.from_record(config["elastic_link"])
+        call = _options_call(options, _registered_defaults(config["model"]))
+        arguments.append(f"elastic_link={call!r}")
     return f"{config['model']}({', '.join(arguments)})" if arguments else config["model"]
 
 
+def _architecture(config):
+    """The values of ``ARCHITECTURE_KEYS`` in a config, Elastic-Link options resolved (a
+    file saved before every option was recorded keeps only some)."""
+    values = {key: config.get(key) for key in ARCHITECTURE_KEYS}
+    if values["elastic_link"] is not None:
+        values["elastic_link"] = ElasticLinkOptions.from_record(values["elastic_link"])
+    return values
+
+
 def _mismatch_message(path, stored, published, wanted):
+    stored_values, wanted_values = _architecture(stored), _architecture(wanted)
     differing = [key for key in ARCHITECTURE_KEYS
-                 if key in wanted and stored.get(key) != wanted.get(key)]
+                 if key in wanted and stored_values[key] != wanted_values[key]]
     if published:
         fix = f"it is the published {published}: load it with el_zoo.load({published!r})"
     else:
@@ -475,7 +508,7 @@ def _check_architecture(model, path, models_dir=None):
     built = built_config(model)
     if stored is None or built is None:
         return
-    if any(stored.get(key) != built.get(key) for key in ARCHITECTURE_KEYS):
+    if _architecture(stored) != _architecture(built):
         raise ValueError(_mismatch_message(path, stored, published, built))
 
 
@@ -483,6 +516,14 @@ def _link_layers(names):
     from el_zoo.nets._blocks import LINK_SUFFIX
 
     return sorted(name for name in names if name.endswith(LINK_SUFFIX))
+
+
+def _twin_hint(name):
+    """'load it with resnet18' for a registered model's twin."""
+    try:
+        return f"load it with {elastic_link_twin(name)}"
+    except ValueError:  # a model no builder registered, or one without a twin
+        return "load it into the architecture it was saved from"
 
 
 def _check_layer_names(model, path, stored, wanted):
@@ -505,10 +546,8 @@ def _check_layer_names(model, path, stored, wanted):
         problem = (f"{path} does not match {model.name}: "
                    f"{wrong.format(f'{len(names)} {kind}')}, e.g. {names[:3]}")
         if only_links:
-            raise ValueError(
-                f"{problem}, so it was saved from a model {saved_from} Elastic-Link; load "
-                f"it with {elastic_link_twin(model.name)}."
-            )
+            raise ValueError(f"{problem}, so it was saved from a model {saved_from} "
+                             f"Elastic-Link; {_twin_hint(model.name)}.")
         raise ValueError(f"{problem}. Was it saved from another {hint}?")
 
 

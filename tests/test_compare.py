@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from el_zoo.elastic_link import ElasticLinkOptions
 from training import compare
 
 
@@ -55,6 +56,24 @@ def test_el_variants_pair_with_the_plain_twin_on_rows_of_their_own(tmp_path, cap
     text = (tmp_path / "out.md").read_text()
     assert "| resnet26 | gamma_initializer=0.5, position=after_bn | 0 | 69.00 % | 73.00 %" in text
     assert text.count("- resnet26 seed 0:") == 1  # the shared plain twin is listed once
+
+
+def test_runs_pool_by_the_options_they_trained_with_whenever_recorded(tmp_path, capsys):
+    # mobilenet_v1_el's links go after BN by default now, and runs record every option; a
+    # run recorded before kept only the options that differed from the global defaults
+    # (none: before BN). Seeds pool by what they trained, never by the family's new default.
+    after_bn = ElasticLinkOptions(position="after_bn").as_dict()
+    runs = [fake_run(tmp_path, "mobilenet_v1_el", 0.47, seed=0, elastic_link=after_bn),
+            fake_run(tmp_path, "mobilenet_v1_el", 0.45, seed=1,
+                     elastic_link={"position": "after_bn"}),  # an old record of after BN
+            fake_run(tmp_path, "mobilenet_v1_el", 0.43, seed=2)]  # an old record: before BN
+    runs += [fake_run(tmp_path, "mobilenet_v1", 0.40, seed=seed) for seed in range(3)]
+    compare.main([*runs, "--output", str(tmp_path / "out")])
+    rows = {row["el_options"]: row for row in json.loads(
+        (tmp_path / "out.json").read_text())["summary"]}
+    assert {key: row["seeds"] for key, row in rows.items()} == {"position=after_bn": 2,
+                                                                "defaults": 1}
+    assert rows["position=after_bn"]["el_top1"] == pytest.approx(0.46)
 
 
 def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
@@ -199,7 +218,9 @@ def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(
     options = {"position": "after_bn"}
     el["training"]["recipe_config"]["elastic_link"] = options
     el["training"]["config"] = {"stem": "cifar"}
-    assert publish.model_config(el["training"]) == {"stem": "cifar", "elastic_link": options}
+    # the manifest records every option (behaviour change: only the non-default ones before)
+    assert publish.model_config(el["training"]) == {
+        "stem": "cifar", "elastic_link": ElasticLinkOptions(position="after_bn").as_dict()}
     assert cards.el_text(el["training"]) == "with Elastic-Link, position=after_bn"
     assert cards.el_column(el["training"]) == "yes (position=after_bn)"
     assert cards.el_column(plain["training"]) == "no"
@@ -243,3 +264,17 @@ def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, m
     assert lines[1].startswith("- Next steps toward it") and lines[2] == line
     el["evaluation"]["top1"] = 0.90
     assert not any("other budgets" in text for text in cards.target_lines(el["name"], el, None))
+
+
+def test_publishing_refuses_a_run_trained_with_other_than_its_models_elastic_link_defaults():
+    from training import publish
+
+    # a tag is weights for its model's architecture (el_zoo.load("X.tag") builds load("X"))
+    old_after_bn = {"elastic_link": {"position": "after_bn"}}  # recorded before, after BN
+    publish.check_default_elastic_link({"model": "mobilenet_v1_el", "recipe_config": old_after_bn})
+    publish.check_default_elastic_link({"model": "resnet18", "recipe_config": {}})
+    for model, recipe in (("resnet18_el", old_after_bn),
+                          ("mobilenet_v1_el", {})):  # an old record: before BN
+        with pytest.raises(ValueError, match=rf"{model} was trained with Elastic-Link options "
+                                             r"other than its defaults \(position="):
+            publish.check_default_elastic_link({"model": model, "recipe_config": recipe})

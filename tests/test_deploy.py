@@ -10,7 +10,9 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo import benchmark
-from el_zoo.nets._blocks import binary_conv_bn, elastic_link_options
+from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.nets._blocks import binary_conv_bn
+from el_zoo.registry import has_elastic_link
 from tests.conftest import REPO
 
 
@@ -27,7 +29,7 @@ def tiny_model(linked):
     x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(
         tf.keras.layers.Rescaling(1 / 255)(inputs))
     x = tf.keras.layers.BatchNormalization()(x)
-    options = elastic_link_options(True) if linked else None
+    options = ElasticLinkOptions() if linked else None
     x = binary_conv_bn(x, 8, 1, name="unit", elastic_link=options)
     outputs = tf.keras.layers.Dense(10)(tf.keras.layers.GlobalAveragePooling2D()(x))
     return tf.keras.Model(inputs, outputs, name="tiny_el" if linked else "tiny")
@@ -40,7 +42,7 @@ def test_op_accounting_of_a_tiny_pair_counts_plain_trained_and_folded(monkeypatc
 
     def load(name):
         built.append(name)
-        return tiny_model(linked="_el." in name)
+        return tiny_model(linked=has_elastic_link(name))
 
     monkeypatch.setattr(el_zoo, "load", load)
     account = module.op_accounting("resnet18", verify_images=0)
@@ -97,12 +99,9 @@ def test_the_benchmarked_el_model_takes_the_published_weights_where_layers_match
         raise Stop()
 
     monkeypatch.setattr(convert_module, "convert", capture)
-    module = deploy()
-    options = module.published_el_options("mobilenet_v1")
-    assert options == {"position": "after_bn"}  # as in the manifest
     with pytest.raises(Stop):  # 1000 classes: every layer but the head matches
-        benchmark.benchmark_model("mobilenet_v1_el", weights_from="mobilenet_v1_el.cifar10",
-                                  elastic_link=options)
+        benchmark.benchmark_model("mobilenet_v1_el", weights_from=deploy().published_el(
+            "mobilenet_v1"))
     (model,) = converted
     published = el_zoo.load("mobilenet_v1_el.cifar10")
     for name in ("stem_conv", "block1_dw_el", "block13_pw_bn"):

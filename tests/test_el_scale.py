@@ -45,14 +45,18 @@ def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
     from el_zoo import weights as weights_module
     from tests.test_registry import publish, saved_weights
 
+    # a tag never changes the architecture: a variant is published under the model whose
+    # defaults its options are (mobilenet_v1_el: links after BN)
     options = {"position": "after_bn"}
-    _, path = saved_weights(tmp_path, elastic_link=options)
-    models = publish(tmp_path, path, config={**SMALL, "elastic_link": options})
+    _, path = saved_weights(tmp_path, name="mobilenet_v1_el")
+    models = publish(tmp_path, path, name="mobilenet_v1_el.toy",
+                     config={**SMALL, "elastic_link": options})
     manifest = json.loads((models / "manifest.json").read_text())
-    manifest["models"]["resnet18_el.toy"].update(
+    manifest["models"]["mobilenet_v1_el.toy"].update(
         dataset="cifar10", eval_split="test", resize=32, crop=None)
     (models / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(weights_module, "MODELS_DIR", models)
-    model, name, options_label, pixels = el_scale().load_source("resnet18_el.toy", data_dir, 4)
-    assert (name, options_label, pixels.shape) == ("resnet18_el.toy", "position=after_bn",
+    model, name, options_label, pixels = el_scale().load_source("mobilenet_v1_el.toy",
+                                                                data_dir, 4)
+    assert (name, options_label, pixels.shape) == ("mobilenet_v1_el.toy", "position=after_bn",
                                                    (4, 32, 32, 3))

@@ -69,15 +69,24 @@ RUN = ["resnet18_el", "--recipe", "cifar10", "--epochs", "2", "--batch-size", "3
        "--train-limit", "64", "--elastic-link", "position=after_bn"]
 
 
-def started_run(folder, arguments=RUN):
+def started_run(folder, arguments=RUN, legacy=False):
     """A run folder as training.train leaves it after its first epoch (record + checkpoint),
-    without training: what a resume is checked against."""
+    without training: what a resume is checked against. ``legacy``: the record as it was
+    written before families declared their own Elastic-Link defaults (only the options the
+    command gave that differ from the global defaults, and no key when none does)."""
+    from el_zoo.elastic_link import ElasticLinkOptions
     from training import train
 
     args = train.parse_args([*arguments, "--output-dir", str(folder)])
     (folder / "checkpoints" / "main").mkdir(parents=True)
     (folder / "checkpoints" / "main" / "latest").write_text("epoch-0001")
-    (folder / "recipe.json").write_text(json.dumps(train.run_record(args, train.run_recipe(args))))
+    record = train.run_record(args, train.run_recipe(args))
+    if legacy:
+        given = ElasticLinkOptions.parse(args.elastic_link).overrides()
+        del record["recipe"]["elastic_link"]
+        if given:
+            record["recipe"]["elastic_link"] = given
+    (folder / "recipe.json").write_text(json.dumps(record))
     return args
 
 
@@ -107,6 +116,30 @@ def test_resuming_with_other_options_is_refused_before_anything_is_written(
     assert f"rerun its command ({train.documented_command(args)})" in error
     assert "choose a new --output-dir" in error
     assert folder_contents(tmp_path) == before
+
+
+def test_an_old_record_resumes_only_with_the_elastic_link_options_it_trained_with(
+        tmp_path, capsys):
+    from training import train
+
+    # resnet18_el's defaults did not change: its old records resume as they did
+    started_run(tmp_path / "resnet18_el", legacy=True)
+    args = train.parse_args([*RUN, "--output-dir", str(tmp_path / "resnet18_el")])
+    assert train.check_resumable(tmp_path / "resnet18_el", train.run_record(
+        args, train.run_recipe(args)))
+    # mobilenet_v1_el's links go after BN by default now; a run recorded without options
+    # trained them before BN, and is never continued after BN without a word
+    old = ["mobilenet_v1_el", *RUN[1:-2]]
+    folder = tmp_path / "mobilenet_v1_el"
+    started_run(folder, old, legacy=True)
+    before = folder_contents(folder)
+    assert train.main([*old, "--output-dir", str(folder)]) == 2
+    assert "--elastic-link: recorded position=before_bn, now position=after_bn" in \
+        capsys.readouterr().err
+    assert folder_contents(folder) == before
+    args = train.parse_args([*old, "--elastic-link", "position=before_bn", "--output-dir",
+                             str(folder)])
+    assert train.check_resumable(folder, train.run_record(args, train.run_recipe(args)))
 
 
 def test_resuming_with_another_model_names_it_not_a_tensorflow_shape_error(tmp_path, capsys):

@@ -10,11 +10,13 @@ import el_zoo
 from el_zoo.convert import convert, tflite_op_names, verify
 from el_zoo.fold import fold_elastic_links
 from el_zoo.layers import ElasticLink
-from el_zoo.nets._blocks import binary_conv_bn, elastic_link_options
+from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.nets._blocks import binary_conv_bn
+from el_zoo.registry import elastic_link_twin
 from el_zoo.weights import published_file
 from tests.conftest import SMALL, images_with_machine_independent_top1
 
-LINKED = [name for name in el_zoo.list_models("*_el")]
+LINKED = el_zoo.list_models(elastic_link=True)
 # Published EL models: (ops of the folded model) - (ops of the published plain twin), as
 # reached by the folder. resnet18 and reactnet_a: every link merges with its block's
 # shortcut (0). mobilenet_v1 (26 links): an ADD per link, 4 AVERAGE_POOL_2D, 5 TILE, 12
@@ -65,7 +67,7 @@ def test_folded_family_computes_what_the_trained_one_does(
 def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
     from el_zoo import data
 
-    name = f"{family}_el.cifar10"
+    name = elastic_link_twin(f"{family}.cifar10")
     model = el_zoo.load(name)
     images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
     images = images_with_machine_independent_top1(model, images.astype(np.float32))
@@ -82,7 +84,7 @@ def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
 def two_unit_model(kernels, position="after_bn", gammas=(-0.5, 0.75)):
     """Float stem, then two binary units with links (kernel sizes ``kernels``), gammas of
     both signs (alternating per channel from ``gammas``), GAP and a dense head."""
-    options = elastic_link_options({"position": position})
+    options = ElasticLinkOptions(position=position)
     inputs = tf.keras.Input((32, 32, 3))
     x = tf.keras.layers.Rescaling(1 / 255)(inputs)
     x = tf.keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
@@ -132,7 +134,7 @@ def test_layers_the_folder_does_not_know_are_kept_as_they_are(cifar_images):
     x = tf.keras.layers.Lambda(lambda t: t / 127.5 - 1.0, name="scale_pixels")(inputs)
     x = tf.keras.layers.Conv2D(8, 3, strides=2, padding="same")(x)
     binary = tf.keras.layers.Activation("tanh")(x)
-    y = binary_conv_bn(binary, 16, 1, name="unit", elastic_link=elastic_link_options(True))
+    y = binary_conv_bn(binary, 16, 1, name="unit", elastic_link=ElasticLinkOptions())
     y = ElasticLink(activation_scaling=True, name="scaled_link")([x, y])  # not folded
     outputs = tf.keras.layers.Dense(3)(tf.keras.layers.GlobalAveragePooling2D()(y))
     model = tf.keras.Model(inputs, outputs)

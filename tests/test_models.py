@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo import ElasticLink, RSign
+from el_zoo.registry import has_elastic_link
 from tests.conftest import SMALL
 
 MODELS = el_zoo.list_models()
@@ -17,12 +18,14 @@ def images(count=2, size=32):
 
 
 def test_the_registry_holds_the_families_with_and_without_el():
-    assert MODELS == sorted(
-        f"{family}{suffix}"
-        for family in ("resnet18", "resnet26", "resnet26s", "resnet26p", "mobilenet_v1",
-                       "reactnet_a")
-        for suffix in ("", "_el")
-    )
+    families = el_zoo.registry.families()
+    assert len(families) >= 6
+    for family in families:
+        plain, linked = (el_zoo.list_models(family=family, elastic_link=flag)
+                         for flag in (False, True))
+        assert len(plain) == len(linked) == 1, family
+    assert MODELS == sorted(name for family in families
+                            for name in el_zoo.list_models(family=family))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -31,7 +34,7 @@ def test_default_build_is_imagenet_sized(name):
     assert model.input_shape == (None, 224, 224, 3)
     assert model.output_shape == (None, 1000)
     links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
-    assert bool(links) == name.endswith("_el")
+    assert bool(links) == has_elastic_link(name)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -43,7 +46,7 @@ def test_el_variant_links_every_binary_conv(name):
     ]
     links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
     assert binary_convs
-    assert len(links) == (len(binary_convs) if name.endswith("_el") else 0)
+    assert len(links) == (len(binary_convs) if has_elastic_link(name) else 0)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -87,7 +90,7 @@ def test_one_training_step_changes_every_trainable_variable(name):
     ]
     assert not unchanged
     names = [v.name for v in model.trainable_variables]
-    if name.endswith("_el"):
+    if has_elastic_link(name):
         assert any("_el/gamma" in n for n in names)
     if name.startswith("reactnet"):
         assert any(isinstance(layer, RSign) for layer in model.layers)

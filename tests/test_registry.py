@@ -153,15 +153,25 @@ def link_positions(model):
 def test_published_elastic_link_options_build_the_model_the_weights_were_trained_in(
         tmp_path, monkeypatch):
     # Elastic-Link options change no weight shape: loading the weights into a model built
-    # with other options would succeed silently, so the manifest's options must be used.
+    # with other options would succeed silently. A tag never changes the architecture, so
+    # weights trained with options other than the model's defaults are refused, naming the
+    # options that build the model they fit (behaviour change: the manifest's options were
+    # applied at load time before each family declared its own defaults).
     variant, path = saved_weights(tmp_path, elastic_link={"position": "after_bn"})
     config = {"input_shape": [32, 32, 3], "classes": 10, "width_multiplier": 0.25,
               "stem": "cifar", "elastic_link": {"position": "after_bn"}}
     monkeypatch.setattr(weights_module, "MODELS_DIR", publish(tmp_path, path, config=config))
     assert link_positions(el_zoo.load("resnet18_el", **SMALL)) == {"before_bn"}
+    with pytest.raises(ValueError, match=r"resnet18_el.toy was trained with Elastic-Link "
+                                         r"options \{'position': 'after_bn'\}, not with "
+                                         r"resnet18_el's defaults, and a tag never changes the "
+                                         r"architecture: pass elastic_link=\{'position': "
+                                         r"'after_bn'\}"):
+        el_zoo.load("resnet18_el.toy")
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    for loaded in (el_zoo.load("resnet18_el.toy"),
-                   el_zoo.load("resnet18_el.toy", elastic_link={"position": "after_bn"})):
+    for loaded in (el_zoo.load("resnet18_el.toy", elastic_link={"position": "after_bn"}),
+                   el_zoo.load("resnet18_el.toy",
+                               elastic_link=el_zoo.ElasticLinkOptions(position="after_bn"))):
         assert link_positions(loaded) == {"after_bn"}
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), variant.predict(x, verbose=0))
     with pytest.raises(ValueError, match=r"trained with Elastic-Link options \{'position': "
@@ -272,3 +282,97 @@ def test_width_multiplier_must_be_a_positive_number(width):
     with pytest.raises(ValueError, match=rf"mobilenet_v1: width_multiplier must be a positive "
                                          rf"number .*; got {width!r}"):
         el_zoo.load("mobilenet_v1", **{**SMALL, "width_multiplier": width})
+
+
+# ----------------------------------------------------------------------------- metadata
+@pytest.mark.parametrize("name", el_zoo.list_models())
+def test_every_model_names_its_family_its_twin_and_valid_elastic_link_defaults(name):
+    info = el_zoo.registry.model_info(name)
+    assert info.name == name and info.family in el_zoo.registry.families()
+    assert info.tags <= set(el_zoo.registry.MODEL_TAGS)
+    twin = el_zoo.registry.model_info(info.twin)  # each twin exists ...
+    assert twin.twin == name and twin.family == info.family  # ... and points back
+    assert twin.has_elastic_link != info.has_elastic_link
+    assert el_zoo.registry.elastic_link_twin(f"{name}.cifar10") == f"{info.twin}.cifar10"
+    if info.has_elastic_link:
+        assert isinstance(info.elastic_link, el_zoo.ElasticLinkOptions)
+        assert el_zoo.ElasticLinkOptions.from_record(info.elastic_link.as_dict()) == \
+            info.elastic_link
+
+
+def test_every_family_holds_one_model_with_elastic_link_and_one_without():
+    families = el_zoo.registry.families()
+    assert set(families) == {el_zoo.registry.model_info(name).family
+                             for name in el_zoo.list_models()}
+    for family in families:
+        assert [el_zoo.registry.has_elastic_link(name)
+                for name in el_zoo.registry.family_models(family)] == [False, True], family
+    research = set(families) - set(el_zoo.registry.families(include_research=False))
+    assert research and all("research" in el_zoo.registry.model_tags(name)
+                            for family in research for name in el_zoo.list_models(family=family))
+
+
+def test_list_models_filters_by_family_elastic_link_tags_and_weights():
+    assert el_zoo.list_models(family="resnet26") == ["resnet26", "resnet26_el"]
+    linked = el_zoo.list_models(elastic_link=True)
+    plain = el_zoo.list_models(elastic_link=False)
+    assert sorted(linked + plain) == el_zoo.list_models() and linked and plain
+    assert [el_zoo.registry.elastic_link_twin(name) for name in plain] == linked
+    research = el_zoo.list_models(tags=("research",))
+    assert research and set(research).isdisjoint(el_zoo.list_models(include_research=False))
+    assert el_zoo.list_models("resnet26*", elastic_link=True, include_research=False) == [
+        "resnet26_el"]
+    published_el = el_zoo.list_models(pretrained=True, elastic_link=True)
+    assert "mobilenet_v1_el.cifar10" in published_el and "resnet26.cifar10" not in published_el
+
+
+def test_published_weights_were_trained_with_their_models_elastic_link_defaults():
+    # so that load("X.tag") is load("X") plus weights: a tag never changes the architecture
+    manifest = weights_module.read_manifest()
+    for name in el_zoo.list_models(pretrained=True, elastic_link=True):
+        recorded = manifest["models"][name]["config"].get("elastic_link")
+        assert el_zoo.ElasticLinkOptions.from_record(recorded) == \
+            el_zoo.registry.model_info(name).elastic_link, name
+
+
+def test_each_family_builds_the_elastic_link_defaults_it_registered():
+    assert link_positions(el_zoo.load("mobilenet_v1_el", **SMALL)) == {"after_bn"}
+    assert link_positions(el_zoo.load("reactnet_a_el", **SMALL)) == {"before_bn"}
+    assert link_positions(el_zoo.load(
+        "mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)) == {"after_bn"}
+    model = el_zoo.load("mobilenet_v1_el", **SMALL)
+    assert weights_module.built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
+        position="after_bn").as_dict()  # the full options, as records keep them
+
+
+def test_a_family_registers_one_twin_of_each_kind_and_needs_no_suffix(monkeypatch):
+    registry = el_zoo.registry
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry, "_BUILDERS", dict(registry._BUILDERS))
+
+    @registry.register_model(family="toynet", tags=("research",))
+    def toynet(**kwargs):
+        return registry.load("resnet18", **kwargs)
+
+    @registry.register_model(family="toynet", elastic_link=el_zoo.ElasticLinkOptions(
+        position="after_bn"), tags=("research",))
+    def toynet_linked(elastic_link=True, **kwargs):
+        return registry.load("resnet18_el", elastic_link=elastic_link, **kwargs)
+
+    assert registry.elastic_link_twin("toynet") == "toynet_linked"
+    assert registry.elastic_link_twin("toynet_linked.mars") == "toynet.mars"
+    assert el_zoo.list_models(family="toynet", elastic_link=True) == ["toynet_linked"]
+    with pytest.raises(ValueError, match="family 'toynet' has a model with Elastic-Link "
+                                         "already \\(toynet, toynet_linked\\)"):
+        registry.register_model(family="toynet", elastic_link=True)(lambda: None)
+
+    @registry.register_model(tags=("research",))
+    def lonely(**kwargs):
+        return None
+
+    assert registry.model_info("lonely").family == "lonely"
+    with pytest.raises(ValueError, match="lonely has no twin with Elastic-Link registered"):
+        registry.elastic_link_twin("lonely")
+    with pytest.raises(TypeError, match="elastic_link must be None, True or an "
+                                        "ElasticLinkOptions; got"):
+        registry.register_model(family="toynet", elastic_link={"position": "after_bn"})

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from el_zoo.elastic_link import ElasticLinkOptions
 from training import recipes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -181,8 +182,11 @@ def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path):
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["dataset"] == "imagenette" and metrics["config"]["input_shape"] == [64, 64, 3]
     assert metrics["epochs"] == 1 and 0 <= metrics["top1"] <= 1
-    # non-default Elastic-Link options are part of the recipe the run records
-    options = {"gamma_scale": "fan_in", "gamma_initializer": 0.5}
+    # the run records every Elastic-Link option it trained with: the model's defaults (links
+    # after BN for mobilenet_v1_el) with --elastic-link's replaced (behaviour change: only
+    # the options given were recorded before)
+    options = ElasticLinkOptions(position="after_bn", gamma_scale="fan_in",
+                                 gamma_initializer=0.5).as_dict()
     assert metrics["recipe_config"]["elastic_link"] == options
     assert json.loads((output / "recipe.json").read_text())["recipe"]["elastic_link"] == options
 
@@ -387,3 +391,17 @@ def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
          "--output-dir", str(tmp_path), "--strategy", "multiworker"],
         capture_output=True, text=True, env=env, cwd=REPO)
     assert process.returncode == 2 and "needs TF_CONFIG" in process.stderr
+
+
+def test_weight_decay_spares_the_elastic_link_scales_found_by_their_layer():
+    import el_zoo
+    from tests.conftest import SMALL
+    from training import train
+
+    model = el_zoo.load("resnet18_el", **SMALL)
+    stage = {"epochs": 1, "lr": 1e-3, "schedule": "cosine", "warmup_epochs": 0,
+             "weight_decay": 5e-5}
+    optimizer = train.make_optimizer(stage, 10, model)
+    links = [layer for layer in model.layers if isinstance(layer, el_zoo.ElasticLink)]
+    assert links and not any(optimizer._use_weight_decay(link.gamma) for link in links)
+    assert optimizer._use_weight_decay(model.get_layer("stage1_block1_unit1_conv").kernel)

@@ -217,9 +217,10 @@ PUBLISHED_EL = REPO / "models" / "mobilenet_v1_el.cifar10" / "weights.h5"
 
 
 def test_published_weights_loaded_by_path_build_with_their_published_options(cifar_images):
-    # mobilenet_v1_el.cifar10 was trained with links after BN, which no weight shape shows;
-    # its file has no config (published before save_weights), but its content is published:
-    # loaded by path it builds like the tag, and is not rewritten.
+    # mobilenet_v1_el.cifar10 was trained with links after BN (mobilenet_v1_el's default),
+    # which no weight shape shows; its file has no config (published before save_weights),
+    # but its content is published: loaded by path it builds like the tag, and is not
+    # rewritten.
     digest = weights_module.sha256_of(PUBLISHED_EL)
     images, _ = cifar_images
     by_path = el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), stem="cifar",
@@ -233,14 +234,19 @@ def test_published_weights_loaded_by_path_build_with_their_published_options(cif
 def test_published_weights_loaded_by_path_refuse_another_architecture():
     fix = r"it is the published mobilenet_v1_el.cifar10: load it with el_zoo.load\(" \
           r"'mobilenet_v1_el.cifar10'\)"
+    # (its links after BN are mobilenet_v1_el's defaults: elastic_link=True describes them)
     with pytest.raises(ValueError, match=r"holds weights of mobilenet_v1_el\(width_multiplier="
-                                         r"1.0, stem='cifar', elastic_link=\{'position': "
-                                         r"'after_bn'\}\), but the model is mobilenet_v1 "
-                                         r"\(another model\).*" + fix):
+                                         r"1.0, stem='cifar', elastic_link=True\), but the "
+                                         r"model is mobilenet_v1 \(another model\).*" + fix):
         el_zoo.load("mobilenet_v1", weights=str(PUBLISHED_EL), stem="cifar", classes=10)
+    before_bn = {"position": "before_bn"}
     with pytest.raises(ValueError, match=r"\(the published mobilenet_v1_el.cifar10\) was "
-                                         r"trained with Elastic-Link options"):
-        el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), elastic_link=True)
+                                         r"trained with Elastic-Link options defaults; "
+                                         r"elastic_link=\{'position': 'before_bn'\} cannot"):
+        el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), elastic_link=before_bn)
     with pytest.raises(ValueError, match=r"\(another elastic_link\).*" + fix):
         el_zoo.nets.mobilenet.mobilenet_v1_el(weights=str(PUBLISHED_EL), stem="cifar",
-                                              classes=10)
+                                              classes=10, elastic_link=before_bn)
+    # the builder's defaults are the published model's: called directly, it loads the file
+    assert el_zoo.nets.mobilenet.mobilenet_v1_el(weights=str(PUBLISHED_EL), stem="cifar",
+                                                 classes=10).output_shape == (None, 10)

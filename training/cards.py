@@ -14,6 +14,7 @@ import string
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
+from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info
 
 from training import targets
 from training.compare import budget_of, el_options
@@ -41,7 +42,7 @@ def options_note(training, form=" ({})"):
 
 def el_text(training):
     """'with Elastic-Link', 'with Elastic-Link, position=after_bn' or 'without Elastic-Link'."""
-    if not training["model"].endswith("_el"):
+    if not has_elastic_link(training["model"]):
         return "without Elastic-Link"
     return "with Elastic-Link" + options_note(training, ", {}")
 
@@ -66,9 +67,8 @@ def curve_lines(rows):
 
 
 def twin_name(name):
-    """'resnet26_el.cifar10' <-> 'resnet26.cifar10'."""
-    arch, _, tag = name.partition(".")
-    return f"{arch[:-3] if arch.endswith('_el') else arch + '_el'}.{tag}"
+    """'resnet26_el.cifar10' <-> 'resnet26.cifar10' (the registry's twin)."""
+    return elastic_link_twin(name)
 
 
 THROUGHPUT_REPORT = REPO / "benchmarks" / "train_throughput.json"
@@ -82,7 +82,8 @@ def measured_speeds(model, report_path):
     None when the report lacks them."""
     try:
         report = json.loads(Path(report_path).read_text())
-        family, role = (model[:-3], "el") if model.endswith("_el") else (model, "plain")
+        info = model_info(model)
+        family, role = info.family, ("el" if info.has_elastic_link else "plain")
         speed = report["families"][family][role]
         experiments = report["experiments"]
         slowdown = experiments[EXPERIMENT_DEFAULT]["el"] / experiments[WIDTH_ONE]["el"]
@@ -165,9 +166,8 @@ def pooled_over_seeds(training, report_path):
     summary = el_vs_plain_section(report_path, "summary")
     if summary is None:
         return None
-    arch = training["model"].removesuffix("_el")
-    key = (arch, training["recipe"], training["recipe_config"]["width_multiplier"],
-           training["epochs"])
+    key = (model_info(training["model"]).family, training["recipe"],
+           training["recipe_config"]["width_multiplier"], training["epochs"])
     # a variant's rows (other Elastic-Link options) are another model than the defaults'
     options = el_options(training)
     rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key
@@ -179,7 +179,7 @@ def el_gain_lines(published, twin, report_path=None):
     """EL minus plain for this published pair, and the target verdict: judged on the mean
     over seeds when ``benchmarks/el_vs_plain`` pooled more than one seed of this budget (one
     seed's difference of a point or so is noise), else on this pair alone."""
-    is_el = published["training"]["model"].endswith("_el")
+    is_el = has_elastic_link(published["training"]["model"])
     plain, el = (twin, published) if is_el else (published, twin)
     gain = el["evaluation"]["top1"] - plain["evaluation"]["top1"]
     goal = targets.EL_GAIN.get(plain["training"]["model"])
@@ -209,7 +209,7 @@ def gain_verdict(gain, goal):
 def target_lines(name, published, twin):
     """How this model stands against the zoo's targets, and its twin without/with EL."""
     t, top1 = published["training"], published["evaluation"]["top1"]
-    tag, is_el = name.partition(".")[2], t["model"].endswith("_el")
+    tag, is_el = name.partition(".")[2], has_elastic_link(t["model"])
     lines = []
     if tag in targets.TOP1 and is_el:
         goal = targets.TOP1[tag]
@@ -312,7 +312,7 @@ RESULTS_START, RESULTS_END = "<!-- el-results:start -->", "<!-- el-results:end -
 
 def el_column(training):
     """The results table's EL cell: no, yes, or yes with the non-default options."""
-    return "yes" + options_note(training) if training["model"].endswith("_el") else "no"
+    return "yes" + options_note(training) if has_elastic_link(training["model"]) else "no"
 
 
 def results_table(models_dir):

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
+from el_zoo.elastic_link import ElasticLinkOptions
 
 from training.command import documented_command
 from training.logs import LOG_COLUMNS, write_csv
-from training.recipes import OVERRIDABLE
+from training.recipes import OVERRIDABLE, recorded_elastic_link
 
 # ----------------------------------------------------------------------------- run folder
 # What a run writes; a start that fails before its first checkpoint removes them again.
@@ -57,13 +58,11 @@ def defining_values(record):
         values = [stage[key] for stage in recipe["stages"]]
         return values[0] if len(set(values)) == 1 else values
 
-    links = recipe.get("elastic_link") or {}
     values = {"model": record["model"], "--recipe": recipe["name"],
               "--epochs": per_stage("epochs"), "--batch-size": recipe["batch_size"],
               "--width-multiplier": recipe["width_multiplier"], "--lr": per_stage("lr"),
               "--image-size": recipe["image_size"],
-              "--elastic-link": " ".join(f"{k}={v}" for k, v in sorted(links.items()))
-              or "the model's defaults",
+              "--elastic-link": recorded_elastic_link(record["model"], recipe),
               "--seed": record["seed"]}
     for key in ("teacher", "train_limit", "eval_limit", "tfds"):
         if key in record:  # records written before these were kept lack them
@@ -78,8 +77,12 @@ def defining_values(record):
     return values
 
 
-def shown(value):
-    """An option's value in a message: None and False read as "not given"."""
+def shown(value, other=None):
+    """An option's value in a message: None and False read as "not given"; Elastic-Link
+    options as those that differ from ``other``'s (or from the global defaults)."""
+    if isinstance(value, ElasticLinkOptions):
+        base = other if isinstance(other, ElasticLinkOptions) else None
+        return value.text(base) or "the global defaults"
     if value is None or value is False:
         return "not given"
     return "given" if value is True else str(value)
@@ -92,7 +95,8 @@ def run_differences(recorded, now):
     names = [name for name in before if name in after and before[name] != after[name]]
     if "--recipe" in names:  # another recipe differs in all its settings: name the option only
         names = [name for name in names if not name.startswith("recipe setting")]
-    return [f"{name}: recorded {shown(before[name])}, now {shown(after[name])}"
+    return [f"{name}: recorded {shown(before[name], after[name])}, now "
+            f"{shown(after[name], before[name])}"
             for name in names]
 
 

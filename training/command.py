@@ -11,6 +11,7 @@ import argparse
 import shlex
 import sys
 
+from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.errors import ElZooError
 
 from training.recipes import RECIPES
@@ -37,9 +38,12 @@ def add_arguments(parser):
     parser.add_argument("--image-size", type=int, default=None, help="training resolution")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--elastic-link", action="append", default=[], metavar="KEY=VALUE",
-                        help="an ElasticLink option for an _el model instead of its default, "
-                             "e.g. position=after_bn or gamma_scale=fan_in (repeatable); "
-                             "recorded in the recipe")
+                        help="an Elastic-Link option replacing the model's default "
+                             "(repeatable), e.g. position=after_bn, gamma_scale=fan_in or "
+                             "activation_scaling=true; options: "
+                             f"{', '.join(ElasticLinkOptions.names())} (el_zoo."
+                             "ElasticLinkOptions describes them); all are recorded in the "
+                             "recipe")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default")
     parser.add_argument("--teacher", default=None,
                         help="distil from this model: a zoo NAME.TAG or a saved Keras model")

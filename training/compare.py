@@ -2,13 +2,16 @@
 
     python -m training.compare SOURCE [SOURCE ...] --output benchmarks/el_vs_plain
 
-reads each run's training record, pairs every ``<arch>_el`` run with the ``<arch>`` run of
-the same recipe, width, epochs and seed, and writes ``<output>.md`` (a table per pair, the
-mean difference per family, each run's command) and ``<output>.json``, which keeps every
-record it used under "runs". A pair is only formed when the two runs differ by EL alone;
-runs without a twin are listed as such, never silently dropped. An ``_el`` run trained with
-Elastic-Link options other than the defaults (``--elastic-link``) is a variant: it pairs with
-the same plain twin and is reported on rows of its own, never pooled with the defaults.
+reads each run's training record, pairs every run of a model with Elastic-Link with the run
+of its plain twin (``el_zoo.registry``) of the same recipe, width, epochs and seed, and
+writes ``<output>.md`` (a table per pair, the mean difference per family, each run's
+command) and ``<output>.json``, which keeps every record it used under "runs". A pair is
+only formed when the two runs differ by EL alone; runs without a twin are listed as such,
+never silently dropped. Runs of one model pool only
+when they trained with the same Elastic-Link options (every record resolved to its full
+options, a record written before families declared their own defaults against the global
+ones that applied then): a variant pairs with the same plain twin and is reported on rows of
+its own, named by the options that differ from the global defaults.
 
 A SOURCE is a training run folder (its ``metrics.json``, written by ``training.train``), a
 published ``models/<name>.<tag>`` folder (the record of the run that made its weights), or
@@ -25,6 +28,9 @@ from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import run_info
+from el_zoo.registry import model_info
+
+from training.recipes import recorded_elastic_link
 
 
 def is_published(metrics):
@@ -74,14 +80,16 @@ def budget_of(metrics):
 
 
 def options_text(options):
-    """Non-default Elastic-Link options as text ("position=after_bn"), "defaults" if none."""
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                     for k, v in sorted((options or {}).items())) or "defaults"
+    """Elastic-Link options (``ElasticLinkOptions`` or None) as the text that names a variant:
+    those that differ from the global defaults ("position=after_bn"), "defaults" if none.
+    The global defaults, not a family's own, so that a record keeps its name whenever it
+    was written: every family used the global defaults before declaring its own."""
+    return (options.text() if options is not None else "") or "defaults"
 
 
 def el_options(metrics):
-    """The run's non-default Elastic-Link options as text (see ``options_text``)."""
-    return options_text(metrics["recipe_config"].get("elastic_link"))
+    """The Elastic-Link options a run trained with, as text (see ``options_text``)."""
+    return options_text(recorded_elastic_link(metrics["model"], metrics["recipe_config"]))
 
 
 def runs_by_key(runs):
@@ -100,8 +108,9 @@ def pair_runs(runs):
     pairs, paired = [], set()
     for key, el in sorted(by_key.items(), key=lambda kv: str(kv[0])):
         model, _, budget = key
-        plain_key = (model[:-3], "defaults", budget)
-        plain = by_key.get(plain_key) if model.endswith("_el") else None
+        info = model_info(model)
+        plain_key = (info.twin, "defaults", budget)
+        plain = by_key.get(plain_key) if info.has_elastic_link else None
         if plain is not None:
             pairs.append((plain, el))
             paired |= {key, plain_key}

@@ -19,6 +19,7 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import git_commit, markdown_footer, run_info
+from el_zoo.registry import elastic_link_twin, families
 
 VARIANTS = {
     "no EL": None,
@@ -36,8 +37,8 @@ VARIANTS = {
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--model", default="resnet26", choices=["resnet18", "resnet26",
-                                                                "mobilenet_v1", "reactnet_a"])
+    parser.add_argument("--model", default="resnet26", choices=families(include_research=False),
+                        help="a family: its model without Elastic-Link, the variants its twin")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--train-images", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=4)
@@ -51,7 +52,7 @@ def parse_args(argv=None):
 
 def train_and_evaluate(args, elastic_link, train, test):
     tf.keras.utils.set_random_seed(args.seed)
-    name = args.model if elastic_link is None else f"{args.model}_el"
+    name = args.model if elastic_link is None else elastic_link_twin(args.model)
     extra = {} if elastic_link is None else {"elastic_link": elastic_link}
     model = el_zoo.load(name, input_shape=(32, 32, 3), stem="cifar", classes=10,
                         width_multiplier=args.width, **extra)

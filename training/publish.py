@@ -31,10 +31,12 @@ from el_zoo.atomic import write_text_atomically
 from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
 from el_zoo.provenance import git_commit, run_info
+from el_zoo.registry import model_info
 from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
 
 from training import cards
 from training.compare import is_published
+from training.recipes import recorded_elastic_link
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
@@ -67,11 +69,12 @@ def preprocessing(training):
 
 def model_config(training):
     """What ``el_zoo.load`` needs to rebuild the run's model: the builder configuration, plus
-    the Elastic-Link options when the run trained non-default ones (the manifest records them,
-    so the published weights load into the model they were trained in)."""
+    every Elastic-Link option the run trained with, for a model with Elastic-Link (the
+    manifest records them; loading checks the weights against them)."""
     config = dict(training["config"])
-    if training.get("recipe_config", {}).get("elastic_link"):
-        config["elastic_link"] = training["recipe_config"]["elastic_link"]
+    options = recorded_elastic_link(training["model"], training.get("recipe_config", {}))
+    if options is not None:
+        config["elastic_link"] = options.as_dict()
     return config
 
 
@@ -143,6 +146,20 @@ def training_record(run_dir, tag):
     return metrics, tag
 
 
+def check_default_elastic_link(training):
+    """A tag is weights for its model's architecture (``el_zoo.load("X.tag")`` builds
+    ``load("X")``): a run trained with other Elastic-Link options than its model's defaults
+    is refused before minutes of measuring."""
+    options = recorded_elastic_link(training["model"], training["recipe_config"])
+    defaults = model_info(training["model"]).elastic_link
+    if options != defaults:
+        raise ValueError(
+            f"{training['model']} was trained with Elastic-Link options other than its "
+            f"defaults ({options.text(defaults)}); its weights would not fit "
+            f"el_zoo.load('{training['model']}'): publish a run with the model's defaults, "
+            "or register a model whose defaults these are.")
+
+
 def publish(args):
     # Publishing writes into models/: without ignoring it, the second model published from
     # one clean tree (a pair) would record its code as "+dirty".
@@ -152,6 +169,7 @@ def publish(args):
     if training.get("eval_images"):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
+    check_default_elastic_link(training)
     name = f"{training['model']}.{tag}"
     model, flatbuffer, measured = measure(run_dir, training, args)
     gap = abs(measured["evaluation"]["top1"] - training["top1"])

@@ -52,6 +52,9 @@ Recipes:
 
 import copy
 
+from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.registry import model_info
+
 CIFAR10_MAIN = {"name": "main", "epochs": 16, "lr": 2e-3, "schedule": "cosine",
                 "weight_decay": 0.0, "binary_weights": True}
 # the float twin of a recipe-study arm: a fast float schedule, then teacher or initialiser
@@ -190,3 +193,30 @@ def get_recipe(name, stage_epochs=None, **overrides):
                 recipe["stored_size"] = int(round(value * 1.14))
     _set_stage_epochs(recipe, stage_epochs or {})
     return recipe
+
+
+def run_elastic_link(model, pairs=()):
+    """The full Elastic-Link options a run of ``model`` trains with, as its recipe records
+    them (``as_dict``): the model's registered defaults with the ``--elastic-link KEY=VALUE``
+    ``pairs`` replaced, checked before anything is written; None for a model without
+    Elastic-Link, which takes no options."""
+    info = model_info(model)
+    if not info.has_elastic_link:
+        if pairs:
+            twin = f"train {info.twin}, or" if info.twin else "use a model with them, or"
+            raise ValueError(f"--elastic-link changes Elastic-Link options, but {model} has "
+                             f"no Elastic-Link: {twin} drop --elastic-link.")
+        return None
+    return ElasticLinkOptions.parse(pairs, base=info.elastic_link).as_dict()
+
+
+def recorded_elastic_link(model, recipe):
+    """The ``ElasticLinkOptions`` a recorded run of ``model`` with ``recipe`` (recipe.json's
+    "recipe", metrics.json's "recipe_config") trained with; None for a model without
+    Elastic-Link. Runs record every option; a record written before each family declared
+    its own defaults keeps only the options that differed from the global defaults (or
+    none), which applied to every family then: it resolves against those
+    (``ElasticLinkOptions.from_record``), never against a family's newer defaults."""
+    if not model_info(model).has_elastic_link:
+        return None
+    return ElasticLinkOptions.from_record(recipe.get("elastic_link"))

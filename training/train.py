@@ -55,7 +55,7 @@ from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
 from el_zoo.cli import run_command
-from el_zoo.nets._blocks import ELASTIC_LINK_DEFAULTS, elastic_link_options
+from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, run_info
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
@@ -64,32 +64,7 @@ from training.checkpoints import (EpochCheckpoint, check_output_folder, check_re
                                   restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import plot_curves, tensorboard_callback
-from training.recipes import get_recipe
-
-
-def elastic_link_overrides(model_name, pairs):
-    """{key: value} from ``--elastic-link KEY=VALUE`` options (numbers parsed), checked
-    before training starts; only an ``_el`` model has links to change."""
-    if not pairs:
-        return None
-    if not model_name.endswith("_el"):
-        raise ValueError(f"--elastic-link changes Elastic-Link options, but {model_name} has "
-                         f"no Elastic-Link: train {model_name}_el, or drop --elastic-link.")
-    options = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise ValueError(f"--elastic-link {pair!r} is not KEY=VALUE "
-                             "(e.g. --elastic-link position=after_bn).")
-        if key not in ELASTIC_LINK_DEFAULTS:
-            raise ValueError(f"--elastic-link {key!r} is not an Elastic-Link option; use one "
-                             f"of {', '.join(ELASTIC_LINK_DEFAULTS)}.")
-        try:
-            options[key] = float(value)
-        except ValueError:
-            options[key] = value
-    elastic_link_options(options)  # a bad value fails here, before anything is written
-    return options
+from training.recipes import get_recipe, recorded_elastic_link, run_elastic_link
 
 
 def stage_epochs(pairs):
@@ -110,9 +85,9 @@ def run_recipe(args):
                         width_multiplier=args.width_multiplier, lr=args.lr,
                         image_size=args.image_size,
                         stage_epochs=stage_epochs(args.stage_epochs))
-    elastic_link = elastic_link_overrides(args.model, args.elastic_link)
-    if elastic_link:
-        recipe["elastic_link"] = elastic_link
+    elastic_link = run_elastic_link(args.model, args.elastic_link)
+    if elastic_link is not None:
+        recipe["elastic_link"] = elastic_link  # every option, resolved
     return recipe
 
 
@@ -261,7 +236,8 @@ def load_data(recipe, args):
 # ----------------------------------------------------------------------------- model
 def build_model(model_name, recipe, stage, classes):
     size = recipe["image_size"]
-    overrides = {"elastic_link": recipe["elastic_link"]} if recipe.get("elastic_link") else {}
+    options = recorded_elastic_link(model_name, recipe)
+    overrides = {} if options is None else {"elastic_link": options}
     model = el_zoo.load(model_name, input_shape=(size, size, 3), stem=recipe["stem"],
                         classes=len(classes), width_multiplier=recipe["width_multiplier"],
                         **overrides)
@@ -333,13 +309,16 @@ def learning_rate(stage, steps_per_epoch):
     raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
 
 
-def make_optimizer(stage, steps_per_epoch):
+def make_optimizer(stage, steps_per_epoch, model):
     schedule = learning_rate(stage, steps_per_epoch)
     if stage["weight_decay"]:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=stage["weight_decay"])
-        # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU)
-        optimizer.exclude_from_weight_decay(var_names=["bn", "bias", "gamma", "beta", "alpha",
-                                                       "prelu", "_el", "standardize"])
+        # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU, nor
+        # the scales of the Elastic-Links, found by their layer's type)
+        link_scales = [layer.gamma for layer in model.layers if isinstance(layer, ElasticLink)]
+        optimizer.exclude_from_weight_decay(
+            var_list=link_scales,
+            var_names=["bn", "bias", "gamma", "beta", "alpha", "prelu", "standardize"])
         return optimizer
     return keras.optimizers.Adam(schedule)
 
@@ -363,7 +342,7 @@ def compile_model(model, stage, steps_per_epoch, teacher=None):
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1"),
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
     trainer = model if teacher is None else Distiller(model, teacher)
-    trainer.compile(make_optimizer(stage, steps_per_epoch),
+    trainer.compile(make_optimizer(stage, steps_per_epoch, model),
                     classification_loss(stage["label_smoothing"]), metrics)
     return trainer
 

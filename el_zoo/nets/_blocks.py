@@ -6,8 +6,9 @@ Conventions shared by all families (each is documented once here):
   weights to [-1, 1] (``weight_clip``), have no bias and pad 'same' convolutions with +1
   (``pad_values=1``), which Larq Compute Engine's binary kernels run natively.
 - Each binary convolution is followed by batch normalisation (full precision). With
-  Elastic-Link the link is added to the convolution's output *before* that batch
-  normalisation, so the two paths are normalised together (see ``ElasticLink``).
+  Elastic-Link the link is added to the convolution's output before that batch
+  normalisation, so the two paths are normalised together (see ``ElasticLink``), or after it
+  (``ElasticLinkOptions.position``: each ``_el`` model registers its default).
 - Full precision: the stem convolution, the classifier, every batch normalisation, the
   input standardisation, and the 1x1 convolutions of downsampling shortcuts (ResNets).
 """
@@ -19,28 +20,11 @@ import larq as lq
 
 from el_zoo._keras import keras
 from el_zoo.layers import ElasticLink, Standardize
-from el_zoo.registry import elastic_link_twin, has_elastic_link
+from el_zoo.registry import model_info
 from el_zoo.weights import load_weights_file, record_config
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-# Options every `_el` variant passes to ElasticLink (chosen by training/el_ablation.py).
-# "position": add the link before the conv's BN ("before_bn") or after it ("after_bn").
-# "gamma_scale": "fan_in" multiplies gamma's initial value by sqrt(fan-in) of the binary
-# conv: a sum of fan-in products of +-1 has a standard deviation of about sqrt(fan-in), so
-# before BN an unscaled gamma of 0.25 leaves the link small next to the conv's output (in
-# the published resnet18_el/resnet26_el a median 0.3-1.3 % of its std, and BN then scales
-# both down alike: benchmarks/el_scale.md); "none" keeps gamma_initializer as given.
-# "convs": which binary convs get a link: "all", or only those with a "1x1" or a "3x3"
-# kernel (to measure which convs need it).
-ELASTIC_LINK_DEFAULTS = {
-    "gamma": "per_channel", "gamma_initializer": 0.25, "position": "before_bn",
-    "gamma_scale": "none", "convs": "all",
-}
-EL_POSITIONS = ("before_bn", "after_bn")
-EL_GAMMA_SCALES = ("none", "fan_in")
-EL_CONVS = ("all", "1x1", "3x3")
 
 STEMS = ("imagenet", "cifar")
 # An ElasticLink layer is named after its binary conv unit plus this suffix
@@ -55,60 +39,46 @@ def batch_norm(x, name):
     )(x)
 
 
-def elastic_link_options(elastic_link):
-    """None (no EL) stays None; True or a dict of ElasticLink overrides gives the options."""
-    if elastic_link is None or elastic_link is False:
-        return None
-    if elastic_link is True:
-        return dict(ELASTIC_LINK_DEFAULTS)
-    if not isinstance(elastic_link, dict):
-        raise TypeError(
-            f"elastic_link must be None, True or a dict of ElasticLink options; "
-            f"got {elastic_link!r}."
-        )
-    options = {**ELASTIC_LINK_DEFAULTS, **elastic_link}
-    for key, allowed in (("position", EL_POSITIONS), ("gamma_scale", EL_GAMMA_SCALES),
-                         ("convs", EL_CONVS)):
-        if options[key] not in allowed:
-            raise ValueError(
-                f"elastic_link {key}={options[key]!r} is not supported; use one of {allowed}."
-            )
-    if options["gamma_scale"] != "none" and not isinstance(
-        options["gamma_initializer"], (int, float)
-    ):
+def model_elastic_link(model_name, elastic_link):
+    """The ``ElasticLinkOptions`` a registered model's builder builds its links with (None
+    for a model without Elastic-Link): its registered defaults, or what its
+    ``elastic_link`` argument asks for (``ElasticLinkOptions.resolve``).
+
+    A model's registration says whether it has Elastic-Link; options that contradict it would
+    build one architecture under the other's name (and its weights would not fit).
+    """
+    info = model_info(model_name)
+    elastic_link = None if elastic_link is False else elastic_link
+    twin = info.twin or f"a model {'without' if info.has_elastic_link else 'with'} them"
+    if elastic_link is not None and not info.has_elastic_link:
         raise ValueError(
-            f"elastic_link gamma_scale={options['gamma_scale']!r} scales a number; "
-            f"gamma_initializer={options['gamma_initializer']!r} is not one."
+            f"{model_name} has no Elastic-Link; use {twin} for links (elastic_link=... sets "
+            "their options), or drop elastic_link."
         )
-    return options
-
-
-def elastic_link_overrides(options):
-    """The inverse of ``elastic_link_options``: resolved options -> the non-default ones
-    (as a user passes them and the manifest records them), True for the defaults, None
-    for no Elastic-Link."""
-    if options is None:
-        return None
-    overrides = {k: v for k, v in options.items() if ELASTIC_LINK_DEFAULTS.get(k) != v}
-    return overrides or True
+    if elastic_link is None and info.has_elastic_link:
+        raise ValueError(
+            f"{model_name} has Elastic-Link on every binary conv; elastic_link=None or False "
+            f"would build {twin} under its name: use {twin}."
+        )
+    return None if elastic_link is None else info.elastic_link.resolve(elastic_link)
 
 
 def _linked(elastic_link, kernel_size):
-    """Whether a binary conv with this kernel gets an Elastic-Link ("convs" option)."""
+    """Whether a binary conv with this kernel gets an Elastic-Link (option ``convs``)."""
     if elastic_link is None:
         return False
-    return elastic_link["convs"] in ("all", f"{kernel_size}x{kernel_size}")
+    return elastic_link.convs in ("all", f"{kernel_size}x{kernel_size}")
 
 
 def _link(x, elastic_link, *, strides, kernel_size, depthwise, name):
-    """The ElasticLink of one binary conv, and where it goes ("before_bn"/"after_bn")."""
-    options = dict(elastic_link)
-    position = options.pop("position")
-    del options["convs"]
-    if options.pop("gamma_scale") == "fan_in":
+    """The ElasticLink layer of one binary conv, built with ``elastic_link``'s options."""
+    gamma_initializer = elastic_link.gamma_initializer
+    if elastic_link.gamma_scale == "fan_in":
         fan_in = kernel_size * kernel_size * (1 if depthwise else x.shape[-1])
-        options["gamma_initializer"] = float(options["gamma_initializer"]) * fan_in**0.5
-    return ElasticLink(strides=strides, name=name, **options), position
+        gamma_initializer = gamma_initializer * fan_in**0.5
+    return ElasticLink(gamma=elastic_link.gamma, gamma_initializer=gamma_initializer,
+                       activation_scaling=elastic_link.activation_scaling, strides=strides,
+                       name=name)
 
 
 def binary_conv_bn(
@@ -126,8 +96,8 @@ def binary_conv_bn(
 
     ``binary_input``: an already binarized version of ``x`` (e.g. ReActNet's RSign output)
     to convolve instead of the conv's own ``ste_sign`` of ``x``; the Elastic-Link still
-    adds the real-valued ``x``. ``elastic_link`` is None (no EL) or a dict of ElasticLink
-    options.
+    adds the real-valued ``x``. ``elastic_link`` is None (no EL) or the
+    ``el_zoo.ElasticLinkOptions`` of the link.
     """
     common = dict(
         kernel_quantizer="ste_sign",
@@ -154,9 +124,9 @@ def binary_conv_bn(
         )(binary_in)
     if not _linked(elastic_link, kernel_size):
         return batch_norm(y, f"{name}_bn")
-    link, position = _link(x, elastic_link, strides=strides, kernel_size=kernel_size,
-                           depthwise=depthwise, name=f"{name}{LINK_SUFFIX}")
-    if position == "before_bn":
+    link = _link(x, elastic_link, strides=strides, kernel_size=kernel_size,
+                 depthwise=depthwise, name=f"{name}{LINK_SUFFIX}")
+    if elastic_link.position == "before_bn":
         return batch_norm(link([x, y]), f"{name}_bn")
     return link([x, batch_norm(y, f"{name}_bn")])
 
@@ -178,22 +148,6 @@ def check_width_multiplier(model_name, width_multiplier):
         raise ValueError(
             f"{model_name}: width_multiplier must be a positive number (1.0 is the full "
             f"width, 0.25 a quarter); got {width_multiplier!r}."
-        )
-
-
-def check_elastic_link(model_name, elastic_link):
-    """A model's name says whether it has Elastic-Link; options that contradict it would
-    build one architecture under the other's name (and its weights would not fit)."""
-    if elastic_link is not None and not has_elastic_link(model_name):
-        raise ValueError(
-            f"{model_name} has no Elastic-Link; use {elastic_link_twin(model_name)} for "
-            "links (elastic_link=... sets their options), or drop elastic_link."
-        )
-    if elastic_link is None and has_elastic_link(model_name):
-        raise ValueError(
-            f"{model_name} has Elastic-Link on every binary conv; elastic_link=None or False "
-            f"would build {elastic_link_twin(model_name)} under its name: use "
-            f"{elastic_link_twin(model_name)}."
         )
 
 
@@ -303,12 +257,11 @@ def assemble(
     ``body(x)`` maps the standardised image to the last feature map. Model inputs are RGB
     pixels in [0, 255]; the first layer (``Standardize``) normalises them with statistics
     that are saved with the weights. ``elastic_link`` is the resolved options
-    (``elastic_link_options``) or None. The model records the configuration it was built
+    (``model_elastic_link``) or None. The model records the configuration it was built
     with (``el_zoo.weights.built_config``), which ``el_zoo.weights.save_weights`` stores
     with its weights and which a weights file is checked against before loading.
     """
     check_width_multiplier(model_name, width_multiplier)
-    check_elastic_link(model_name, elastic_link)
     inputs = model_input(
         model_name, input_shape=input_shape, input_tensor=input_tensor,
         include_top=include_top, stem=stem, min_size=min_size,
@@ -320,7 +273,7 @@ def assemble(
     )
     record_config(model, {
         "model": model_name, "width_multiplier": width_multiplier, "stem": stem,
-        "elastic_link": elastic_link, "include_top": include_top,
+        "elastic_link": elastic_link and elastic_link.as_dict(), "include_top": include_top,
         "classes": classes if include_top else None,
         "input_shape": list(model.input_shape[1:]),
     })

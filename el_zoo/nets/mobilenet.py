@@ -16,75 +16,28 @@ References:
     - [Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022](https://arxiv.org/abs/2112.10149)
 """
 
-from el_zoo.nets._blocks import (
-    assemble,
-    binary_conv_bn,
-    check_stem,
-    elastic_link_options,
-    float_conv_bn,
-    scaled,
-)
+from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.registry import register_model
 
-STEM_WIDTH = 32
-# (pointwise filters, depthwise stride) of the 13 depthwise-separable blocks.
-BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
-)
+
+def _mobilenet(model_name, **kwargs):
+    # The layers import TensorFlow: imported when a model is built, so listing stays free of it.
+    from el_zoo.nets._mobilenet import mobilenet
+
+    return mobilenet(model_name, **kwargs)
 
 
-def separable_block(x, filters, strides, name, elastic_link):
-    x = binary_conv_bn(
-        x, None, 3, strides=strides, depthwise=True, name=f"{name}_dw",
-        elastic_link=elastic_link,
-    )
-    return binary_conv_bn(x, filters, 1, name=f"{name}_pw", elastic_link=elastic_link)
-
-
-def _mobilenet(
-    model_name,
-    *,
-    elastic_link=None,
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    classes=1000,
-    input_tensor=None,
-    width_multiplier=1.0,
-    stem="imagenet",
-    pooling=None,
-    classifier_activation="softmax",
-):
-    check_stem(stem)
-    el_options = elastic_link_options(elastic_link)
-
-    def body(x):
-        stem_strides = 2 if stem == "imagenet" else 1
-        x = float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=stem_strides,
-                          name="stem")
-        for index, (filters, strides) in enumerate(BLOCKS, start=1):
-            x = separable_block(
-                x, scaled(filters, width_multiplier), strides, f"block{index}", el_options
-            )
-        return x
-
-    return assemble(
-        model_name, body, min_size=32 if stem == "imagenet" else 16,
-        input_shape=input_shape, input_tensor=input_tensor, include_top=include_top,
-        weights=weights, classes=classes, stem=stem, pooling=pooling,
-        classifier_activation=classifier_activation, width_multiplier=width_multiplier,
-        elastic_link=el_options,
-    )
-
-
-@register_model
+@register_model(family="mobilenet_v1")
 def mobilenet_v1(**kwargs):
     """Binarized MobileNetV1 (no Elastic-Link, no shortcuts)."""
     return _mobilenet("mobilenet_v1", **kwargs)
 
 
-@register_model
+# Links after BN: in this family, whose only path runs through binary convs, they gained
+# +6.26 points over the plain twin at width 0.25 (three seeds) against +3.14 before BN, and
+# +5.00 at width 1.0 (two seeds) against +1.91 (el_zoo.ElasticLink tells the whole story).
+@register_model(family="mobilenet_v1", elastic_link=ElasticLinkOptions(position="after_bn"))
 def mobilenet_v1_el(elastic_link=True, **kwargs):
-    """Binarized MobileNetV1 with Elastic-Link on every binary conv."""
+    """Binarized MobileNetV1 with Elastic-Link on every binary conv, added after each
+    conv's batch norm by default."""
     return _mobilenet("mobilenet_v1_el", elastic_link=elastic_link, **kwargs)
