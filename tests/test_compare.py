@@ -194,9 +194,9 @@ def test_card_judges_the_el_gain_target_on_the_seed_mean_when_seeds_were_pooled(
 def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
     from training import cards
 
-    met = published("resnet18_el.imagenette", 0.81)
+    met = published("resnet18_el.imagenette", 0.91)  # the target is 90 % (training.targets)
     lines = cards.target_lines(met["name"], met, None)
-    assert "80% top-1" in lines[0] and "(met)" in lines[0]
+    assert "90% top-1" in lines[0] and "(met)" in lines[0]
     assert not any("Next steps" in line for line in lines)
     full_width = published("resnet18_el.imagenette", 0.70)
     full_width["training"]["recipe_config"]["width_multiplier"] = 1.0
