@@ -30,7 +30,9 @@ setup(
         "h5py",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist", "matplotlib"], "plot": ["matplotlib"]},
+    # import-linter: tests/test_architecture.py checks pyproject.toml's import contracts
+    extras_require={"test": ["pytest", "pytest-xdist", "matplotlib", "import-linter>=2.17,<3"],
+                    "plot": ["matplotlib"]},
     entry_points={
         "console_scripts": ["el-zoo=el_zoo.cli:main"],
         # subcommands el-zoo reads at start-up (el_zoo.cli.COMMAND_GROUP): the library never

@@ -4,6 +4,7 @@ Model names are registered builder names (``resnet26_el``); a name may carry a w
 as ``name.tag`` (``resnet26_el.cifar10``), timm-style.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import fnmatch
@@ -100,6 +101,29 @@ def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
     _BUILDERS[name] = builder
     _MODELS[name] = info
     return builder
+
+
+@contextlib.contextmanager
+def temporary_models():
+    """Inside this block, models may be registered for a while: on leaving it the registry
+    holds exactly the models it held on entering (for tests and experiments that register
+    a family of their own and must leave the registry as they found it).
+
+    Example:
+        ```python
+        with temporary_models():
+            register_model(toy_net, family="toy_net")
+            model = load("toy_net")
+        ```
+    """
+    models, builders = dict(_registered()), dict(_BUILDERS)  # the zoo's families included
+    try:
+        yield
+    finally:
+        _MODELS.clear()
+        _MODELS.update(models)
+        _BUILDERS.clear()
+        _BUILDERS.update(builders)
 
 
 def model_info(name):
