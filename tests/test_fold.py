@@ -74,11 +74,11 @@ def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
     flatbuffer = convert(model, verify_images=images)  # fails below 99 % agreement
     assert verify(flatbuffer, model, images)["top1_agreement"] == 1.0
     folded = op_counts(flatbuffer)
-    trained = op_counts(published_file(name, "model.tflite").read_bytes())
     plain = op_counts(published_file(f"{family}.cifar10", "model.tflite").read_bytes())
     assert folded["LceBconv2d"] == plain["LceBconv2d"]
-    assert folded["MUL"] < trained["MUL"]
     assert sum(folded.values()) - sum(plain.values()) <= PUBLISHED_ADDED_OPS[family]
+    # the published .tflite is this deployment form (as trained it had 2.8-5.7 ops per link)
+    assert op_counts(published_file(name, "model.tflite").read_bytes()) == folded
 
 
 def two_unit_model(kernels, position="after_bn", gammas=(-0.5, 0.75)):
