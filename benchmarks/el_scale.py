@@ -26,7 +26,7 @@ def load_source(source, data_dir, images):
     from el_zoo import data
     from el_zoo.elastic_link import ElasticLinkOptions
     from el_zoo.evaluate import preprocessing_of
-    from el_zoo.weights import published_record
+    from el_zoo.pretrained import published_model
 
     from training.compare import options_text
     from training.publish import model_config, preprocessing
@@ -37,6 +37,7 @@ def load_source(source, data_dir, images):
         config = model_config(metrics)
         model = el_zoo.load(metrics["model"], weights=str(folder / "weights.h5"),
                             **{**config, "input_shape": tuple(config["input_shape"])})
+        recorded = config.get("elastic_link")
         pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
                **preprocessing(metrics)}
         name = f"{metrics['model']} (run {folder.name})"
@@ -45,13 +46,13 @@ def load_source(source, data_dir, images):
                          "or a published NAME.TAG.")
     else:
         model, pre = el_zoo.load(source), preprocessing_of(source)
-        config = published_record(source)["config"]
+        recorded = published_model(source).config.elastic_link
         name = source
     pixels, _, _ = data.load_split(pre["dataset"], pre["split"], data_dir=data_dir,
                                    image_size=pre["resize"], limit=images)
     if pre["crop"]:
         pixels = data.center_crop_batch(pixels, pre["crop"])
-    options = ElasticLinkOptions.from_record(config.get("elastic_link"))
+    options = ElasticLinkOptions.from_record(recorded)
     return model, name, options_text(options), pixels.astype("float32")
 
 

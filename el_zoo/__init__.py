@@ -6,8 +6,11 @@ program imports TensorFlow before el_zoo, set the variable yourself
 (``export TF_USE_LEGACY_KERAS=1``) or import el_zoo first; otherwise ``import el_zoo`` raises
 a clear ImportError instead of failing deep inside Larq.
 
-TensorFlow itself loads when the API below is first used (``el_zoo.load``, ...), not on
-``import el_zoo``, so that ``el-zoo --help`` answers at once.
+TensorFlow itself loads when a model is first built or a part of the API below that needs it
+is first used (``el_zoo.ElasticLink``, ``el_zoo.convert``, ...), not on ``import el_zoo``, so
+that ``el-zoo --help`` answers at once. ``import el_zoo`` imports the
+model families (``el_zoo.nets``, which register their models and import no TensorFlow),
+so the registry lists every model whichever el_zoo module is imported first.
 """
 
 import importlib
@@ -25,8 +28,7 @@ __version__ = "0.1.0"
 
 # The public API and the module each name comes from. A name from a module that needs no
 # TensorFlow (LIGHT_MODULES) imports its module only, so that listing models stays fast;
-# any other imports them all (TensorFlow, the layers, every model family into the registry),
-# as `import el_zoo` did.
+# any other imports them all (TensorFlow, the layers), as `import el_zoo` did.
 _API = {
     "keras": "el_zoo._keras",
     "ElasticLink": "el_zoo.layers",
@@ -36,8 +38,9 @@ _API = {
     "RSign": "el_zoo.layers",
     "Standardize": "el_zoo.layers",
     "list_models": "el_zoo.registry",
-    "load": "el_zoo.registry",
+    "load": "el_zoo.builder",
     "register_model": "el_zoo.registry",
+    "save_weights": "el_zoo.builder",
     "profile": "el_zoo.profile",
     "convert": "el_zoo.convert",
     "verify": "el_zoo.convert",
@@ -46,7 +49,7 @@ _API = {
 }
 
 __all__ = sorted(_API, key=str.lower)
-LIGHT_MODULES = ("el_zoo.elastic_link", "el_zoo.registry")
+LIGHT_MODULES = ("el_zoo.elastic_link", "el_zoo.registry", "el_zoo.builder")
 
 
 class _Package(types.ModuleType):
@@ -68,7 +71,6 @@ sys.modules[__name__].__class__ = _Package
 def _import_api():
     for name, module in _API.items():
         globals()[name] = getattr(importlib.import_module(module), name)
-    importlib.import_module("el_zoo.nets")  # registers every family
 
 
 def __getattr__(name):
@@ -90,3 +92,8 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_API))
+
+
+# The families register their models (no TensorFlow: their layers load when a model is built).
+# Imported last, once the package is complete, so a family may use any el_zoo module.
+from el_zoo import nets  # noqa: E402, F401

@@ -16,8 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from el_zoo.binarization import strip_binarization
+from el_zoo.builder import load
+from el_zoo.convert import convert
+from el_zoo.pretrained import published_file
+from el_zoo.registry import model_info
 
 X86_NOTE = (
     "Measured on {machine}: LCE has no optimised x86 kernels (binary convolutions run on "
@@ -51,6 +56,7 @@ print(status_bytes("VmHWM") - before)
 
 
 def _interpreter(flatbuffer, threads):
+    # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     return Interpreter(flatbuffer, num_threads=threads)
@@ -121,8 +127,6 @@ def float_twin(model):
 
 def float_tflite(model):
     """Converts a float Keras model with TensorFlow's TFLite converter."""
-    import tensorflow as tf
-
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     return converter.convert()
 
@@ -148,10 +152,6 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
     model takes wherever a layer's name and weight shapes match, the rest staying random:
     the converted form of Elastic-Links depends on the signs of trained scales
     (``el_zoo.fold``), which a random initialisation does not have."""
-    import el_zoo
-    from el_zoo.convert import convert
-    from el_zoo.registry import model_info
-
     info = model_info(name)
     variants = {"model": name}
     if info.has_elastic_link and info.twin is not None:
@@ -161,10 +161,8 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
     # the no-EL twin has no links, so no Elastic-Link options
     plain_config = {k: v for k, v in config.items() if k != "elastic_link"}
     for role, variant_name in variants.items():
-        variant = el_zoo.load(variant_name, **(config if role == "model" else plain_config))
+        variant = load(variant_name, **(config if role == "model" else plain_config))
         if weights_from is not None and role == "model":
-            from el_zoo.weights import published_file
-
             path = published_file(weights_from, "weights.h5")
             variant.load_weights(str(path), by_name=True, skip_mismatch=True)
         started = time.time()

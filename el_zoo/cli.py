@@ -2,7 +2,8 @@
 the commands installed packages add (train, from the training package: see COMMAND_GROUP).
 
 TensorFlow loads only in the commands that need a model: ``el-zoo --help``, ``el-zoo CMD
---help`` and ``el-zoo list --pretrained`` start at once.
+--help`` and ``el-zoo list --pretrained`` start at once. So the modules that build, convert
+or run models are imported inside the commands that use them.
 """
 
 import argparse
@@ -12,8 +13,11 @@ import os
 import sys
 import time
 from importlib.metadata import entry_points
+from pathlib import Path
 
+from el_zoo.atomic import check_writable, write_text_atomically
 from el_zoo.errors import ElZooError
+from el_zoo.registry import list_models, split_name
 
 # Errors a user causes and can fix, printed as one line `el-zoo CMD: error: message` (exit 2):
 # bad input (ValueError and its subclasses, which el_zoo raises for every bad argument),
@@ -68,27 +72,24 @@ def _config(args):
 
 
 def _build(args):
-    import el_zoo
+    from el_zoo.builder import load  # h5py and numpy: not for --help and list
 
-    return el_zoo.load(args.name, **_config(args))
+    return load(args.name, **_config(args))
 
 
 def cmd_list(args):
-    from el_zoo.registry import list_models  # with --pretrained, reads the manifest only
-
     for name in list_models(args.pattern, pretrained=args.pretrained):
         print(name)
     return 0
 
 
 def cmd_info(args):
-    import el_zoo
-    from el_zoo.profile import larq_summary
+    from el_zoo.profile import larq_summary, profile  # imports TensorFlow
 
     model = _build(args)
     if args.summary:
         larq_summary(model)
-    cost = el_zoo.profile(model)
+    cost = profile(model)
     if args.json:
         print(json.dumps({"name": args.name, "input_shape": model.input_shape[1:], **cost}))
     else:
@@ -100,10 +101,8 @@ def cmd_info(args):
 
 
 def cmd_convert(args):
-    from el_zoo.atomic import check_writable
-
     check_writable(args.output)  # before TensorFlow loads and the model is built
-    from el_zoo.convert import convert
+    from el_zoo.convert import convert  # imports TensorFlow
 
     started = time.time()
     verify_images = 0 if args.no_verify else 8
@@ -116,13 +115,9 @@ def cmd_convert(args):
 
 
 def cmd_benchmark(args):
-    from pathlib import Path
-
-    from el_zoo.atomic import check_writable, write_text_atomically
-
     if args.json:
         check_writable(args.json)  # before minutes of timing
-    from el_zoo import benchmark
+    from el_zoo import benchmark  # imports TensorFlow
 
     if args.name.endswith(".tflite"):
         if not Path(args.name).is_file():
@@ -139,9 +134,7 @@ def cmd_benchmark(args):
 
 
 def cmd_predict(args):
-    from pathlib import Path
-
-    from el_zoo.evaluate import predict
+    from el_zoo.evaluate import predict  # imports TensorFlow
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
@@ -152,8 +145,7 @@ def cmd_predict(args):
 
 
 def cmd_evaluate(args):
-    from el_zoo.evaluate import evaluate
-    from el_zoo.registry import split_name
+    from el_zoo.evaluate import evaluate  # imports TensorFlow
 
     if split_name(args.name)[1] is None:
         raise ValueError(f"evaluate needs a published NAME.TAG (see el-zoo list --pretrained); "
@@ -168,7 +160,7 @@ def cmd_evaluate(args):
 
 
 def cmd_demo(args):
-    from el_zoo.demo import run_demo
+    from el_zoo.demo import run_demo  # imports TensorFlow
 
     return run_demo(data_dir=args.data_dir)
 

@@ -11,18 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema
 
+from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import check_writable, write_bytes_atomically
+from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
+from el_zoo.registry import split_name
 
 
 def _as_model(model_or_name, input_size=None):
     if isinstance(model_or_name, keras.Model):
         return model_or_name
-    from el_zoo.registry import load, split_name
-
     arch, tag = split_name(model_or_name)
     kwargs = {}
     if input_size is not None:
@@ -65,8 +67,6 @@ MIN_AGREEMENT = 0.99
 def verification_images(model, count=8, data_dir=None):
     """Real CIFAR-10 test images resized to the model's input when a data folder is set,
     else seeded random pixels; whole numbers in [0, 255] as float32, like decoded images."""
-    from el_zoo import data
-
     height, width = model.input_shape[1:3]
     try:
         images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
@@ -209,6 +209,7 @@ def _check_parity(flatbuffer, model, verify_images):
 
 def interpreter_outputs(flatbuffer, images, num_threads=1):
     """Runs the LCE interpreter on a batch of images (float32, model input layout)."""
+    # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     if isinstance(flatbuffer, (str, os.PathLike)):
@@ -243,8 +244,6 @@ def verify(flatbuffer, model, images):
 
 def tflite_op_names(flatbuffer):
     """The operator names in a TFLite flatbuffer (e.g. 'LceBconv2d', 'AVERAGE_POOL_2D')."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
     tflite_model = schema.ModelT.InitFromPackedBuf(bytes(flatbuffer), 0)
     names = []
     for op in tflite_model.subgraphs[0].operators:
@@ -258,8 +257,6 @@ def tflite_op_names(flatbuffer):
 
 
 def _builtin_names():
-    from tensorflow.lite.python import schema_py_generated as schema
-
     return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 
 

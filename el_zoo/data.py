@@ -3,8 +3,9 @@
 A data set named ``NAME`` is found under the data root (``data_dir=``, else the
 ``EL_ZOO_DATA`` environment variable) either as a folder ``NAME/`` or as an archive
 ``NAME*.tar.gz`` holding ``NAME/``. Archives are extracted once into the cache folder
-(``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically: into a temporary folder that is
-renamed when complete, so an interrupted extraction never looks finished.
+(``el_zoo.hub.cache_root()``: ``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically:
+into a temporary folder that is renamed when complete, so an interrupted extraction never
+looks finished.
 
 Decoded splits are cached as ``.npy`` arrays of uint8 RGB images (grayscale images become
 RGB, 16-bit images are scaled to 8 bits), written the same atomic way, and fed to Keras
@@ -29,9 +30,9 @@ import tensorflow as tf
 from PIL import Image, UnidentifiedImageError
 
 from el_zoo.atomic import atomic_path
+from el_zoo.hub import cache_root
 
 DATA_ENV = "EL_ZOO_DATA"
-CACHE_ENV = "EL_ZOO_CACHE"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 # Per-data-set normalisation of images scaled to [0, 1] (mean, std per channel). CIFAR-10's
@@ -73,11 +74,6 @@ def labels_by_class_name(labels, folder_names, class_names, where):
             f"them): {', '.join(class_names)}."
         )
     return np.asarray([index[name] for name in readable], np.int32)[labels]
-
-
-def cache_root(cache_dir=None):
-    root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"
-    return Path(root)
 
 
 def data_root(data_dir=None):

@@ -4,6 +4,13 @@ import time
 
 import numpy as np
 
+from el_zoo import data
+from el_zoo.builder import load
+from el_zoo.convert import convert, verify
+from el_zoo.pretrained import published_model
+from el_zoo.profile import profile
+from el_zoo.registry import list_models
+
 DEMO_MODEL = "resnet26_el"
 DEMO_CONFIG = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10,
                "width_multiplier": 0.25}
@@ -11,8 +18,6 @@ DEMO_CONFIG = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10,
 
 def _demo_images(data_dir, count=16):
     """Real CIFAR-10 test images when a data folder is available, else random pixels."""
-    from el_zoo import data
-
     try:
         images, labels, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
         return images.astype(np.float32), labels, "CIFAR-10 test images (lossy JPEG copy)"
@@ -24,15 +29,14 @@ def _demo_images(data_dir, count=16):
 
 def _class_names(published_name, classes):
     if published_name:
-        from el_zoo.weights import published_record
-
-        names = published_record(published_name).get("class_names")
+        names = published_model(published_name).class_names
         if names:
             return names
     return [f"class {i}" for i in range(classes)]
 
 
 def _median_latency_ms(flatbuffer, image, runs=20):
+    # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     interpreter = Interpreter(flatbuffer, num_threads=1)
@@ -46,16 +50,13 @@ def _median_latency_ms(flatbuffer, image, runs=20):
 
 
 def run_demo(data_dir=None):
-    import el_zoo
-    from el_zoo.convert import convert, verify
-
-    pretrained = el_zoo.list_models(f"{DEMO_MODEL}.cifar10", pretrained=True)
+    pretrained = list_models(f"{DEMO_MODEL}.cifar10", pretrained=True)
     if pretrained:
-        model, what = el_zoo.load(pretrained[0]), f"{pretrained[0]} (published weights)"
+        model, what = load(pretrained[0]), f"{pretrained[0]} (published weights)"
     else:
-        model = el_zoo.load(DEMO_MODEL, **DEMO_CONFIG)
+        model = load(DEMO_MODEL, **DEMO_CONFIG)
         what = f"{DEMO_MODEL} (random weights: no published weights in this checkout yet)"
-    cost = el_zoo.profile(model)
+    cost = profile(model)
     print(f"model: {what}, input {model.input_shape[1:]}")
     print(f"  {cost['params'] / 1e6:.2f}M params, {cost['size_mb']:.2f} MB, "
           f"OPs {cost['ops']:.3g} (BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g})")

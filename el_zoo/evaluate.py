@@ -7,19 +7,20 @@ import os
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from el_zoo import data
+from el_zoo.builder import load
+from el_zoo.pretrained import published_model
 
 
 def preprocessing_of(name):
-    """The published record's preprocessing: data set, split, decode size and crop."""
-    from el_zoo.weights import published_record
-
-    record = published_record(name)
-    size = record["config"]["input_shape"][0]
-    return {"dataset": record.get("dataset"), "split": record.get("eval_split"),
-            "resize": record.get("resize", size), "crop": record.get("crop"),
-            "class_names": record.get("class_names")}
+    """A published model's preprocessing as a dict (which ``evaluate`` and ``predict``
+    adjust for a model of their own): data set, split, decode size, crop, class names."""
+    published = published_model(name)
+    pre = published.preprocessing
+    return {"dataset": pre.dataset, "split": pre.split, "resize": pre.resize,
+            "crop": pre.crop, "class_names": published.class_names}
 
 
 def _model_preprocessing(model):
@@ -37,10 +38,8 @@ def _model_preprocessing(model):
 
 
 def _load(name_or_model):
-    import el_zoo
-
     if isinstance(name_or_model, str):
-        return el_zoo.load(name_or_model), preprocessing_of(name_or_model)
+        return load(name_or_model), preprocessing_of(name_or_model)
     return name_or_model, _model_preprocessing(name_or_model)
 
 
@@ -135,8 +134,6 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
         el_zoo.predict(model, ["cat.png"], top=3)  # [[("cat", 0.91), ("dog", 0.05), ...]]
         ```
     """
-    import tensorflow as tf
-
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("predict needs at least one image file.")

@@ -1,7 +1,10 @@
-"""The model registry: ``register_model``, ``list_models`` and ``load``.
+"""The model registry: ``register_model``, ``list_models``, ``model_info``.
 
 Model names are registered builder names (``resnet26_el``); a name may carry a weight tag
-as ``name.tag`` (``resnet26_el.cifar10``), timm-style.
+as ``name.tag`` (``resnet26_el.cifar10``), timm-style. The model families register theirs
+when ``el_zoo.nets`` is imported, which ``import el_zoo`` does: the registry imports no
+family (they import it), and listing models needs no TensorFlow. ``el_zoo.builder.load``
+builds a registered model.
 """
 
 import contextlib
@@ -11,6 +14,7 @@ import fnmatch
 from typing import Optional
 
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.pretrained import published_names
 
 _BUILDERS = {}
 _MODELS = {}
@@ -41,19 +45,10 @@ class ModelInfo:
     def twin(self):
         """The same family with Elastic-Link toggled ("resnet26" <-> "resnet26_el"), or None
         when the family has no such model."""
-        for info in _registered().values():
+        for info in _MODELS.values():
             if info.family == self.family and info.has_elastic_link != self.has_elastic_link:
                 return info.name
         return None
-
-
-def _registered():
-    """{name: ModelInfo}, after the model families have registered theirs. A family module
-    imports no TensorFlow (its builders import the layers when called), so listing models
-    stays free of it. (Inside a family's own import this returns at once.)"""
-    import el_zoo.nets  # noqa: F401
-
-    return _MODELS
 
 
 def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
@@ -89,7 +84,7 @@ def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
         return lambda function: register_model(function, family=family,
                                                 elastic_link=elastic_link, tags=tags)
     name = builder.__name__
-    if name in _registered():
+    if name in _MODELS:
         raise ValueError(f"a model named {name!r} is registered already.")
     info = ModelInfo(name, family or name, elastic_link, frozenset(tags))
     if any(other.family == info.family and other.has_elastic_link == info.has_elastic_link
@@ -116,7 +111,7 @@ def temporary_models():
             model = load("toy_net")
         ```
     """
-    models, builders = dict(_registered()), dict(_BUILDERS)  # the zoo's families included
+    models, builders = dict(_MODELS), dict(_BUILDERS)  # the zoo's families included
     try:
         yield
     finally:
@@ -130,7 +125,7 @@ def model_info(name):
     """The ``ModelInfo`` of a registered model (``"resnet26_el"`` or ``"resnet26_el.cifar10"``),
     or a clear error for an unknown name."""
     arch, _ = split_name(name)
-    models = _registered()
+    models = _MODELS
     if arch not in models:
         close = difflib.get_close_matches(arch, list(models), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -171,7 +166,7 @@ def elastic_link_twin(name):
 
 def family_models(family):
     """The registered models of ``family``: the one without Elastic-Link first."""
-    return [info.name for info in sorted(_registered().values(), key=lambda info: (
+    return [info.name for info in sorted(_MODELS.values(), key=lambda info: (
         info.has_elastic_link, info.name)) if info.family == family]
 
 
@@ -179,7 +174,7 @@ def families(*, include_research=True):
     """The registered families in the order they were registered (the order of the tables
     that benchmarks generate); with ``include_research=False``, only those with a model not
     tagged "research"."""
-    found = [info.family for info in _registered().values()
+    found = [info.family for info in _MODELS.values()
              if include_research or "research" not in info.tags]
     return list(dict.fromkeys(found))
 
@@ -208,12 +203,7 @@ def list_models(pattern=None, pretrained=False, *, family=None, elastic_link=Non
         el_zoo.list_models(elastic_link=True, include_research=False)
         ```
     """
-    if pretrained:
-        from el_zoo.weights import published_names
-
-        names = published_names()
-    else:
-        names = sorted(_registered())
+    names = published_names() if pretrained else sorted(_MODELS)
 
     def wanted(name):
         info = model_info(name)
@@ -225,79 +215,3 @@ def list_models(pattern=None, pretrained=False, *, family=None, elastic_link=Non
 
     return [name for name in names if wanted(name)]
 
-
-def load(
-    name,
-    *,
-    weights=None,
-    input_shape=None,
-    classes=None,
-    include_top=True,
-    width_multiplier=None,
-    stem=None,
-    **kwargs,
-):
-    """Builds a registered model, optionally with weights.
-
-    Arguments:
-        name: a registered name (``"resnet26_el"``), optionally with a weight tag
-            (``"resnet26_el.cifar10"``).
-        weights: None (random initialisation), a published tag (``"cifar10"``) or the path
-            of an HDF5 weights file. A file written by ``el_zoo.weights.save_weights`` (or
-            with a published file's content) carries the configuration it was saved with:
-            like a tag's, it fills in the arguments not given, and one that contradicts
-            it (or another architecture) is an error.
-        input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
-            cifar stem, or the published input size.
-        classes: classifier size; defaults to 1000, or to the published head's size when
-            loading published weights.
-        include_top, width_multiplier (default 1.0), stem (default ``"imagenet"``): as the
-            builders take them; with published weights, width and stem default to the
-            published configuration and may not contradict it.
-        **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
-            ``input_tensor``, and for a model with Elastic-Link ``elastic_link``: a dict of
-            options replacing some of the model's defaults, or an
-            ``el_zoo.ElasticLinkOptions``). A tag never changes the architecture:
-            ``load("X.tag")`` builds ``load("X")`` and loads the tag's weights into it
-            (weights trained with other Elastic-Link options are refused, naming them).
-
-    A model with published weights and their head records their ``name.tag`` as
-    ``model.published_name`` (a plain attribute, not part of the saved model), from which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing.
-
-    Example:
-        ```python
-        model = el_zoo.load("resnet26_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
-        ```
-    """
-    arch, tag = split_name(name)
-    builder = get_builder(arch)
-    if tag is not None:
-        if weights is not None and weights != tag:
-            raise ValueError(
-                f"{name!r} names weights {tag!r} but weights={weights!r} was passed too; "
-                "give the weights once."
-            )
-        weights = tag
-    config = {
-        "input_shape": input_shape,
-        "classes": classes,
-        "width_multiplier": width_multiplier,
-        "stem": stem,
-    }
-    if "elastic_link" in kwargs:
-        config["elastic_link"] = kwargs.pop("elastic_link")
-    weights_path = published = None
-    if weights is not None:
-        from el_zoo.weights import looks_like_path, resolve_weights
-
-        weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
-        published = None if looks_like_path(weights) else f"{arch}.{weights}"
-    defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
-    for key, value in defaults.items():
-        if config[key] is None:
-            config[key] = value
-    model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published and include_top:
-        model.published_name = published  # not saved with the model; see the docstring
-    return model

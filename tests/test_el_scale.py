@@ -42,7 +42,7 @@ def test_a_model_without_links_or_a_folder_without_a_run_is_a_clear_error(tmp_pa
 
 def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
         tmp_path, monkeypatch, data_dir):
-    from el_zoo import weights as weights_module
+    from el_zoo import pretrained
     from tests.test_registry import publish, saved_weights
 
     # a tag never changes the architecture: a variant is published under the model whose
@@ -55,7 +55,7 @@ def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
     manifest["models"]["mobilenet_v1_el.toy"].update(
         dataset="cifar10", eval_split="test", resize=32, crop=None)
     (models / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", models)
     model, name, options_label, pixels = el_scale().load_source("mobilenet_v1_el.toy",
                                                                 data_dir, 4)
     assert (name, options_label, pixels.shape) == ("mobilenet_v1_el.toy", "position=after_bn",

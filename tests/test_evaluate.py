@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import el_zoo
-from el_zoo import data
+from el_zoo import data, hub
 from el_zoo.cli import main
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
@@ -41,7 +41,7 @@ def write_image_folder(root, images, labels, folder_names):
 
 def test_a_folder_of_some_classes_is_scored_by_class_name(model, test_images, tmp_path,
                                                            monkeypatch):
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
     images, labels = test_images
     keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
     root = write_image_folder(tmp_path / "data", images[keep], labels[keep], CIFAR10)
@@ -55,7 +55,7 @@ def test_a_folder_of_some_classes_is_scored_by_class_name(model, test_images, tm
 
 def test_a_class_folder_the_model_does_not_know_is_a_clear_error(test_images, tmp_path,
                                                                  monkeypatch):
-    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
     images, labels = test_images
     names = {**dict(enumerate(CIFAR10)), 3: "kitten"}
     root = write_image_folder(tmp_path / "data", images[:4], labels[:4], names)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import el_zoo
-from el_zoo import weights as weights_module
+from el_zoo import pretrained
 from tests.conftest import REPO, SMALL
 from training import publish, recipes
 
@@ -19,7 +19,7 @@ def test_recipe_refuses_an_unknown_override():
 
 def test_unpublished_name_is_a_clear_error():
     with pytest.raises(ValueError, match="is not published; see el-zoo list --pretrained"):
-        weights_module.published_record("resnet18.nope")
+        pretrained.published_model("resnet18.nope")
 
 
 def test_evaluating_an_unpublished_model_needs_a_data_set():

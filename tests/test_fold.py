@@ -13,7 +13,7 @@ from el_zoo.layers import ElasticLink
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.registry import elastic_link_twin
-from el_zoo.weights import published_file
+from el_zoo.pretrained import published_file
 from tests.conftest import SMALL, images_with_machine_independent_top1
 
 LINKED = el_zoo.list_models(elastic_link=True)

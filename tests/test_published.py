@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import el_zoo
-from el_zoo import weights as weights_module
+from el_zoo import hub, pretrained
 from tests.conftest import images_with_machine_independent_top1
 from training import cards, targets
 
@@ -34,14 +34,14 @@ def test_every_registered_model_but_research_variants_has_cifar10_weights():
 
 
 def test_manifest_hashes_and_sizes_match_the_files():
-    manifest = weights_module.read_manifest(MODELS)
-    listed = set(manifest["files"])
+    manifest = pretrained.read_manifest(MODELS)
+    listed = set(manifest.files)
     on_disk = {str(p.relative_to(MODELS)) for p in MODELS.glob("*.*/*") if p.is_file()}
     assert listed == on_disk
-    for relative, record in manifest["files"].items():
+    for relative, record in manifest.files.items():
         path = MODELS / relative
-        assert path.stat().st_size == record["size"], relative
-        assert weights_module.sha256_of(path) == record["sha256"], relative
+        assert path.stat().st_size == record.size, relative
+        assert hub.sha256_of(path) == record.sha256, relative
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
@@ -95,13 +95,13 @@ def test_published_tflite_agrees_with_keras(name, data_dir):
     from el_zoo import data
     from el_zoo.convert import verify
 
-    record = weights_module.published_record(name)
-    images, _, _ = data.load_split(record["dataset"], record["eval_split"], data_dir=data_dir,
-                                   image_size=record["resize"], limit=40)
-    images = data.center_crop_batch(images, record["crop"])  # as published (Imagenette)
+    pre = pretrained.published_model(name).preprocessing
+    images, _, _ = data.load_split(pre.dataset, pre.split, data_dir=data_dir,
+                                   image_size=pre.resize, limit=40)
+    images = data.center_crop_batch(images, pre.crop)  # as published (Imagenette)
     model = el_zoo.load(name)
     images = images_with_machine_independent_top1(model, images.astype(np.float32))
-    flatbuffer = weights_module.published_file(name, "model.tflite").read_bytes()
+    flatbuffer = pretrained.published_file(name, "model.tflite").read_bytes()
     parity = verify(flatbuffer, model, images)
     assert parity["top1_agreement"] == 1.0
 
@@ -151,9 +151,9 @@ def test_a_non_editable_wheel_carries_the_published_models(tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next(tmp_path.glob("el_zoo-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    manifest = weights_module.read_manifest(MODELS)
+    manifest = pretrained.read_manifest(MODELS)
     assert "el_zoo/published/manifest.json" in names
-    for relative in manifest["files"]:
+    for relative in manifest.files:
         assert f"el_zoo/published/{relative}" in names, relative
     assert "training/train.py" in names
     assert "training/templates/model_card.md" in names  # the cards' template

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import el_zoo
-from el_zoo import weights as weights_module
+from el_zoo import builder, hub, pretrained
 from tests.conftest import SMALL
 
 
@@ -102,7 +102,7 @@ def publish(tmp_path, model_path, name="resnet18_el.toy", config=None):
         "models": {name: {"weights": relative, "config": config or {
             "input_shape": [32, 32, 3], "classes": 10, "width_multiplier": 0.25,
             "stem": "cifar"}}},
-        "files": {relative: {"sha256": weights_module.sha256_of(target),
+        "files": {relative: {"sha256": hub.sha256_of(target),
                              "size": target.stat().st_size}},
     }
     (models / "manifest.json").write_text(json.dumps(manifest))
@@ -112,7 +112,7 @@ def publish(tmp_path, model_path, name="resnet18_el.toy", config=None):
 def test_published_tag_resolves_config_and_verified_file(tmp_path, monkeypatch):
     _, path = saved_weights(tmp_path)
     models = publish(tmp_path, path)
-    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", models)
     assert el_zoo.list_models(pretrained=True) == ["resnet18_el.toy"]
     model = el_zoo.load("resnet18_el.toy")
     assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 10)
@@ -129,7 +129,7 @@ def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
     models = publish(tmp_path, path)
     with open(models / "resnet18_el.toy" / "weights.h5", "ab") as f:
         f.write(b"tampered")
-    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", models)
     with pytest.raises(ValueError, match="sha256 .* but the manifest records"):
         el_zoo.load("resnet18_el.toy")
 
@@ -160,7 +160,7 @@ def test_published_elastic_link_options_build_the_model_the_weights_were_trained
     variant, path = saved_weights(tmp_path, elastic_link={"position": "after_bn"})
     config = {"input_shape": [32, 32, 3], "classes": 10, "width_multiplier": 0.25,
               "stem": "cifar", "elastic_link": {"position": "after_bn"}}
-    monkeypatch.setattr(weights_module, "MODELS_DIR", publish(tmp_path, path, config=config))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, path, config=config))
     assert link_positions(el_zoo.load("resnet18_el", **SMALL)) == {"before_bn"}
     with pytest.raises(ValueError, match=r"resnet18_el.toy was trained with Elastic-Link "
                                          r"options \{'position': 'after_bn'\}, not with "
@@ -181,7 +181,7 @@ def test_published_elastic_link_options_build_the_model_the_weights_were_trained
 
 def test_default_elastic_link_weights_refuse_other_options(tmp_path, monkeypatch):
     _, path = saved_weights(tmp_path)
-    monkeypatch.setattr(weights_module, "MODELS_DIR", publish(tmp_path, path))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, path))
     assert el_zoo.load("resnet18_el.toy", elastic_link=True).output_shape == (None, 10)
     with pytest.raises(ValueError, match="trained with Elastic-Link options defaults; "
                                          "elastic_link=.*gamma_scale.* cannot use"):
@@ -196,9 +196,9 @@ def test_research_variants_are_tagged_and_bad_tags_are_refused():
 
 
 def saved_with_config(tmp_path, name="resnet18_el", **overrides):
-    """A model and its weights saved by el_zoo.weights.save_weights (with its config)."""
+    """A model and its weights saved by el_zoo.save_weights (with its config)."""
     model = el_zoo.load(name, **{**SMALL, **overrides})
-    path = weights_module.save_weights(model, tmp_path / f"{name}.h5")
+    path = el_zoo.save_weights(model, tmp_path / f"{name}.h5")
     return model, path
 
 
@@ -209,7 +209,7 @@ def test_saved_weights_carry_their_config_and_load_with_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18_el.h5"]  # no leftovers
     loaded = el_zoo.load("resnet18_el", weights=str(path))
     assert link_positions(loaded) == {"after_bn"}
-    assert weights_module.built_config(loaded) == weights_module.built_config(model)
+    assert builder.built_config(loaded) == builder.built_config(model)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
 
@@ -328,9 +328,9 @@ def test_list_models_filters_by_family_elastic_link_tags_and_weights():
 
 def test_published_weights_were_trained_with_their_models_elastic_link_defaults():
     # so that load("X.tag") is load("X") plus weights: a tag never changes the architecture
-    manifest = weights_module.read_manifest()
+    manifest = pretrained.read_manifest()
     for name in el_zoo.list_models(pretrained=True, elastic_link=True):
-        recorded = manifest["models"][name]["config"].get("elastic_link")
+        recorded = manifest.models[name].config.elastic_link
         assert el_zoo.ElasticLinkOptions.from_record(recorded) == \
             el_zoo.registry.model_info(name).elastic_link, name
 
@@ -341,7 +341,7 @@ def test_each_family_builds_the_elastic_link_defaults_it_registered():
     assert link_positions(el_zoo.load(
         "mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)) == {"after_bn"}
     model = el_zoo.load("mobilenet_v1_el", **SMALL)
-    assert weights_module.built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
+    assert builder.built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
         position="after_bn").as_dict()  # the full options, as records keep them
 
 
@@ -352,12 +352,12 @@ def test_a_family_registers_one_twin_of_each_kind_and_needs_no_suffix(monkeypatc
 
     @registry.register_model(family="toynet", tags=("research",))
     def toynet(**kwargs):
-        return registry.load("resnet18", **kwargs)
+        return el_zoo.load("resnet18", **kwargs)
 
     @registry.register_model(family="toynet", elastic_link=el_zoo.ElasticLinkOptions(
         position="after_bn"), tags=("research",))
     def toynet_linked(elastic_link=True, **kwargs):
-        return registry.load("resnet18_el", elastic_link=elastic_link, **kwargs)
+        return el_zoo.load("resnet18_el", elastic_link=elastic_link, **kwargs)
 
     assert registry.elastic_link_twin("toynet") == "toynet_linked"
     assert registry.elastic_link_twin("toynet_linked.mars") == "toynet.mars"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import el_zoo
-from el_zoo import weights as weights_module
+from el_zoo import builder, hub, pretrained
 from tests.conftest import REPO, SMALL, tiny_binary_model
 from tests.test_registry import link_positions, publish, saved_weights
 from training import release
@@ -65,8 +65,8 @@ def remote(tmp_path, monkeypatch):
     release.stage(models, served)
     shutil.rmtree(models / "resnet18_el.toy")
     cache = tmp_path / "cache"
-    monkeypatch.setattr(weights_module, "MODELS_DIR", models)
-    monkeypatch.setenv("EL_ZOO_CACHE", str(cache))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", models)
+    monkeypatch.setenv(hub.CACHE_ENV, str(cache))
     return models, served, cache
 
 
@@ -77,7 +77,7 @@ def cache_files(cache):
 def test_download_is_verified_cached_and_reused(remote, monkeypatch):
     models, served, cache = remote
     server = Server(served)
-    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
     try:
         model = el_zoo.load("resnet18_el.toy")
         assert model.output_shape == (None, 10)
@@ -91,7 +91,7 @@ def test_download_is_verified_cached_and_reused(remote, monkeypatch):
 def test_truncated_download_is_refused_and_not_cached(remote, monkeypatch):
     _, served, cache = remote
     server = Server(served, truncate=True)
-    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
     try:
         with pytest.raises(ValueError, match="Nothing was cached"):
             el_zoo.load("resnet18_el.toy")
@@ -107,7 +107,7 @@ def test_download_with_a_wrong_hash_is_refused_and_not_cached(remote, monkeypatc
     payload[-1] ^= 0xFF  # same size, different content
     path.write_bytes(bytes(payload))
     server = Server(served)
-    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
     try:
         with pytest.raises(ValueError, match="sha256 .* refusing to use it"):
             el_zoo.load("resnet18_el.toy")
@@ -120,7 +120,7 @@ def test_missing_file_on_the_server_is_a_clear_error(remote, monkeypatch):
     _, served, cache = remote
     (served / ASSET).unlink()
     server = Server(served)
-    monkeypatch.setenv(weights_module.URL_ENV, server.url)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
     try:
         with pytest.raises(FileNotFoundError, match="cannot download .*weights.h5"):
             el_zoo.load("resnet18_el.toy")
@@ -130,7 +130,7 @@ def test_missing_file_on_the_server_is_a_clear_error(remote, monkeypatch):
 
 
 def test_no_local_file_and_no_url_is_a_clear_error(remote, monkeypatch):
-    monkeypatch.delenv(weights_module.URL_ENV, raising=False)
+    monkeypatch.delenv(hub.URL_ENV, raising=False)
     with pytest.raises(FileNotFoundError, match="gives no download URL"):
         el_zoo.load("resnet18_el.toy")
 
@@ -154,7 +154,7 @@ def test_release_stages_every_verified_file_under_its_download_name(tmp_path, ca
     models = publish(tmp_path, path)
     manifest_path = models / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["base_url"] = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
+    manifest["base_url"] = hub.DEFAULT_BASE_URL
     manifest_path.write_text(json.dumps(manifest))
     out = tmp_path / "assets"
     assert release.main(["--models-dir", str(models), "--out", str(out)]) == 0
@@ -200,16 +200,16 @@ def test_a_truncated_weights_file_is_one_clear_error(tmp_path):
     _, path = saved_weights(tmp_path)
     payload = path.read_bytes()
     path.write_bytes(payload[: len(payload) // 2])  # an interrupted copy
-    with pytest.raises(weights_module.WeightsFileError,
+    with pytest.raises(builder.WeightsFileError,
                        match=r"weights.h5 is not a complete HDF5 weights file; re-download "
                              r"or re-save it \(h5py: .*truncated file"):
         el_zoo.load("resnet18_el", weights=str(path), **SMALL)
-    assert issubclass(weights_module.WeightsFileError, ValueError)  # the CLI prints these
+    assert issubclass(builder.WeightsFileError, ValueError)  # the CLI prints these
 
 
 def test_a_model_no_builder_built_saves_without_a_config(tmp_path):
-    path = weights_module.save_weights(tiny_binary_model(), tmp_path / "tiny.h5")
-    assert weights_module.stored_config(path) == (None, None)
+    path = el_zoo.save_weights(tiny_binary_model(), tmp_path / "tiny.h5")
+    assert builder.stored_config(path) == (None, None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.h5"]
 
 
@@ -221,14 +221,14 @@ def test_published_weights_loaded_by_path_build_with_their_published_options(cif
     # which no weight shape shows; its file has no config (published before save_weights),
     # but its content is published: loaded by path it builds like the tag, and is not
     # rewritten.
-    digest = weights_module.sha256_of(PUBLISHED_EL)
+    digest = hub.sha256_of(PUBLISHED_EL)
     images, _ = cifar_images
     by_path = el_zoo.load("mobilenet_v1_el", weights=str(PUBLISHED_EL), stem="cifar",
                           classes=10)
     assert link_positions(by_path) == {"after_bn"}
     by_tag = el_zoo.load("mobilenet_v1_el.cifar10")
     np.testing.assert_array_equal(by_path(images, training=False), by_tag(images, training=False))
-    assert weights_module.sha256_of(PUBLISHED_EL) == digest
+    assert hub.sha256_of(PUBLISHED_EL) == digest
 
 
 def test_published_weights_loaded_by_path_refuse_another_architecture():

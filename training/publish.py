@@ -30,16 +30,16 @@ from el_zoo import benchmark, data
 from el_zoo.atomic import write_text_atomically
 from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
+from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
+from el_zoo.pretrained import MANIFEST_NAME, manifest_json
 from el_zoo.provenance import git_commit, run_info
 from el_zoo.registry import model_info
-from el_zoo.weights import MANIFEST_NAME, read_manifest, sha256_of
 
 from training import cards
 from training.compare import is_published
 from training.recipes import recorded_elastic_link
 
 REPO = Path(__file__).resolve().parent.parent
-BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
 COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
 
 
@@ -109,8 +109,8 @@ def measure(run_dir, training, args):
 
 
 def update_manifest(models_dir, name, published):
-    manifest = read_manifest(models_dir)
-    manifest["base_url"] = manifest.get("base_url", BASE_URL)
+    manifest = manifest_json(models_dir)
+    manifest["base_url"] = manifest.get("base_url", DEFAULT_BASE_URL)
     t, pre = published["training"], published["preprocessing"]
     manifest["models"][name] = {
         "weights": f"{name}/weights.h5", "tflite": f"{name}/model.tflite",

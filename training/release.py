@@ -3,7 +3,7 @@
     python -m training.release --out /tmp/models-v1
 
 Every file the manifest lists is checked against its recorded size and sha256 and copied
-to ``OUT/<el_zoo.weights.release_asset(path)>`` (``resnet26_el.cifar10/weights.h5`` ->
+to ``OUT/<el_zoo.hub.release_asset(path)>`` (``resnet26_el.cifar10/weights.h5`` ->
 ``resnet26_el.cifar10.weights.h5``): exactly the names ``el_zoo.load`` downloads from the
 manifest's ``base_url``. The folder appears complete or not at all (staged beside it, then
 renamed). It then prints the command that uploads it to the release ``base_url`` names.
@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from el_zoo.weights import MANIFEST_NAME, read_manifest, release_asset, sha256_of
+from el_zoo.hub import check_file, release_asset
+from el_zoo.pretrained import MANIFEST_NAME, read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 GITHUB_RELEASE = re.compile(
@@ -33,19 +34,21 @@ def parse_args(argv=None):
 def verified_files(models_dir):
     """(source path, asset name) of every file in the manifest, each checked."""
     manifest = read_manifest(models_dir)
-    if not manifest["files"]:
+    if not manifest.files:
         raise ValueError(f"{Path(models_dir) / MANIFEST_NAME} lists no files: publish a "
                          "model first (python -m training.publish RUN --tag TAG).")
     files = []
-    for relative, record in manifest["files"].items():
+    for relative, record in manifest.files.items():
         path = Path(models_dir) / relative
         if not path.exists():
             raise FileNotFoundError(f"{path} is listed in the manifest but missing; restore "
                                     "it or republish it (python -m training.publish).")
-        if path.stat().st_size != record["size"] or sha256_of(path) != record["sha256"]:
+        try:
+            check_file(path, size=record.size, sha256=record.sha256, name=relative)
+        except ValueError:
             raise ValueError(f"{path} does not match its manifest record (size/sha256); "
                              "regenerate the manifest (python -m training.publish "
-                             "--regenerate) or restore the file.")
+                             "--regenerate) or restore the file.") from None
         files.append((path, release_asset(relative)))
     return manifest, files
 
@@ -85,7 +88,7 @@ def main(argv=None):
         raise SystemExit(f"error: {error}") from None
     size = sum((Path(args.out) / a).stat().st_size for a in assets)
     print(f"staged {len(assets)} verified files ({size / 1e6:.1f} MB) in {args.out}")
-    print(upload_command(manifest.get("base_url"), args.out))
+    print(upload_command(manifest.base_url, args.out))
     return 0
 
 

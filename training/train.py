@@ -349,7 +349,7 @@ def compile_model(model, stage, steps_per_epoch, teacher=None):
 
 # ----------------------------------------------------------------------------- weights
 def save_weights_atomically(model, path):
-    el_zoo.weights.save_weights(model, path)  # atomic; records the model's configuration
+    el_zoo.save_weights(model, path)  # atomic; records the model's configuration
 
 
 # ----------------------------------------------------------------------------- main

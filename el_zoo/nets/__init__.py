@@ -1,4 +1,5 @@
-"""The model families. Importing this package registers every model in the registry.
+"""The model families. Importing this package registers every model in the registry
+(``import el_zoo`` does): each family module imports the registry, never the reverse.
 
 A family module (``resnet``) holds each model's registration: its name, family, Elastic-Link
 defaults, tags and documentation. It imports no TensorFlow: its builders import the family's

@@ -19,18 +19,14 @@ import numbers
 import larq as lq
 
 from el_zoo._keras import keras
+from el_zoo.builder import LINK_SUFFIX, load_weights_file, record_config
 from el_zoo.layers import ElasticLink, Standardize
 from el_zoo.registry import model_info
-from el_zoo.weights import load_weights_file, record_config
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 STEMS = ("imagenet", "cifar")
-# An ElasticLink layer is named after its binary conv unit plus this suffix
-# ("block1_dw" -> "block1_dw_el"), which is how weight files without a recorded config
-# are recognised as holding links (el_zoo.weights).
-LINK_SUFFIX = "_el"
 
 
 def batch_norm(x, name):
@@ -258,8 +254,9 @@ def assemble(
     pixels in [0, 255]; the first layer (``Standardize``) normalises them with statistics
     that are saved with the weights. ``elastic_link`` is the resolved options
     (``model_elastic_link``) or None. The model records the configuration it was built
-    with (``el_zoo.weights.built_config``), which ``el_zoo.weights.save_weights`` stores
-    with its weights and which a weights file is checked against before loading.
+    with (``el_zoo.builder.built_config``), which ``el_zoo.save_weights`` stores with its
+    weights and which a weights file is checked against before loading
+    (``el_zoo.builder.load_weights_file``).
     """
     check_width_multiplier(model_name, width_multiplier)
     inputs = model_input(

@@ -1,103 +1,130 @@
-"""Weight files: the manifest of published weights, resolution and verified loading.
+"""Building a registered model with its weights: ``load``, and HDF5 weight files.
 
-Published weights live in ``models/<name>.<tag>/`` and are listed, with the sha256 and size
-of every file and the configuration each was trained with, in ``models/manifest.json``.
-Weight files are HDF5 (``save_weights(model, "weights.h5")``): no pickle anywhere.
+``load(name, weights=...)`` resolves the weights (a published tag, through
+``el_zoo.pretrained``, or a file), completes the builder's arguments from the configuration
+they were trained with, refusing arguments that contradict it, and calls the registered
+builder; the builder assembles the model (``el_zoo.nets._blocks.assemble``), which records
+the configuration it was built with (``record_config``) and loads the weights file into it
+(``load_weights_file``). timm splits the same work between ``_factory``, ``_builder`` and
+``_helpers``.
 
-A weights file fits one architecture, and Elastic-Link options change what weights compute
-without changing any weight shape, so loading by layer name alone can succeed and give
-another model. ``save_weights`` therefore stores the configuration a model was built with
+Weight files are HDF5 (``save_weights(model, "weights.h5")``): no pickle anywhere. A weights
+file fits one architecture, and Elastic-Link options change what weights compute without
+changing any weight shape, so loading by layer name alone can succeed and give another
+model. ``save_weights`` therefore stores the configuration a model was built with
 (``built_config``: registered name, width, stem, resolved Elastic-Link options, head and
 input size) as the file's ``el_zoo_config`` attribute, and loading checks it against the
 model. A file without it (saved by ``model.save_weights``, or one of the first published
-files) whose content is a published file's is checked against that file's manifest record;
+files) whose content is a published file's is checked against that model's manifest record;
 any other file is checked by its layer names and weight shapes only.
-
-A published file is looked for, in order: in the repo's ``models/`` (installed with the
-package as ``el_zoo/published`` by a non-editable install), in the user cache
-(``$EL_ZOO_CACHE/weights``, default ``~/.cache/el_zoo/weights``), and finally downloaded
-from the manifest's ``base_url`` (or ``$EL_ZOO_WEIGHTS_URL``) into that cache. Every file
-is checked against the manifest's size and sha256 before use; a download is written to a
-temporary file that is renamed only once it has been verified.
-
-Downloads are flat: ``models/resnet26_el.cifar10/weights.h5`` is fetched as
-``<base_url>/resnet26_el.cifar10.weights.h5`` (see ``release_asset``), because a release's
-assets (GitHub's included) are one folder whose names cannot contain "/".
-``python -m training.release`` stages exactly those files for upload.
 """
 
 import contextlib
-import hashlib
 import json
 import os
-import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import h5py
 
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
-from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
+from el_zoo.pretrained import ModelConfig, fetch, published_with_content, read_manifest
+from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link, model_info,
+                             split_name)
 
-URL_ENV = "EL_ZOO_WEIGHTS_URL"
 CONFIG_ATTRIBUTE = "el_zoo_config"  # the HDF5 attribute save_weights writes
 # What weights compute depends on these; classes and input size are either checked by the
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
-
-
-def _models_dir():
-    """The repo's models/ (a checkout or editable install), else the installed copy."""
-    checkout = Path(__file__).resolve().parent.parent / "models"
-    if (checkout / "manifest.json").exists():
-        return checkout
-    installed = Path(__file__).resolve().parent / "published"
-    return installed if installed.is_dir() else checkout
+CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of ModelConfig
+# An ElasticLink layer is named after its binary conv unit plus this suffix
+# ("block1_dw" -> "block1_dw_el"; el_zoo.nets._blocks names them), which is how weight
+# files without a recorded config are recognised as holding links.
+LINK_SUFFIX = "_el"
 
 
 class WeightsFileError(ValueError):
     """A weights file that cannot be read: not HDF5, truncated, or not written by Keras."""
 
 
-MODELS_DIR = _models_dir()
-MANIFEST_NAME = "manifest.json"
-CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")
+# ----------------------------------------------------------------------------------- load
+def load(
+    name,
+    *,
+    weights=None,
+    input_shape=None,
+    classes=None,
+    include_top=True,
+    width_multiplier=None,
+    stem=None,
+    **kwargs,
+):
+    """Builds a registered model, optionally with weights.
 
+    Arguments:
+        name: a registered name (``"resnet26_el"``), optionally with a weight tag
+            (``"resnet26_el.cifar10"``).
+        weights: None (random initialisation), a published tag (``"cifar10"``) or the path
+            of an HDF5 weights file. A file written by ``el_zoo.save_weights`` (or
+            with a published file's content) carries the configuration it was saved with:
+            like a tag's, it fills in the arguments not given, and one that contradicts
+            it (or another architecture) is an error.
+        input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
+            cifar stem, or the published input size.
+        classes: classifier size; defaults to 1000, or to the published head's size when
+            loading published weights.
+        include_top, width_multiplier (default 1.0), stem (default ``"imagenet"``): as the
+            builders take them; with published weights, width and stem default to the
+            published configuration and may not contradict it.
+        **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
+            ``input_tensor``, and for a model with Elastic-Link ``elastic_link``: a dict of
+            options replacing some of the model's defaults, or an
+            ``el_zoo.ElasticLinkOptions``). A tag never changes the architecture:
+            ``load("X.tag")`` builds ``load("X")`` and loads the tag's weights into it
+            (weights trained with other Elastic-Link options are refused, naming them).
 
-def read_manifest(models_dir=None):
-    """The manifest as a dict; an empty one when nothing is published."""
-    path = Path(models_dir or MODELS_DIR) / MANIFEST_NAME
-    if not path.exists():
-        return {"models": {}, "files": {}}
-    with open(path) as f:
-        manifest = json.load(f)
-    manifest.setdefault("models", {})
-    manifest.setdefault("files", {})
-    return manifest
+    A model with published weights and their head records their ``name.tag`` as
+    ``model.published_name`` (a plain attribute, not part of the saved model), from which
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing.
 
-
-def published_names(models_dir=None):
-    return sorted(read_manifest(models_dir)["models"])
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def release_asset(relative):
-    """The download name of published file ``relative``: 'resnet26_el.cifar10/weights.h5'
-    -> 'resnet26_el.cifar10.weights.h5'. Release assets live in one flat folder; model
-    names (``arch.tag``) contain no "/", so the mapping is one-to-one."""
-    return relative.replace("/", ".")
+    Example:
+        ```python
+        model = el_zoo.load("resnet26_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
+        ```
+    """
+    arch, tag = split_name(name)
+    builder = get_builder(arch)
+    if tag is not None:
+        if weights is not None and weights != tag:
+            raise ValueError(
+                f"{name!r} names weights {tag!r} but weights={weights!r} was passed too; "
+                "give the weights once."
+            )
+        weights = tag
+    config = {
+        "input_shape": input_shape,
+        "classes": classes,
+        "width_multiplier": width_multiplier,
+        "stem": stem,
+    }
+    if "elastic_link" in kwargs:
+        config["elastic_link"] = kwargs.pop("elastic_link")
+    weights_path = published = None
+    if weights is not None:
+        weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
+        published = None if looks_like_path(weights) else f"{arch}.{weights}"
+    defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
+    for key, value in defaults.items():
+        if config[key] is None:
+            config[key] = value
+    model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
+    if published and include_top:
+        model.published_name = published  # not saved with the model; see the docstring
+    return model
 
 
 def looks_like_path(weights):
+    """Whether ``load``'s ``weights`` names a file rather than a published tag."""
     text = os.fspath(weights)
     return (
         text.endswith((".h5", ".hdf5"))
@@ -107,97 +134,39 @@ def looks_like_path(weights):
     )
 
 
-def _check_file(path, record, relative):
-    size, digest = path.stat().st_size, sha256_of(path)
-    if size != record["size"] or digest != record["sha256"]:
+def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):
+    """(path of the weights file, builder config) for ``weights`` = a tag or a path."""
+    if looks_like_path(weights):
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"weights file {path} does not exist; pass an existing .h5 file, a "
+                "published tag, or weights=None for a random initialisation."
+            )
+        return path, _merge_file_config(arch, path, config, include_top, models_dir)
+    manifest = read_manifest(models_dir)
+    name = f"{arch}.{weights}"
+    published = manifest.models.get(name)
+    if published is None:
+        tags = [tag for other, tag in map(split_name, manifest.models) if other == arch]
+        available = ", ".join(tags) if tags else "none yet"
         raise ValueError(
-            f"{path} has size {size} and sha256 {digest} but the manifest records "
-            f"{record['size']} and {record['sha256']} for {relative}: the file is corrupt "
-            "or was changed; delete it (it is fetched again) or reinstall el_zoo."
+            f"no published weights {weights!r} for {arch} (published tags: {available}). "
+            "Pass a path to an .h5 file, or see el_zoo.list_models(pretrained=True)."
         )
-    return path
+    path = fetch(manifest, published.weights)
+    return path, _merge_config(arch, name, published.config, config, include_top)
 
 
-def _published_file(models_dir, manifest, relative, cache_dir=None):
-    """The published file ``relative``: the repo's copy, the cached copy or a download,
-    verified against the manifest's size and sha256."""
-    record = manifest["files"].get(relative)
-    if record is None:
-        raise ValueError(f"the manifest lists no file {relative}; the manifest is inconsistent.")
-    local = Path(models_dir) / relative
-    if local.exists():
-        return _check_file(local, record, relative)
-    from el_zoo.data import cache_root
-
-    cached = cache_root(cache_dir) / "weights" / relative
-    if cached.exists():
-        return _check_file(cached, record, relative)
-    base_url = os.environ.get(URL_ENV) or manifest.get("base_url")
-    if not base_url:
-        raise FileNotFoundError(
-            f"published file {relative} is neither in {models_dir} nor in the cache "
-            f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
-            "pass weights='path/to/weights.h5'."
-        )
-    return download(base_url.rstrip("/") + "/" + release_asset(relative), cached, record)
-
-
-def download(url, target, record, *, progress=None, timeout=60):
-    """Downloads ``url`` to ``target`` if its size and sha256 match ``record``.
-
-    Written to a temporary file beside ``target`` and renamed only when verified, so the
-    cache never holds a partial or wrong file. Progress goes to stderr on a terminal.
-    """
-    target = Path(target)
-    progress = sys.stderr.isatty() if progress is None else progress
-    digest, received = hashlib.sha256(), 0
-    try:
-        with atomic_path(target) as temporary:
-            with urllib.request.urlopen(url, timeout=timeout) as response, \
-                    open(temporary, "wb") as f:
-                while chunk := response.read(1 << 16):
-                    f.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    if progress:
-                        print(f"\rdownloading {target.name}: {received / 1e6:.1f} of "
-                              f"{record['size'] / 1e6:.1f} MB", end="", file=sys.stderr)
-            if progress:
-                print(file=sys.stderr)
-            if received != record["size"]:
-                raise ValueError(
-                    f"download of {url} is incomplete or wrong: {received} bytes received, "
-                    f"{record['size']} expected. Nothing was cached; try again."
-                )
-            if digest.hexdigest() != record["sha256"]:
-                raise ValueError(
-                    f"download of {url} has sha256 {digest.hexdigest()} but the manifest "
-                    f"records {record['sha256']}: refusing to use it. Nothing was cached."
-                )
-    except urllib.error.URLError as error:
-        raise FileNotFoundError(
-            f"cannot download {url}: {getattr(error, 'reason', error)}. Check the network "
-            f"or {URL_ENV}, or pass weights='path/to/weights.h5'."
-        ) from None
-    except (ConnectionError, TimeoutError, OSError) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
-        raise ValueError(f"download of {url} failed: {error}. Nothing was cached; try "
-                         "again.") from None
-    return target
-
-
-def _merge_config(arch, source, published, requested, include_top, *, from_file=False):
-    """``requested`` with what it leaves open taken from ``published`` (the config the
-    weights ``source``, e.g. 'resnet26_el.cifar10', were trained with); contradictions
+def _merge_config(arch, source, trained, requested, include_top, *, from_file=False):
+    """``requested`` with what it leaves open taken from ``trained`` (the ``ModelConfig``
+    the weights ``source``, e.g. 'resnet26_el.cifar10', were trained with); contradictions
     that would change what the weights compute are errors. The Elastic-Link options of
     a weights file (``from_file``) fill in too; a tag's never do: a tag is weights for its
     model's architecture (``_check_elastic_link``)."""
     config = dict(requested)
     for key in CONFIG_KEYS:
-        value = published.get(key)
-        if key == "input_shape" and value is not None:
-            value = tuple(value)
+        value = getattr(trained, key)
         if config.get(key) is None:
             config[key] = value
         elif key in ("width_multiplier", "stem") and config[key] != value:
@@ -211,10 +180,10 @@ def _merge_config(arch, source, published, requested, include_top, *, from_file=
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
     if has_elastic_link(arch):
-        trained = _check_elastic_link(arch, source, published.get("elastic_link"),
+        options = _check_elastic_link(arch, source, trained.elastic_link,
                                       config.get("elastic_link"), from_file)
         if from_file:
-            config["elastic_link"] = trained
+            config["elastic_link"] = options
     return config
 
 
@@ -250,48 +219,6 @@ def _options_call(options, defaults):
     return options.overrides(defaults) or True
 
 
-def published_file(name, relative_name, *, models_dir=None, cache_dir=None):
-    """The verified local path of file ``relative_name`` (e.g. ``"model.tflite"``) of the
-    published model ``name`` (``"resnet26_el.cifar10"``), fetched if needed."""
-    models_dir = Path(models_dir or MODELS_DIR)
-    manifest = read_manifest(models_dir)
-    if name not in manifest["models"]:
-        raise ValueError(f"{name!r} is not published; see el-zoo list --pretrained.")
-    return _published_file(models_dir, manifest, f"{name}/{relative_name}", cache_dir)
-
-
-def published_record(name, models_dir=None):
-    """The manifest's record of published model ``name.tag``."""
-    record = read_manifest(models_dir or MODELS_DIR)["models"].get(name)
-    if record is None:
-        raise ValueError(f"{name!r} is not published; see el-zoo list --pretrained.")
-    return record
-
-
-def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):
-    """(path of the weights file, builder config) for ``weights`` = a tag or a path."""
-    if looks_like_path(weights):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"weights file {path} does not exist; pass an existing .h5 file, a "
-                "published tag, or weights=None for a random initialisation."
-            )
-        return path, _merge_file_config(arch, path, config, include_top, models_dir)
-    models_dir = Path(models_dir or MODELS_DIR)
-    manifest = read_manifest(models_dir)
-    record = manifest["models"].get(f"{arch}.{weights}")
-    if record is None:
-        tags = [n.split(".", 1)[1] for n in manifest["models"] if n.split(".", 1)[0] == arch]
-        available = ", ".join(tags) if tags else "none yet"
-        raise ValueError(
-            f"no published weights {weights!r} for {arch} (published tags: {available}). "
-            "Pass a path to an .h5 file, or see el_zoo.list_models(pretrained=True)."
-        )
-    path = _published_file(models_dir, manifest, record["weights"])
-    return path, _merge_config(arch, f"{arch}.{weights}", record["config"], config, include_top)
-
-
 def _merge_file_config(arch, path, requested, include_top, models_dir):
     """``requested`` completed from the configuration weights file ``path`` was saved
     with (``stored_config``), like a published tag's; unchanged for a file without one."""
@@ -302,10 +229,11 @@ def _merge_file_config(arch, path, requested, include_top, models_dir):
         raise ValueError(_mismatch_message(path, stored, published, {"model": arch}))
     source = f"{path} (the published {published})" if published else \
         f"{path} (saved from {describe(stored)})"
-    return _merge_config(arch, source, _as_published(stored), requested, include_top,
+    return _merge_config(arch, source, _trained_config(stored), requested, include_top,
                          from_file=True)
 
 
+# --------------------------------------------------------------------------- weight files
 def record_config(model, config):
     """Records on ``model`` the configuration it was built with (the builders do this)."""
     # object.__setattr__: Keras would track a dict attribute as part of the model (and its
@@ -335,7 +263,7 @@ def save_weights(model, path):
     Example:
         ```python
         model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
-        el_zoo.weights.save_weights(model, "weights.h5")
+        el_zoo.save_weights(model, "weights.h5")
         same = el_zoo.load("resnet18_el", weights="weights.h5")  # cifar stem, 10 classes
         ```
     """
@@ -362,7 +290,7 @@ def _open_weights(path):
     if not h5py.is_hdf5(path):
         raise WeightsFileError(
             f"{path} is not an HDF5 weights file; el_zoo loads files written by "
-            "el_zoo.weights.save_weights(model, 'weights.h5') or "
+            "el_zoo.save_weights(model, 'weights.h5') or "
             "model.save_weights('weights.h5')."
         )
     try:
@@ -409,49 +337,32 @@ def stored_config(path, models_dir=None):
             raise WeightsFileError(
                 f"{path} has a damaged {CONFIG_ATTRIBUTE} attribute ({error}); re-save it."
             ) from None
-    published = _published_with_content(path, models_dir)
+    published = published_with_content(path, models_dir)
     if published is None:
         return None, None
-    name, record = published
-    return _config_of_published(name, record["config"]), name
-
-
-def _published_with_content(path, models_dir=None):
-    """(name, record) of the published model whose weights file has ``path``'s content."""
-    manifest = read_manifest(models_dir or MODELS_DIR)
-    size = Path(path).stat().st_size
-    candidates = [(name, record) for name, record in manifest["models"].items()
-                  if manifest["files"].get(record["weights"], {}).get("size") == size]
-    if not candidates:  # sizes differ: no need to hash
-        return None
-    digest = sha256_of(path)
-    for name, record in candidates:
-        if manifest["files"][record["weights"]]["sha256"] == digest:
-            return name, record
-    return None
+    return _config_of_published(published.name, published.config), published.name
 
 
 def _config_of_published(name, published):
-    """A manifest config as ``built_config`` gives it (every Elastic-Link option)."""
+    """A published model's ``ModelConfig`` as ``built_config`` gives it (every
+    Elastic-Link option)."""
     arch, _ = split_name(name)
-    config = {key: published.get(key) for key in CONFIG_KEYS}
+    config = {key: getattr(published, key) for key in CONFIG_KEYS}
     config["input_shape"] = list(config["input_shape"] or []) or None
-    options = ElasticLinkOptions.from_record(published.get("elastic_link"))
+    options = ElasticLinkOptions.from_record(published.elastic_link)
     return {**config, "model": arch, "include_top": True,
             "elastic_link": options.as_dict() if has_elastic_link(arch) else None}
 
 
-def _as_published(config):
-    """A ``built_config`` as the manifest records a config (what ``_merge_config`` takes):
-    only what fixes the model to build."""
-    published = {key: config.get(key) for key in ("width_multiplier", "stem")}
-    if config.get("include_top"):
-        published["classes"] = config.get("classes")
-    if config.get("input_shape") and None not in config["input_shape"]:
-        published["input_shape"] = config["input_shape"]
-    if config.get("elastic_link") is not None:
-        published["elastic_link"] = config["elastic_link"]
-    return published
+def _trained_config(config):
+    """A ``built_config`` as the ``ModelConfig`` a published model records (what
+    ``_merge_config`` takes): only what fixes the model to build."""
+    shape, options = config.get("input_shape"), config.get("elastic_link")
+    return ModelConfig(
+        input_shape=tuple(shape) if shape and None not in shape else None,
+        classes=config.get("classes") if config.get("include_top") else None,
+        width_multiplier=config.get("width_multiplier"), stem=config.get("stem"),
+        elastic_link=None if options is None else ElasticLinkOptions.from_record(options))
 
 
 def _registered_defaults(arch):
@@ -513,8 +424,6 @@ def _check_architecture(model, path, models_dir=None):
 
 
 def _link_layers(names):
-    from el_zoo.nets._blocks import LINK_SUFFIX
-
     return sorted(name for name in names if name.endswith(LINK_SUFFIX))
 
 

@@ -1,0 +1,157 @@
+"""Files from the weight host: the cache, verified downloads, asset names and the default URL.
+
+A published file is looked for, in order (``fetch``): in a local folder (the repo's
+``models/``), in the user cache (``cache_root()/weights``) and finally downloaded from
+``<base_url><asset name>`` into that cache. Every file is checked against the size and
+sha256 it was published with before use, as ``keras.utils.get_file(file_hash=...)`` does; a
+download is written to a temporary file that is renamed only once it has been verified, so
+the cache never holds a partial or wrong file. Files are read as bytes: nothing here
+unpickles anything.
+
+Downloads are flat: ``resnet26_el.cifar10/weights.h5`` is fetched as
+``<base_url>resnet26_el.cifar10.weights.h5`` (``release_asset``), because a release's assets
+(GitHub's included) are one folder whose names cannot contain "/". ``python -m
+training.release`` stages exactly those files for upload.
+
+This module knows files, sizes and digests, not models: ``el_zoo.pretrained`` says which
+files a published model has.
+"""
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from el_zoo.atomic import atomic_path
+
+CACHE_ENV = "EL_ZOO_CACHE"  # the cache root; default ~/.cache/el_zoo
+URL_ENV = "EL_ZOO_WEIGHTS_URL"  # replaces the manifest's base_url (a mirror, a test server)
+# Where `python -m training.publish` says published files are served (the manifest's
+# base_url); `python -m training.release` stages the files to upload there.
+DEFAULT_BASE_URL = "https://github.com/el-zoo/el_zoo/releases/download/models-v1/"
+WEIGHTS_CACHE = "weights"  # the cache's folder of published files (data sets have their own)
+
+
+def cache_root(cache_dir=None):
+    """The root of el_zoo's user cache: ``cache_dir``, else ``$EL_ZOO_CACHE``, else
+    ``~/.cache/el_zoo``. Published files go to its ``weights/``, data sets to ``data/``."""
+    root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"
+    return Path(root)
+
+
+def sha256_of(path):
+    """The hex sha256 of the file at ``path``, read in 1 MB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def release_asset(relative):
+    """The download name of published file ``relative``: 'resnet26_el.cifar10/weights.h5'
+    -> 'resnet26_el.cifar10.weights.h5'. Release assets live in one flat folder; model
+    names (``arch.tag``) contain no "/", so the mapping is one-to-one."""
+    return relative.replace("/", ".")
+
+
+def base_url(recorded):
+    """Where published files are downloaded from: ``$EL_ZOO_WEIGHTS_URL``, else
+    ``recorded`` (the manifest's ``base_url``); None when neither is set."""
+    return os.environ.get(URL_ENV) or recorded or None
+
+
+def check_file(path, *, size, sha256, name):
+    """``path`` if its size and sha256 are ``size`` and ``sha256`` (those published for
+    ``name``), else a ValueError saying how to get a good copy."""
+    path = Path(path)
+    found_size, digest = path.stat().st_size, sha256_of(path)
+    if found_size != size or digest != sha256:
+        raise ValueError(
+            f"{path} has size {found_size} and sha256 {digest} but the manifest records "
+            f"{size} and {sha256} for {name}: the file is corrupt or was changed; delete it "
+            "(it is fetched again) or reinstall el_zoo."
+        )
+    return path
+
+
+def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
+    """The verified local path of published file ``relative`` (``"NAME.TAG/weights.h5"``):
+    ``local_dir``'s copy, the cached copy, or a download from ``base_url`` (see
+    ``el_zoo.hub.base_url``) into the cache.
+
+    Example:
+        ```python
+        path = fetch("resnet26_el.cifar10/weights.h5", size=1234, sha256="ab12...",
+                     base_url="https://example.org/models/")
+        ```
+    """
+    check = {"size": size, "sha256": sha256}
+    if local_dir is not None and (Path(local_dir) / relative).exists():
+        return check_file(Path(local_dir) / relative, **check, name=relative)
+    cached = cache_root(cache_dir) / WEIGHTS_CACHE / relative
+    if cached.exists():
+        return check_file(cached, **check, name=relative)
+    if not base_url:
+        raise FileNotFoundError(
+            f"published file {relative} is neither in {local_dir} nor in the cache "
+            f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
+            "pass weights='path/to/weights.h5'."
+        )
+    return download(base_url.rstrip("/") + "/" + release_asset(relative), cached, **check)
+
+
+def download(url, target, *, size, sha256, progress=None, timeout=60):
+    """Downloads ``url`` to ``target`` if its size and sha256 are ``size`` and ``sha256``.
+
+    Written to a temporary file beside ``target`` and renamed only when verified, so the
+    cache never holds a partial or wrong file. Progress goes to stderr on a terminal.
+
+    Example:
+        ```python
+        download("https://example.org/models/m.weights.h5", "m.weights.h5", size=1234,
+                 sha256="ab12...")
+        ```
+    """
+    # The HTTP client (http.client, ssl, email: ~25 ms, a third of `import el_zoo`) loads
+    # only for a download.
+    import urllib.error
+    import urllib.request
+
+    target = Path(target)
+    progress = sys.stderr.isatty() if progress is None else progress
+    digest, received = hashlib.sha256(), 0
+    try:
+        with atomic_path(target) as temporary:
+            with urllib.request.urlopen(url, timeout=timeout) as response, \
+                    open(temporary, "wb") as f:
+                while chunk := response.read(1 << 16):
+                    f.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    if progress:
+                        print(f"\rdownloading {target.name}: {received / 1e6:.1f} of "
+                              f"{size / 1e6:.1f} MB", end="", file=sys.stderr)
+            if progress:
+                print(file=sys.stderr)
+            if received != size:
+                raise ValueError(
+                    f"download of {url} is incomplete or wrong: {received} bytes received, "
+                    f"{size} expected. Nothing was cached; try again."
+                )
+            if digest.hexdigest() != sha256:
+                raise ValueError(
+                    f"download of {url} has sha256 {digest.hexdigest()} but the manifest "
+                    f"records {sha256}: refusing to use it. Nothing was cached."
+                )
+    except urllib.error.URLError as error:
+        raise FileNotFoundError(
+            f"cannot download {url}: {getattr(error, 'reason', error)}. Check the network "
+            f"or {URL_ENV}, or pass weights='path/to/weights.h5'."
+        ) from None
+    except (ConnectionError, TimeoutError, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise ValueError(f"download of {url} failed: {error}. Nothing was cached; try "
+                         "again.") from None
+    return target
