@@ -249,38 +249,53 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
     """(images uint8 [N, H, W, 3], labels int32 [N], class names) of one split.
 
     ``limit`` (a positive integer) takes the first ``limit`` images of a class-balanced
-    interleaving, so a small subset still holds every class. Decoded arrays are cached per
-    size and per source: the ``source_key`` of the image files they were decoded from. A
-    file that is not a readable image raises an error naming it, or with
+    interleaving (``split_files``), so a small subset still holds every class. Decoded
+    arrays are cached per size and per source: the ``source_key`` of the image files they
+    were decoded from. A file that is not a readable image raises an error naming it, or with
     ``skip_bad_images`` is left out with a warning naming it (a split with bad images is
     then not cached).
     """
-    check_limit(limit)
-    split_dir = (dataset_dir(name, data_dir, cache_dir) / split).resolve()  # see source_key
-    paths, labels, classes = image_folder(split_dir)
-    order = _class_interleaved(labels)
-    if limit is not None:
-        order = order[:limit]
+    paths, labels, classes = split_files(name, split, data_dir=data_dir, cache_dir=cache_dir,
+                                         limit=limit)
     size_tag = image_size or "orig"
-    source = source_key(paths[i] for i in order)
+    source = source_key(paths)
     cache = (cache_root(cache_dir) / "arrays"
-             / f"{name}-{split}-{size_tag}-{len(order)}-{source}.npy")
+             / f"{name}-{split}-{size_tag}-{len(paths)}-{source}.npy")
     if cache.exists():
-        return np.load(cache, allow_pickle=False), labels[order], classes
+        return np.load(cache, allow_pickle=False), labels, classes
     images, kept = [], []
-    for i in order:
+    for i, path in enumerate(paths):
         try:
-            images.append(read_image(paths[i], image_size))
+            images.append(read_image(path, image_size))
             kept.append(i)
         except ValueError as error:
             skip_or_raise(error, skip_bad_images)
     if not images:
-        raise ValueError(f"{split_dir} holds no readable image.")
+        raise ValueError(f"{paths[0].parent.parent} holds no readable image.")
     images = np.stack(images)
-    if len(kept) == len(order):
+    if len(kept) == len(paths):
         with atomic_path(cache) as temporary, open(temporary, "wb") as f:
             np.save(f, images, allow_pickle=False)
     return images, labels[np.asarray(kept)], classes
+
+
+def split_files(name, split, *, data_dir=None, cache_dir=None, limit=None):
+    """(image paths, labels int32 [N], class names) of one split, in the order
+    ``load_split`` gives its images, without decoding any: classes interleaved (class 0, 1,
+    ..., K-1, 0, 1, ...; files sorted within a class), so that the first ``limit`` are a
+    class-balanced subset. Per-image records (a published model's recorded predictions)
+    are in this order.
+
+    Example:
+        ```python
+        paths, labels, classes = split_files("cifar10", "test", limit=100)
+        ```
+    """
+    check_limit(limit)
+    split_dir = (dataset_dir(name, data_dir, cache_dir) / split).resolve()  # see source_key
+    paths, labels, classes = image_folder(split_dir)
+    order = _class_interleaved(labels)[:limit]
+    return [paths[i] for i in order], labels[order], classes
 
 
 def _class_interleaved(labels):

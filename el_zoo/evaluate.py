@@ -57,7 +57,7 @@ def _model_labels(labels, folder_names, class_names, classes, where):
 
 
 def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=None,
-             batch_size=256, resize=None, crop=None):
+             batch_size=256, resize=None, crop=None, predictions=False):
     """Top-1/top-5 of a published ``name.tag`` (or a model) on a data set split.
 
     For a published name (or a model ``el_zoo.load`` gave published weights) the data set,
@@ -71,12 +71,17 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         data_dir: the data root (default ``$EL_ZOO_DATA``).
         limit: evaluate only this many images (a positive integer; None: all).
         batch_size, resize, crop: inference batch size and preprocessing overrides.
+        predictions: also return each image's top-1 class index, as ``"predictions"`` (an
+            integer array in the order ``el_zoo.data.load_split`` gives the images; the
+            first ``limit`` of the whole split's). ``"top1"`` is their accuracy.
 
-    Returns ``{"top1", "top5", "images", "dataset", "split", "seconds"}``.
+    Returns ``{"top1", "top5", "images", "dataset", "split", "seconds"}`` (and
+    ``"predictions"``).
 
     Example:
         ```python
         el_zoo.evaluate("resnet26_el.cifar10", limit=1000)["top1"]
+        el_zoo.evaluate("resnet26_el.cifar10", limit=10, predictions=True)["predictions"]
         ```
     """
     data.check_limit(limit)  # before the model loads
@@ -94,10 +99,13 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
                                   crop_size=crop)
     probabilities = model.predict(pipeline, verbose=0)
     top5 = np.argsort(-probabilities, axis=-1)[:, :5]
-    return {"top1": float(np.mean(top5[:, 0] == labels)),
-            "top5": float(np.mean((top5 == labels[:, None]).any(-1))),
-            "images": int(len(labels)), "dataset": dataset, "split": split,
-            "seconds": round(time.time() - started, 1)}
+    result = {"top1": float(np.mean(top5[:, 0] == labels)),
+              "top5": float(np.mean((top5 == labels[:, None]).any(-1))),
+              "images": int(len(labels)), "dataset": dataset, "split": split,
+              "seconds": round(time.time() - started, 1)}
+    if predictions:  # the smallest integer type that holds the model's class indices
+        result["predictions"] = top5[:, 0].astype(np.min_scalar_type(probabilities.shape[-1]))
+    return result
 
 
 def _check_top(top, classes):

@@ -1,6 +1,7 @@
 """Every published model: files match the manifest, cards and the README table are exactly
-what the publishing step generates from metrics.json, accuracy re-measures within 0.5
-points of the card, the .tflite agrees with Keras, and the wheel carries the files."""
+what the publishing step generates from metrics.json, its recorded per-image predictions
+score the card's top-1 and the model re-predicts them, the .tflite agrees with Keras, and
+the wheel carries the files."""
 
 import json
 import string
@@ -15,7 +16,7 @@ import pytest
 import el_zoo
 from el_zoo import hub, pretrained
 from tests.conftest import images_with_machine_independent_top1
-from training import cards, targets
+from training import cards, publish, targets
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -82,25 +83,78 @@ def test_readme_results_table_is_generated_from_metrics():
     assert text[start:text.index(cards.RESULTS_END)].strip() == cards.results_table(MODELS)
 
 
+def recorded_predictions(name):
+    """The per-image top-1 predictions recorded in the model's folder (its manifest record,
+    and so the file's hash, is checked by test_manifest_hashes_and_sizes_match_the_files)."""
+    path = MODELS / name / publish.PREDICTIONS
+    assert path.is_file(), (f"{name} has no recorded predictions: run python -m "
+                            f"training.publish models/{name} --record-predictions")
+    return publish.read_predictions(path)
+
+
+def eval_images(name, data_dir, limit):
+    """The first ``limit`` images of the model's evaluation split, preprocessed as published
+    (float32, centre-cropped for Imagenette), in the order its predictions are recorded in."""
+    from el_zoo import data
+
+    pre = pretrained.published_model(name).preprocessing
+    images, _, _ = data.load_split(pre.dataset, pre.split, data_dir=data_dir,
+                                   image_size=pre.resize, limit=limit)
+    return data.center_crop_batch(images, pre.crop).astype(np.float32)
+
+
+def eval_labels(name, data_dir):
+    """The labels of the model's evaluation split as its class indices, in the order its
+    predictions are recorded in (no image is decoded)."""
+    from el_zoo import data
+
+    record = pretrained.published_model(name)
+    pre = record.preprocessing
+    _, labels, folders = data.split_files(pre.dataset, pre.split, data_dir=data_dir)
+    return data.labels_by_class_name(labels, folders, record.class_names, name)
+
+
 @pytest.mark.parametrize("name", PUBLISHED)
-def test_accuracy_re_measures_within_half_a_point_of_the_card(name, data_dir):
+def test_recorded_predictions_score_the_cards_top1(name, data_dir):
     card = metrics_of(name)["evaluation"]
-    measured = el_zoo.evaluate(name, data_dir=data_dir)
-    assert measured["images"] == card["images"]
-    assert abs(measured["top1"] - card["top1"]) <= 0.005, (measured, card)
+    predictions, labels = recorded_predictions(name), eval_labels(name, data_dir)
+    assert len(predictions) == len(labels) == card["images"]
+    assert abs(np.mean(predictions == labels) - card["top1"]) <= publish.TOP1_TOLERANCE
+
+
+# How many images the model re-predicts: the first of the split's class-interleaved order,
+# a class-balanced subset (every 20th image would be one class); 5 % of CIFAR-10's test
+# split, 13 % of Imagenette's val split.
+RE_PREDICTED = 500
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_the_published_weights_re_predict_their_recorded_predictions(name, data_dir):
+    recorded = recorded_predictions(name)[:RE_PREDICTED]
+    model, images = el_zoo.load(name), eval_images(name, data_dir, RE_PREDICTED)
+    # called eagerly: model.predict would first trace the model, at more CPU cost than
+    # predicting these images
+    fresh = np.concatenate([model(images[i:i + 100], training=False).numpy().argmax(-1)
+                            for i in range(0, len(images), 100)])
+    # Near, not exact, agreement: a trained binarized net holds values within float rounding
+    # of zero (tests/conftest.py, images_with_machine_independent_top1), whose sign the
+    # kernels of another CPU (oneDNN or Eigen), or a traced graph against eager calls, may
+    # take otherwise (measured: 100 % and 99.8 % agreement for reactnet_a.cifar10 and
+    # resnet18_el.imagenette, with and without TF_ENABLE_ONEDNN_OPTS=0). Other weights agree
+    # far less: reactnet_a.cifar10 with 0.1 % of its binary weights' signs flipped, 85 %.
+    agreement = np.mean(fresh == recorded)
+    assert agreement >= 0.98, f"{name}: {agreement:.1%} of {len(images)} images agree"
+    # what that means for the accuracy the record (and so the card) claims on these images
+    labels = eval_labels(name, data_dir)[:RE_PREDICTED]
+    assert abs(np.mean(fresh == labels) - np.mean(recorded == labels)) <= 0.02
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_published_tflite_agrees_with_keras(name, data_dir):
-    from el_zoo import data
     from el_zoo.convert import verify
 
-    pre = pretrained.published_model(name).preprocessing
-    images, _, _ = data.load_split(pre.dataset, pre.split, data_dir=data_dir,
-                                   image_size=pre.resize, limit=40)
-    images = data.center_crop_batch(images, pre.crop)  # as published (Imagenette)
     model = el_zoo.load(name)
-    images = images_with_machine_independent_top1(model, images.astype(np.float32))
+    images = images_with_machine_independent_top1(model, eval_images(name, data_dir, 40))
     flatbuffer = pretrained.published_file(name, "model.tflite").read_bytes()
     parity = verify(flatbuffer, model, images)
     assert parity["top1_agreement"] == 1.0

@@ -6,11 +6,16 @@ training run; nothing is typed by hand.
     python -m training.publish /path/to/run --tag cifar10
     python -m training.publish models/resnet26_el.cifar10   # re-measure a published model
     python -m training.publish --regenerate   # cards, manifest, README table from metrics.json
+    python -m training.publish models/resnet26_el.cifar10 --record-predictions
 
 Given a published folder instead of a run, it re-measures the same weights at the current
 commit (after a change to how something is measured) and keeps their training record.
+``--record-predictions`` adds only the per-image predictions to a model published before
+they were recorded, and changes nothing else.
 
-Measures: top-1/top-5 on the full evaluation split (re-measured from the saved weights), the
+Measures: top-1/top-5 on the full evaluation split (re-measured from the saved weights) and
+each image's top-1 class (recorded as ``eval_predictions.npy``, which the tests check the
+published weights against on a subset, instead of re-measuring the whole split), the
 LCE conversion and its agreement with Keras on 100 evaluation images, params and OPs, and
 x86 latency ratios (model vs its no-EL twin vs its float twin; LCE has no optimised x86
 kernels, so these are ratios on this machine, not ARM figures). A card's EL-minus-plain
@@ -27,7 +32,7 @@ from pathlib import Path
 import el_zoo
 import numpy as np
 from el_zoo import benchmark, data
-from el_zoo.atomic import write_text_atomically
+from el_zoo.atomic import atomic_path, write_text_atomically
 from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
@@ -38,9 +43,16 @@ from el_zoo.registry import model_info
 from training import cards
 from training.compare import is_published
 from training.recipes import recorded_elastic_link
+from training.release import verified_files
 
 REPO = Path(__file__).resolve().parent.parent
 COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
+# Each evaluation image's top-1 class index, in el_zoo.data.split_files' order (NumPy .npy,
+# an integer array, no pickle).
+PREDICTIONS = "eval_predictions.npy"
+# How far a re-measured top-1 may lie from a recorded one (a fraction): trained binarized
+# nets hold values within float rounding of zero, whose sign CPUs' kernels may take otherwise.
+TOP1_TOLERANCE = 0.005
 
 
 def parse_args(argv=None):
@@ -50,9 +62,14 @@ def parse_args(argv=None):
                              "models/<name>.<tag> folder to re-measure")
     parser.add_argument("--tag", help="weight tag, e.g. cifar10 (a published folder's own tag "
                                       "if omitted)")
-    parser.add_argument("--regenerate", action="store_true",
-                        help="only rewrite every card, the manifest and the README table from "
-                             "the published metrics.json files (after a template change)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--regenerate", action="store_true",
+                      help="only rewrite every card, the manifest and the README table from "
+                           "the published metrics.json files (after a template change)")
+    mode.add_argument("--record-predictions", action="store_true",
+                      help=f"only add {PREDICTIONS} (each evaluation image's top-1) to the "
+                           "published folder given, and list it in the manifest; refused if "
+                           "their accuracy is not the card's top-1")
     parser.add_argument("--models-dir", default=str(REPO / "models"))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--readme", default=str(REPO / "README.md"))
@@ -78,14 +95,37 @@ def model_config(training):
     return config
 
 
-def measure(run_dir, training, args):
-    """Every publish-time measurement of a run's final weights."""
+def run_model(run_dir, training):
+    """(model with the weights of ``run_dir``, the configuration it was built with)."""
     config = model_config(training)
     build = {**config, "input_shape": tuple(config["input_shape"])}
     model = el_zoo.load(training["model"], weights=str(Path(run_dir) / "weights.h5"), **build)
+    return model, build
+
+
+def evaluated(model, training, data_dir):
+    """(top-1/top-5 record, per-image top-1 predictions) of ``model`` on the run's whole
+    evaluation split, from one pass: the predictions are what the top-1 counts."""
     pre = preprocessing(training)
     evaluation = evaluate(model, dataset=training["dataset"], split=training["eval_split"],
-                          data_dir=args.data_dir, resize=pre["resize"], crop=pre["crop"])
+                          data_dir=data_dir, resize=pre["resize"], crop=pre["crop"],
+                          predictions=True)
+    return evaluation, evaluation.pop("predictions")
+
+
+def check_reproduces(evaluation, top1, whose):
+    """Refuses a re-measured ``evaluation`` whose top-1 is not the recorded ``top1``."""
+    if abs(evaluation["top1"] - top1) > TOP1_TOLERANCE:
+        raise ValueError(f"re-measured top-1 {evaluation['top1']:.4f} differs from {whose} "
+                         f"{top1:.4f}: the weights do not reproduce.")
+
+
+def measure(run_dir, training, args):
+    """Every publish-time measurement of a run's final weights: (.tflite, per-image
+    predictions, measurements)."""
+    model, build = run_model(run_dir, training)
+    pre = preprocessing(training)
+    evaluation, predictions = evaluated(model, training, args.data_dir)
     images, _, _ = data.load_split(training["dataset"], training["eval_split"],
                                    data_dir=args.data_dir, image_size=pre["resize"], limit=100)
     images = data.center_crop_batch(images, pre["crop"])
@@ -95,7 +135,7 @@ def measure(run_dir, training, args):
     parity = verify(flatbuffer, model, images.astype(np.float32))
     cost = el_zoo.profile(model)
     timing = benchmark.benchmark_model(training["model"], runs=args.runs, **build)
-    return model, flatbuffer, {
+    return flatbuffer, predictions, {
         "evaluation": evaluation,
         "parity": parity,
         "cost": {k: cost[k] for k in ("params", "binary_params", "float_params", "size_mb",
@@ -120,11 +160,35 @@ def update_manifest(models_dir, name, published):
     }
     for path in sorted((Path(models_dir) / name).iterdir()):
         if path.is_file() and not path.name.startswith("."):
-            manifest["files"][f"{name}/{path.name}"] = {"sha256": sha256_of(path),
-                                                        "size": path.stat().st_size}
+            list_file(manifest, models_dir, f"{name}/{path.name}")
+    write_manifest(models_dir, manifest)
+
+
+def list_file(manifest, models_dir, relative):
+    """Records the size and sha256 of published file ``relative`` in ``manifest``."""
+    path = Path(models_dir) / relative
+    manifest["files"][relative] = {"sha256": sha256_of(path), "size": path.stat().st_size}
+
+
+def write_manifest(models_dir, manifest):
     manifest["models"] = dict(sorted(manifest["models"].items()))
     manifest["files"] = dict(sorted(manifest["files"].items()))
     write_text_atomically(Path(models_dir) / MANIFEST_NAME, json.dumps(manifest, indent=1) + "\n")
+
+
+def write_predictions(path, predictions):
+    """Saves per-image predictions as ``.npy``, atomically and without pickle."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as f:
+        np.save(f, np.asarray(predictions), allow_pickle=False)
+
+
+def read_predictions(path):
+    """The per-image predictions ``write_predictions`` saved: a 1-D integer array."""
+    predictions = np.load(path, allow_pickle=False)
+    if predictions.ndim != 1 or predictions.dtype.kind not in "iu":
+        raise ValueError(f"{path} holds a {predictions.dtype} array of shape "
+                         f"{predictions.shape}, not one class index per image.")
+    return predictions
 
 
 def training_record(run_dir, tag):
@@ -171,11 +235,8 @@ def publish(args):
                          "images): publish only runs evaluated on the whole split.")
     check_default_elastic_link(training)
     name = f"{training['model']}.{tag}"
-    model, flatbuffer, measured = measure(run_dir, training, args)
-    gap = abs(measured["evaluation"]["top1"] - training["top1"])
-    if gap > 0.005:
-        raise ValueError(f"re-measured top-1 {measured['evaluation']['top1']:.4f} differs from "
-                         f"the run's {training['top1']:.4f}: the weights do not reproduce.")
+    flatbuffer, predictions, measured = measure(run_dir, training, args)
+    check_reproduces(measured["evaluation"], training["top1"], "the run's")
     folder = Path(args.models_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
     for file_name in COPIED:  # via a temporary file: run_dir may be this folder itself
@@ -183,6 +244,7 @@ def publish(args):
         (folder / f".{file_name}.tmp").replace(folder / file_name)
     (folder / "model.tflite.tmp").write_bytes(flatbuffer)
     (folder / "model.tflite.tmp").replace(folder / "model.tflite")
+    write_predictions(folder / PREDICTIONS, predictions)
     published = {"name": name, "training": training, **measured,
                  "publish": run_info(started, commit)}
     write_text_atomically(folder / "metrics.json", json.dumps(published, indent=1) + "\n")
@@ -191,6 +253,48 @@ def publish(args):
         cards.update_readme(args.readme, args.models_dir)
     print(f"published {name}: top-1 {measured['evaluation']['top1']:.2%} -> {folder}")
     return published
+
+
+def published_folder(folder, models_dir):
+    """The metrics.json of published folder ``folder`` of ``models_dir``, whose files are
+    all as the manifest lists them; else a ValueError saying what to give instead."""
+    path = Path(folder) / "metrics.json"
+    published = json.loads(path.read_text()) if path.is_file() else {}
+    if not is_published(published):
+        raise ValueError(f"{folder} is not a published models/<name>.<tag> folder: "
+                         "--record-predictions adds to a published model (publishing a run "
+                         "records its predictions).")
+    name = published["name"]
+    if Path(folder).resolve() != (Path(models_dir) / name).resolve():
+        raise ValueError(f"{folder} is not {name}'s folder in --models-dir {models_dir}: give "
+                         f"{Path(models_dir) / name}, or the --models-dir that holds {folder}.")
+    # a changed file (new weights) would otherwise be judged, and listed in the manifest
+    # written with the predictions, as if it were the published one
+    verified_files(models_dir)
+    return published
+
+
+def record_predictions(args):
+    """Adds ``PREDICTIONS`` to the published folder ``args.run_dir`` and lists it in the
+    manifest; changes nothing else (weights, .tflite, metrics, card stay as published). The
+    whole evaluation split is re-predicted; their top-1 must be the card's."""
+    folder, models_dir = Path(args.run_dir), Path(args.models_dir)
+    published = published_folder(folder, models_dir)
+    name = published["name"]
+    model, _ = run_model(folder, published["training"])
+    evaluation, predictions = evaluated(model, published["training"], args.data_dir)
+    card = published["evaluation"]
+    if evaluation["images"] != card["images"]:
+        raise ValueError(f"{evaluation['dataset']}/{evaluation['split']} has "
+                         f"{evaluation['images']} images, but {name} was measured on "
+                         f"{card['images']}: give the --data-dir it was published with.")
+    check_reproduces(evaluation, card["top1"], f"{name}'s card")
+    write_predictions(folder / PREDICTIONS, predictions)
+    manifest = manifest_json(models_dir)
+    list_file(manifest, models_dir, f"{name}/{PREDICTIONS}")
+    write_manifest(models_dir, manifest)
+    print(f"recorded {name}'s predictions: {evaluation['images']} images, top-1 "
+          f"{evaluation['top1']:.2%} (card {card['top1']:.2%}) -> {folder / PREDICTIONS}")
 
 
 def write_cards(models_dir):
@@ -215,6 +319,11 @@ def main(argv=None):
         return regenerate(args)
     if not args.run_dir:
         raise SystemExit("give a run folder and --tag, a published folder, or --regenerate")
+    if args.record_predictions:
+        try:
+            return record_predictions(args)
+        except (ValueError, OSError) as error:  # nothing was written: say why, no traceback
+            raise SystemExit(f"error: {error}") from None
     publish(args)
 
 

@@ -209,13 +209,12 @@ def load_data(recipe, args):
                                        training=False, **common)
         return train, evaluation, None, None
     if args.stream or name == "imagenet":
-        root = data.dataset_dir(name, args.data_dir)
         splits = []
         for split, limit in ((recipe["train_split"], args.train_limit),
                              (recipe["eval_split"], args.eval_limit)):
-            paths, labels, classes = data.image_folder(root / split)
-            order = data._class_interleaved(labels)[:limit]
-            splits.append(([paths[i] for i in order], labels[order]))
+            paths, labels, classes = data.split_files(name, split, data_dir=args.data_dir,
+                                                      limit=limit)
+            splits.append((paths, labels))
         train = data.file_dataset(*splits[0], image_size=stored or size, training=True,
                                   skip_bad_images=args.skip_bad_images, **common)
         evaluation = data.file_dataset(*splits[1], image_size=stored or size, training=False,
