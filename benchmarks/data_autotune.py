@@ -2,7 +2,7 @@
 training (CIFAR-10, cifar stem, width 0.25, batch 128, validation every epoch) with the
 autotuner on and off, each in a fresh process.
 
-    python benchmarks/data_autotune.py --data-dir ../shared/data --out benchmarks/data_autotune.md
+    python benchmarks/data_autotune.py --data-dir ../shared/data --out reports/data_autotune.md
 
 el_zoo's pipelines run with the autotuner off (``el_zoo.data.pipeline_options``): in TF 2.16,
 deleting an autotuned iterator waits for the autotuner's next wake-up (10 ms x (2^k - 1)
@@ -21,7 +21,7 @@ import el_zoo
 import tensorflow as tf
 from el_zoo.atomic import write_text_atomically
 from el_zoo.benchmark import run_in_fresh_process
-from el_zoo.provenance import git_commit, markdown_footer, run_info
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
 
@@ -124,7 +124,7 @@ def main(argv=None):
     parser.add_argument("--val-images", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
-    parser.add_argument("--out", default="benchmarks/data_autotune.md")
+    parser.add_argument("--out", default=report_path("data_autotune.md"))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:

@@ -15,7 +15,7 @@ plain model, of the EL model as trained (links converted as they are) and folded
 against Keras on real images when ``$EL_ZOO_DATA`` is set), and EL's added ops per link.
 It needs no timing (``--ops-only`` runs only this part).
 
-    python benchmarks/deploy.py --out benchmarks/deploy.md
+    python benchmarks/deploy.py --out reports/deploy.md
     python benchmarks/deploy.py --ops-only --out /tmp/deploy_ops.md
 """
 
@@ -26,7 +26,7 @@ import time
 
 from el_zoo import benchmark
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import git_commit, markdown_footer, run_info
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
 FAMILIES = tuple(families(include_research=False))
@@ -174,7 +174,7 @@ def write_report(out, latency, accounts, info, runs, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="benchmarks/deploy.md")
+    parser.add_argument("--out", default=report_path("deploy.md"))
     parser.add_argument("--runs", type=int, default=20, help="timed runs per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))

@@ -1,7 +1,7 @@
 """EL's extra parameters and OPs for every family, as a Markdown table.
 
-    python benchmarks/el_cost.py                 # print the table
-    python benchmarks/el_cost.py --readme README.md   # rewrite the README's table
+    python benchmarks/el_cost.py                              # print the table
+    python benchmarks/el_cost.py --doc docs/elastic_link.md   # rewrite the page's table
 
 Counts come from el_zoo.profile at the ImageNet configuration (224x224, 1000 classes,
 width 1.0) and at the CIFAR configuration (32x32, cifar stem, 10 classes, width 1.0).
@@ -20,6 +20,7 @@ CONFIGS = {
     "32x32 cifar": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
 }
 START, END = "<!-- el-cost:start -->", "<!-- el-cost:end -->"
+DOC = "docs/elastic_link.md"  # the page whose table this generates (a test keeps it current)
 
 
 def cost_table():
@@ -51,11 +52,12 @@ def replace_block(text, table):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--readme", type=Path, default=None)
+    parser.add_argument("--doc", type=Path, default=None,
+                        help=f"rewrite the table between the markers of this page ({DOC})")
     args = parser.parse_args()
     table = cost_table()
-    if args.readme:
-        args.readme.write_text(replace_block(args.readme.read_text(), table))
+    if args.doc:
+        args.doc.write_text(replace_block(args.doc.read_text(), table))
     print(table)
 
 

@@ -1,6 +1,6 @@
 """How large is each Elastic-Link's contribution next to its binary convolution's output?
 
-    python benchmarks/el_scale.py [SOURCE ...] --data-dir DATA --out benchmarks/el_scale.md
+    python benchmarks/el_scale.py [SOURCE ...] --data-dir DATA --out reports/el_scale.md
 
 A SOURCE is a published ``NAME.TAG`` (default: every published EL model) or a training run
 folder (its ``metrics.json`` and ``weights.h5``; run with non-default ``--elastic-link``
@@ -18,6 +18,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from el_zoo.provenance import report_path
 
 
 def load_source(source, data_dir, images):
@@ -125,7 +127,7 @@ def main(argv=None):
                              "model)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--images", type=int, default=256)
-    parser.add_argument("--out", default="benchmarks/el_scale.md")
+    parser.add_argument("--out", default=report_path("el_scale.md"))
     args = parser.parse_args(argv)
     import el_zoo
     from el_zoo.atomic import write_text_atomically

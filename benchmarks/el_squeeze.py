@@ -1,22 +1,23 @@
 """An experiment on Elastic-Link's training cost: its channel Squeeze as a constant matmul.
 
-    python benchmarks/el_squeeze.py --out benchmarks/el_squeeze.md
+    python benchmarks/el_squeeze.py --out reports/el_squeeze.md
 
 ElasticLink averages groups of input channels (reshape + mean) to match a conv with fewer
 output channels. On CPU a mean over a minor axis of 2-4 channels, and its gradient, looked
-like the cause of EL's training overhead (benchmarks/train_throughput.md), so this script
+like the cause of EL's training overhead (reports/train_throughput.md), so this script
 tries the same numbers as one matmul with a constant averaging matrix. It measures training
 throughput of each family's plain twin, its EL model as the library computes it (reshape +
 mean) and with the matmul patched in, in one process, one thread, alternating timed windows
 of ``--steps`` train steps on a fixed batch (so drifting machine load hits all three
 alike), and reports medians of the per-window ratios to the plain twin. The library keeps
-reshape + mean unless this shows a clear gain (it has not so far: see el_squeeze.md).
+reshape + mean unless this shows a clear gain (it has not so far: see reports/el_squeeze.md).
 """
 
 import argparse
 import json
 import time
 
+from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
 
@@ -120,7 +121,7 @@ def to_markdown(results, info, args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="benchmarks/el_squeeze.md")
+    parser.add_argument("--out", default=report_path("el_squeeze.md"))
     parser.add_argument("--families", nargs="+", default=None,
                         help="default: every family whose links Squeeze channels")
     parser.add_argument("--windows", type=int, default=8)

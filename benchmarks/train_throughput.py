@@ -2,7 +2,7 @@
 the measured effect of the speedups we tried (XLA ``jit_compile``, the data pipeline,
 threads, batch size), on this machine.
 
-    python benchmarks/train_throughput.py --data-dir ../shared/data --out benchmarks/train_throughput.md
+    python benchmarks/train_throughput.py --data-dir ../shared/data --out reports/train_throughput.md
 
 Each configuration runs in a fresh process (thread settings are per process): build the
 model (cifar stem, width 0.25, 10 classes), compile with Adam, run ``--warmup`` steps
@@ -22,6 +22,7 @@ import json
 import sys
 import time
 
+from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
 FAMILIES = tuple(families(include_research=False))
@@ -180,7 +181,7 @@ def main(argv=None):
                         help="side of the float32 matmul that measures peak GFLOP/s")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
-    parser.add_argument("--out", default="benchmarks/train_throughput.md")
+    parser.add_argument("--out", default=report_path("train_throughput.md"))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:

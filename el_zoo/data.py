@@ -387,7 +387,7 @@ def pipeline_options():
     5.11, 10.23, 20.47, 40.95, 81.91 s), then every 60 s. Keras makes a new iterator for
     every training epoch and every ``fit``/``evaluate`` call, so each of them could end with
     an idle wait of up to 60 s: the published models' training logs show gaps of up to 60 s
-    between epochs. ``benchmarks/data_autotune.md`` measures a short fit both ways: the
+    between epochs. ``reports/data_autotune.md`` measures a short fit both ways: the
     gaps go, the training steps take as long as before. To turn it back on:
     ``options = tf.data.Options(); options.autotune.enabled = True;
     dataset = dataset.with_options(options)``.

@@ -27,7 +27,8 @@ def _option(default, description, choices=None):
 class ElasticLinkOptions:
     """How an ``_el`` model builds the Elastic-Link of each binary convolution.
 
-    The defaults were chosen by ``training/el_ablation.py`` (``el_zoo.ElasticLink`` tells how).
+    The defaults were chosen by ``training/el_ablation.py`` (how, and what longer runs found:
+    ``docs/elastic_link.md``).
     Invalid options raise a ValueError naming the option, the value and the allowed ones.
 
     Arguments:
@@ -57,7 +58,7 @@ class ElasticLinkOptions:
                             "batch norm, or after it", ("before_bn", "after_bn"))
     # A sum of fan-in products of +-1 has a standard deviation of about sqrt(fan-in): before
     # BN an unscaled gamma of 0.25 leaves the link small next to the conv's output
-    # (benchmarks/el_scale.md).
+    # (reports/el_scale.md).
     gamma_scale: str = _option("none", "multiply gamma's initial value by sqrt(fan-in) of "
                                "the conv, or not", ("none", "fan_in"))
     convs: str = _option("all", "which binary convs get a link: all, or only those with a "

@@ -77,28 +77,11 @@ class ElasticLink(keras.layers.Layer):
     scale, the mean of ``|x_real|`` over channels at each position (average-pooled to the
     output's resolution), which the paper's Fig. 2 shows as optional.
 
-    Defaults and how they were chosen: the paper's full text was not available here, so
-    the options were measured (``training/el_ablation.py``, results and command in
-    ``benchmarks/el_ablation.md``): ``resnet26`` at width 0.25 on 32x32 CIFAR-10 (lossy
-    JPEG copy), 20,000 train images, 4 epochs, one seed, top-1 on the 10,000 test images.
-    Without EL it reached 43.7 %; every EL variant reached 45.4-46.0 % (after or before BN,
-    gamma starting at 1 or 0.25, scalar or per channel), the best being the link added
-    *before* the conv's batch normalisation with a per-channel gamma starting at 0.25
-    (46.0 %). Those are the defaults: ``gamma="per_channel"``, ``gamma_initializer=0.25``
-    here and ``position="before_bn"`` in the families. The spread between EL variants is
-    within one seed's noise. XNOR-Net activation scaling on top of the link lost the gain
-    (43.1 %), so it is off by default. Full 16-epoch runs did not confirm that 4-epoch gain
-    for ``resnet26`` (``benchmarks/el_vs_plain.md``), and ``benchmarks/el_scale.md`` measures
-    why the default link does little there: before BN, ``gamma * T(x)`` is about 1 % of the
-    binary conv's output (whose std grows as sqrt(fan-in)); links made larger (after BN, or
-    gamma scaled by sqrt(fan-in)) did not help ``resnet26`` either at that budget. In
-    ``mobilenet_v1_el`` links after BN did help: +6.26 points over the plain twin at width
-    0.25 (three seeds) against +3.14 with the defaults, and +5.00 at width 1.0 (two seeds)
-    against +1.91, so ``position="after_bn"`` is ``mobilenet_v1_el``'s registered default
-    (``el_zoo.ElasticLinkOptions``; its published weights were trained so). After
-    BN is no general rule: in ``reactnet_a_el``, whose blocks already add their input
-    through a shortcut, links after BN derailed training (24.20 %, one seed, against
-    66.42 % with the defaults).
+    Defaults: a per-channel ``gamma`` starting at 0.25 and no activation scaling; the
+    families add the link before the conv's batch normalisation (``position="before_bn"``),
+    except ``mobilenet_v1_el``, which adds it after (``el_zoo.ElasticLinkOptions``). The
+    paper's full text was not available here, so these were measured; the ablation, where
+    the link helped and where it did not, and why: ``docs/elastic_link.md``.
 
     All ops are plain TFLite ops after conversion with Larq Compute Engine (average pool,
     tile, reshape, mean, mul, add): no custom op.

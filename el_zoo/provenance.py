@@ -9,6 +9,17 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+# The repository's one folder of generated reports (Markdown with its JSON beside it): the
+# benchmark scripts and training's reports write there by default. Relative to the
+# repository root, where those commands run.
+REPORTS_DIR = "reports"
+
+
+def report_path(file_name):
+    """``reports/<file_name>``: the default output of a report, e.g.
+    ``report_path("deploy.md")``."""
+    return f"{REPORTS_DIR}/{file_name}"
+
 
 def git_commit(root=None, ignore=()):
     """The checked-out commit, with '+dirty' when the work tree has changes.

@@ -174,7 +174,7 @@ def test_card_judges_the_el_gain_target_on_the_seed_mean_when_seeds_were_pooled(
     # this pair alone is +4 points (it would meet +3); the two-seed mean, +1, does not
     assert lines[0].endswith("EL minus plain +4.00 points (this seed).")
     assert lines[1] == ("- Over 2 seeds of this recipe, width and epochs "
-                        "(`benchmarks/el_vs_plain.md`): EL minus plain +1.00 points on average "
+                        "(`reports/el_vs_plain.md`): EL minus plain +1.00 points on average "
                         "(-2.00 to +4.00); target >= +3 points: not met (judged on the mean).")
     assert cards.el_gain_lines(plain, el, report_path=two_seeds)[1] == lines[1]
     met = fake_seed_report(tmp_path / "met.json", el_minus_plain=0.031)

@@ -1,13 +1,24 @@
-"""The README's promises: its commands are the ones CI runs, its tables are current."""
+"""The README's and the Elastic-Link page's promises: the README's commands are the ones CI
+runs, every code block of it runs as written, the generated tables are current, and every
+number of docs/elastic_link.md is in a file the paragraph links."""
 
 import importlib.util
 import re
+import shlex
+
+import numpy as np
+import pytest
 
 from tests.conftest import REPO
 
+README = REPO / "README.md"
+EL_PAGE = REPO / "docs" / "elastic_link.md"
+NOT_RUN = "# not run"  # a block whose first line starts so is shown, not executed
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
 
 def readme_commands():
-    block = re.search(r"```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    block = re.search(r"```bash\n(.*?)```", README.read_text(), re.S).group(1)
     return [line for line in block.splitlines() if line.strip()]
 
 
@@ -23,11 +34,129 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert tests in ci_lines
 
 
-def test_readme_el_cost_table_is_current():
+def readme_blocks():
+    """[(section heading, language, code)] of the README's fenced blocks, in order, but the
+    opening set-up commands (which CI runs, above) and the citation."""
+    text = README.read_text()
+    blocks, heading, prose_start = [], "", 0
+    for match in FENCE.finditer(text):  # headings from the prose only, not code comments
+        heading = ([heading] + re.findall(r"^#+ (.*)$", text[prose_start:match.start()],
+                                          re.M))[-1]
+        blocks.append((heading, match.group(1), match.group(2)))
+        prose_start = match.end()
+    return [block for block in blocks[1:] if block[1] != "bibtex"]
+
+
+def shell_commands(code):
+    """The commands of a bash block as argument lists: comments dropped, continued lines
+    joined."""
+    joined = code.replace("\\\n", " ")
+    return [shlex.split(line, comments=True) for line in joined.splitlines()
+            if shlex.split(line, comments=True)]
+
+
+def run_block(heading, language, code):
+    """Runs one README block as written; returns its namespace (Python) or None."""
+    where = f"README block under '{heading}'"
+    if language == "python":
+        namespace = {"__name__": "__main__"}
+        exec(compile(code, where, "exec"), namespace)  # a fresh namespace: self-contained
+        return namespace
+    assert language == "bash", f"{where}: a {language!r} block; mark it '{NOT_RUN}' or run it"
+    from el_zoo import cli
+
+    for command in shell_commands(code):
+        # the el-zoo command line in this process: no second TensorFlow start-up per line
+        assert command[0] == "el-zoo", f"{where}: only el-zoo commands run here: {command}"
+        assert cli.main(command[1:]) == 0, f"{where}: {shlex.join(command)} failed"
+    return None
+
+
+def test_every_readme_code_block_runs_as_written(data_dir, tmp_path, monkeypatch):
+    """In order, in an empty folder (what the blocks write lands there), with $EL_ZOO_DATA
+    set (the data_env fixture); the fine-tuning example is checked on its own below."""
+    monkeypatch.chdir(tmp_path)
+    blocks = [b for b in readme_blocks() if b[0] != "Fine-tuning"]
+    assert [language for _, language, _ in blocks].count("python") >= 3
+    ran = [run_block(*block) for block in blocks if not block[2].startswith(NOT_RUN)]
+    assert len(ran) >= 4  # nothing silently skipped by a heading or marker change
+    assert (tmp_path / "test_image.png").is_file()
+
+
+def test_readme_fine_tuning_example_beats_chance_with_a_frozen_backbone(data_dir, tmp_path,
+                                                                        monkeypatch):
+    import el_zoo
+    from el_zoo._keras import keras
+
+    (block,) = [b for b in readme_blocks() if b[0] == "Fine-tuning"]
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(0)  # the new head's initial weights and the batch order
+    namespace = run_block(*block)
+
+    assert namespace["accuracy"] > 0.75, namespace["accuracy"]  # chance is 0.5
+    backbone, model = namespace["backbone"], namespace["model"]
+    published = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
+    assert all(np.array_equal(a.numpy(), b.numpy())
+               for a, b in zip(published.weights, backbone.weights))  # frozen
+    assert len(model.trainable_weights) == 2  # the new head only
+
+
+def el_cost_script():
     spec = importlib.util.spec_from_file_location("el_cost", REPO / "benchmarks" / "el_cost.py")
     el_cost = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(el_cost)
-    readme = (REPO / "README.md").read_text()
-    assert el_cost.replace_block(readme, el_cost.cost_table()) == readme, (
-        "README's EL cost table is stale: run python benchmarks/el_cost.py --readme README.md"
+    return el_cost
+
+
+def test_el_cost_table_is_current():
+    el_cost = el_cost_script()
+    assert REPO / el_cost.DOC == EL_PAGE
+    page = EL_PAGE.read_text()
+    assert el_cost.replace_block(page, el_cost.cost_table()) == page, (
+        f"{el_cost.DOC}'s EL cost table is stale: run python benchmarks/el_cost.py --doc "
+        f"{el_cost.DOC}"
     )
+
+
+def test_the_el_page_names_every_elastic_link_option():
+    from el_zoo.elastic_link import ElasticLinkOptions
+
+    page = EL_PAGE.read_text()
+    assert [name for name in ElasticLinkOptions.names() if f"`{name}`" not in page] == []
+
+
+DECIMAL = re.compile(r"\d+\.\d+")
+
+
+def paragraphs(markdown):
+    """The page's paragraphs and list items, without generated blocks, code and URLs."""
+    text = re.sub(r"<!-- el-cost:start -->.*?<!-- el-cost:end -->", "", markdown, flags=re.S)
+    text = re.sub(r"\[[^\]]*\]\(https?://[^)]*\)", "", text)  # outside links: not sources
+    return [part for block in re.split(r"\n\s*\n", text)
+            for part in re.split(r"\n(?=- )", block)]
+
+
+def linked_numbers(paragraph, folder):
+    """The decimal numbers of the local files a paragraph links."""
+    numbers = set()
+    for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", paragraph):
+        path = (folder / target).resolve()
+        if path.is_file():
+            numbers |= set(DECIMAL.findall(path.read_text()))
+    return numbers
+
+
+def test_every_number_of_the_el_page_is_in_a_file_its_paragraph_links():
+    unsourced = []
+    for paragraph in paragraphs(EL_PAGE.read_text()):
+        prose = re.sub(r"`[^`]*`", "", paragraph)  # code: commands and values, not results
+        missing = set(DECIMAL.findall(prose)) - linked_numbers(paragraph, EL_PAGE.parent)
+        if missing:
+            unsourced.append((sorted(missing), paragraph[:80]))
+    assert not unsourced, f"numbers not in any report the paragraph links: {unsourced}"
+
+
+@pytest.mark.parametrize("page", [README, EL_PAGE], ids=["README", "elastic_link"])
+def test_local_links_point_to_existing_files(page):
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text())
+    assert [t for t in targets if not (page.parent / t).exists()] == []

@@ -3,7 +3,7 @@
 A card is ``templates/model_card.md`` filled in from a published model's ``metrics.json``
 (its training record and publish-time measurements), its ``training_log.csv``, its twin's
 ``metrics.json``, the zoo's targets (``training.targets``) and two committed reports
-(``benchmarks/el_vs_plain.json``, ``benchmarks/train_throughput.json``). Nothing is measured
+(``reports/el_vs_plain.json``, ``reports/train_throughput.json``). Nothing is measured
 here: ``python -m training.publish --regenerate`` re-renders every card from those records,
 and a test checks that the committed cards are exactly that.
 """
@@ -14,6 +14,7 @@ import string
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
+from el_zoo.provenance import REPORTS_DIR, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info
 
 from training import targets
@@ -71,7 +72,8 @@ def twin_name(name):
     return elastic_link_twin(name)
 
 
-THROUGHPUT_REPORT = REPO / "benchmarks" / "train_throughput.json"
+THROUGHPUT_REPORT = REPO / REPORTS_DIR / "train_throughput.json"
+THROUGHPUT_MD = report_path("train_throughput.md")
 EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"  # the throughput benchmark's labels
 WIDTH_ONE = "width 1.0 instead of 0.25"
 
@@ -107,7 +109,7 @@ def scale_up_line(training, report_path=None):
     speed, slowdown = measured
     images = round(training["img_per_s"] * training["train_time_s"] / training["epochs"], -3)
     minutes = images / (speed / slowdown) / 60
-    return (f"{text} Measured here (`benchmarks/train_throughput.md`, 2 threads, nothing "
+    return (f"{text} Measured here (`{THROUGHPUT_MD}`, 2 threads, nothing "
             f"else running): `{training['model']}` trains at {speed:.0f} img/s at width 0.25, "
             f"and `resnet26_el` at width 1.0 is {slowdown:.1f}x slower than at 0.25; at that "
             f"slowdown a width-1.0 epoch ({images:,.0f} images) would take about "
@@ -115,7 +117,8 @@ def scale_up_line(training, report_path=None):
             "checkpoints, so a long run can span sessions or move to a GPU.")
 
 
-EL_VS_PLAIN_REPORT = REPO / "benchmarks" / "el_vs_plain.json"
+EL_VS_PLAIN_REPORT = REPO / REPORTS_DIR / "el_vs_plain.json"
+EL_VS_PLAIN_MD = report_path("el_vs_plain.md")
 
 
 def el_vs_plain_section(report_path, key):
@@ -129,7 +132,7 @@ def el_vs_plain_section(report_path, key):
 
 def other_budgets_line(training, report_path=None):
     """The same model (same Elastic-Link options, recipe and data set) at the other widths
-    and epochs that ``benchmarks/el_vs_plain.json`` holds runs of, each averaged over its
+    and epochs that ``reports/el_vs_plain.json`` holds runs of, each averaged over its
     seeds: what more width and epochs measurably gave, toward a target this run misses.
     None when the report holds no other budget."""
     runs = el_vs_plain_section(report_path or EL_VS_PLAIN_REPORT, "runs")
@@ -155,13 +158,13 @@ def other_budgets_line(training, report_path=None):
         f"({len(top1)} seed{'s' if len(top1) > 1 else ''})"
         for (width, epochs), top1 in sorted(scores.items()))
     width, epochs = budget(training)
-    return (f"- Measured at other budgets (`benchmarks/el_vs_plain.md`, same model, recipe and "
+    return (f"- Measured at other budgets (`{EL_VS_PLAIN_MD}`, same model, recipe and "
             f"data; top-1 averaged over seeds): {others}; this run: width {width}, {epochs} "
             "epochs.")
 
 
 def pooled_over_seeds(training, report_path):
-    """The row of ``benchmarks/el_vs_plain.json`` (``training.compare``'s seed means) for this
+    """The row of ``reports/el_vs_plain.json`` (``training.compare``'s seed means) for this
     model's family, recipe, width and epochs, or None when the report has no single such row."""
     summary = el_vs_plain_section(report_path, "summary")
     if summary is None:
@@ -177,7 +180,7 @@ def pooled_over_seeds(training, report_path):
 
 def el_gain_lines(published, twin, report_path=None):
     """EL minus plain for this published pair, and the target verdict: judged on the mean
-    over seeds when ``benchmarks/el_vs_plain`` pooled more than one seed of this budget (one
+    over seeds when ``reports/el_vs_plain`` pooled more than one seed of this budget (one
     seed's difference of a point or so is noise), else on this pair alone."""
     is_el = has_elastic_link(published["training"]["model"])
     plain, el = (twin, published) if is_el else (published, twin)
@@ -189,12 +192,12 @@ def el_gain_lines(published, twin, report_path=None):
                  f"plain {100 * gain:+.2f} points")
     if pooled is None or pooled["seeds"] < 2:
         return [f"{twin_line}{gain_verdict(gain, goal)} (one run each; "
-                "`benchmarks/el_vs_plain.md` compares more seeds where trained)."]
+                f"`{EL_VS_PLAIN_MD}` compares more seeds where trained)."]
     mean = pooled["el_minus_plain"]
     verdict = gain_verdict(mean, goal) + (" (judged on the mean)" if goal else "")
     return [f"{twin_line} (this seed).",
             f"- Over {pooled['seeds']} seeds of this recipe, width and epochs "
-            f"(`benchmarks/el_vs_plain.md`): EL minus plain {100 * mean:+.2f} points on "
+            f"(`{EL_VS_PLAIN_MD}`): EL minus plain {100 * mean:+.2f} points on "
             f"average ({100 * pooled['min_diff']:+.2f} to {100 * pooled['max_diff']:+.2f})"
             f"{verdict}."]
 
@@ -316,7 +319,8 @@ def el_column(training):
 
 
 def results_table(models_dir):
-    """The README's table of every published model, from the published metrics."""
+    """The README's table of every published model, from the published metrics: each row
+    links the model's card and its published ``.tflite`` file."""
     lines = ["| model | EL | data set | top-1 | top-5 | OPs | params | .tflite | width | "
              "epochs | training time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in published_metrics(models_dir).items():
@@ -325,7 +329,8 @@ def results_table(models_dir):
             f"| [{name}](models/{name}/README.md) | {el_column(t)} "
             f"| {e['dataset']} {e['split']}{' (lossy JPEG)' if e['dataset'] == 'cifar10' else ''} "
             f"| {e['top1']:.2%} | {e['top5']:.2%} | {m['cost']['ops']:.3g} | "
-            f"{m['cost']['params'] / 1e6:.2f} M | {m['tflite']['bytes'] / 1e6:.2f} MB | "
+            f"{m['cost']['params'] / 1e6:.2f} M | "
+            f"[{m['tflite']['bytes'] / 1e6:.2f} MB](models/{name}/model.tflite) | "
             f"{t['config']['width_multiplier']:g} | {t['epochs']} | "
             f"{t['train_time_s'] / 60:.0f} min |")
     return "\n".join(lines)

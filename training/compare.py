@@ -1,11 +1,12 @@
 """EL against its plain twin, seed by seed, from finished training runs.
 
-    python -m training.compare SOURCE [SOURCE ...] --output benchmarks/el_vs_plain
+    python -m training.compare reports/el_vs_plain.json NEW_RUN [NEW_RUN ...]
 
 reads each run's training record, pairs every run of a model with Elastic-Link with the run
 of its plain twin (``el_zoo.registry``) of the same recipe, width, epochs and seed, and
 writes ``<output>.md`` (a table per pair, the mean difference per family, each run's
-command) and ``<output>.json``, which keeps every record it used under "runs". A pair is
+command) and ``<output>.json``, which keeps every record it used under "runs" (``--output``:
+``reports/el_vs_plain`` by default). A pair is
 only formed when the two runs differ by EL alone; runs without a twin are listed as such,
 never silently dropped. Runs of one model pool only
 when they trained with the same Elastic-Link options (every record resolved to its full
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import run_info
+from el_zoo.provenance import report_path, run_info
 from el_zoo.registry import model_info
 
 from training.recipes import recorded_elastic_link
@@ -182,12 +183,14 @@ def report(pairs, unpaired, summary, info):
     return "\n".join(lines) + "\n"
 
 
-def report_parser(description, sources_help):
-    """The command line every run report shares: SOURCE... --output PATH."""
+def report_parser(description, sources_help, report_name):
+    """The command line every run report shares: SOURCE... [--output PATH], by default
+    ``reports/<report_name>``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("sources", nargs="+", help=sources_help)
-    parser.add_argument("--output", required=True,
-                        help="path without suffix; writes <output>.md and <output>.json")
+    parser.add_argument("--output", default=report_path(report_name),
+                        help="path without suffix; writes <output>.md and <output>.json "
+                             "(default: %(default)s)")
     return parser
 
 
@@ -200,7 +203,7 @@ def report_info(module, argv):
 
 def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0], "training run folders, published model "
-                           "folders or an earlier compare output (.json)")
+                           "folders or an earlier compare output (.json)", "el_vs_plain")
     args = parser.parse_args(argv)
     try:
         runs = [record for source in args.sources for record in read_runs(source)]

@@ -6,7 +6,7 @@ batch normalisation, gamma's initial value, per-channel vs scalar gamma, XNOR ac
 scaling), then evaluates each on the full CIFAR-10 test split (the lossy JPEG copy) and
 writes a Markdown table with the command, commit, machine and wall time.
 
-    python training/el_ablation.py --data-dir ../shared/data --out benchmarks/el_ablation.md
+    python training/el_ablation.py --data-dir ../shared/data --out reports/el_ablation.md
 """
 
 import argparse
@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import git_commit, markdown_footer, run_info
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
 VARIANTS = {
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
-    parser.add_argument("--out", default="benchmarks/el_ablation.md")
+    parser.add_argument("--out", default=report_path("el_ablation.md"))
     return parser.parse_args(argv)
 
 

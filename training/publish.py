@@ -19,7 +19,7 @@ published weights against on a subset, instead of re-measuring the whole split),
 LCE conversion and its agreement with Keras on 100 evaluation images, params and OPs, and
 x86 latency ratios (model vs its no-EL twin vs its float twin; LCE has no optimised x86
 kernels, so these are ratios on this machine, not ARM figures). A card's EL-minus-plain
-verdict also reads the seed means in ``benchmarks/el_vs_plain.json`` (``training.compare``),
+verdict also reads the seed means in ``reports/el_vs_plain.json`` (``training.compare``),
 so rerun ``--regenerate`` after adding seeds there.
 """
 

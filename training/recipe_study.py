@@ -1,6 +1,6 @@
 """Accuracy against CPU time for training recipes: the report of the recipe study.
 
-    python -m training.recipe_study SOURCE [SOURCE ...] --output benchmarks/recipe_study
+    python -m training.recipe_study SOURCE [SOURCE ...] [--output reports/recipe_study]
 
 A SOURCE is a finished training run folder (its ``metrics.json`` and ``training_log.csv``)
 or an earlier ``<output>.json``, which keeps every record it used under "runs" (run folders
@@ -106,7 +106,8 @@ def report(records, info):
 
 def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0],
-                           "finished training run folders or an earlier output (.json)")
+                           "finished training run folders or an earlier output (.json)",
+                           "recipe_study")
     args = parser.parse_args(argv)
     try:
         found = [record for source in args.sources for record in read_records(source)]

@@ -17,23 +17,15 @@ Stage keys:
 Recipes:
     cifar10: our CPU-budget CIFAR-10 schedule. 32x32, cifar stem, pad-crop + flip, batch
         128, Adam peak 2e-3, cosine decay, one stage with binary weights and activations
-        from the start. Default width 0.25 and 16 epochs: on a 2-core CPU resnet26_el at
-        that width trains at ~400 img/s alone (benchmarks/train_throughput.md), and two
-        models (with and without EL) train side by side, one core each: the resnet18 pair
-        in 26-27 minutes (seed 1; benchmarks/el_vs_plain.md). The published resnet18 pair
-        uses --width-multiplier 0.5 --epochs 18 to fill a ~100 min budget per run: 90 / 94
-        min side by side, 79.08 % / 78.50 % (their cards); the published resnet26 pair uses
-        --width-multiplier 0.5 --epochs 10: 83 / 95 min side by side, 70.25 % / 69.50 %;
-        the published mobilenet_v1 pair uses --width-multiplier 1.0 --epochs 28: 84 / 96 min
-        side by side, 62.75 % / 65.93 %; mobilenet_v1_el.cifar10 is that recipe with
-        --elastic-link position=after_bn: 67.96 % in 112 min (alone after its first 20 min;
-        seed 1: 68.95 % in 107 min, alone).
+        from the start. Default width 0.25 and 16 epochs, sized so that a model and its EL
+        twin train side by side on a 2-core CPU, one core each, within a session
+        (reports/train_throughput.md measures their speeds). The published CIFAR-10 models
+        override width and epochs (their cards record each command; the budgets and what
+        they reached: docs/elastic_link.md).
     imagenette: our CPU-budget Imagenette schedule at 128x128 (images are stored at 146x146
         and cropped, ImageNet-style: random-resized-crop + flip; eval resizes to 146 and
         centre-crops 128), imagenet stem, batch 64, Adam 2e-3 cosine, 40 epochs, width
-        0.75: the published resnet18_el.imagenette (about 50 min on 2 CPU cores); at width
-        0.5 the same schedule reached 79.06 %, below the zoo's 80 % target (that model's card
-        is in git at commit cdc518a).
+        0.75: the published resnet18_el.imagenette (its card has the time and accuracy).
     The recipe study's arms, each compared with ``cifar10`` at equal CPU time: ``cifar10``
     with other stages before its "main" stage. Stage "float" trains the model's float twin
     (real weights, hard_tanh activations; one-cycle-like: 1 warm-up epoch, then cosine;

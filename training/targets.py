@@ -5,7 +5,7 @@ read them from here, so changing a target is one edit here and ``python -m train
 A target is judged on the published models: TOP1 on the best Elastic-Link model of a weight
 tag (its evaluation split), EL_GAIN on a published pair of a family with and without EL
 trained under the same recipe, width, epochs and seed (on the mean over seeds where
-``benchmarks/el_vs_plain`` pooled several).
+``reports/el_vs_plain`` pooled several).
 """
 
 # top-1 (a fraction) the best EL model of each weight tag should reach

@@ -34,8 +34,8 @@ def mobilenet_v1(**kwargs):
 
 
 # Links after BN: in this family, whose only path runs through binary convs, they gained
-# +6.26 points over the plain twin at width 0.25 (three seeds) against +3.14 before BN, and
-# +5.00 at width 1.0 (two seeds) against +1.91 (el_zoo.ElasticLink tells the whole story).
+# more over the plain twin than links before BN at every width and seed tried
+# (docs/elastic_link.md).
 @register_model(family="mobilenet_v1", elastic_link=ElasticLinkOptions(position="after_bn"))
 def mobilenet_v1_el(elastic_link=True, **kwargs):
     """Binarized MobileNetV1 with Elastic-Link on every binary conv, added after each

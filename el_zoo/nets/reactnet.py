@@ -33,7 +33,7 @@ def reactnet_a(**kwargs):
     return _reactnet("reactnet_a", **kwargs)
 
 
-# Links before BN: after BN derailed training here (24.20 % against 66.42 %, one seed).
+# Links before BN: after BN derailed training here (docs/elastic_link.md).
 @register_model(family="reactnet_a", elastic_link=ElasticLinkOptions())
 def reactnet_a_el(elastic_link=True, **kwargs):
     """ReActNet-A with Elastic-Link on every binary conv."""
