@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from el_zoo.binarization import strip_binarization
 from el_zoo.builder import load
-from el_zoo.convert import convert
+from el_zoo.convert import convert, serving_saved_model
 from el_zoo.pretrained import published_file
 from el_zoo.registry import model_info
 
@@ -126,9 +126,10 @@ def float_twin(model):
 
 
 def float_tflite(model):
-    """Converts a float Keras model with TensorFlow's TFLite converter."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return converter.convert()
+    """Converts a float Keras model with TensorFlow's TFLite converter (from its serving
+    signature: ``from_keras_model`` gives the same ops and sizes, 3-4x slower)."""
+    with serving_saved_model(model) as saved_model_dir:
+        return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
 
 
 def measure(flatbuffers, threads=(1, 2), runs=20, rounds=5):

@@ -5,6 +5,7 @@ neighbours (``el_zoo.fold``), and what is left of them becomes plain TFLite ops 
 where needed average pool, tile, reshape, mean, mul).
 """
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -132,15 +133,31 @@ def convert(
 
 
 def _convert_keras_model(model, **options):
-    """``larq_compute_engine.convert_keras_model`` made 3-4x faster, with the same bytes.
-
-    LCE saves the whole Keras model as a SavedModel, and Keras then traces every layer's
-    call for it (~90 % of a conversion). LCE reads only the serving signature, so this saves
-    a module holding just the weights and that signature, named as Keras names them.
-    """
+    """``larq_compute_engine.convert_keras_model`` made 3-4x faster, with the same bytes:
+    LCE converts ``serving_saved_model(model)`` instead of the whole Keras model."""
     # LCE's converter loads its MLIR extension (~1 s): only when converting.
     from larq_compute_engine.mlir.python.converter import convert_saved_model
 
+    with serving_saved_model(model) as saved_model_dir:
+        return convert_saved_model(saved_model_dir, **options)
+
+
+@contextlib.contextmanager
+def serving_saved_model(model):
+    """A temporary SavedModel folder holding only ``model``'s weights and its serving
+    signature (inputs and outputs named as Keras names them), for a TFLite converter.
+
+    Why: converters given a Keras model (LCE's ``convert_keras_model``, TensorFlow's
+    ``TFLiteConverter.from_keras_model``) save it as a Keras SavedModel first, and Keras
+    then traces every layer's call for it (~90 % of a conversion); the converters read
+    only the serving signature.
+
+    Example:
+        ```python
+        with serving_saved_model(model) as folder:
+            flatbuffer = tf.lite.TFLiteConverter.from_saved_model(folder).convert()
+        ```
+    """
     input_name = model.inputs[0].name.split(":")[0]
     spec = tf.TensorSpec(model.input_shape, model.inputs[0].dtype, name=input_name)
 
@@ -152,7 +169,7 @@ def _convert_keras_model(model, **options):
     module.weights = list(model.weights)  # tracked, so the SavedModel holds their values
     with tempfile.TemporaryDirectory() as saved_model_dir:
         tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": serve})
-        return convert_saved_model(saved_model_dir, **options)
+        yield saved_model_dir
 
 
 def _fake_quant(tensor, low, high, name):

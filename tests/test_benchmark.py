@@ -81,3 +81,16 @@ def test_the_no_el_twin_is_built_without_the_models_elastic_link_options(monkeyp
         pass
     assert built == [("mobilenet_v1_el", {"stem": "cifar", "elastic_link": options}),
                      ("mobilenet_v1", {"stem": "cifar"})]
+
+
+def test_the_float_twin_converts_to_what_keras_computes():
+    # float_tflite converts the serving signature alone (el_zoo.convert.serving_saved_model),
+    # not the Keras model's whole SavedModel: the file must still compute the model
+    from tests.conftest import tiny_binary_model
+
+    model = benchmark.float_twin(tiny_binary_model())
+    interpreter = benchmark._interpreter(benchmark.float_tflite(model), threads=1)
+    images = np.linspace(0, 255, 2 * 32 * 32 * 3, dtype=np.float32).reshape(2, 32, 32, 3)
+    for image in images:
+        np.testing.assert_allclose(interpreter.predict(image[None]),
+                                   model(image[None], training=False).numpy(), atol=1e-5)

@@ -104,3 +104,16 @@ def test_api_functions_stay_functions_when_their_module_is_imported_first():
         "import el_zoo.convert, el_zoo.evaluate, el_zoo.profile\n"
         "print(callable(el_zoo.convert), callable(el_zoo.evaluate), callable(el_zoo.profile))"
     ) == ["True True True"]
+
+
+def test_autograph_leaves_keras_2_as_written_and_converts_the_zoos_layers():
+    # TensorFlow 2.16 exempts `keras`, not `tf_keras`, from AutoGraph: every trace of a
+    # train step rewrote Keras' own training loop (el_zoo/_keras.py exempts it too)
+    from tensorflow.python.autograph.impl import conversion
+
+    from el_zoo._keras import keras
+    from el_zoo.layers import ElasticLink
+
+    assert conversion.is_allowlisted(keras.Model.train_step)
+    assert conversion.is_allowlisted(keras.optimizers.Adam.apply_gradients)
+    assert not conversion.is_allowlisted(ElasticLink.call)

@@ -176,26 +176,32 @@ def test_predict_prints_class_names(data_dir, tmp_path):
     assert abs(sum(p for _, p in results[0]) - 1) < 0.2
 
 
-def test_predict_and_evaluate_cli(data_dir, tmp_path):
+def test_predict_and_evaluate_cli(data_dir, tmp_path, capsys):
     from el_zoo import data
+    from el_zoo.cli import main
     from PIL import Image
 
     images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=1)
     Image.fromarray(images[0]).save(tmp_path / "cat.png")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "el_zoo.cli", *a],  # noqa: E731
-                                    capture_output=True, text=True, cwd=REPO)
-    predicted = run("predict", "resnet26_el.cifar10", str(tmp_path / "cat.png"))
-    assert predicted.returncode == 0, predicted.stderr[-2000:]
-    assert predicted.stdout.count("%") == 5 and "airplane" in predicted.stdout or \
-        "cat" in predicted.stdout or "ship" in predicted.stdout
-    missing = run("predict", "resnet26_el.cifar10", str(tmp_path / "nope.png"))
-    assert missing.returncode == 2 and "nope.png" in missing.stderr
-    evaluated = run("evaluate", "resnet26_el.cifar10", "--data-dir", str(data_dir),
-                    "--limit", "500", "--json")
-    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    assert json.loads(evaluated.stdout.splitlines()[-1])["images"] == 500
-    untagged = run("evaluate", "resnet26_el", "--data-dir", str(data_dir))
-    assert untagged.returncode == 2 and "NAME.TAG" in untagged.stderr
+
+    def run(*arguments):
+        """`el-zoo ARGUMENTS` in this process, as tests/test_cli.py runs the command line
+        (a fresh process per command only added TensorFlow's start): (code, out, err)."""
+        code = main(list(arguments))
+        printed = capsys.readouterr()
+        return code, printed.out, printed.err
+
+    code, out, err = run("predict", "resnet26_el.cifar10", str(tmp_path / "cat.png"))
+    assert code == 0, err[-2000:]
+    assert out.count("%") == 5 and "airplane" in out or "cat" in out or "ship" in out
+    code, _, err = run("predict", "resnet26_el.cifar10", str(tmp_path / "nope.png"))
+    assert code == 2 and "nope.png" in err
+    code, out, err = run("evaluate", "resnet26_el.cifar10", "--data-dir", str(data_dir),
+                         "--limit", "500", "--json")
+    assert code == 0, err[-2000:]
+    assert json.loads(out.splitlines()[-1])["images"] == 500
+    code, _, err = run("evaluate", "resnet26_el", "--data-dir", str(data_dir))
+    assert code == 2 and "NAME.TAG" in err
 
 
 def test_a_non_editable_wheel_carries_the_published_models(tmp_path):

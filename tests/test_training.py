@@ -148,6 +148,20 @@ def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
         assert np.corrcoef(first[0].ravel(), second[0].ravel())[0, 1] > 0.9
 
 
+def test_a_stage_traces_its_train_step_once():
+    # the optimizer's slots exist before fit: a train step that made them in its first
+    # trace was traced twice (behaviour change: about 3 s of CPU less per stage)
+    from tests.conftest import tiny_binary_model
+    from training import train
+
+    stage = {**recipes.STAGE_DEFAULTS, **recipes.CIFAR10_MAIN, "epochs": 2}
+    trainer = train.stage_trainer(tiny_binary_model(), stage, steps_per_epoch=2)
+    images = np.linspace(0, 255, 8 * 32 * 32 * 3, dtype="float32").reshape(8, 32, 32, 3)
+    trainer.fit(images, np.arange(8) % 10, batch_size=4, epochs=2, verbose=0)
+    assert int(trainer.optimizer.iterations) == 4
+    assert trainer.train_function.experimental_get_tracing_count() == 1
+
+
 def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path):
     output = tmp_path / "run"
     el_zoo_train("resnet18_el", "--recipe", "cifar10", "--data-dir", data_dir,
