@@ -83,6 +83,23 @@ def test_every_readme_code_block_runs_as_written(data_dir, tmp_path, monkeypatch
     assert (tmp_path / "test_image.png").is_file()
 
 
+def test_readme_blocks_not_run_are_el_zoo_train_commands_that_parse(data_dir):
+    """A block shown but not run (an hour of training) still holds only commands that the
+    trainer's own parser takes, for a registered model and a data folder that exists."""
+    import el_zoo
+    from training import command
+
+    shown = [b for b in readme_blocks() if b[2].startswith(NOT_RUN)]
+    assert shown, f"no README block is marked {NOT_RUN!r}: drop this test or the marker"
+    for heading, language, code in shown:
+        assert language == "bash", f"README block under {heading!r}: only bash is shown"
+        for line in shell_commands(code):
+            assert line[:2] == ["el-zoo", "train"], f"under {heading!r}: {shlex.join(line)}"
+            args = command.parse_args(line[2:])  # exits (fails) on an unknown option
+            assert args.model in el_zoo.list_models(include_research=True), args.model
+            assert (REPO / args.data_dir).resolve().is_dir(), args.data_dir
+
+
 def test_readme_fine_tuning_example_beats_chance_with_a_frozen_backbone(data_dir, tmp_path,
                                                                         monkeypatch):
     import el_zoo
