@@ -24,12 +24,10 @@ def _keras_2_runs_as_written_in_tf_functions():
     Why: AutoGraph rewrites every Python function a ``tf.function`` calls unless a rule
     exempts its module. TensorFlow 2.16 exempts ``keras`` but not ``tf_keras``, so every
     trace of a train, test or predict step re-parsed and rewrote Keras' training loop,
-    optimizer, functional model and layer ``__call__``s. That was most of the start of a
-    short training run: ``el-zoo train resnet18 --recipe cifar10 --epochs 2 --train-limit
-    128 --eval-limit 64 --batch-size 32 --width-multiplier 0.125`` took 36-38 s of CPU,
-    15-16 s with this rule. Keras 2 is written to run unconverted (it did as ``keras``);
-    el_zoo's and Larq's layers are still converted (Keras converts their ``call``), and
-    that run's weights are bitwise the same either way (with op determinism on).
+    optimizer, functional model and layer ``__call__``s: most of the start-up of a short
+    training run. Keras 2 is written to run unconverted (it did as ``keras``); el_zoo's and
+    Larq's layers are still converted (Keras converts their ``call``), so trained weights
+    are the same either way.
     """
     rule = autograph_config.DoNotConvert("tf_keras")
     if not any(str(existing) == str(rule) for existing in autograph_config.CONVERSION_RULES):

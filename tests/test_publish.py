@@ -12,7 +12,7 @@ from PIL import Image
 from el_zoo import data
 from el_zoo import hub
 from el_zoo.hub import sha256_of
-from el_zoo.pretrained import manifest_json as read_manifest  # the JSON publishing writes
+from el_zoo.pretrained import manifest_json
 from tests.conftest import REPO
 from training import publish
 
@@ -75,12 +75,12 @@ def test_record_predictions_adds_the_file_and_its_manifest_record_only(tiny, mon
     expected = split_predictions(built[0], root)
     _, labels, _ = data.split_files("cifar10", "test", data_dir=root)
     set_card(models, {"top1": float(np.mean(expected == labels)), "images": 20})
-    before, manifest_before = folder_contents(models), read_manifest(models)
+    before, manifest_before = folder_contents(models), manifest_json(models)
 
     record(models, root)
     path = models / NAME / publish.PREDICTIONS
     np.testing.assert_array_equal(publish.read_predictions(path), expected)
-    manifest = read_manifest(models)
+    manifest = manifest_json(models)
     assert manifest["files"].pop(f"{NAME}/{publish.PREDICTIONS}") == {
         "sha256": sha256_of(path), "size": path.stat().st_size}
     assert manifest == manifest_before
@@ -158,5 +158,5 @@ def test_publishing_records_the_predictions_it_measured(tiny, monkeypatch):
                                         "--readme", ""]))
     path = models / NAME / publish.PREDICTIONS
     np.testing.assert_array_equal(publish.read_predictions(path), predictions)
-    assert read_manifest(models)["files"][f"{NAME}/{publish.PREDICTIONS}"]["sha256"] == \
+    assert manifest_json(models)["files"][f"{NAME}/{publish.PREDICTIONS}"]["sha256"] == \
         sha256_of(path)

@@ -351,9 +351,8 @@ def stage_trainer(model, stage, steps_per_epoch, teacher=None):
 
     Why: Keras makes them in the first call of its train step, and a ``tf.function`` that
     makes variables is traced twice (once making them, once more without). Made here, the
-    train step is traced once: about 3 s less CPU at the start of each stage of the
-    resnet18 run that el_zoo/_keras.py times, with bitwise the same weights after it. A
-    checkpoint read afterwards restores the slots at once instead of when they are made.
+    train step is traced once, with the same weights after it. A checkpoint read afterwards
+    restores the slots at once instead of when they are made.
     """
     trainer = compile_model(model, stage, steps_per_epoch, teacher)
     trainer.optimizer.build(model.trainable_variables)  # the variables train_step updates
