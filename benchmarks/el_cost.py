@@ -1,10 +1,12 @@
-"""EL's extra parameters and OPs for every family, as a Markdown table.
+"""EL's extra parameters and OPs for every family (research variants too), as a Markdown table.
 
     python benchmarks/el_cost.py                              # print the table
     python benchmarks/el_cost.py --doc docs/elastic_link.md   # rewrite the page's table
 
 Counts come from el_zoo.profile at the ImageNet configuration (224x224, 1000 classes,
 width 1.0) and at the CIFAR configuration (32x32, cifar stem, 10 classes, width 1.0).
+"BNN / float size" is the plain model's size over its float twin's (every weight float32):
+1/32 if every weight were binary, so it shows how much of a family stays real-valued.
 """
 
 import argparse
@@ -14,7 +16,7 @@ from pathlib import Path
 import el_zoo
 from el_zoo.registry import elastic_link_twin, families
 
-FAMILIES = tuple(families(include_research=False))
+FAMILIES = tuple(families(include_research=True))
 CONFIGS = {
     "224x224": {},
     "32x32 cifar": {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10},
@@ -25,8 +27,9 @@ DOC = "docs/elastic_link.md"  # the page whose table this generates (a test keep
 
 def cost_table():
     lines = [
-        "| family | input | params | + EL params | OPs | + EL OPs | size (MB) | + EL size |",
-        "|---|---|---|---|---|---|---|---|",
+        "| family | input | params | + EL params | OPs | + EL OPs | size (MB) | + EL size "
+        "| BNN / float size |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for family in FAMILIES:
         for label, config in CONFIGS.items():
@@ -38,7 +41,8 @@ def cost_table():
                 f"| {family} | {label} | {plain['params'] / 1e6:.2f}M | "
                 f"+{extra_params:,} ({100 * extra_params / plain['params']:.2f} %) | "
                 f"{plain['ops']:.3g} | +{extra_ops:.3g} ({100 * extra_ops / plain['ops']:.1f} %) | "
-                f"{plain['size_mb']:.2f} | +{100 * (linked['size_mb'] / plain['size_mb'] - 1):.2f} % |"
+                f"{plain['size_mb']:.2f} | +{100 * (linked['size_mb'] / plain['size_mb'] - 1):.2f} % | "
+                f"{plain['size_bits'] / (32 * plain['params']):.3f} |"
             )
     return "\n".join(lines)
 
