@@ -456,7 +456,9 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
     (["--restart-epoch", "3"], "--restart-epoch goes with --restart-from (a weights file)."),
     (["--segment-minutes", "150", "--strategy", "multiworker"],
      "--segment-minutes does not work with --strategy multiworker"),
-])
+], ids=["missing", "other model and width", "file of another width", "file without epoch",
+        "nothing left to train", "teacher stage lost", "epoch without source",
+        "segments of several workers"])
 def test_restart_and_segment_options_are_checked_before_anything_is_written(
         tmp_path, capsys, arguments, message):
     from training import train
