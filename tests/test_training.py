@@ -135,12 +135,20 @@ def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
 
 def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
     output = tmp_path / "run"
-    el_zoo_train("resnet18_el", "--recipe", "cifar10_float_init_kd", "--data-dir", data_dir,
-                 "--output-dir", output, "--epochs", 1, "--train-limit", 256,
-                 "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
-                 "--verbose", 2)
+    # --segment-minutes 0: the first invocation ends at the stage boundary, the float
+    # stage's weights saved; the rerun trains the main stage with the float twin as teacher
+    command = ["resnet18_el", "--recipe", "cifar10_float_init_kd", "--data-dir", data_dir,
+               "--output-dir", output, "--epochs", 1, "--train-limit", 256,
+               "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
+               "--verbose", 2, "--segment-minutes", 0]
+    assert "stopped after float epoch 1 with its checkpoint written" in \
+        el_zoo_train(*command).stdout
+    assert (output / "float-weights.h5").exists() and not (output / "metrics.json").exists()
+    el_zoo_train(*command)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["stages"] == ["float", "main"] and metrics["epochs"] == 2
+    assert [(s["began_as"], s["epochs"], s["ended_by"]) for s in metrics["segments"]] == [
+        ("start", [1, 1], "segment limit"), ("resume", [2, 2], "finished")]
     rows = log_rows(output)
     assert [r["stage"] for r in rows] == ["float", "main"]
     # the main stage started from the float twin's latent weights (kept by layer name)
