@@ -147,7 +147,8 @@ def carried_segments(training, rows):
     known = {key: training.get(key) for key in ("command", "git_commit", "machine",
                                                 "wall_time_s")}
     return [unrecorded_segment(rows, "finished", end=training.get("date"),
-                               top1=training.get("top1"), **known)]
+                               top1=training.get("top1"), epochs=[1, training["epochs"]],
+                               **known)]
 
 
 def read_restart(args, recipe):
@@ -167,7 +168,8 @@ def read_restart(args, recipe):
               "optimizer": OPTIMIZER_LOST, "source": source}
     if training is None:
         return Restart(record, [], [])
-    rows = read_rows(Path(args.restart_from) / "training_log.csv")
+    log = Path(args.restart_from) / "training_log.csv"
+    rows = read_rows(log) if log.is_file() else []  # then the epochs are the record's only
     return Restart(record, rows, carried_segments(training, rows))
 
 
