@@ -413,9 +413,11 @@ def data_seed(args, output, recipe, restart=None):
     """The seed of the training data's order and augmentation in this invocation: --seed
     plus the epochs done before it (0 for a new run, whose data is as before).
 
-    Why: a pipeline made anew in a new process starts again with its first epoch's order
-    and augmentations, so without the offset each segment of a chain would replay the
-    epochs of the first (every resumed run's first epoch repeated its epoch 1).
+    Why: the shuffle is seeded, so a pipeline made anew in a new process starts again with
+    its first epoch's order (two processes with one seed order their epochs 1, 2, ...
+    alike); without the offset each segment of a chain would replay the orders of the
+    first (every resumed run's first epoch took epoch 1's). The augmentations are not
+    reproducible across processes in any case.
     """
     done = sum(run_progress(output, recipe)[1:-1:2])  # each stage's newest checkpoint
     if restart is not None and not done:
