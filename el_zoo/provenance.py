@@ -76,6 +76,11 @@ def machine():
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}){memory}"
 
 
+def utc_date():
+    """Now, as every record writes a date: '2026-12-01 06:00 UTC'."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def run_info(started=None, commit=None):
     """Provenance of a run: the exact command, commit, machine, UTC date, wall time.
 
@@ -91,7 +96,7 @@ def run_info(started=None, commit=None):
         "command": " ".join([program, shlex.join(sys.argv[1:])]).strip(),
         "git_commit": commit or git_commit(),
         "machine": machine(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": utc_date(),
     }
     if started is not None:
         info["wall_time_s"] = round(time.time() - started, 1)

@@ -157,7 +157,7 @@ def test_resume_allows_options_that_only_change_how_a_run_runs(tmp_path):
     started_run(tmp_path)
     args = train.parse_args([*RUN, "--output-dir", str(tmp_path), "--data-dir", "/elsewhere",
                              "--threads", "1", "--verbose", "0", "--strategy", "mirrored",
-                             "--stream", "--skip-bad-images"])
+                             "--stream", "--skip-bad-images", "--segment-minutes", "150"])
     assert train.check_resumable(tmp_path, train.run_record(args, train.run_recipe(args)))
 
 

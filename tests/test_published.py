@@ -65,6 +65,42 @@ def test_cards_are_the_template_filled_in(tmp_path, monkeypatch):
         "# resnet26_el.cifar10: top-1 69.50% after 10 epochs\n"
 
 
+def test_a_card_shows_the_chain_of_segments_and_its_restart():
+    """A run trained in segments after a restart from committed weights: its card tabulates
+    every segment after the accuracy-versus-time table (the published runs were recorded
+    before segments were: their cards stay as they were, test_card_is_generated_from_metrics)."""
+    name = "resnet18_el.cifar10"
+    published = metrics_of(name)
+    known = {"command": "el-zoo train ...", "git_commit": "abc", "machine": "here"}
+    segments = [
+        {"segment": 1, "began_as": "start", "start": None, "end": "2026-11-26 18:30 UTC",
+         "ended_by": "finished", "epochs": [1, 18], "top1": 0.785, "wall_time_s": 5640.0,
+         "cpu_s": None, "recorded": False, **known},
+        {"segment": 2, "began_as": "restart", "start": "2026-12-01 06:00 UTC",
+         "end": "2026-12-01 08:30 UTC", "ended_by": "segment limit", "epochs": [19, 40],
+         "top1": 0.81, "wall_time_s": 9000.0, "cpu_s": 17400.0, **known},
+        {"segment": 3, "began_as": "resume", "start": "2026-12-01 09:00 UTC",
+         "end": "2026-12-01 10:00 UTC", "ended_by": "finished", "epochs": [41, 50],
+         "top1": 0.83, "wall_time_s": 3600.0, "cpu_s": 6900.0, **known}]
+    restart = {"from": "models/resnet18_el.cifar10", "sha256": "f00",
+               "weights": "models/resnet18_el.cifar10/weights.h5", "stage": "main", "epoch": 18}
+    training = {**published["training"], "segments": segments, "restart": restart}
+    card = cards.card(name, {**published, "training": training}, cards.read_log(MODELS / name))
+    section = card[card.index("### Accuracy versus CPU-hours"):card.index("### Against")]
+    assert card.index("### Accuracy versus training time") < card.index(section)
+    assert [line for line in section.splitlines() if line.startswith("| ")][1:] == [
+        "| 1 | start | not recorded to 2026-11-26 18:30 | 1-18 | finished | 1.57 | not "
+        "recorded | 78.50% |",
+        "| 2 | restart (fresh optimizer) | 2026-12-01 06:00 to 2026-12-01 08:30 | 19-40 | "
+        "segment limit | 4.07 | 4.83 | 81.00% |",
+        "| 3 | resume | 2026-12-01 09:00 to 2026-12-01 10:00 | 41-50 | finished | 5.07 | "
+        "6.75 | 83.00% |"]
+    assert "- Segment 1: epochs recorded before segments were" in section
+    assert ("- Restarted from committed weights: `models/resnet18_el.cifar10` (`models/"
+            "resnet18_el.cifar10/weights.h5`, sha256 `f00`) after epoch 18 of stage main, "
+            "with a fresh optimizer") in section
+
+
 def test_cards_read_the_zoos_targets_from_training_targets(monkeypatch):
     name = "resnet26_el.cifar10"
     assert "the best EL model >= 88% top-1 on this split; this model reaches 69.50% (18.5 " \

@@ -3,7 +3,9 @@ the CLI (a few steps on a few hundred real images; never to convergence)."""
 
 import csv
 import json
+import math
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -133,12 +135,20 @@ def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
 
 def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
     output = tmp_path / "run"
-    el_zoo_train("resnet18_el", "--recipe", "cifar10_float_init_kd", "--data-dir", data_dir,
-                 "--output-dir", output, "--epochs", 1, "--train-limit", 256,
-                 "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
-                 "--verbose", 2)
+    # --segment-minutes 0: the first invocation ends at the stage boundary, the float
+    # stage's weights saved; the rerun trains the main stage with the float twin as teacher
+    command = ["resnet18_el", "--recipe", "cifar10_float_init_kd", "--data-dir", data_dir,
+               "--output-dir", output, "--epochs", 1, "--train-limit", 256,
+               "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
+               "--verbose", 2, "--segment-minutes", 0]
+    assert "stopped after float epoch 1 with its checkpoint written" in \
+        el_zoo_train(*command).stdout
+    assert (output / "float-weights.h5").exists() and not (output / "metrics.json").exists()
+    el_zoo_train(*command)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["stages"] == ["float", "main"] and metrics["epochs"] == 2
+    assert [(s["began_as"], s["epochs"], s["ended_by"]) for s in metrics["segments"]] == [
+        ("start", [1, 1], "segment limit"), ("resume", [2, 2], "finished")]
     rows = log_rows(output)
     assert [r["stage"] for r in rows] == ["float", "main"]
     # the main stage started from the float twin's latent weights (kept by layer name)
@@ -325,8 +335,21 @@ def test_run_killed_at_every_phase_is_finished_by_rerunning_the_same_command(dat
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     # the optimizer state came back: its step count continued instead of restarting
     assert [int(r["iterations"]) for r in rows] == [4, 8]
+    # and the learning rate is what an uninterrupted run's schedule gives
+    assert [float(r["lr"]) for r in rows] == pytest.approx(
+        [cosine_lr(3, 8), cosine_lr(7, 8)], rel=1e-4)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and 0 <= metrics["top1"] <= 1 and metrics["eval_images"] == 64
+    # each invocation that kept a checkpoint is a segment; a killed one shows as a resume
+    # without a clean end (the first kill, before any checkpoint, left nothing to record)
+    segments = metrics["segments"]
+    assert [(s["segment"], s["began_as"], s["epochs"], s["ended_by"]) for s in segments] == [
+        (1, "start", [1, 1], "interrupted"), (2, "resume", [2, 2], "interrupted"),
+        (3, "resume", None, "finished")]
+    assert segments[-1]["top1"] == metrics["top1"]
+    assert segments[0]["top1"] == float(rows[0]["val_top1"])  # its last epoch's evaluation
+    assert all(s["command"] == metrics["command"] and s["git_commit"] and s["machine"]
+               and s["start"].endswith(" UTC") and s["cpu_s"] > 0 for s in segments)
     assert metrics["command"] == json.loads((output / "recipe.json").read_text())["command"]
     assert (output / "weights.h5").exists() and (output / "training_curves.png").exists()
     leftovers = [p for p in [*output.iterdir(), *latest.parent.iterdir()]
@@ -337,6 +360,143 @@ def test_run_killed_at_every_phase_is_finished_by_rerunning_the_same_command(dat
     again = run()  # after it finished: says so, trains nothing, rewrites nothing
     assert "is already complete" in again.stdout and "nothing to do" in again.stdout
     assert (output / "metrics.json").read_bytes() == record
+
+
+MODELS = REPO / "models"
+
+
+def cosine_lr(step, steps):
+    """The cifar10 recipe's learning rate at ``step`` (counted from 0) of ``steps``: cosine
+    decay from 2e-3. A log row's is that of its epoch's last step."""
+    return 1e-3 * (1 + math.cos(math.pi * step / steps))
+
+
+def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_path, capsys):
+    """The run folder of resnet18.cifar10 (18 epochs) is lost; its chain to 20 epochs
+    restarts from the published folder with a fresh optimizer, and --segment-minutes 0 ends
+    each invocation after one epoch; the rerun resumes without the source. In this process
+    (two trainings of 4 steps: the TensorFlow start-up once)."""
+    from el_zoo.hub import sha256_of
+    from training import cards, train
+    from training.restart import OPTIMIZER_LOST
+
+    source = tmp_path / "models" / "resnet18.cifar10"  # a copy, deleted below
+    shutil.copytree(MODELS / "resnet18.cifar10", source)
+    published = json.loads((source / "metrics.json").read_text())["training"]
+    output = tmp_path / "run"
+    command = ["resnet18", "--recipe", "cifar10", "--width-multiplier", "0.5", "--epochs",
+               "20", "--train-limit", "128", "--eval-limit", "64", "--batch-size", "32",
+               "--verbose", "0", "--data-dir", str(data_dir), "--output-dir", str(output),
+               "--segment-minutes", "0", "--restart-from", str(source)]
+    assert train.main(command) == 0
+    out = capsys.readouterr().out
+    assert f"restarting main after epoch 18 from {source / 'weights.h5'} with a fresh " \
+           "optimizer" in out
+    assert ("segment ended: 0 min (--segment-minutes) passed; stopped after main epoch 19 "
+            "with its checkpoint written. Continue the run with the same command: "
+            f"{train.documented_command(train.parse_args(command))}") in out
+    assert (output / "checkpoints" / "main" / "latest").read_text() == "epoch-0019"
+    assert not (output / "main-weights.h5").exists() and not (output / "metrics.json").exists()
+    sha256 = sha256_of(source / "weights.h5")
+    shutil.rmtree(source)  # a rerun resumes from its own checkpoint, without the source
+    assert train.main(command) == 0
+    assert "resuming main after epoch 19" in capsys.readouterr().out
+
+    rows = log_rows(output)
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 21))  # the source's log first
+    assert rows[:18] == log_rows(MODELS / "resnet18.cifar10")
+    assert [int(r["iterations"]) for r in rows[18:]] == [4, 8]  # a fresh optimizer
+    # the schedule of 20 epochs continued after epoch 18 (step 72 of 80)
+    assert [float(r["lr"]) for r in rows[18:]] == pytest.approx(
+        [cosine_lr(75, 80), cosine_lr(79, 80)], rel=1e-4)
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["epochs"] == 20
+    assert metrics["restart"] == {
+        "from": str(source), "weights": str(source / "weights.h5"), "sha256": sha256,
+        "stage": "main", "epoch": 18, "optimizer": OPTIMIZER_LOST,
+        "source": {key: published[key] for key in ("model", "recipe", "epochs", "top1",
+                                                   "command", "git_commit", "date")}}
+    segments = metrics["segments"]
+    assert [(s["segment"], s["began_as"], s["epochs"], s["ended_by"]) for s in segments] == [
+        (1, "start", [1, 18], "finished"), (2, "restart", [19, 19], "segment limit"),
+        (3, "resume", [20, 20], "finished")]
+    # the published run was recorded before segments were: one for it, its CPU unknown
+    assert segments[0]["recorded"] is False and segments[0]["cpu_s"] is None
+    assert segments[0]["top1"] == published["top1"] and segments[-1]["top1"] == metrics["top1"]
+
+    # the card's table covers every segment and states the restart
+    lines = cards.chain_lines(metrics)
+    cells = [line.strip("| ").split(" | ") for line in lines
+             if line.startswith("| ") and line[2].isdigit()]
+    assert [[c[0], c[1], c[3], c[4], c[6]] for c in cells] == [
+        ["1", "start", "1-18", "finished", "not recorded"],
+        ["2", "restart (fresh optimizer)", "19", "segment limit",
+         cards.hours(segments[1]["cpu_s"])],
+        ["3", "resume", "20", "finished", cards.hours(segments[1]["cpu_s"] + segments[2]["cpu_s"])]]
+    assert cells[0][7] == f"{published['top1']:.2%}" and cells[2][7] == f"{metrics['top1']:.2%}"
+    assert lines[-1].startswith(
+        f"- Restarted from committed weights: `{source}` (`{source / 'weights.h5'}`, sha256 "
+        f"`{sha256}`) after epoch 18 of stage main, with a fresh optimizer")
+
+    assert train.main(command) == 0  # finished: the source is not needed to say so
+    assert "is already complete" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--restart-from", "{tmp}/missing"], "--restart-from {tmp}/missing: no such file or "
+     "folder; give a published models/NAME.TAG folder, a finished run folder, or a weights "
+     ".h5 file with --restart-epoch."),
+    (["--width-multiplier", "0.125", "--restart-from", f"{MODELS}/resnet18_el.cifar10"],
+     "holds a run of another architecture or data (model resnet18_el, not resnet18; width "
+     "multiplier 0.5, not 0.125): restart from weights of this model, data set and width."),
+    (["--width-multiplier", "0.125", "--restart-epoch", "5", "--restart-from",
+      f"{MODELS}/resnet18.cifar10/weights.h5"],
+     "width_multiplier=0.5; width_multiplier=0.125 cannot use those weights"),
+    (["--width-multiplier", "0.5", "--restart-from", f"{MODELS}/resnet18.cifar10/weights.h5"],
+     "is a weights file: give --restart-epoch N, the epochs of stage main those weights "
+     "were trained."),
+    (["--width-multiplier", "0.5", "--epochs", "18", "--restart-from",
+      f"{MODELS}/resnet18.cifar10"], "the weights have 18 epochs of stage main, which has 18 "
+     "in this recipe: nothing is left to train; raise --epochs"),
+    (["--recipe", "cifar10_kd", "--restart-from", f"{MODELS}/resnet18.cifar10"],
+     "continues recipe cifar10_kd's last stage, main, whose teacher is stage float: its "
+     "weights were lost with the run folder, so this recipe cannot be restarted."),
+    (["--restart-epoch", "3"], "--restart-epoch goes with --restart-from (a weights file)."),
+    (["--segment-minutes", "150", "--strategy", "multiworker"],
+     "--segment-minutes does not work with --strategy multiworker"),
+], ids=["missing", "other model and width", "file of another width", "file without epoch",
+        "nothing left to train", "teacher stage lost", "epoch without source",
+        "segments of several workers"])
+def test_restart_and_segment_options_are_checked_before_anything_is_written(
+        tmp_path, capsys, arguments, message):
+    from training import train
+
+    output = tmp_path / "run"
+    arguments = [a.format(tmp=tmp_path) for a in arguments]
+    code = train.main(["resnet18", "--recipe", "cifar10", "--output-dir", str(output),
+                       *arguments])
+    assert code == 2 and message.format(tmp=tmp_path) in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_a_restart_refuses_a_run_folder_with_checkpoints(tmp_path, capsys):
+    from training import train
+
+    output = tmp_path / "run"
+    (output / "checkpoints" / "main").mkdir(parents=True)
+    (output / "checkpoints" / "main" / "latest").write_text("epoch-0001")
+    (output / "recipe.json").write_text(json.dumps({"model": "resnet18"}))
+    code = train.main(["resnet18", "--recipe", "cifar10", "--output-dir", str(output),
+                       "--restart-from", f"{MODELS}/resnet18.cifar10"])
+    assert code == 2 and (f"--restart-from starts a new run folder, but {output} already "
+                          "holds checkpoints of a run not restarted: to continue that run, "
+                          "rerun its own command; to restart, give a new --output-dir."
+                          ) in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: exit 2, naming the option
+        train.main(["resnet18", "--recipe", "cifar10", "--output-dir", str(output),
+                    "--segment-minutes", "-1"])
+    assert "--segment-minutes: '-1' is not a number of minutes (0 or more)" in \
+        capsys.readouterr().err
 
 
 def free_port():

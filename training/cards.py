@@ -1,7 +1,8 @@
 """Model cards and the README's results table, rendered from what publishing recorded.
 
 A card is ``templates/model_card.md`` filled in from a published model's ``metrics.json``
-(its training record and publish-time measurements), its ``training_log.csv``, its twin's
+(its training record, with the chain of segments it was trained in and any restart from
+committed weights, and publish-time measurements), its ``training_log.csv``, its twin's
 ``metrics.json``, the zoo's targets (``training.targets``) and two committed reports
 (``reports/el_vs_plain.json``, ``reports/train_throughput.json``). Nothing is measured
 here: ``python -m training.publish --regenerate`` re-renders every card from those records,
@@ -65,6 +66,76 @@ def curve_lines(rows):
                   "underfits at this width and budget, so more capacity (width) or epochs, "
                   "not more regularisation, would raise it."]
     return lines
+
+
+def hours(seconds):
+    return f"{seconds / 3600:.2f}"
+
+
+def segment_cells(segment, wall, cpu):
+    """A segment's row of the chain table; ``wall``, ``cpu``: the totals (hours) at its end,
+    None when not recorded."""
+    began = {"restart": "restart (fresh optimizer)"}.get(segment["began_as"], segment["began_as"])
+    start, end = (segment[key].removesuffix(" UTC") if segment.get(key) else "not recorded"
+                  for key in ("start", "end"))
+    epochs = segment["epochs"]
+    epochs = "none" if not epochs else (
+        str(epochs[0]) if epochs[0] == epochs[1] else f"{epochs[0]}-{epochs[1]}")
+    top1 = "not measured" if segment.get("top1") is None else f"{segment['top1']:.2%}"
+    return [str(segment["segment"]), began, f"{start} to {end}", epochs, segment["ended_by"],
+            "not recorded" if wall is None else hours(wall),
+            "not recorded" if cpu is None else hours(cpu), top1]
+
+
+def restart_line(restart):
+    """What the card says of a restart from committed weights."""
+    return (f"- Restarted from committed weights: `{restart['from']}` (`{restart['weights']}`, "
+            f"sha256 `{restart['sha256']}`) after epoch {restart['epoch']} of stage "
+            f"{restart['stage']}, with a fresh optimizer: the optimizer's state (Adam's "
+            "moment estimates) was not saved with the weights and was lost with the run "
+            f"folder; the learning-rate schedule continued where epoch {restart['epoch']} "
+            "left it.")
+
+
+def chain_lines(training):
+    """Accuracy against cumulative CPU-hours over the chain of segments the run was trained
+    in (``training.segments``: each an invocation of its command), and its restart from
+    committed weights if it had one; [] for a run recorded before segments were."""
+    segments = training.get("segments")
+    if not segments:
+        return []
+    lines = ["The run was trained in a chain of segments, each one invocation of its command "
+             "(a rerun resumes from the newest checkpoint).", "",
+             "| segment | began as | UTC | epochs | ended by | wall hours (total) | "
+             "CPU-hours (total) | eval top-1 at its end |", "|---|---|---|---|---|---|---|---|"]
+    wall = cpu = 0.0
+    for segment in segments:
+        wall += segment["wall_time_s"] or 0.0
+        cpu += segment["cpu_s"] or 0.0
+        lines.append("| " + " | ".join(segment_cells(
+            segment, wall if segment["wall_time_s"] is not None else None,
+            cpu if segment["cpu_s"] is not None else None)) + " |")
+    lines += ["", "- CPU-hours: the training process's CPU time (user + system, all threads). "
+              "A segment ended \"interrupted\" was killed: it ends at its last checkpoint, "
+              "and the work after that was lost and is not counted; \"segment limit\": "
+              "ended cleanly by `--segment-minutes`."]
+    unrecorded = [str(s["segment"]) for s in segments if s.get("recorded") is False]
+    if unrecorded:
+        lines.append(f"- Segment {', '.join(unrecorded)}: epochs recorded before segments "
+                     "were, one row for all their invocations; what was not recorded is "
+                     "left out of the totals.")
+    if training.get("restart"):
+        lines.append(restart_line(training["restart"]))
+    return lines
+
+
+def chain_section(training):
+    """The card's chain-of-segments section (``chain_lines``), or '' for a run recorded
+    before segments were: its card stays as it was."""
+    lines = chain_lines(training)
+    if not lines:
+        return ""
+    return "\n\n### Accuracy versus CPU-hours, segment by segment\n\n" + "\n".join(lines)
 
 
 def twin_name(name):
@@ -269,6 +340,7 @@ def card_fields(name, published, rows, twin=None):
         "train_minutes": f"{t['train_time_s'] / 60:.0f}", "img_per_s": f"{t['img_per_s']:.0f}",
         "wall_minutes": f"{t['wall_time_s'] / 60:.0f}", "date": t["date"],
         "accuracy_versus_time": "\n".join(curve_lines(rows)),
+        "segments": chain_section(t),
         "against_targets": "\n".join(target_lines(name, published, twin)),
         "params": f"{c['params'] / 1e6:.3f}", "binary_params": f"{c['binary_params'] / 1e6:.3f}",
         "float_params": f"{c['float_params'] / 1e6:.3f}", "el_params": c["el_params"],

@@ -1,6 +1,7 @@
 """Checkpoints and run records: what lets a killed run resume, and refuses to mix two runs.
 
-After every epoch a run checkpoints model, optimizer and history (``EpochCheckpoint``);
+After every epoch a run checkpoints model, optimizer, history and its segments
+(``EpochCheckpoint``; ``training.segments``);
 ``recipe.json`` records what defines the run, which a rerun must match to resume
 (``check_resumable``); a start that fails before its first checkpoint removes what it wrote.
 Tests kill runs at named points ($EL_ZOO_TRAIN_KILL_AT) and rerun them.
@@ -39,11 +40,12 @@ def check_output_folder(path):
             return
 
 
-def run_record(args, recipe):
-    """What defines a run, as recipe.json records it: a rerun must match it to resume."""
+def run_record(args, recipe, restart=None):
+    """What defines a run, as recipe.json records it: a rerun must match it to resume.
+    ``restart``: the record of a restart from committed weights (``training.restart``)."""
     return {"model": args.model, "recipe": recipe, "seed": args.seed, "teacher": args.teacher,
             "train_limit": args.train_limit, "eval_limit": args.eval_limit, "tfds": args.tfds,
-            "command": documented_command(args)}
+            "restart": restart, "command": documented_command(args)}
 
 
 def defining_values(record):
@@ -67,6 +69,8 @@ def defining_values(record):
     for key in ("teacher", "train_limit", "eval_limit", "tfds"):
         if key in record:  # records written before these were kept lack them
             values["--" + key.replace("_", "-")] = record[key]
+    if "restart" in record:
+        values["--restart-from"] = record["restart"] and record["restart"]["from"]
     for key, value in recipe.items():
         if key == "stages":
             for stage in value:
@@ -209,10 +213,16 @@ def kill_points(phase):
 
 # ----------------------------------------------------------------------------- checkpoints
 class EpochCheckpoint(keras.callbacks.Callback):
-    """After every epoch: model + optimizer state and the history so far, into
-    ``epoch-NNNN/`` written under a temporary name and renamed, then ``latest`` rewritten
-    atomically; older checkpoints beyond the last two are removed. The CSV log is rebuilt
-    from the checkpointed history, so a killed run never logs an epoch twice."""
+    """After every epoch: model + optimizer state, the history so far and the run's
+    segments (``training.segments``), into ``epoch-NNNN/`` written under a temporary name
+    and renamed, then ``latest`` rewritten atomically; older checkpoints beyond the last
+    two are removed. The CSV log is rebuilt from the checkpointed history, so a killed run
+    never logs an epoch twice.
+
+    ``run["segment"]`` is this invocation's ``Segment``: past its ``--segment-minutes`` it
+    ends here, recorded in the checkpoint written now, and training stops; unless this is
+    the run's last epoch (``run["last_stage"]``), after which the run finishes instead.
+    """
 
     def __init__(self, folder, checkpoint, history, images_per_epoch, run, is_chief=True,
                  keep=2):
@@ -238,14 +248,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
         self.history.append(row)
         print(f"epoch {epoch + 1}: {row['img_per_s']} img/s, {seconds:.0f} s", flush=True)
+        rows, segment = self.run["earlier_rows"] + self.history, self.run["segment"]
+        segment.epoch_done(rows)
+        run_ends = self.run["last_stage"] and epoch + 1 == self.params["epochs"]
+        if segment.limit_passed() and not run_ends:
+            segment.end("segment limit")
+            self.model.stop_training = True
         save_checkpoint(self.folder, epoch + 1, self.checkpoint, self.history, self.is_chief,
-                        self.keep)
+                        self.keep, segment.records())
         if self.is_chief:
-            write_csv(self.run["output_dir"] / "training_log.csv", self.run["earlier_rows"] + self.history)
+            write_csv(self.run["output_dir"] / "training_log.csv", rows)
         kill_point(f"{self.run['stage']} epoch {epoch + 1} saved")
 
 
-def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
+def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2, segments=()):
     if is_chief:  # the others write nothing into the run folder (see train.RunFolders)
         folder.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epoch:04d}"
@@ -254,6 +270,7 @@ def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2):
     try:
         checkpoint.write(str(temporary / "ckpt"))
         (temporary / "history.json").write_text(json.dumps(history, indent=1))
+        (temporary / "segments.json").write_text(json.dumps(list(segments), indent=1))
         if is_chief:
             target = folder / name
             if target.exists():
@@ -283,3 +300,16 @@ def restore_checkpoint(folder, checkpoint):
     checkpoint.read(str(path / "ckpt")).expect_partial()
     history = json.loads((path / "history.json").read_text())
     return done, history
+
+
+def recorded_segments(output, recipe):
+    """The segments (``training.segments``) the newest checkpoint of the run in ``output``
+    records: the last stage's with a checkpoint; [] for checkpoints written before segments
+    were recorded."""
+    segments = []
+    for stage in recipe["stages"]:
+        _, path = latest_checkpoint(Path(output) / "checkpoints" / stage["name"])
+        if path is not None:
+            segments = (json.loads((path / "segments.json").read_text())
+                        if (path / "segments.json").is_file() else [])
+    return segments

@@ -60,11 +60,36 @@ def add_arguments(parser):
                         help="leave out unreadable image files with a warning")
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow intra-op threads (default: all cores)")
+    parser.add_argument("--segment-minutes", type=minutes, default=None, metavar="N",
+                        help="end this invocation cleanly at the first epoch end past N "
+                             "minutes, with its checkpoint written; rerunning the same "
+                             "command continues the run (a chain of segments: README "
+                             "'Long runs')")
+    parser.add_argument("--restart-from", default=None, metavar="SOURCE",
+                        help="start this new run folder from committed weights, with a "
+                             "fresh optimizer, after a run folder was lost: a published "
+                             "models/NAME.TAG folder or a finished run folder (continues at "
+                             "the epoch it recorded), or a weights .h5 file with "
+                             "--restart-epoch (training/restart.py)")
+    parser.add_argument("--restart-epoch", type=int, default=None, metavar="N",
+                        help="with --restart-from FILE.h5: the epochs of the recipe's last "
+                             "stage those weights were trained; the run continues after it")
     parser.add_argument("--verbose", type=int, default=None, choices=[0, 1, 2],
                         help="Keras progress: 1 = progress bar (default on a terminal), "
                              "2 = one line per epoch")
     parser.set_defaults(run=run)
     return parser
+
+
+def minutes(text):
+    """--segment-minutes: a number of minutes, 0 or more (0 ends after every epoch)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of minutes (0 or more)")
+    return value
 
 
 def add_command(commands):

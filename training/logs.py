@@ -18,6 +18,34 @@ def write_csv(path, rows):
         writer.writerows(rows)
 
 
+def epochs_of(rows):
+    """The epochs the weights of epoch rows ``rows`` (the run's, in order) were trained,
+    over all stages: the sum of each stage's last epoch. It is the rows' count, but for a
+    run restarted from a bare weights file, whose rows start after the epoch it continued
+    at (``training.restart``)."""
+    last = {}
+    for row in rows:
+        last[row["stage"]] = row["epoch"]
+    return sum(last.values())
+
+
+def read_rows(path):
+    """The epoch rows of a ``training_log.csv`` with their values typed as the run recorded
+    them (numbers; an empty cell None): what a restart carries over from its source."""
+    whole = ("epoch", "iterations")
+
+    def typed(column, text):
+        if column == "stage" or text is None:
+            return text
+        if text == "":
+            return None
+        return int(text) if column in whole else float(text)
+
+    with open(path, newline="") as f:
+        return [{column: typed(column, row.get(column)) for column in LOG_COLUMNS}
+                for row in csv.DictReader(f)]
+
+
 def plot_curves(csv_path, png_path):
     """Loss and top-1 per epoch (train and eval) from the CSV log, as a PNG."""
     import matplotlib

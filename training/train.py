@@ -3,25 +3,30 @@
     el-zoo train resnet26_el --recipe cifar10 --data-dir ../shared/data --output-dir runs/r26el
 
 Writes into the output folder:
-    checkpoints/<stage>/epoch-NNNN/  model + optimizer state and the history so far, one
-        folder per epoch, written to a temporary folder and renamed (atomic); ``latest``
-        names the newest. Rerunning the same command resumes from it; a run killed during
-        its final evaluation is finished by a rerun, and rerunning a finished run says so.
+    checkpoints/<stage>/epoch-NNNN/  model + optimizer state, the history so far and the
+        run's segments (``training/segments.py``), one folder per epoch, written to a
+        temporary folder and renamed (atomic); ``latest`` names the newest. Rerunning the
+        same command resumes from it; a run killed during its final evaluation is finished
+        by a rerun, and rerunning a finished run says so. ``--segment-minutes N`` ends an
+        invocation at the first epoch end past N minutes, checkpoint written: a long run is
+        a chain of such segments, each a rerun of the same command.
     recipe.json         what defines the run: model, recipe with its overrides (--epochs,
                         --batch-size, --width-multiplier, --lr, --image-size, --elastic-link),
-                        --seed, --teacher, --train-limit, --eval-limit, --tfds, and the command.
-                        Written when training starts. A rerun that changes any of these is
-                        refused before anything is written; options that change only how it
-                        runs (--data-dir, --strategy, --threads, --verbose, --stream,
-                        --skip-bad-images) may differ.
+                        --seed, --teacher, --train-limit, --eval-limit, --tfds, a restart
+                        from committed weights (--restart-from, ``training/restart.py``)
+                        and the command. Written when training starts. A rerun that changes
+                        any of these is refused before anything is written; options that
+                        change only how it runs (--data-dir, --strategy, --threads,
+                        --verbose, --stream, --skip-bad-images, --segment-minutes) may
+                        differ.
     <stage>-weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
     weights.h5          the final weights (``el_zoo.load(name, weights=...)`` reads them).
     training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
     logs/               TensorBoard logs.
     training_curves.png the curves of training_log.csv.
     metrics.json        final top-1/top-5 on the evaluation split, epochs, wall time, img/s,
-                        the exact command, commit and machine; written last: it marks the run
-                        complete.
+                        the exact command, commit and machine, the segments and the restart
+                        (if any); written last: it marks the run complete.
 
 A run that fails before its first checkpoint removes what it wrote (and the folder, if it
 created it), so a failed start leaves nothing half-written.
@@ -54,17 +59,20 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
+from el_zoo.builder import load_weights_file
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, run_info
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
-                                  latest_checkpoint, remove_stale_temporaries,
+                                  latest_checkpoint, recorded_segments, remove_stale_temporaries,
                                   restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
-from training.logs import plot_curves, tensorboard_callback
+from training.logs import epochs_of, plot_curves, tensorboard_callback
 from training.recipes import get_recipe, recorded_elastic_link, run_elastic_link
+from training.restart import planned_restart
+from training.segments import Segment
 
 
 def stage_epochs(pairs):
@@ -191,11 +199,12 @@ def check_workers_resume_alike(strategy, output, recipe):
 
 
 # ----------------------------------------------------------------------------- data
-def load_data(recipe, args):
-    """(train dataset, eval dataset, class names, train images per epoch)."""
+def load_data(recipe, args, seed):
+    """(train dataset, eval dataset, class names, train images per epoch); ``seed`` seeds
+    the training data's shuffle and augmentation (``data_seed``)."""
     size, stored = recipe["image_size"], recipe.get("stored_size")
     crop = size if recipe["augment"] == "imagenet" else None
-    common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=args.seed,
+    common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=seed,
                   crop_size=crop)
     name = recipe["dataset"]
     if args.tfds:
@@ -296,20 +305,45 @@ class Distiller(keras.Model):
         return {"loss": loss, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
 
 
-def learning_rate(stage, steps_per_epoch):
+class ContinuedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """``schedule`` from step ``offset`` on.
+
+    Why: a run restarted from committed weights at epoch E of its recipe has a fresh
+    optimizer, whose step count starts at 0 so that Adam's bias correction treats its
+    zeroed moments as new (at step E x steps they would be taken as settled, and the first
+    updates would be several times too large); the learning rate continues where the
+    recipe's schedule was at epoch E.
+    """
+
+    def __init__(self, schedule, offset):
+        super().__init__()
+        self.schedule, self.offset = schedule, offset
+
+    def __call__(self, step):
+        return self.schedule(step + self.offset)
+
+    def get_config(self):
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
+                "offset": self.offset}
+
+
+def learning_rate(stage, steps_per_epoch, start_epoch=0):
+    """A stage's schedule; ``start_epoch`` > 0 continues it after that epoch (a restart)."""
     total = max(1, stage["epochs"] * steps_per_epoch)
     warmup = stage["warmup_epochs"] * steps_per_epoch
     if stage["schedule"] == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
+        schedule = keras.optimizers.schedules.CosineDecay(
             0.0 if warmup else stage["lr"], total - warmup, warmup_target=stage["lr"] if warmup else None,
             warmup_steps=warmup)
-    if stage["schedule"] == "linear":
-        return keras.optimizers.schedules.PolynomialDecay(stage["lr"], total, 0.0, power=1.0)
-    raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
+    elif stage["schedule"] == "linear":
+        schedule = keras.optimizers.schedules.PolynomialDecay(stage["lr"], total, 0.0, power=1.0)
+    else:
+        raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
+    return ContinuedSchedule(schedule, start_epoch * steps_per_epoch) if start_epoch else schedule
 
 
-def make_optimizer(stage, steps_per_epoch, model):
-    schedule = learning_rate(stage, steps_per_epoch)
+def make_optimizer(stage, steps_per_epoch, model, start_epoch=0):
+    schedule = learning_rate(stage, steps_per_epoch, start_epoch)
     if stage["weight_decay"]:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=stage["weight_decay"])
         # decay conv/dense kernels only, as is usual (not BN, biases, gammas, RPReLU, nor
@@ -337,16 +371,16 @@ def classification_loss(label_smoothing):
     return smoothed_cross_entropy
 
 
-def compile_model(model, stage, steps_per_epoch, teacher=None):
+def compile_model(model, stage, steps_per_epoch, teacher=None, start_epoch=0):
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1"),
                keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
     trainer = model if teacher is None else Distiller(model, teacher)
-    trainer.compile(make_optimizer(stage, steps_per_epoch, model),
+    trainer.compile(make_optimizer(stage, steps_per_epoch, model, start_epoch),
                     classification_loss(stage["label_smoothing"]), metrics)
     return trainer
 
 
-def stage_trainer(model, stage, steps_per_epoch, teacher=None):
+def stage_trainer(model, stage, steps_per_epoch, teacher=None, start_epoch=0):
     """``compile_model`` for training: with the optimizer's slot variables made now.
 
     Why: Keras makes them in the first call of its train step, and a ``tf.function`` that
@@ -354,7 +388,7 @@ def stage_trainer(model, stage, steps_per_epoch, teacher=None):
     train step is traced once, with the same weights after it. A checkpoint read afterwards
     restores the slots at once instead of when they are made.
     """
-    trainer = compile_model(model, stage, steps_per_epoch, teacher)
+    trainer = compile_model(model, stage, steps_per_epoch, teacher, start_epoch)
     trainer.optimizer.build(model.trainable_variables)  # the variables train_step updates
     return trainer
 
@@ -375,9 +409,25 @@ class Inputs(NamedTuple):
     steps_per_epoch: Optional[int]
 
 
-def prepare_inputs(recipe, args):
+def data_seed(args, output, recipe, restart=None):
+    """The seed of the training data's order and augmentation in this invocation: --seed
+    plus the epochs done before it (0 for a new run, whose data is as before).
+
+    Why: the shuffle is seeded, so a pipeline made anew in a new process starts again with
+    its first epoch's order (two processes with one seed order their epochs 1, 2, ...
+    alike); without the offset each segment of a chain would replay the orders of the
+    first (every resumed run's first epoch took epoch 1's). The augmentations are not
+    reproducible across processes in any case.
+    """
+    done = sum(run_progress(output, recipe)[1:-1:2])  # each stage's newest checkpoint
+    if restart is not None and not done:
+        done = restart.record["epoch"]
+    return args.seed + done
+
+
+def prepare_inputs(recipe, args, seed):
     """The data sets of a run, checked: a training set too small for one batch is an error."""
-    train_ds, eval_ds, classes, images_per_epoch = load_data(recipe, args)
+    train_ds, eval_ds, classes, images_per_epoch = load_data(recipe, args, seed)
     if args.strategy == "multiworker":
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -399,30 +449,44 @@ def stage_model(model_name, recipe, stage, classes, weights):
     return model
 
 
-def train_stages(args, recipe, strategy, is_chief, folders, inputs):
+def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, restart=None):
     """Trains every stage an earlier run did not finish, each resumed from its newest
-    checkpoint. Returns (the final model, or None when earlier runs finished every stage;
-    the log rows of all stages)."""
+    checkpoint, until the run's end or the end of this ``segment`` (``--segment-minutes``).
+    A ``restart`` (``training.restart``) trains the last stage only, from its weights at
+    its epoch, with a fresh optimizer. Returns (the final model, or None when earlier runs
+    finished every stage or the segment ended first; the log rows of all stages)."""
     verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
     earlier_rows, previous_weights, model = [], None, None
+    last = recipe["stages"][-1]
     for stage in recipe["stages"]:
         folder = folders.run / "checkpoints" / stage["name"]
+        if restart is not None and stage is not last:  # done by the run restarted from
+            continue
         if (folders.run / f"{stage['name']}-weights.h5").exists():  # finished by an earlier run
             _, rows = restore_checkpoint(folder, tf.train.Checkpoint())
             earlier_rows += rows
             previous_weights = folders.run / f"{stage['name']}-weights.h5"
             continue
+        if segment.ended_by:  # at the end of the previous stage
+            return None, earlier_rows
+        start_epoch = restart.record["epoch"] if restart is not None else 0
         with strategy.scope():
             start = previous_weights if stage["init"] == "previous" else None
             model = stage_model(args.model, recipe, stage, inputs.classes, start)
             teacher = stage_teacher(args, recipe, stage, inputs.classes, folders)
-            trainer = stage_trainer(model, stage, inputs.steps_per_epoch or 1000, teacher)
+            trainer = stage_trainer(model, stage, inputs.steps_per_epoch or 1000, teacher,
+                                    start_epoch)
             checkpoint = tf.train.Checkpoint(model=model, optimizer=trainer.optimizer)
         done, history = restore_checkpoint(folder, checkpoint)
         if done:
             print(f"resuming {stage['name']} after epoch {done} from {folder}", flush=True)
+        elif restart is not None:
+            done, history = start_epoch, list(restart.rows)
+            load_weights_file(model, restart.record["weights"])
+            print(f"restarting {stage['name']} after epoch {done} from "
+                  f"{restart.record['weights']} with a fresh optimizer", flush=True)
         run = {"stage": stage["name"], "output_dir": folders.run, "earlier_rows": earlier_rows,
-               "started": time.time(),
+               "started": time.time(), "segment": segment, "last_stage": stage is last,
                "elapsed_before": history[-1]["elapsed_s"] if history else
                (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
         callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
@@ -433,6 +497,8 @@ def train_stages(args, recipe, strategy, is_chief, folders, inputs):
             trainer.fit(inputs.train, epochs=stage["epochs"], initial_epoch=done,
                         steps_per_epoch=inputs.steps_per_epoch, validation_data=inputs.evaluation,
                         callbacks=callbacks, verbose=verbose)
+        if history[-1]["epoch"] < stage["epochs"]:  # the segment ended within the stage
+            return None, earlier_rows + history
         previous_weights = folders.own / f"{stage['name']}-weights.h5"
         save_weights_atomically(model, previous_weights)
         earlier_rows += history
@@ -454,21 +520,22 @@ def evaluate_final(args, recipe, strategy, model, folders, inputs):
     return model, results
 
 
-def run_metrics(args, recipe, results, rows, inputs, started, commit):
-    """metrics.json's record of a finished run."""
+def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, restart=None):
+    """metrics.json's record of a finished run: with its segments and restart, if any."""
     train_seconds = sum(r["epoch_time_s"] for r in rows)
     images_seen = (inputs.images_per_epoch or 0) * len(rows)
     metrics = {
         "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
         "eval_split": recipe["eval_split"], "eval_images": args.eval_limit,
         "top1": float(results["top1"]), "top5": float(results["top5"]),
-        "epochs": len(rows), "stages": [s["name"] for s in recipe["stages"]],
+        "epochs": epochs_of(rows), "stages": [s["name"] for s in recipe["stages"]],
         "train_time_s": round(train_seconds, 1),
         "img_per_s": round(images_seen / train_seconds, 1) if train_seconds and images_seen else None,
         "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(inputs.classes),
                    "width_multiplier": recipe["width_multiplier"], "stem": recipe["stem"]},
         "classes": list(inputs.classes), "seed": args.seed, "strategy": args.strategy,
         "teacher": args.teacher, "recipe_config": recipe,
+        "restart": restart and restart.record, "segments": segment.records(),
         **run_info(started, commit),
     }
     metrics["command"] = documented_command(args)
@@ -483,9 +550,45 @@ def summary(metrics):
             f"{metrics['epochs']} epochs")
 
 
+def check_segment_limit(args):
+    """Refuses --segment-minutes under --strategy multiworker, before anything starts.
+
+    Why: each worker would judge the time on its own clock; one stopping while another
+    trains on would hang in the collectives.
+    """
+    if args.segment_minutes is not None and args.strategy == "multiworker":
+        raise ValueError("--segment-minutes does not work with --strategy multiworker (the "
+                         "workers would not stop at the same epoch); end a segment by "
+                         "stopping every worker, then rerun every worker's command.")
+
+
+def this_segment(args, output, recipe, restart, resuming, commit, started):
+    """This invocation's ``Segment``, after the segments the run's newest checkpoint
+    records (a resume) or its restart's source carries (a restart's start)."""
+    if resuming:
+        earlier, began_as = recorded_segments(output, recipe), "resume"
+    elif restart is not None:
+        earlier, began_as = restart.segments, "restart"
+    else:
+        earlier, began_as = [], "start"
+    return Segment(earlier, began_as, documented_command(args), commit, started,
+                   args.segment_minutes)
+
+
+def segment_end_message(args, rows):
+    """The line a segment ended by --segment-minutes prints: where it stopped, and the
+    command that continues the run."""
+    last = rows[-1]
+    return (f"segment ended: {args.segment_minutes:g} min (--segment-minutes) passed; "
+            f"stopped after {last['stage']} epoch {last['epoch']} with its checkpoint "
+            f"written. Continue the run with the same command: {documented_command(args)}")
+
+
 def train(args):
-    """Trains, resumes or finishes the run ``args`` describe; returns its metrics."""
+    """Trains, resumes or finishes the run ``args`` describe; returns its metrics, or None
+    when the segment ended (``--segment-minutes``) before the run did."""
     started, commit = time.time(), git_commit()
+    check_segment_limit(args)
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     strategy = make_strategy(args.strategy)
@@ -495,15 +598,17 @@ def train(args):
     output = Path(args.output_dir)  # the run's state, which every worker resumes from
     folders = RunFolders(output, output if is_chief else output / f"worker-{worker}")
     check_workers_resume_alike(strategy, output, recipe)
-    record = run_record(args, recipe)
+    restart = planned_restart(args, recipe, output)  # the source read and checked
+    record = run_record(args, recipe, restart and restart.record)
     resuming = check_resumable(output, record)  # before anything is written
     if (output / "metrics.json").exists():
         metrics = json.loads((output / "metrics.json").read_text())
         print(f"{output} is already complete: {summary(metrics)}; nothing to do "
               "(choose a new --output-dir to train another run).", flush=True)
         return metrics
+    segment = this_segment(args, output, recipe, restart, resuming, commit, started)
     tf.keras.utils.set_random_seed(args.seed)
-    inputs = prepare_inputs(recipe, args)
+    inputs = prepare_inputs(recipe, args, data_seed(args, output, recipe, restart))
     if not is_chief:  # made first, so that a failing worker removes nothing of the chief's
         folders.own.mkdir(parents=True, exist_ok=True)
     with removed_if_failing_before_a_checkpoint(folders.own):
@@ -511,10 +616,16 @@ def train(args):
         remove_stale_temporaries(folders.own)
         if is_chief and not resuming:  # the record of what this folder trains, from its start
             write_text_atomically(output / "recipe.json", json.dumps(record, indent=1))
-        model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs)
+        model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs, segment,
+                                   restart)
+        if segment.ended_by == "segment limit":
+            print(segment_end_message(args, rows), flush=True)
+            return None
         model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
+    segment.end("finished", rows, float(results["top1"]))
     save_weights_atomically(model, folders.own / "weights.h5")
-    metrics = run_metrics(args, recipe, results, rows, inputs, started, commit)
+    metrics = run_metrics(args, recipe, results, rows, inputs, started, commit, segment,
+                          restart)
     if is_chief:
         try:
             plot_curves(output / "training_log.csv", output / "training_curves.png")
