@@ -16,7 +16,8 @@ plus the one op every link needs, however its ``T`` is folded.
 
 Op accounting: for every family's published cifar10 pair, the TFLite ops by type of the
 plain model, of the EL model as trained (links converted as they are) and folded (checked
-against Keras on real images when ``$EL_ZOO_DATA`` is set), and EL's added ops per link.
+against Keras on real images when ``$EL_ZOO_DATA`` is set) and of the floor, and EL's added
+ops per link.
 It needs no timing (``--ops-only`` runs only this part).
 
     python benchmarks/deploy.py --out reports/deploy.md
@@ -30,7 +31,9 @@ import collections
 import json
 import time
 
-from el_zoo import benchmark
+from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
+
+import tensorflow as tf
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
@@ -45,7 +48,8 @@ PUBLISHED_TAG = "cifar10"
 # Op accounting: these op types, in this order, then any other in alphabetical order.
 OP_ORDER = ("LceBconv2d", "LceQuantize", "LceDequantize", "ADD", "ADD_N", "MUL", "SUB",
             "TILE", "AVERAGE_POOL_2D", "RESHAPE", "MEAN", "CONCATENATION")
-OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL folded"}
+OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL folded",
+            "floor": "floor"}
 
 
 def published_el(family):
@@ -64,8 +68,11 @@ class SelfAdd(keras.layers.Layer):
         super().__init__(**kwargs)
         self.inner = inner
 
-    def call(self, inputs):
-        outputs = self.inner(inputs)
+    # No control flow to convert; AutoGraph converting it failed now and then
+    # (KeyError: '__class__') with the script loaded by path.
+    @tf.autograph.experimental.do_not_convert
+    def call(self, inputs, training=None):
+        outputs = self.inner(inputs, training=training)
         return outputs + outputs
 
 
@@ -177,6 +184,8 @@ def op_accounting(family, verify_images=8):
             "plain": op_counts(convert(plain, verify_images=0)),
             "el_trained": op_counts(convert(linked, fold=False, verify_images=0)),
             "el_folded": op_counts(convert(linked, verify_images=verify_images)),
+            # no parity to check: the floor computes nothing the models do
+            "floor": op_counts(convert(floor_model(linked, plain), verify_images=0)),
         },
     }
 
@@ -193,7 +202,11 @@ def _ordered_ops(counts):
 
 
 def ops_markdown(accounts):
-    """The op accounting section: a summary and, per family, the ops by type."""
+    """The op accounting section: a summary and, per family, the ops by type (the floor's
+    too where the accounts have it: those written before it do not)."""
+    roles = [role for role in OP_ROLES
+             if all(role in account["counts"] for account in accounts.values())]
+    added = [role for role in ("el_trained", "el_folded", "floor") if role in roles]
     lines = [
         "## Op accounting",
         "",
@@ -202,26 +215,26 @@ def ops_markdown(accounts):
         "into the binary conv's output transform, per-channel scales moved into neighbouring "
         "affine ops, sums merged). Added ops per link = (ops of the EL model - ops of the "
         "plain one) / links: the portable measure of what EL costs on any device.",
-        "",
-        "| family | links | ops plain | EL as trained | EL folded | added per link, as "
-        "trained | added per link, folded |",
-        "|---|---|---|---|---|---|---|",
     ]
+    if "floor" in roles:
+        lines[-1] += (" The floor is the plain model with one ADD per link and the "
+                      "LceQuantize ops those force (`floor_model`), nothing else.")
+    titles = {"el_trained": "as trained", "el_folded": "folded", "floor": "floor"}
+    columns = ["family", "links", "ops plain", *[OP_ROLES[r] for r in roles[1:]],
+               *[f"added per link, {titles[r]}" for r in added]]
+    lines += ["", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for family, account in accounts.items():
-        totals = {role: sum(account["counts"][role].values()) for role in OP_ROLES}
-        lines.append(
-            f"| {elastic_link_twin(family)} | {account['links']} | {totals['plain']} | "
-            f"{totals['el_trained']} "
-            f"| {totals['el_folded']} | {added_per_link(account, 'el_trained'):.2f} | "
-            f"{added_per_link(account, 'el_folded'):.2f} |"
-        )
+        totals = [sum(account["counts"][role].values()) for role in roles]
+        cells = [elastic_link_twin(family), account["links"], *totals,
+                 *[f"{added_per_link(account, role):.2f}" for role in added]]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     for family, account in accounts.items():
         counts = account["counts"]
         lines += ["", f"**{family}** ({account['links']} links)", "",
-                  "| op | " + " | ".join(OP_ROLES.values()) + " |",
-                  "|---|" + "---|" * len(OP_ROLES)]
+                  "| op | " + " | ".join(OP_ROLES[role] for role in roles) + " |",
+                  "|---|" + "---|" * len(roles)]
         for op in _ordered_ops(counts):
-            cells = [str(counts[role].get(op, 0)) for role in OP_ROLES]
+            cells = [str(counts[role].get(op, 0)) for role in roles]
             lines.append(f"| {op} | " + " | ".join(cells) + " |")
     return lines
 

@@ -59,6 +59,10 @@ def test_op_accounting_of_a_tiny_pair_counts_plain_trained_and_folded(monkeypatc
     assert counts["el_folded"].get("MUL", 0) == counts["plain"].get("MUL", 0)
     assert counts["el_folded"]["ADD"] - counts["plain"].get("ADD", 0) == 1
     assert module.added_per_link(account, "el_folded") == 1.0
+    # the floor: the plain model and one ADD, which here forces no LceQuantize (the unit
+    # feeds the head, not a binary conv)
+    assert module.added_per_link(account, "floor") == 1.0
+    assert counts["floor"]["ADD"] - counts["plain"].get("ADD", 0) == 1
 
 
 def test_op_tables_show_totals_added_ops_per_link_and_every_op():
@@ -100,6 +104,21 @@ def test_the_floor_needs_the_twin_of_the_same_layout():
     with pytest.raises(ValueError, match="floor_model: resnet18 has no layers .* the links of "
                                          "mobilenet_v1_el"):
         module.floor_model(linked, el_zoo.load("resnet18", **SMALL))
+
+
+def test_op_tables_add_the_floor_where_the_accounts_have_it():
+    module = deploy()
+    accounts = {"mobilenet_v1": {"links": 2, "counts": {
+        "plain": {"LceBconv2d": 2, "CONV_2D": 1},
+        "el_trained": {"LceBconv2d": 2, "CONV_2D": 1, "MUL": 2, "ADD": 2},
+        "el_folded": {"LceBconv2d": 2, "CONV_2D": 1, "ADD": 2, "TILE": 1},
+        "floor": {"LceBconv2d": 2, "CONV_2D": 1, "ADD": 2, "LceQuantize": 1},
+    }}}
+    lines = module.ops_markdown(accounts)
+    assert ("| family | links | ops plain | EL as trained | EL folded | floor | added per "
+            "link, as trained | added per link, folded | added per link, floor |") in lines
+    assert "| mobilenet_v1_el | 2 | 3 | 7 | 6 | 6 | 2.00 | 1.50 | 1.50 |" in lines
+    assert "| LceQuantize | 0 | 0 | 0 | 1 |" in lines
 
 
 def test_unknown_families_and_sizes_are_refused_before_any_work(monkeypatch, capsys):
