@@ -10,13 +10,20 @@ Elastic-Link defaults, which are those of the published ``FAMILY_el.cifar10`` (a
 weights for its model's architecture), and take its weights wherever a layer matches (name
 and shape), so the folding sees trained scales.
 
+Floor: beside them, every family's no-EL twin with one float ADD after each binary conv
+that has a link in the EL model (``floor_model``), timed in the same rounds: the layout
+plus the one op every link needs, however its ``T`` is folded.
+
 Op accounting: for every family's published cifar10 pair, the TFLite ops by type of the
 plain model, of the EL model as trained (links converted as they are) and folded (checked
-against Keras on real images when ``$EL_ZOO_DATA`` is set), and EL's added ops per link.
+against Keras on real images when ``$EL_ZOO_DATA`` is set) and of the floor, and EL's added
+ops per link.
 It needs no timing (``--ops-only`` runs only this part).
 
     python benchmarks/deploy.py --out reports/deploy.md
     python benchmarks/deploy.py --ops-only --out /tmp/deploy_ops.md
+    python benchmarks/deploy.py --latency-only --families resnet26 --sizes 32 --rounds 3 \
+        --out /tmp/deploy_resnet26.md   # a short comparison of plain, EL folded and floor
 """
 
 import argparse
@@ -24,7 +31,10 @@ import collections
 import json
 import time
 
-from el_zoo import benchmark
+from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
+
+import tensorflow as tf
+from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
@@ -38,21 +48,85 @@ PUBLISHED_TAG = "cifar10"
 # Op accounting: these op types, in this order, then any other in alphabetical order.
 OP_ORDER = ("LceBconv2d", "LceQuantize", "LceDequantize", "ADD", "ADD_N", "MUL", "SUB",
             "TILE", "AVERAGE_POOL_2D", "RESHAPE", "MEAN", "CONCATENATION")
-OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL folded"}
+OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL folded",
+            "floor": "floor"}
 
 
 def published_el(family):
     return f"{elastic_link_twin(family)}.{PUBLISHED_TAG}"
 
 
+class SelfAdd(keras.layers.Layer):
+    """``y + y`` with ``y = inner(x)``: one float ADD of a tensor of the link's shape.
+
+    The second operand costs no op of its own. A constant of the output's shape would be
+    the obvious one, but LCE's converter fuses an ADD of any constant into the binary
+    conv's per-channel bias, and the interpreter then refuses the file
+    (``NumDimensions(post_activation_bias) != 1``)."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    # No control flow to convert; AutoGraph converting it failed now and then
+    # (KeyError: '__class__') with the script loaded by path.
+    @tf.autograph.experimental.do_not_convert
+    def call(self, inputs, training=None):
+        outputs = self.inner(inputs, training=training)
+        return outputs + outputs
+
+
+def floor_model(linked, plain):
+    """The floor of Elastic-Link's deployment cost: ``plain`` (the no-EL twin) with one
+    float ADD after each binary conv unit that has a link in ``linked``, nothing else.
+
+    Every link, however its ``T`` is folded, leaves at least this: a float ADD of a
+    real-valued tensor to its conv's (batch-normalised) output, which also keeps that
+    conv from writing bit-packed output straight into the next binary conv (an
+    LceQuantize follows). The tensor it adds must be of the output's shape and must
+    cost no op of its own: the floor adds the conv's output to itself (``SelfAdd``),
+    an ADD of as many elements that reads one tensor twice instead of two, so if anything
+    it is cheaper than the link's. A unit ``NAME`` is ``NAME_conv``, ``NAME_bn`` and its
+    link ``NAME_el`` (``el_zoo.nets._blocks.binary_conv_bn``); the ADD goes after
+    ``NAME_bn``.
+
+    Example:
+        ```python
+        floor = floor_model(el_zoo.load("resnet26_el"), el_zoo.load("resnet26"))
+        ```
+    """
+    from el_zoo.builder import LINK_SUFFIX
+    from el_zoo.layers import ElasticLink
+
+    units = [layer.name[:-len(LINK_SUFFIX)] for layer in linked.layers
+             if isinstance(layer, ElasticLink)]
+    norms = {f"{unit}_bn" for unit in units}
+    missing = sorted(set(norms) - {layer.name for layer in plain.layers})
+    if missing:
+        raise ValueError(f"floor_model: {plain.name} has no layers {missing[:3]} for the "
+                         f"links of {linked.name}; it must be the twin of the same layout.")
+
+    def clone(layer):
+        copy = layer.__class__.from_config(layer.get_config())
+        if layer.name not in norms:
+            return copy
+        return SelfAdd(copy, name=f"{layer.name}_floor")
+
+    return keras.models.clone_model(plain, clone_function=clone)
+
+
 def rows(family, size, results):
     ratios = results["ratios"]
-    lines = [benchmark.table_row(results[role], extra_cells=(size,))
-             for role in ("model", "no_el", "float")]
+    roles = [role for role in ("model", "no_el", "floor", "float") if role in results]
+    lines = [benchmark.table_row(results[role], extra_cells=(size,)) for role in roles]
+    floor = ""
+    if "floor_latency_vs_no_el_1t" in ratios:  # reports before the floor have none
+        floor = (f" (floor {100 * (ratios['floor_latency_vs_no_el_1t'] - 1):+.1f} %; "
+                 f"EL/floor {ratios['model_latency_vs_floor_1t']:.3f})")
     lines.append(
         f"| **{elastic_link_twin(family)} ratios** | {size} | "
         f"BNN/float size {ratios['size_vs_float']:.3f} | "
-        f"EL latency overhead {100 * ratios['el_latency_overhead_1t']:+.1f} % | "
+        f"EL latency overhead {100 * ratios['el_latency_overhead_1t']:+.1f} %{floor} | "
         f"BNN/float latency {ratios['latency_vs_float_1t']:.2f}x | "
         f"EL size {100 * ratios['el_size_overhead']:+.2f} % | |"
     )
@@ -61,9 +135,13 @@ def rows(family, size, results):
 
 def latency_markdown(all_results, info, runs, rounds):
     lines = [
-        f"Every family with Elastic-Link (folded for deployment), its no-EL twin and its float "
+        f"Every family with Elastic-Link (folded for deployment), its no-EL twin, the floor "
+        "of EL's cost (the no-EL twin with one float ADD after each binary conv that has a "
+        "link, its output added to itself: the op every link keeps however it is "
+        "folded, and the LceQuantize it forces where the conv fed the next binary conv "
+        "bit-packed output) and its float "
         f"twin (binarization off, TensorFlow's TFLite converter). Latency: median / p90 over "
-        f"{rounds} rounds of {runs} runs after 3 warm-up runs, one image, the three models "
+        f"{rounds} rounds of {runs} runs after 3 warm-up runs, one image, the four models "
         "timed in turn in each round; a ratio is the median of the per-round ratios. Peak "
         "memory: the peak resident memory that loading and running the model once adds to a "
         "fresh process. The EL models have the Elastic-Link options of the published "
@@ -106,6 +184,8 @@ def op_accounting(family, verify_images=8):
             "plain": op_counts(convert(plain, verify_images=0)),
             "el_trained": op_counts(convert(linked, fold=False, verify_images=0)),
             "el_folded": op_counts(convert(linked, verify_images=verify_images)),
+            # no parity to check: the floor computes nothing the models do
+            "floor": op_counts(convert(floor_model(linked, plain), verify_images=0)),
         },
     }
 
@@ -122,7 +202,11 @@ def _ordered_ops(counts):
 
 
 def ops_markdown(accounts):
-    """The op accounting section: a summary and, per family, the ops by type."""
+    """The op accounting section: a summary and, per family, the ops by type (the floor's
+    too where the accounts have it: those written before it do not)."""
+    roles = [role for role in OP_ROLES
+             if all(role in account["counts"] for account in accounts.values())]
+    added = [role for role in ("el_trained", "el_folded", "floor") if role in roles]
     lines = [
         "## Op accounting",
         "",
@@ -131,26 +215,26 @@ def ops_markdown(accounts):
         "into the binary conv's output transform, per-channel scales moved into neighbouring "
         "affine ops, sums merged). Added ops per link = (ops of the EL model - ops of the "
         "plain one) / links: the portable measure of what EL costs on any device.",
-        "",
-        "| family | links | ops plain | EL as trained | EL folded | added per link, as "
-        "trained | added per link, folded |",
-        "|---|---|---|---|---|---|---|",
     ]
+    if "floor" in roles:
+        lines[-1] += (" The floor is the plain model with one ADD per link and the "
+                      "LceQuantize ops those force (`floor_model`), nothing else.")
+    titles = {"el_trained": "as trained", "el_folded": "folded", "floor": "floor"}
+    columns = ["family", "links", "ops plain", *[OP_ROLES[r] for r in roles[1:]],
+               *[f"added per link, {titles[r]}" for r in added]]
+    lines += ["", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for family, account in accounts.items():
-        totals = {role: sum(account["counts"][role].values()) for role in OP_ROLES}
-        lines.append(
-            f"| {elastic_link_twin(family)} | {account['links']} | {totals['plain']} | "
-            f"{totals['el_trained']} "
-            f"| {totals['el_folded']} | {added_per_link(account, 'el_trained'):.2f} | "
-            f"{added_per_link(account, 'el_folded'):.2f} |"
-        )
+        totals = [sum(account["counts"][role].values()) for role in roles]
+        cells = [elastic_link_twin(family), account["links"], *totals,
+                 *[f"{added_per_link(account, role):.2f}" for role in added]]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     for family, account in accounts.items():
         counts = account["counts"]
         lines += ["", f"**{family}** ({account['links']} links)", "",
-                  "| op | " + " | ".join(OP_ROLES.values()) + " |",
-                  "|---|" + "---|" * len(OP_ROLES)]
+                  "| op | " + " | ".join(OP_ROLES[role] for role in roles) + " |",
+                  "|---|" + "---|" * len(roles)]
         for op in _ordered_ops(counts):
-            cells = [str(counts[role].get(op, 0)) for role in OP_ROLES]
+            cells = [str(counts[role].get(op, 0)) for role in roles]
             lines.append(f"| {op} | " + " | ".join(cells) + " |")
     return lines
 
@@ -179,8 +263,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--sizes", nargs="*", default=list(CONFIGS))
-    parser.add_argument("--ops-only", action="store_true",
-                        help="only the op accounting (no latency measurement)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--ops-only", action="store_true",
+                      help="only the op accounting (no latency measurement)")
+    only.add_argument("--latency-only", action="store_true",
+                      help="only the latency measurement (no op accounting)")
     args = parser.parse_args()
     unknown = sorted(set(args.families) - set(FAMILIES)) + sorted(set(args.sizes) - set(CONFIGS))
     if unknown:
@@ -188,7 +275,7 @@ def main():
                      f"and sizes from {tuple(CONFIGS)}.")
     started, commit = time.time(), git_commit()
     latency, accounts = {}, {}
-    for family in args.families:
+    for family in [] if args.latency_only else args.families:
         print(f"== op accounting of {family}", flush=True)
         accounts[family] = op_accounting(family)
         write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
@@ -200,6 +287,7 @@ def main():
             latency[(family, size)] = benchmark.benchmark_model(
                 linked, runs=args.runs, rounds=args.rounds,
                 weights_from=published_el(family), **CONFIGS[size],
+                extra={"floor": (f"{family} + 1 ADD per link (floor)", floor_model)},
             )
             write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
                          args.rounds)

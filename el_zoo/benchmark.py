@@ -145,19 +145,25 @@ def measure(flatbuffers, threads=(1, 2), runs=20, rounds=5):
     return reports
 
 
-def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
+def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **config):
     """Measures a registered model, its no-EL twin and its float twin, timed in turns
     (``rounds`` rounds of ``runs`` runs each). Returns a dict.
 
     ``weights_from``: a published name (``"mobilenet_v1_el.cifar10"``) whose weights the
     model takes wherever a layer's name and weight shapes match, the rest staying random:
     the converted form of Elastic-Links depends on the signs of trained scales
-    (``el_zoo.fold``), which a random initialisation does not have."""
+    (``el_zoo.fold``), which a random initialisation does not have.
+
+    ``extra``: ``{role: (label, build)}``, more models timed in the same rounds:
+    ``build(model, no_el)`` makes a Keras model from the model and its no-EL twin (as
+    built here); it is converted with LCE like them and gets the ratio
+    ``"{role}_latency_vs_no_el_1t"`` (``benchmarks/deploy.py`` times the floor of
+    Elastic-Link this way)."""
     info = model_info(name)
     variants = {"model": name}
     if info.has_elastic_link and info.twin is not None:
         variants["no_el"] = info.twin
-    results, flatbuffers = {}, {}
+    results, flatbuffers, built = {}, {}, {}
     model = None
     # the no-EL twin has no links, so no Elastic-Link options
     plain_config = {k: v for k, v in config.items() if k != "elastic_link"}
@@ -173,12 +179,17 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, **config):
         flatbuffers[role] = convert(variant, verify_images=0)
         results[role] = {"name": variant_name, "convert_s": time.time() - started}
         model = model or variant
+        built[role] = variant
+    for role, (label, build) in (extra or {}).items():
+        started = time.time()
+        flatbuffers[role] = convert(build(built["model"], built.get("no_el")), verify_images=0)
+        results[role] = {"name": label, "convert_s": time.time() - started}
     flatbuffers["float"] = float_tflite(float_twin(model))
     results["float"] = {"name": f"{info.name} (float)"}
     for role, report in measure(flatbuffers, runs=runs, rounds=rounds).items():
         results[role].update(report)
     results["input_shape"] = list(model.input_shape[1:])
-    results["ratios"] = _ratios(results)
+    results["ratios"] = _ratios(results, extra_roles=tuple(extra or ()))
     results["method"] = (f"{rounds} rounds of {runs} single-image runs, the models timed in "
                          "turn; ratios are medians of the per-round ratios")
     results["note"] = X86_NOTE.format(machine=platform.machine())
@@ -192,7 +203,7 @@ def _median_ratio(results, role, other, threads=1):
     return float(np.median([a / b for a, b in pairs]))
 
 
-def _ratios(results):
+def _ratios(results, extra_roles=()):
     model, float_model = results["model"], results["float"]
     ratios = {
         "size_vs_float": model["size_bytes"] / float_model["size_bytes"],
@@ -201,6 +212,9 @@ def _ratios(results):
     if "no_el" in results:
         ratios["el_latency_overhead_1t"] = _median_ratio(results, "model", "no_el") - 1
         ratios["el_size_overhead"] = model["size_bytes"] / results["no_el"]["size_bytes"] - 1
+        for role in extra_roles:
+            ratios[f"{role}_latency_vs_no_el_1t"] = _median_ratio(results, role, "no_el")
+            ratios[f"model_latency_vs_{role}_1t"] = _median_ratio(results, "model", role)
     return ratios
 
 

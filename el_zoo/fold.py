@@ -22,7 +22,9 @@ applies it before conversion. The rewrites, each exact in real arithmetic:
   only where ``p`` is equal across each group. A sum ``z = F + a_1 * T_1(x_1) + ...`` is
   computed with the ``p_z`` that leaves the fewest multiplies: ``p_z = a_k`` frees term
   ``k``, and ``F`` (a BN after a conv, or a conv) absorbs ``1 / p_z`` for free.
-- Several terms are summed by one op (ADD, or ADD_N for three or more).
+- Terms are summed by ADDs, one fewer than the terms: one ADD_N would be one op fewer,
+  but LCE's interpreter runs an ADD_N of three tensors several times slower than two
+  ADDs (measured on x86: 56x56x256 and 8x8x512 tensors).
 
 A multiply stays only where no choice of scales removes it (e.g. a link beside an
 identity shortcut whose ``T`` tiles channels, or scales of mixed signs in front of a
@@ -82,20 +84,6 @@ class ChannelAffine(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale_values, "bias": self.bias_values}
-
-
-@lq.utils.register_keras_custom_object
-class AddN(keras.layers.Layer):
-    """The sum of three or more same-shaped tensors as one TFLite op (ADD_N).
-
-    Example:
-        ```python
-        z = AddN()([x, y, w])
-        ```
-    """
-
-    def call(self, inputs):
-        return tf.math.add_n(inputs)
 
 
 def fold_elastic_links(model):
@@ -491,8 +479,9 @@ class _Folder:
         built += [self._build_link(*term[:3], term[3] / pending, name) for term in terms]
         if len(built) == 1:
             return _Tensor(built[0], pending, name=name)
-        adder = keras.layers.Add if len(built) == 2 else AddN
-        return _Tensor(adder(name=self._name(name, own=True))(built), pending, name=name)
+        # keras' Add sums its inputs pairwise: ADD ops, one fewer than the terms
+        return _Tensor(keras.layers.Add(name=self._name(name, own=True))(built), pending,
+                       name=name)
 
     def _choose_pending(self, free, coefs, need):
         """The pending scale of a sum that leaves the fewest ops; among equals, one its

@@ -1,5 +1,7 @@
 """Latency timing: models are timed in turns, and ratios survive a transient slowdown."""
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from el_zoo import benchmark
@@ -94,3 +96,31 @@ def test_the_float_twin_converts_to_what_keras_computes():
     for image in images:
         np.testing.assert_allclose(interpreter.predict(image[None]),
                                    model(image[None], training=False).numpy(), atol=1e-5)
+
+
+def test_extra_models_are_built_from_the_pair_and_timed_in_the_same_rounds(monkeypatch):
+    monkeypatch.setattr(FakeClock, "SLOW_CALLS", range(0))
+    costs = {"model": 0.011, "no_el": 0.010, "floor": 0.0105, "float": 0.005}
+    calls = fake_interpreters(monkeypatch, costs)
+    files = {"mobilenet_v1_el": b"model", "mobilenet_v1": b"no_el", "floor model": b"floor"}
+    monkeypatch.setattr(benchmark, "load", lambda name, **config: SimpleNamespace(
+        name=name, input_shape=(None, 4, 4, 3)))
+    monkeypatch.setattr(benchmark, "convert", lambda model, verify_images: files[model.name])
+    monkeypatch.setattr(benchmark, "float_twin", lambda model: model)
+    monkeypatch.setattr(benchmark, "float_tflite", lambda model: b"float")
+    monkeypatch.setattr(benchmark, "peak_memory_bytes", lambda flatbuffer: 0)
+    pairs = []
+
+    def floor(model, no_el):
+        pairs.append((model.name, no_el.name))
+        return SimpleNamespace(name="floor model")
+
+    results = benchmark.benchmark_model("mobilenet_v1_el", runs=4, rounds=3,
+                                        extra={"floor": ("the floor", floor)})
+    assert pairs == [("mobilenet_v1_el", "mobilenet_v1")]
+    assert results["floor"]["name"] == "the floor"
+    timed = calls[4 * 3:4 * 3 + 4 * 4]  # the first round of 1 thread, after warm-up
+    assert timed == ["model"] * 4 + ["no_el"] * 4 + ["floor"] * 4 + ["float"] * 4
+    ratios = results["ratios"]
+    assert abs(ratios["floor_latency_vs_no_el_1t"] - 1.05) < 1e-9
+    assert abs(ratios["model_latency_vs_floor_1t"] - 0.011 / 0.0105) < 1e-9

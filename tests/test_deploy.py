@@ -1,5 +1,6 @@
 """benchmarks/deploy.py: op accounting of Elastic-Link, and the benchmark's model set-up."""
 
+import collections
 import importlib.util
 import sys
 
@@ -11,8 +12,10 @@ import el_zoo
 from el_zoo import benchmark
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.nets._blocks import binary_conv_bn
-from el_zoo.registry import has_elastic_link
-from tests.conftest import REPO
+from el_zoo.convert import convert
+from el_zoo.layers import ElasticLink
+from el_zoo.registry import elastic_link_twin, families, has_elastic_link
+from tests.conftest import REPO, SMALL
 
 
 def deploy():
@@ -56,6 +59,10 @@ def test_op_accounting_of_a_tiny_pair_counts_plain_trained_and_folded(monkeypatc
     assert counts["el_folded"].get("MUL", 0) == counts["plain"].get("MUL", 0)
     assert counts["el_folded"]["ADD"] - counts["plain"].get("ADD", 0) == 1
     assert module.added_per_link(account, "el_folded") == 1.0
+    # the floor: the plain model and one ADD, which here forces no LceQuantize (the unit
+    # feeds the head, not a binary conv)
+    assert module.added_per_link(account, "floor") == 1.0
+    assert counts["floor"]["ADD"] - counts["plain"].get("ADD", 0) == 1
 
 
 def test_op_tables_show_totals_added_ops_per_link_and_every_op():
@@ -72,6 +79,46 @@ def test_op_tables_show_totals_added_ops_per_link_and_every_op():
     # the op types EL adds first, in a fixed order; then the rest alphabetically
     assert ops == ["LceBconv2d", "ADD", "MUL", "CONV_2D", "GATHER"]
     assert "| MUL | 0 | 2 | 0 |" in table
+
+
+@pytest.mark.parametrize("family", families(include_research=False))
+def test_the_floor_is_the_plain_twin_plus_one_add_per_link(family):
+    module = deploy()
+    tf.keras.utils.set_random_seed(0)
+    linked = el_zoo.load(elastic_link_twin(family), **SMALL)
+    plain = el_zoo.load(family, **SMALL)
+    links = sum(isinstance(layer, ElasticLink) for layer in linked.layers)
+    floor = module.floor_model(linked, plain)
+    plain_ops, floor_ops = (collections.Counter(module.op_counts(convert(m, verify_images=0)))
+                            for m in (plain, floor))
+    added = floor_ops - plain_ops
+    assert not plain_ops - floor_ops  # every op of the plain twin stays
+    assert added["ADD"] == links
+    # and the LceQuantize an ADD forces where its conv fed a binary conv bit-packed output
+    assert set(added) <= {"ADD", "LceQuantize"}, added
+
+
+def test_the_floor_needs_the_twin_of_the_same_layout():
+    module = deploy()
+    linked = el_zoo.load("mobilenet_v1_el", **SMALL)
+    with pytest.raises(ValueError, match="floor_model: resnet18 has no layers .* the links of "
+                                         "mobilenet_v1_el"):
+        module.floor_model(linked, el_zoo.load("resnet18", **SMALL))
+
+
+def test_op_tables_add_the_floor_where_the_accounts_have_it():
+    module = deploy()
+    accounts = {"mobilenet_v1": {"links": 2, "counts": {
+        "plain": {"LceBconv2d": 2, "CONV_2D": 1},
+        "el_trained": {"LceBconv2d": 2, "CONV_2D": 1, "MUL": 2, "ADD": 2},
+        "el_folded": {"LceBconv2d": 2, "CONV_2D": 1, "ADD": 2, "TILE": 1},
+        "floor": {"LceBconv2d": 2, "CONV_2D": 1, "ADD": 2, "LceQuantize": 1},
+    }}}
+    lines = module.ops_markdown(accounts)
+    assert ("| family | links | ops plain | EL as trained | EL folded | floor | added per "
+            "link, as trained | added per link, folded | added per link, floor |") in lines
+    assert "| mobilenet_v1_el | 2 | 3 | 7 | 6 | 6 | 2.00 | 1.50 | 1.50 |" in lines
+    assert "| LceQuantize | 0 | 0 | 0 | 1 |" in lines
 
 
 def test_unknown_families_and_sizes_are_refused_before_any_work(monkeypatch, capsys):

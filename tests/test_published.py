@@ -54,6 +54,16 @@ def test_card_is_generated_from_metrics(name):
     assert cards.published_card(MODELS, name) == expected
 
 
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_card_says_whether_the_tflite_holds_folded_links(name):
+    # publishing converts with el_zoo.fold (tests/test_fold.py checks the published _el
+    # files are that form); the card says so for every model with Elastic-Link
+    line = next(line for line in (MODELS / name / "README.md").read_text().splitlines()
+                if line.startswith("- `model.tflite`"))
+    folded = "Elastic-Links folded into neighbouring ops by `el_zoo.fold`" in line
+    assert folded == el_zoo.registry.has_elastic_link(name), line
+
+
 def test_cards_are_the_template_filled_in(tmp_path, monkeypatch):
     name = "resnet26_el.cifar10"
     fields = cards.card_fields(name, metrics_of(name), cards.read_log(MODELS / name))

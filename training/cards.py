@@ -302,6 +302,15 @@ def target_lines(name, published, twin):
     return lines + el_gain_lines(published, twin)
 
 
+# What publishing converts (training.publish.measure: el_zoo.convert with fold=True).
+FOLDED_TFLITE = "; Elastic-Links folded into neighbouring ops by `el_zoo.fold`, same outputs"
+
+
+def tflite_form(training):
+    """How the card describes the published .tflite's form: folded links for EL models."""
+    return FOLDED_TFLITE if has_elastic_link(training["model"]) else ""
+
+
 def epochs_text(epochs):
     """'1 epoch', '16 epochs'."""
     return f"{epochs} epoch{'s' if epochs > 1 else ''}"
@@ -345,6 +354,7 @@ def card_fields(name, published, rows, twin=None):
         "params": f"{c['params'] / 1e6:.3f}", "binary_params": f"{c['binary_params'] / 1e6:.3f}",
         "float_params": f"{c['float_params'] / 1e6:.3f}", "el_params": c["el_params"],
         "ops": f"{c['ops']:.3g}", "bops": f"{c['bops']:.3g}", "flops": f"{c['flops']:.3g}",
+        "tflite_form": tflite_form(t),
         "tflite_mb": f"{published['tflite']['bytes'] / 1e6:.3f}",
         "convert_s": f"{published['tflite']['convert_s']:.0f}",
         "parity_images": p["images"], "agreement": f"{p['top1_agreement']:.0%}",

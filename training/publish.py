@@ -130,7 +130,7 @@ def measure(run_dir, training, args):
                                    data_dir=args.data_dir, image_size=pre["resize"], limit=100)
     images = data.center_crop_batch(images, pre["crop"])
     started = time.time()
-    flatbuffer = convert(model, verify_images=0)
+    flatbuffer = convert(model, verify_images=0, fold=True)  # the card says so (tflite_form)
     convert_s = time.time() - started
     parity = verify(flatbuffer, model, images.astype(np.float32))
     cost = el_zoo.profile(model)
