@@ -119,7 +119,7 @@ def linked_sum_for_training(conv_out, x_real, gamma, stride, channels_out):
     x = squeeze_spatial(x_real, stride)
     channels_in = int(x.shape[-1])
     if channels_in <= MATMUL_MAX_CHANNELS:
-        matrix = channel_matrix(channels_in, channels_out) * gamma
+        matrix = tf.constant(channel_matrix(channels_in, channels_out), x.dtype) * gamma
         return conv_out + _per_position_matmul(x, matrix)
     tile_factor, group_size = channel_factors(channels_in, channels_out)
     if tile_factor == 1 and group_size > 1:
@@ -133,7 +133,7 @@ def _group_means(x, channels_out, group_size):
     """``match_channels`` for C_in = group_size * C_out, as one matmul."""
     height, width = _height_width(x)
     means = tf.matmul(tf.reshape(x, [-1, group_size]),
-                      tf.fill([group_size, 1], 1.0 / group_size))
+                      tf.fill([group_size, 1], tf.constant(1 / group_size, x.dtype)))
     return tf.reshape(means, [-1, height, width, channels_out])
 
 
