@@ -37,7 +37,14 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
-from el_zoo.layers import ElasticLink, PooledShortcut, RPReLU, RSign, channel_factors
+from el_zoo.layers import (
+    ElasticLink,
+    PooledShortcut,
+    RPReLU,
+    RSign,
+    channel_factors,
+    channel_sources,
+)
 
 # A pending scale is never divided by a value closer to zero than this (the term it
 # would free is then multiplied instead).
@@ -111,13 +118,6 @@ def fold_elastic_links(model):
     if not any(isinstance(layer, ElasticLink) for layer in model.layers):
         return model
     return _Folder(model).run()
-
-
-def channel_sources(channels_in, channels_out):
-    """Which input channels ``match_channels`` averages into each output channel: an
-    array of shape (channels_out, group size)."""
-    _, group = channel_factors(channels_in, channels_out)
-    return (np.arange(channels_out * group) % channels_in).reshape(channels_out, group)
 
 
 def _through_channels(pending, channels_out):

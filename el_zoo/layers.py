@@ -7,6 +7,7 @@ reload and convert without passing ``custom_objects``.
 import math
 
 import larq as lq
+import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
@@ -36,6 +37,36 @@ def channel_factors(channels_in, channels_out):
     return common // channels_in, common // channels_out
 
 
+def channel_sources(channels_in, channels_out):
+    """Which input channels ``match_channels`` averages into each output channel: an
+    array of shape (channels_out, group size)."""
+    _, group = channel_factors(channels_in, channels_out)
+    return (np.arange(channels_out * group) % channels_in).reshape(channels_out, group)
+
+
+def channel_matrix(channels_in, channels_out):
+    """``match_channels`` as a (C_in, C_out) float32 matrix M: T(x) = x @ M at every
+    position."""
+    sources = channel_sources(channels_in, channels_out)
+    matrix = np.zeros((channels_in, channels_out), np.float32)
+    for out, group in enumerate(sources):
+        np.add.at(matrix[:, out], group, 1.0 / len(group))
+    return matrix
+
+
+def _height_width(x):
+    """x's spatial sizes: static where known, else from its runtime shape."""
+    dynamic, static = tf.shape(x), x.shape
+    return [static[i] if static[i] is not None else dynamic[i] for i in (1, 2)]
+
+
+def _per_position_matmul(x, matrix):
+    """x @ matrix over the channel axis of a 4D tensor (one matmul for all positions)."""
+    height, width = _height_width(x)
+    flat = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), matrix)
+    return tf.reshape(flat, [-1, height, width, matrix.shape[-1]])
+
+
 def match_channels(x, channels_out):
     """Channel "Expand"/"Squeeze" without weights: tile the channels up to
     lcm(C_in, C_out), then average consecutive groups down to ``channels_out``."""
@@ -43,13 +74,67 @@ def match_channels(x, channels_out):
     if tile_factor > 1:
         x = tf.tile(x, [1, 1, 1, tile_factor])
     if group_size > 1:
-        dynamic = tf.shape(x)
-        static = x.shape
-        height = static[1] if static[1] is not None else dynamic[1]
-        width = static[2] if static[2] is not None else dynamic[2]
+        height, width = _height_width(x)
         x = tf.reshape(x, [-1, height, width, channels_out, group_size])
         x = tf.reduce_mean(x, axis=-1)
     return x
+
+
+# Links whose input has at most this many channels take the matmul form in training
+# (``linked_sum_for_training``). Its work per output value grows with C_in while the
+# elementwise chain's does not: per link (benchmarks/el_link_forms.py, 2-core AMD EPYC),
+# the matmul took about half the chain's time at 8-16 input channels and as long or longer
+# at 32 and more.
+MATMUL_MAX_CHANNELS = 16
+
+
+def linked_sum_for_training(conv_out, x_real, gamma, stride, channels_out):
+    """``conv_out + gamma * T(x_real)`` in the form whose forward and backward pass cost
+    least on CPU; the same values as ``ElasticLink``'s inference form up to float rounding.
+
+    TensorFlow runs each op of the plain form (tile, reshape + mean, multiply by gamma,
+    add) as its own pass over memory, and its gradient as several more. Two of them were
+    most of Elastic-Link's training cost in a profile of resnet26_el's training step:
+
+    - a mean over groups of 2-4 consecutive channels: CPU reductions over so short a minor
+      axis, and their gradients, ran far below memory speed. Here the group means are one
+      matmul with a column of 1 / group size;
+    - with few input channels, ``gamma * T(x)`` is one matmul with ``channel_matrix *
+      gamma`` (tile or average and scale at once; gamma's gradient comes from the matmul's
+      weight gradient), where the chain cost a tile, a multiply, and in backprop two
+      multiplies and two reductions.
+
+    Arguments:
+        conv_out: the binary convolution's output, (batch, H, W, channels_out).
+        x_real: its real-valued input.
+        gamma: the link's scale, per output channel or a scalar.
+        stride: the spatial Squeeze's stride (``squeeze_spatial``).
+        channels_out: output channels.
+
+    Example:
+        ```python
+        y = linked_sum_for_training(conv_out, x, link.gamma, 2, 128)
+        ```
+    """
+    x = squeeze_spatial(x_real, stride)
+    channels_in = int(x.shape[-1])
+    if channels_in <= MATMUL_MAX_CHANNELS:
+        matrix = tf.constant(channel_matrix(channels_in, channels_out), x.dtype) * gamma
+        return conv_out + _per_position_matmul(x, matrix)
+    tile_factor, group_size = channel_factors(channels_in, channels_out)
+    if tile_factor == 1 and group_size > 1:
+        x = _group_means(x, channels_out, group_size)
+    else:
+        x = match_channels(x, channels_out)
+    return conv_out + gamma * x
+
+
+def _group_means(x, channels_out, group_size):
+    """``match_channels`` for C_in = group_size * C_out, as one matmul."""
+    height, width = _height_width(x)
+    means = tf.matmul(tf.reshape(x, [-1, group_size]),
+                      tf.fill([group_size, 1], tf.constant(1 / group_size, x.dtype)))
+    return tf.reshape(means, [-1, height, width, channels_out])
 
 
 @lq.utils.register_keras_custom_object
@@ -84,7 +169,9 @@ class ElasticLink(keras.layers.Layer):
     the link helped and where it did not, and why: ``docs/elastic_link.md``.
 
     All ops are plain TFLite ops after conversion with Larq Compute Engine (average pool,
-    tile, reshape, mean, mul, add): no custom op.
+    tile, reshape, mean, mul, add): no custom op. In training (``training=True``, as
+    ``fit`` calls it) the layer computes the same sum in a form that is cheaper to
+    backpropagate on CPU (``linked_sum_for_training``).
 
     Arguments:
         gamma: ``"per_channel"`` (one learnable scale per output channel) or ``"scalar"``
@@ -226,7 +313,7 @@ class ElasticLink(keras.layers.Layer):
         """T(x_real): the weight-free Squeeze/Expand that matches conv_out's shape."""
         return match_channels(self._squeeze_spatial(x_real), self.channels_out)
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if self.conv is not None:
             x_real, conv_out = inputs, self.conv(inputs)
         else:
@@ -234,6 +321,11 @@ class ElasticLink(keras.layers.Layer):
         if self.activation_scaling:
             scale = tf.reduce_mean(tf.abs(x_real), axis=-1, keepdims=True)
             conv_out = conv_out * self._squeeze_spatial(scale)
+        if training:
+            # the same sum, in the form that trains fastest; inference keeps the form whose
+            # TFLite ops el_zoo.fold and the converter expect
+            return linked_sum_for_training(conv_out, x_real, self.gamma, self.pool_stride,
+                                           self.channels_out)
         return conv_out + self.gamma * self.transform(x_real)
 
     def compute_output_shape(self, input_shape):

@@ -82,6 +82,38 @@ def test_gamma_gets_a_gradient():
     assert grad is not None and np.all(np.abs(grad.numpy()) > 0)
 
 
+def link_and_gradients(layer, x, y, upstream, training):
+    with tf.GradientTape() as tape:
+        tape.watch([x, y])
+        out = layer([x, y], training=training)
+        loss = tf.reduce_sum(out * upstream)
+    return [out, *tape.gradient(loss, [x, y, layer.gamma])]
+
+
+# (x shape, conv_out shape): identity, Expand and Squeeze on each side of
+# MATMUL_MAX_CHANNELS, a ratio that is not an integer, odd sizes with a stride
+@pytest.mark.parametrize("x_shape, y_shape", [
+    ((2, 6, 6, 8), (2, 6, 6, 8)), ((2, 6, 6, 16), (2, 6, 6, 64)),
+    ((2, 6, 6, 64), (2, 6, 6, 16)), ((2, 6, 6, 64), (2, 6, 6, 32)),
+    ((2, 6, 6, 32), (2, 6, 6, 128)), ((2, 6, 6, 32), (2, 6, 6, 32)),
+    ((2, 5, 5, 6), (2, 5, 5, 4)), ((2, 5, 5, 48), (2, 5, 5, 32)),
+    ((2, 7, 7, 12), (2, 4, 4, 24)), ((2, 7, 7, 32), (2, 4, 4, 16)),
+])
+@pytest.mark.parametrize("gamma", ["per_channel", "scalar"])
+def test_training_form_computes_what_the_inference_form_does(x_shape, y_shape, gamma):
+    """``linked_sum_for_training``: the same values and gradients (x, conv_out, gamma)."""
+    x, y = tf.constant(random(*x_shape)), tf.constant(random(*y_shape))
+    layer = ElasticLink(gamma=gamma)
+    layer([x, y])
+    layer.gamma.assign(random(*layer.gamma.shape))
+    upstream = tf.constant(random(*layer.compute_output_shape([x.shape, y.shape])))
+    trained = link_and_gradients(layer, x, y, upstream, training=True)
+    inferred = link_and_gradients(layer, x, y, upstream, training=False)
+    for train_value, inference_value in zip(trained, inferred):
+        np.testing.assert_allclose(train_value.numpy(), inference_value.numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "x_shape, y_shape, message",
     [
