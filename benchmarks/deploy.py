@@ -36,6 +36,8 @@ from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before Tensor
 import tensorflow as tf
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
+from el_zoo.builder import LINK_SUFFIX
+from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
@@ -95,13 +97,10 @@ def floor_model(linked, plain):
         floor = floor_model(el_zoo.load("resnet26_el"), el_zoo.load("resnet26"))
         ```
     """
-    from el_zoo.builder import LINK_SUFFIX
-    from el_zoo.layers import ElasticLink
-
     units = [layer.name[:-len(LINK_SUFFIX)] for layer in linked.layers
              if isinstance(layer, ElasticLink)]
     norms = {f"{unit}_bn" for unit in units}
-    missing = sorted(set(norms) - {layer.name for layer in plain.layers})
+    missing = sorted(norms - {layer.name for layer in plain.layers})
     if missing:
         raise ValueError(f"floor_model: {plain.name} has no layers {missing[:3]} for the "
                          f"links of {linked.name}; it must be the twin of the same layout.")

@@ -81,10 +81,8 @@ def match_channels(x, channels_out):
 
 
 # Links whose input has at most this many channels take the matmul form in training
-# (``linked_sum_for_training``). Its work per output value grows with C_in while the
-# elementwise chain's does not: per link (benchmarks/el_link_forms.py, 2-core AMD EPYC),
-# the matmul took about half the chain's time at 8-16 input channels and as long or longer
-# at 32 and more.
+# (``linked_sum_for_training``): its work per output value grows with C_in, the elementwise
+# chain's does not, and above this the matmul was no faster (benchmarks/el_link_forms.py).
 MATMUL_MAX_CHANNELS = 16
 
 
@@ -93,16 +91,10 @@ def linked_sum_for_training(conv_out, x_real, gamma, stride, channels_out):
     least on CPU; the same values as ``ElasticLink``'s inference form up to float rounding.
 
     TensorFlow runs each op of the plain form (tile, reshape + mean, multiply by gamma,
-    add) as its own pass over memory, and its gradient as several more. Two of them were
-    most of Elastic-Link's training cost in a profile of resnet26_el's training step:
-
-    - a mean over groups of 2-4 consecutive channels: CPU reductions over so short a minor
-      axis, and their gradients, ran far below memory speed. Here the group means are one
-      matmul with a column of 1 / group size;
-    - with few input channels, ``gamma * T(x)`` is one matmul with ``channel_matrix *
-      gamma`` (tile or average and scale at once; gamma's gradient comes from the matmul's
-      weight gradient), where the chain cost a tile, a multiply, and in backprop two
-      multiplies and two reductions.
+    add) as its own pass over memory, and its gradient as several more. Here the group
+    means of a channel Squeeze are one matmul with a column of 1 / group size, and with few
+    input channels ``gamma * T(x)`` is one matmul with ``channel_matrix * gamma``. What
+    each form cost: docs/elastic_link.md ("Training cost").
 
     Arguments:
         conv_out: the binary convolution's output, (batch, H, W, channels_out).

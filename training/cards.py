@@ -9,7 +9,6 @@ here: ``python -m training.publish --regenerate`` re-renders every card from tho
 and a test checks that the committed cards are exactly that.
 """
 
-import csv
 import json
 import string
 from pathlib import Path
@@ -20,6 +19,7 @@ from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info
 
 from training import targets
 from training.compare import budget_of, el_options
+from training.logs import read_rows
 
 REPO = Path(__file__).resolve().parent.parent
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
@@ -50,8 +50,7 @@ def el_text(training):
 
 
 def read_log(folder):
-    with open(Path(folder) / "training_log.csv") as f:
-        return list(csv.DictReader(f))
+    return read_rows(Path(folder) / "training_log.csv")
 
 
 def curve_lines(rows):

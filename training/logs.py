@@ -4,7 +4,6 @@
 import csv
 
 import numpy as np
-from el_zoo._keras import keras
 from el_zoo.atomic import atomic_path
 
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
@@ -31,7 +30,8 @@ def epochs_of(rows):
 
 def read_rows(path):
     """The epoch rows of a ``training_log.csv`` with their values typed as the run recorded
-    them (numbers; an empty cell None): what a restart carries over from its source."""
+    them (numbers; an empty cell None): what cards, curves, the recipe study and a
+    restart read."""
     whole = ("epoch", "iterations")
 
     def typed(column, text):
@@ -53,13 +53,12 @@ def plot_curves(csv_path, png_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
+    rows = read_rows(csv_path)
     x = np.arange(1, len(rows) + 1)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in ((left, "loss"), (right, "top1")):
         for prefix, label in (("", "train"), ("val_", "eval")):
-            values = [float(r[prefix + metric]) if r.get(prefix + metric) else np.nan
+            values = [np.nan if r[prefix + metric] is None else r[prefix + metric]
                       for r in rows]
             axis.plot(x, values, marker=".", label=label)
         axis.set_xlabel("epoch (all stages)")
@@ -74,4 +73,7 @@ def plot_curves(csv_path, png_path):
 
 def tensorboard_callback(output, stage):
     """The Keras callback that writes a stage's TensorBoard logs into ``output/logs/<stage>``."""
+    # imported here: cards and the recipe study read the CSV log without TensorFlow
+    from el_zoo._keras import keras
+
     return keras.callbacks.TensorBoard(str(output / "logs" / stage), write_graph=False)

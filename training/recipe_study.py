@@ -11,23 +11,21 @@ far. Runs are grouped by model, width and data set, best top-1 first, so arms tr
 equal CPU time read side by side.
 """
 
-import csv
 import json
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
 
 from training.compare import is_report, report_info, report_parser, saved_runs
+from training.logs import read_rows
 
 
 def curve(log_path):
     """[(stage, epoch, CPU minutes so far, eval top-1)] from a run's training_log.csv."""
     points, minutes = [], 0.0
-    with open(log_path) as f:
-        for row in csv.DictReader(f):
-            minutes += float(row["epoch_time_s"]) / 60
-            top1 = float(row["val_top1"]) if row.get("val_top1") else None
-            points.append([row["stage"], int(row["epoch"]), round(minutes, 2), top1])
+    for row in read_rows(log_path):
+        minutes += row["epoch_time_s"] / 60
+        points.append([row["stage"], row["epoch"], round(minutes, 2), row["val_top1"]])
     return points
 
 
