@@ -111,7 +111,11 @@ def floor_model(linked, plain):
             return copy
         return SelfAdd(copy, name=f"{layer.name}_floor")
 
-    return keras.models.clone_model(plain, clone_function=clone)
+    floor = keras.models.clone_model(plain, clone_function=clone)
+    # clone_model makes new weights; the plain twin's (trained) ones keep the conversion
+    # comparable: LCE folds ops whose operands are initial values (e.g. a zero threshold)
+    floor.set_weights(plain.get_weights())
+    return floor
 
 
 def rows(family, size, results):

@@ -98,6 +98,16 @@ def test_the_floor_is_the_plain_twin_plus_one_add_per_link(family):
     assert set(added) <= {"ADD", "LceQuantize"}, added
 
 
+def test_the_floor_carries_the_plain_twins_weights():
+    module = deploy()
+    tf.keras.utils.set_random_seed(0)
+    linked, plain = el_zoo.load("reactnet_a_el", **SMALL), el_zoo.load("reactnet_a", **SMALL)
+    plain.set_weights([w + 0.5 for w in plain.get_weights()])  # not initial values
+    floor = module.floor_model(linked, plain)
+    assert all(np.array_equal(a, b) for a, b in zip(floor.get_weights(), plain.get_weights()))
+    assert len(floor.get_weights()) == len(plain.get_weights())
+
+
 def test_the_floor_needs_the_twin_of_the_same_layout():
     module = deploy()
     linked = el_zoo.load("mobilenet_v1_el", **SMALL)
