@@ -281,8 +281,6 @@ def main():
     for family in [] if args.latency_only else args.families:
         print(f"== op accounting of {family}", flush=True)
         accounts[family] = op_accounting(family)
-        write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
-                     args.rounds)
     for size in [] if args.ops_only else args.sizes:
         for family in args.families:
             linked = elastic_link_twin(family)  # its defaults: those of its published weights
@@ -292,8 +290,8 @@ def main():
                 weights_from=published_el(family), **CONFIGS[size],
                 extra={"floor": (f"{family} + 1 ADD per link (floor)", floor_model)},
             )
-            write_report(args.out, latency, accounts, run_info(started, commit), args.runs,
-                         args.rounds)
+    # Written once, at the end: a run stopped part-way leaves the last complete report.
+    write_report(args.out, latency, accounts, run_info(started, commit), args.runs, args.rounds)
 
 
 if __name__ == "__main__":
