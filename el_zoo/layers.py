@@ -60,7 +60,7 @@ def _height_width(x):
     return [static[i] if static[i] is not None else dynamic[i] for i in (1, 2)]
 
 
-def _per_position_matmul(x, matrix):
+def per_position_matmul(x, matrix):
     """x @ matrix over the channel axis of a 4D tensor (one matmul for all positions)."""
     height, width = _height_width(x)
     flat = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), matrix)
@@ -112,7 +112,7 @@ def linked_sum_for_training(conv_out, x_real, gamma, stride, channels_out):
     channels_in = int(x.shape[-1])
     if channels_in <= MATMUL_MAX_CHANNELS:
         matrix = tf.constant(channel_matrix(channels_in, channels_out), x.dtype) * gamma
-        return conv_out + _per_position_matmul(x, matrix)
+        return conv_out + per_position_matmul(x, matrix)
     tile_factor, group_size = channel_factors(channels_in, channels_out)
     if tile_factor == 1 and group_size > 1:
         x = _group_means(x, channels_out, group_size)
