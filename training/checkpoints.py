@@ -232,17 +232,18 @@ class EpochCheckpoint(keras.callbacks.Callback):
             images_per_epoch, run, is_chief, keep)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.time()
+        self.epoch_started, self.epoch_cpu_started = time.time(), time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.time() - self.epoch_started
+        cpu_seconds = time.process_time() - self.epoch_cpu_started
         optimizer = self.model.optimizer
         lr = optimizer.learning_rate
         lr = lr(optimizer.iterations) if callable(lr) else lr
         lr = float(keras.backend.get_value(lr))  # also a MirroredVariable under a strategy
         row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
                "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
-               "epoch_time_s": round(seconds, 1),
+               "epoch_time_s": round(seconds, 1), "epoch_cpu_s": round(cpu_seconds, 1),
                "elapsed_s": round(self.run["elapsed_before"] + time.time() - self.run["started"], 1),
                "iterations": int(optimizer.iterations.numpy())}
         row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})

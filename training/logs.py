@@ -6,8 +6,10 @@ import csv
 import numpy as np
 from el_zoo.atomic import atomic_path
 
+# epoch_time_s is wall time; epoch_cpu_s the process's CPU time (all its threads) over the
+# same epoch, what it cost whatever else ran beside it (empty in logs written before it).
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
-               "lr", "img_per_s", "epoch_time_s", "elapsed_s", "iterations")
+               "lr", "img_per_s", "epoch_time_s", "epoch_cpu_s", "elapsed_s", "iterations")
 
 
 def write_csv(path, rows):
