@@ -36,7 +36,7 @@ from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before Tensor
 import tensorflow as tf
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
-from el_zoo.builder import LINK_SUFFIX
+from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX
 from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
@@ -99,7 +99,7 @@ def floor_model(linked, plain):
     """
     units = [layer.name[:-len(LINK_SUFFIX)] for layer in linked.layers
              if isinstance(layer, ElasticLink)]
-    norms = {f"{unit}_bn" for unit in units}
+    norms = {f"{unit}{BN_SUFFIX}" for unit in units}
     missing = sorted(norms - {layer.name for layer in plain.layers})
     if missing:
         raise ValueError(f"floor_model: {plain.name} has no layers {missing[:3]} for the "
@@ -261,7 +261,8 @@ def write_report(out, latency, accounts, info, runs, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=report_path("deploy.md"))
+    parser.add_argument("--out", help="default: reports/deploy.md; required for a partial "
+                        "run (--families, --sizes, --ops-only, --latency-only)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
@@ -276,6 +277,12 @@ def main():
     if unknown:
         parser.error(f"unknown families or sizes {unknown}; use families from {FAMILIES} "
                      f"and sizes from {tuple(CONFIGS)}.")
+    partial = (args.ops_only or args.latency_only or set(args.families) != set(FAMILIES)
+               or set(args.sizes) != set(CONFIGS))
+    if args.out is None and partial:
+        parser.error("a partial run would replace the full report reports/deploy.md: give "
+                     "--out, e.g. --out /tmp/deploy.md")
+    args.out = args.out or report_path("deploy.md")
     started, commit = time.time(), git_commit()
     latency, accounts = {}, {}
     for family in [] if args.latency_only else args.families:

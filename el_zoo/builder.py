@@ -41,6 +41,8 @@ CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of Model
 # ("block1_dw" -> "block1_dw_el"; el_zoo.nets._blocks names them), which is how weight
 # files without a recorded config are recognised as holding links.
 LINK_SUFFIX = "_el"
+# A unit's batch norm is named after the unit plus this suffix ("block1_dw" -> "block1_dw_bn").
+BN_SUFFIX = "_bn"
 
 
 class WeightsFileError(ValueError):

@@ -140,6 +140,18 @@ def test_unknown_families_and_sizes_are_refused_before_any_work(monkeypatch, cap
     assert "unknown families or sizes ['resnet19', '64']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("partial", [["--ops-only"], ["--latency-only"],
+                                     ["--families", "resnet18"], ["--sizes", "32"]])
+def test_a_partial_run_needs_its_own_output(monkeypatch, capsys, partial):
+    module = deploy()
+    monkeypatch.setattr(module, "op_accounting", lambda family: pytest.fail("ran"))
+    monkeypatch.setattr(sys, "argv", ["deploy.py", *partial])
+    with pytest.raises(SystemExit):
+        module.main()
+    assert "would replace the full report reports/deploy.md: give --out" in (
+        capsys.readouterr().err)
+
+
 class Stop(Exception):
     pass
 

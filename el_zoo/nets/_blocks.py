@@ -19,7 +19,7 @@ import numbers
 import larq as lq
 
 from el_zoo._keras import keras
-from el_zoo.builder import LINK_SUFFIX, load_weights_file, record_config
+from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX, load_weights_file, record_config
 from el_zoo.layers import ElasticLink, Standardize
 from el_zoo.registry import model_info
 
@@ -119,12 +119,12 @@ def binary_conv_bn(
             filters, kernel_size, input_quantizer=input_quantizer, **common
         )(binary_in)
     if not _linked(elastic_link, kernel_size):
-        return batch_norm(y, f"{name}_bn")
+        return batch_norm(y, f"{name}{BN_SUFFIX}")
     link = _link(x, elastic_link, strides=strides, kernel_size=kernel_size,
                  depthwise=depthwise, name=f"{name}{LINK_SUFFIX}")
     if elastic_link.position == "before_bn":
-        return batch_norm(link([x, y]), f"{name}_bn")
-    return link([x, batch_norm(y, f"{name}_bn")])
+        return batch_norm(link([x, y]), f"{name}{BN_SUFFIX}")
+    return link([x, batch_norm(y, f"{name}{BN_SUFFIX}")])
 
 
 def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
@@ -133,7 +133,7 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
         filters, kernel_size, strides=strides, padding="same", use_bias=False,
         name=f"{name}_conv",
     )(x)
-    return batch_norm(x, f"{name}_bn")
+    return batch_norm(x, f"{name}{BN_SUFFIX}")
 
 
 def check_width_multiplier(model_name, width_multiplier):
