@@ -211,6 +211,27 @@ def test_card_targets_give_next_steps_only_when_a_target_is_missed(tmp_path):
     assert line.endswith("more epochs and more width.")  # no measured speeds: no estimate
 
 
+def test_a_restarted_runs_next_step_reads_its_recorded_images_per_epoch(tmp_path):
+    """After a restart from a weights file, time and speed cover only the epochs logged (here
+    2 of 16): images per epoch come from the record, not from speed x time / epochs."""
+    from training import cards
+
+    short = published("mobilenet_v1_el.cifar10", 0.42)
+    short["training"].update(train_time_s=2 * 270.0, images_per_epoch=50_000, logged_epochs=2)
+    line = cards.scale_up_line(short["training"], report_path=fake_throughput_report(
+        tmp_path / "throughput.json"))
+    assert "a width-1.0 epoch (50,000 images) would take about 4 min" in line
+    assert cards.train_time_text(short["training"]) == \
+        "9 min of training in the 2 epochs logged (185 img/s)"
+
+
+def test_a_training_record_is_read_alike_from_run_and_published_folders():
+    run = published("resnet18.cifar10", 0.5)["training"]
+    assert compare.recorded_training(run) is run
+    assert compare.recorded_training({"name": "resnet18.cifar10", "training": run,
+                                      "publish": {}}) is run
+
+
 def test_cards_and_the_manifest_carry_a_published_variants_elastic_link_options(tmp_path):
     from training import cards, publish
 

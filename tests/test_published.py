@@ -109,6 +109,8 @@ def test_a_card_shows_the_chain_of_segments_and_its_restart():
     assert ("- Restarted from committed weights: `models/resnet18_el.cifar10` (`models/"
             "resnet18_el.cifar10/weights.h5`, sha256 `f00`) after epoch 18 of stage main, "
             "with a fresh optimizer") in section
+    # the run's wall time is its segments', not the last invocation's
+    assert f"wall time {(5640 + 9000 + 3600) // 60} min over its 3 segments; finished" in card
 
 
 def test_cards_read_the_zoos_targets_from_training_targets(monkeypatch):

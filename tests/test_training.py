@@ -383,6 +383,12 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
 
     source = tmp_path / "models" / "resnet18.cifar10"  # a copy, deleted below
     shutil.copytree(MODELS / "resnet18.cifar10", source)
+    # the copy stands for a run on the test's subsets and batch: a restart continues the
+    # same run
+    copied = json.loads((source / "metrics.json").read_text())
+    copied["training"].update(train_limit=128, eval_images=64)
+    copied["training"]["recipe_config"]["batch_size"] = 32
+    (source / "metrics.json").write_text(json.dumps(copied))
     published = json.loads((source / "metrics.json").read_text())["training"]
     output = tmp_path / "run"
     command = ["resnet18", "--recipe", "cifar10", "--width-multiplier", "0.5", "--epochs",
@@ -413,11 +419,17 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
         [cosine_lr(75, 80), cosine_lr(79, 80)], rel=1e-4)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["epochs"] == 20
+    # the source's schedule (18 epochs) had ended at lr 0; this one's of 20 goes on at
+    # epoch 18's rate: a warm restart, recorded
+    schedule = {"source_epochs": 18, "source_end_lr": 0.0, "epochs": 20,
+                "lr": pytest.approx(cosine_lr(18, 20), rel=1e-4)}
     assert metrics["restart"] == {
         "from": str(source), "weights": str(source / "weights.h5"), "sha256": sha256,
         "stage": "main", "epoch": 18, "optimizer": OPTIMIZER_LOST,
         "source": {key: published[key] for key in ("model", "recipe", "epochs", "top1",
-                                                   "command", "git_commit", "date")}}
+                                                   "command", "git_commit", "date")},
+        "schedule": schedule}
+    assert (metrics["logged_epochs"], metrics["images_per_epoch"]) == (20, 128)
     segments = metrics["segments"]
     assert [(s["segment"], s["began_as"], s["epochs"], s["ended_by"]) for s in segments] == [
         (1, "start", [1, 18], "finished"), (2, "restart", [19, 19], "segment limit"),
@@ -439,6 +451,12 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
     assert lines[-1].startswith(
         f"- Restarted from committed weights: `{source}` (`{source / 'weights.h5'}`, sha256 "
         f"`{sha256}`) after epoch 18 of stage main, with a fresh optimizer")
+    assert lines[-1].endswith(
+        "a warm restart: the source's schedule of 18 epochs had ended at lr 0; this run's "
+        f"schedule of 20 epochs continued from epoch 18 at lr {cosine_lr(18, 20):.3g}.")
+    # the card's wall time sums the segments (the first one's carried from the source)
+    assert cards.wall_time_text(metrics) == (
+        f"wall time {sum(s['wall_time_s'] for s in segments) / 60:.0f} min over its 3 segments")
 
     assert train.main(command) == 0  # finished: the source is not needed to say so
     assert "is already complete" in capsys.readouterr().out
@@ -449,8 +467,17 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
      "folder; give a published models/NAME.TAG folder, a finished run folder, or a weights "
      ".h5 file with --restart-epoch."),
     (["--width-multiplier", "0.125", "--restart-from", f"{MODELS}/resnet18_el.cifar10"],
-     "holds a run of another architecture or data (model resnet18_el, not resnet18; width "
-     "multiplier 0.5, not 0.125): restart from weights of this model, data set and width."),
+     "holds another run than this command's (model: recorded resnet18_el, now resnet18; "
+     "--width-multiplier: recorded 0.5, now 0.125; --elastic-link: recorded the global "
+     "defaults, now not given): a restart continues that run and may change only --epochs "
+     "(of the stage it continues) and --seed; give its other options as recorded, or train "
+     "a new run without --restart-from."),
+    (["--width-multiplier", "0.5", "--epochs", "30", "--lr", "0.001", "--batch-size", "64",
+      "--image-size", "40", "--train-limit", "100", "--restart-from",
+      f"{MODELS}/resnet18.cifar10"],
+     "holds another run than this command's (--batch-size: recorded 128, now 64; --lr: "
+     "recorded 0.002, now 0.001; --image-size: recorded 32, now 40; --train-limit: recorded "
+     "not given, now 100): a restart continues that run"),
     (["--width-multiplier", "0.125", "--restart-epoch", "5", "--restart-from",
       f"{MODELS}/resnet18.cifar10/weights.h5"],
      "width_multiplier=0.5; width_multiplier=0.125 cannot use those weights"),
@@ -466,7 +493,8 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
     (["--restart-epoch", "3"], "--restart-epoch goes with --restart-from (a weights file)."),
     (["--segment-minutes", "150", "--strategy", "multiworker"],
      "--segment-minutes does not work with --strategy multiworker"),
-], ids=["missing", "other model and width", "file of another width", "file without epoch",
+], ids=["missing", "other model and width", "other options", "file of another width",
+        "file without epoch",
         "nothing left to train", "teacher stage lost", "epoch without source",
         "segments of several workers"])
 def test_restart_and_segment_options_are_checked_before_anything_is_written(
@@ -479,6 +507,79 @@ def test_restart_and_segment_options_are_checked_before_anything_is_written(
                        *arguments])
     assert code == 2 and message.format(tmp=tmp_path) in capsys.readouterr().err
     assert not output.exists()
+
+
+def restart_source(tmp_path, metrics_text):
+    """A copy of the published resnet18.cifar10 folder whose metrics.json is ``metrics_text``."""
+    source = tmp_path / "source"
+    shutil.copytree(MODELS / "resnet18.cifar10", source)
+    (source / "metrics.json").write_text(metrics_text)
+    return source
+
+
+@pytest.mark.parametrize("metrics_text", ["{not json", "[1, 2]", '{"top1": 0.5}',
+                                          '{"training": {"model": "resnet18"}, "publish": {}}'],
+                         ids=["not json", "a list", "no training record", "a partial record"])
+def test_a_restart_from_a_folder_with_an_unreadable_record_says_so_in_one_line(
+        tmp_path, capsys, metrics_text):
+    from training import train
+
+    source = restart_source(tmp_path, metrics_text)
+    code = train.main(["resnet18", "--recipe", "cifar10", "--output-dir", str(tmp_path / "run"),
+                       "--restart-from", str(source)])
+    error = capsys.readouterr().err
+    assert code == 2 and (f"--restart-from {source}: {source / 'metrics.json'} is not a training "
+                          "record (JSON with model, seed, epochs, recipe_config and the "
+                          "recipe's stages); give a finished run folder") in error
+    assert "Traceback" not in error and not (tmp_path / "run").exists()
+
+
+def test_a_restart_keeps_the_epochs_of_the_stages_its_source_did(tmp_path, capsys):
+    """--epochs sets every stage; the stages before the last are the source's, done."""
+    from training import train
+
+    published = json.loads((MODELS / "resnet18.cifar10" / "metrics.json").read_text())
+    recipe = recipes.get_recipe("cifar10_two_stage", width_multiplier=0.5)
+    published["training"].update(recipe=recipe["name"], recipe_config=recipe)
+    source = restart_source(tmp_path, json.dumps(published))
+    code = train.main(["resnet18", "--recipe", "cifar10_two_stage", "--width-multiplier", "0.5",
+                       "--epochs", "30", "--output-dir", str(tmp_path / "run"),
+                       "--restart-from", str(source)])
+    assert code == 2 and (f"--restart-from {source} holds another run than this command's "
+                          "(--stage-epochs stage1: recorded 6, now 30): a restart continues "
+                          "that run") in capsys.readouterr().err
+
+
+def test_a_restart_from_a_weights_file_counts_the_epochs_it_did_not_log(data_dir, tmp_path,
+                                                                      capsys):
+    """A two-stage recipe restarted from a bare weights file after epoch 10 of its last stage:
+    the run's epochs count stage 1's (6) and main's 11, though only one epoch is logged;
+    time and speed cover that one, and the card says so."""
+    from training import cards, train
+
+    output = tmp_path / "run"
+    assert train.main([
+        "resnet18", "--recipe", "cifar10_two_stage", "--width-multiplier", "0.5",
+        "--stage-epochs", "main=11", "--train-limit", "64", "--eval-limit", "32",
+        "--batch-size", "32", "--verbose", "0", "--data-dir", str(data_dir), "--output-dir",
+        str(output), "--restart-from", str(MODELS / "resnet18.cifar10" / "weights.h5"),
+        "--restart-epoch", "10"]) == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert (metrics["epochs"], metrics["logged_epochs"], metrics["images_per_epoch"]) == (
+        17, 1, 64)
+    assert [(s["began_as"], s["epochs"], s["ended_by"]) for s in metrics["segments"]] == [
+        ("restart", [17, 17], "finished")]
+    assert metrics["restart"]["schedule"] == {
+        "source_epochs": None, "source_end_lr": None, "epochs": 11,
+        "lr": pytest.approx(cosine_lr(10, 11), rel=1e-4)}
+    assert cards.train_time_text(metrics).startswith(
+        f"{metrics['train_time_s'] / 60:.0f} min of training in the 1 epoch logged (")
+    assert cards.wall_time_text(metrics) == (
+        f"wall time {metrics['segments'][0]['wall_time_s'] / 60:.0f} min (the weights file's "
+        "own training not included)")
+    assert cards.restart_line(metrics["restart"]).endswith(
+        f"this run's schedule of 11 epochs continued from epoch 10 at lr "
+        f"{cosine_lr(10, 11):.3g}; the weights file records no schedule of its own.")
 
 
 def test_a_restart_refuses_a_run_folder_with_checkpoints(tmp_path, capsys):

@@ -10,6 +10,7 @@ and a test checks that the committed cards are exactly that.
 """
 
 import json
+import math
 import string
 from pathlib import Path
 
@@ -92,8 +93,24 @@ def restart_line(restart):
             f"sha256 `{restart['sha256']}`) after epoch {restart['epoch']} of stage "
             f"{restart['stage']}, with a fresh optimizer: the optimizer's state (Adam's "
             "moment estimates) was not saved with the weights and was lost with the run "
-            f"folder; the learning-rate schedule continued where epoch {restart['epoch']} "
-            "left it.")
+            f"folder; {schedule_text(restart)}")
+
+
+def schedule_text(restart):
+    """How the learning rate went on at a restart (``training.restart.schedule_record``): a
+    warm restart when the source's schedule had ended at another rate than this run's
+    continues at (a finished run's, near 0)."""
+    epoch, schedule = restart["epoch"], restart.get("schedule")
+    if schedule is None:  # recorded before restarts kept their rates
+        return f"the learning rate followed this run's schedule from epoch {epoch}."
+    continued = (f"this run's schedule of {schedule['epochs']} epochs continued from epoch "
+                 f"{epoch} at lr {schedule['lr']:.3g}")
+    if schedule["source_end_lr"] is None:
+        return f"{continued}; the weights file records no schedule of its own."
+    if math.isclose(schedule["lr"], schedule["source_end_lr"], rel_tol=1e-3, abs_tol=1e-12):
+        return f"{continued}, where the source's schedule left it."
+    return (f"a warm restart: the source's schedule of {schedule['source_epochs']} epochs had "
+            f"ended at lr {schedule['source_end_lr']:.3g}; {continued}.")
 
 
 def chain_lines(training):
@@ -177,7 +194,11 @@ def scale_up_line(training, report_path=None):
     if measured is None or training["dataset"] != "cifar10":
         return text
     speed, slowdown = measured
-    images = round(training["img_per_s"] * training["train_time_s"] / training["epochs"], -3)
+    # recorded since restarts (whose time and speed cover only the epochs logged); before,
+    # every epoch was logged and timed
+    images = training.get("images_per_epoch") or (
+        training["img_per_s"] * training["train_time_s"] / training["epochs"])
+    images = round(images, -3)
     minutes = images / (speed / slowdown) / 60
     return (f"{text} Measured here (`{THROUGHPUT_MD}`, 2 threads, nothing "
             f"else running): `{training['model']}` trains at {speed:.0f} img/s at width 0.25, "
@@ -315,6 +336,34 @@ def epochs_text(epochs):
     return f"{epochs} epoch{'s' if epochs > 1 else ''}"
 
 
+def train_time_text(training):
+    """'94 min of training (166 img/s)': over the epochs logged, when a restart left some
+    unlogged (a weights file, or a source without its log)."""
+    text = f"{training['train_time_s'] / 60:.0f} min of training"
+    logged = training.get("logged_epochs", training["epochs"])
+    if logged < training["epochs"]:
+        text += f" in the {epochs_text(logged)} logged"
+    return f"{text} ({training['img_per_s']:.0f} img/s)"
+
+
+def wall_time_text(training):
+    """'wall time 90 min': a run trained in segments sums theirs (``training.segments``),
+    saying which were not recorded."""
+    segments = training.get("segments")
+    if not segments:
+        return f"wall time {training['wall_time_s'] / 60:.0f} min"
+    seconds = sum(s["wall_time_s"] for s in segments if s.get("wall_time_s") is not None)
+    text = f"wall time {seconds / 60:.0f} min"
+    if len(segments) > 1:
+        text += f" over its {len(segments)} segments"
+    notes = [f"segment {s['segment']} not recorded" for s in segments
+             if s.get("wall_time_s") is None]
+    restart = training.get("restart") or {}
+    if "source" in restart and restart["source"] is None:  # a weights file: no record
+        notes.append("the weights file's own training not included")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def card_fields(name, published, rows, twin=None):
     """The values the card template's placeholders take, as the card shows them."""
     t, e, c = published["training"], published["evaluation"], published["cost"]
@@ -345,8 +394,7 @@ def card_fields(name, published, rows, twin=None):
         "recipe": t["recipe"], "batch_size": recipe["batch_size"], "stages": stage_text,
         "seed": t["seed"], "command": t["command"], "git_commit": t["git_commit"],
         "machine": t["machine"], "epochs": epochs_text(t["epochs"]),
-        "train_minutes": f"{t['train_time_s'] / 60:.0f}", "img_per_s": f"{t['img_per_s']:.0f}",
-        "wall_minutes": f"{t['wall_time_s'] / 60:.0f}", "date": t["date"],
+        "train_time": train_time_text(t), "wall_time": wall_time_text(t), "date": t["date"],
         "accuracy_versus_time": "\n".join(curve_lines(rows)),
         "segments": chain_section(t),
         "against_targets": "\n".join(target_lines(name, published, twin)),

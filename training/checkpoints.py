@@ -92,11 +92,12 @@ def shown(value, other=None):
     return "given" if value is True else str(value)
 
 
-def run_differences(recorded, now):
+def run_differences(recorded, now, ignore=()):
     """["--seed: recorded 0, now 1", ...] for each defining value a rerun changes; values one
-    side does not have (an older record) are not compared."""
+    side does not have (an older record), and those named in ``ignore``, are not compared."""
     before, after = defining_values(recorded), defining_values(now)
-    names = [name for name in before if name in after and before[name] != after[name]]
+    names = [name for name in before if name in after and name not in ignore
+             and before[name] != after[name]]
     if "--recipe" in names:  # another recipe differs in all its settings: name the option only
         names = [name for name in names if not name.startswith("recipe setting")]
     return [f"{name}: recorded {shown(before[name], after[name])}, now "

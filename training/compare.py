@@ -39,6 +39,12 @@ def is_published(metrics):
     return "training" in metrics and "publish" in metrics
 
 
+def recorded_training(metrics):
+    """The training record in a metrics.json: a published model's (under "training") or a
+    run folder's, which is the record itself."""
+    return metrics["training"] if is_published(metrics) else metrics
+
+
 def is_report(path):
     """A generated report's JSON (it keeps the run records it was made from)."""
     return path.suffix == ".json" and path.is_file()
@@ -60,7 +66,7 @@ def read_runs(source):
         records = saved_runs(path, "run folders, published folders or a compare output")
     elif (path / "metrics.json").is_file():
         metrics = json.loads((path / "metrics.json").read_text())
-        records = [metrics["training"] if is_published(metrics) else metrics]
+        records = [recorded_training(metrics)]
     else:
         raise ValueError(f"{source} has no metrics.json: is it a finished training run "
                          "(python -m training.train ... --output-dir DIR) or a published "

@@ -19,12 +19,13 @@ def write_csv(path, rows):
         writer.writerows(rows)
 
 
-def epochs_of(rows):
+def epochs_of(rows, done=None):
     """The epochs the weights of epoch rows ``rows`` (the run's, in order) were trained,
     over all stages: the sum of each stage's last epoch. It is the rows' count, but for a
     run restarted from a bare weights file, whose rows start after the epoch it continued
-    at (``training.restart``)."""
-    last = {}
+    at (``training.restart``); ``done`` ({stage: epochs}) counts stages a restart took as
+    done where no row of theirs is there (a source without a log, or a weights file)."""
+    last = dict(done or {})
     for row in rows:
         last[row["stage"]] = row["epoch"]
     return sum(last.values())

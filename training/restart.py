@@ -9,36 +9,50 @@ weights (``models/NAME.TAG``). A restart starts a new run folder from them:
 - The source is a published ``models/NAME.TAG`` folder or a finished run folder (its
   ``metrics.json``, ``weights.h5`` and ``training_log.csv``), or a weights ``.h5`` file with
   ``--restart-epoch N``.
+- The source must be the same run: what defines a run (``training.checkpoints``
+  ``run_differences``: model, recipe, batch size, lr, width, image size, Elastic-Link
+  options, --train-limit, --eval-limit, ...) must match its record; a restart may change
+  only the length of the stage it continues (``--epochs``) and ``--seed``.
 - The recipe's last stage continues at the epoch the source reached in it (the source's
-  record, or ``--restart-epoch``): ``--epochs`` gives the recipe's full length, as for the
-  run that was lost, and the learning-rate schedule continues where that epoch left it
-  (``training.train.ContinuedSchedule``). Earlier stages are taken as done by the source.
+  record, or ``--restart-epoch``): ``--epochs`` gives the recipe's full length, and this
+  run's learning-rate schedule continues from that epoch
+  (``training.schedules.ContinuedSchedule``). A finished run's schedule had ended (lr near
+  0), so restarting it with more epochs is a warm restart: the rate jumps to this
+  schedule's at that epoch. The record keeps both (source's schedule length and end lr,
+  the lr at the restart). Earlier stages are taken as done by the source, with the epochs
+  it recorded (``--stage-epochs`` must keep them).
 - The optimizer starts fresh: its state (Adam's moment estimates) is not saved with the
   weights and was lost with the run folder. Its step count starts at 0, so that Adam's
   bias correction treats the zeroed moments as new; only the schedule is shifted.
 - The run records it: recipe.json and metrics.json under "restart" (the source, the
-  weights file and its sha256, the stage and epoch it continued at, the optimizer lost),
+  weights file and its sha256, the stage and epoch it continued at, the optimizer lost,
+  the learning rates under "schedule"),
   and its first segment began as "restart" (``training.segments``). A folder source's epoch
   rows and segments are carried over, so the new run's log and card cover the whole chain.
 
 Rerunning the same command resumes the restarted run from its own checkpoints (the source
 is then not read again). Everything is checked before data is loaded or anything written:
-a missing source, another model, data set, width or Elastic-Link options, a run folder that
-already holds another run's checkpoints, nothing left to train, and a last stage whose
-teacher is an earlier stage (its weights were lost too).
+a missing source or an unreadable record, another run (model, recipe, options), a run
+folder that already holds another run's checkpoints, nothing left to train, and a last
+stage whose teacher is an earlier stage (its weights were lost too).
 """
 
+import contextlib
+import io
 import json
+import shlex
 from pathlib import Path
 from typing import NamedTuple, Optional
 
 from el_zoo.builder import resolve_weights
 from el_zoo.hub import sha256_of
 
-from training.checkpoints import has_progress
-from training.compare import is_published
+from training.checkpoints import has_progress, run_differences, run_record
+from training.command import build_parser
+from training.compare import recorded_training
 from training.logs import read_rows
-from training.recipes import recorded_elastic_link
+from training.recipes import STAGE_DEFAULTS, recorded_elastic_link
+from training.schedules import lr_after
 from training.segments import unrecorded_segment
 
 OPTIMIZER_LOST = "fresh: its state was not saved with the weights and was lost with the run folder"
@@ -55,11 +69,12 @@ class Restart(NamedTuple):
 
 
 def source_files(source):
-    """(weights file, training record or None) of a ``--restart-from`` source; a clear
-    error for a path that is neither a weights file nor a finished or published run."""
+    """(weights file, training record or None, run record or None) of a ``--restart-from``
+    source; a clear error for a path that is neither a weights file nor a finished or
+    published run."""
     path = Path(source)
     if path.is_file() and path.suffix in (".h5", ".hdf5"):
-        return path, None
+        return path, None, None
     if not (path / "metrics.json").is_file() or not (path / "weights.h5").is_file():
         raise ValueError(
             f"--restart-from {source}: "
@@ -67,22 +82,76 @@ def source_files(source):
                "not a weights .h5 file, nor a folder with metrics.json and weights.h5")
             + "; give a published models/NAME.TAG folder, a finished run folder, or a "
             "weights .h5 file with --restart-epoch.")
-    metrics = json.loads((path / "metrics.json").read_text())
-    return path / "weights.h5", metrics["training"] if is_published(metrics) else metrics
+    training = read_record(path / "metrics.json", source, TRAINING_KEYS, recorded_training)
+    return path / "weights.h5", training, recorded_run(path, training, source)
 
 
-def check_same_run(source, training, model, recipe):
-    """Refuses a source record of another model, data set or width than this run's."""
-    ours = {"model": model, "data set": recipe["dataset"],
-            "width multiplier": recipe["width_multiplier"]}
-    theirs = {"model": training["model"], "data set": training["dataset"],
-              "width multiplier": training["recipe_config"]["width_multiplier"]}
-    differing = [f"{key} {theirs[key]}, not {ours[key]}" for key in ours
-                 if ours[key] != theirs[key]]
-    if differing:
-        raise ValueError(f"--restart-from {source} holds a run of another architecture or "
-                         f"data ({'; '.join(differing)}): restart from weights of this "
-                         "model, data set and width.")
+# What the restart reads of a source's records (``training.train.run_metrics`` writes
+# metrics.json; ``training.checkpoints.run_record`` recipe.json).
+TRAINING_KEYS = ("model", "seed", "epochs", "recipe_config")
+RUN_KEYS = ("model", "seed", "recipe")
+
+
+def read_record(path, source, keys, record=lambda value: value):
+    """The JSON record in ``path`` (``record`` of it: the part to read), which has ``keys``
+    and a recipe with stages; a one-line error naming the file when it has not."""
+    try:
+        value = record(json.loads(path.read_text()))
+        recipe = value[keys[-1]]
+        if not all(key in value for key in keys) or not recipe["stages"]:
+            raise KeyError
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise ValueError(f"--restart-from {source}: {path} is not a training record (JSON with "
+                         f"{', '.join(keys)} and the recipe's stages); give a finished run "
+                         "folder or a published models/NAME.TAG folder, or a weights .h5 "
+                         "file with --restart-epoch.") from None
+    return value
+
+
+def recorded_run(folder, training, source):
+    """What defined the source's run (``training.checkpoints.run_record``'s form): a run
+    folder's recipe.json, else (a published folder keeps none) its training record's values;
+    a value an older record lacks (train_limit, tfds) is not compared."""
+    if (folder / "recipe.json").is_file():
+        return read_record(folder / "recipe.json", source, RUN_KEYS)
+    names = {"teacher": "teacher", "eval_images": "eval_limit", "train_limit": "train_limit",
+             "tfds": "tfds"}
+    return {"model": training["model"], "recipe": training["recipe_config"],
+            "seed": training["seed"], **typed_options(training.get("command")),
+            **{name: training[key] for key, name in names.items() if key in training}}
+
+
+def typed_options(command):
+    """{"train_limit": ..., "tfds": ...} as the recorded ``command`` (``el-zoo train ...``,
+    as typed) gave them: what a record written before metrics.json kept them says; {} for a
+    command that does not parse."""
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # argparse's usage lines
+            args, _ = build_parser().parse_known_args(shlex.split(command)[2:])
+    except (SystemExit, AttributeError, ValueError):  # no command, or another one
+        return {}
+    return {"train_limit": args.train_limit, "tfds": args.tfds}
+
+
+# What a restart may change of the run it continues: the length of the stage it continues
+# (the earlier stages' epochs are checked apart), the seed of its data order, its source.
+MAY_CHANGE = ("--epochs", "--seed", "--restart-from")
+
+
+def check_continues(source, recorded, record):
+    """Refuses a source whose run differs from this one (``record``) in anything a restart
+    may not change (``MAY_CHANGE``), or in the epochs of a stage before the last."""
+    differences = run_differences(recorded, record, ignore=MAY_CHANGE)
+    theirs = {stage["name"]: stage["epochs"] for stage in recorded["recipe"]["stages"][:-1]}
+    differences += [f"--stage-epochs {stage['name']}: recorded {theirs[stage['name']]}, now "
+                    f"{stage['epochs']}" for stage in record["recipe"]["stages"][:-1]
+                    if theirs.get(stage["name"], stage["epochs"]) != stage["epochs"]]
+    if differences:
+        raise ValueError(f"--restart-from {source} holds another run than this command's "
+                         f"({'; '.join(differences)}): a restart continues that run and may "
+                         "change only --epochs (of the stage it continues) and --seed; give "
+                         "its other options as recorded, or train a new run without "
+                         "--restart-from.")
 
 
 def check_weights_fit(weights, model, recipe):
@@ -139,6 +208,29 @@ def check_last_stage_alone(recipe):
                          "restarted.")
 
 
+def schedule_record(training, recipe, epoch):
+    """The learning rates at a restart after ``epoch``: the source's schedule (its last
+    stage's epochs and the lr it ended at; None for a weights file, which records none) and
+    this run's (its epochs, and the lr it continues at)."""
+    stage = recipe["stages"][-1]
+    record = {"source_epochs": None, "source_end_lr": None, "epochs": stage["epochs"],
+              "lr": round(lr_after(stage, epoch), 12)}
+    if training is not None:
+        ended = {**STAGE_DEFAULTS, **training["recipe_config"]["stages"][-1]}
+        record.update(source_epochs=ended["epochs"],
+                      source_end_lr=round(lr_after(ended, ended["epochs"]), 12))
+    return record
+
+
+def stages_done(restart, recipe):
+    """{stage: epochs} of the stages before the last, which a ``restart`` takes as done by
+    its source ({} without one): the run's epochs count them where no row of theirs was
+    carried over (``training.logs.epochs_of``)."""
+    if restart is None:
+        return {}
+    return {stage["name"]: stage["epochs"] for stage in recipe["stages"][:-1]}
+
+
 def carried_segments(training, rows):
     """The source's segments, or one unrecorded segment for a record made before segments
     were (it finished; its CPU time is unknown)."""
@@ -155,9 +247,9 @@ def read_restart(args, recipe):
     """The ``Restart`` of a new run folder started ``--restart-from`` a source: read and
     checked before anything is written."""
     check_last_stage_alone(recipe)
-    weights, training = source_files(args.restart_from)
+    weights, training, recorded = source_files(args.restart_from)
     if training is not None:
-        check_same_run(args.restart_from, training, args.model, recipe)
+        check_continues(args.restart_from, recorded, run_record(args, recipe))
     check_weights_fit(weights, args.model, recipe)
     epoch = restart_epoch(args.restart_from, training, args.restart_epoch, recipe)
     source = None if training is None else {
@@ -165,7 +257,8 @@ def read_restart(args, recipe):
                                            "git_commit", "date")}
     record = {"from": args.restart_from, "weights": str(weights), "sha256": sha256_of(weights),
               "stage": recipe["stages"][-1]["name"], "epoch": epoch,
-              "optimizer": OPTIMIZER_LOST, "source": source}
+              "optimizer": OPTIMIZER_LOST, "source": source,
+              "schedule": schedule_record(training, recipe, epoch)}
     if training is None:
         return Restart(record, [], [])
     log = Path(args.restart_from) / "training_log.csv"

@@ -72,6 +72,8 @@ class Segment:
         command, commit: the run's documented command and the commit read at its start.
         started: ``time.time()`` at the invocation's start.
         limit_minutes: ``--segment-minutes``, or None for no limit.
+        done: {stage: epochs} a restart took as done (``training.restart.stages_done``),
+            counted in the epoch numbers where the rows lack them.
 
     Example:
         ```python
@@ -81,8 +83,9 @@ class Segment:
         ```
     """
 
-    def __init__(self, earlier, began_as, command, commit, started, limit_minutes=None):
-        self.earlier = closed(earlier)
+    def __init__(self, earlier, began_as, command, commit, started, limit_minutes=None,
+                 done=None):
+        self.earlier, self.done = closed(earlier), done
         self.started, self.cpu_started = started, time.process_time()
         self.limit_s = None if limit_minutes is None else 60.0 * limit_minutes
         self.record = {"began_as": began_as, "start": utc_date(), "end": utc_date(),
@@ -113,7 +116,7 @@ class Segment:
     def epoch_done(self, rows):
         """Records an epoch just trained: ``rows`` are the run's epoch rows so far, the
         last one this epoch's."""
-        epoch = epochs_of(rows)
+        epoch = epochs_of(rows, self.done)
         if self.record["epochs"] is None:
             self._covers(rows[:-1])
             self.record["epochs"] = [epoch, epoch]

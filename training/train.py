@@ -24,9 +24,10 @@ Writes into the output folder:
     training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
     logs/               TensorBoard logs.
     training_curves.png the curves of training_log.csv.
-    metrics.json        final top-1/top-5 on the evaluation split, epochs, wall time, img/s,
-                        the exact command, commit and machine, the segments and the restart
-                        (if any); written last: it marks the run complete.
+    metrics.json        final top-1/top-5 on the evaluation split, epochs (those logged,
+                        and images per epoch), wall time, img/s, the exact command, commit
+                        and machine, the segments and the restart (if any); written last:
+                        it marks the run complete.
 
 A run that fails before its first checkpoint removes what it wrote (and the folder, if it
 created it), so a failed start leaves nothing half-written.
@@ -71,7 +72,8 @@ from training.checkpoints import (EpochCheckpoint, check_output_folder, check_re
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, plot_curves, tensorboard_callback
 from training.recipes import get_recipe, recorded_elastic_link, run_elastic_link
-from training.restart import planned_restart
+from training.restart import planned_restart, stages_done
+from training.schedules import learning_rate
 from training.segments import Segment
 
 
@@ -305,43 +307,6 @@ class Distiller(keras.Model):
         return {"loss": loss, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
 
 
-class ContinuedSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """``schedule`` from step ``offset`` on.
-
-    Why: a run restarted from committed weights at epoch E of its recipe has a fresh
-    optimizer, whose step count starts at 0 so that Adam's bias correction treats its
-    zeroed moments as new (at step E x steps they would be taken as settled, and the first
-    updates would be several times too large); the learning rate continues where the
-    recipe's schedule was at epoch E.
-    """
-
-    def __init__(self, schedule, offset):
-        super().__init__()
-        self.schedule, self.offset = schedule, offset
-
-    def __call__(self, step):
-        return self.schedule(step + self.offset)
-
-    def get_config(self):
-        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
-                "offset": self.offset}
-
-
-def learning_rate(stage, steps_per_epoch, start_epoch=0):
-    """A stage's schedule; ``start_epoch`` > 0 continues it after that epoch (a restart)."""
-    total = max(1, stage["epochs"] * steps_per_epoch)
-    warmup = stage["warmup_epochs"] * steps_per_epoch
-    if stage["schedule"] == "cosine":
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else stage["lr"], total - warmup, warmup_target=stage["lr"] if warmup else None,
-            warmup_steps=warmup)
-    elif stage["schedule"] == "linear":
-        schedule = keras.optimizers.schedules.PolynomialDecay(stage["lr"], total, 0.0, power=1.0)
-    else:
-        raise ValueError(f"unknown schedule {stage['schedule']!r}; use 'cosine' or 'linear'.")
-    return ContinuedSchedule(schedule, start_epoch * steps_per_epoch) if start_epoch else schedule
-
-
 def make_optimizer(stage, steps_per_epoch, model, start_epoch=0):
     schedule = learning_rate(stage, steps_per_epoch, start_epoch)
     if stage["weight_decay"]:
@@ -522,19 +487,23 @@ def evaluate_final(args, recipe, strategy, model, folders, inputs):
 
 def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, restart=None):
     """metrics.json's record of a finished run: with its segments and restart, if any."""
+    # time and speed over the rows there are: a restart from a weights file (or a folder
+    # without its log) has none for the epochs before it, which "epochs" counts
     train_seconds = sum(r["epoch_time_s"] for r in rows)
     images_seen = (inputs.images_per_epoch or 0) * len(rows)
     metrics = {
         "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
         "eval_split": recipe["eval_split"], "eval_images": args.eval_limit,
         "top1": float(results["top1"]), "top5": float(results["top5"]),
-        "epochs": epochs_of(rows), "stages": [s["name"] for s in recipe["stages"]],
-        "train_time_s": round(train_seconds, 1),
+        "epochs": epochs_of(rows, stages_done(restart, recipe)),
+        "stages": [s["name"] for s in recipe["stages"]], "logged_epochs": len(rows),
+        "images_per_epoch": inputs.images_per_epoch, "train_time_s": round(train_seconds, 1),
         "img_per_s": round(images_seen / train_seconds, 1) if train_seconds and images_seen else None,
         "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(inputs.classes),
                    "width_multiplier": recipe["width_multiplier"], "stem": recipe["stem"]},
         "classes": list(inputs.classes), "seed": args.seed, "strategy": args.strategy,
-        "teacher": args.teacher, "recipe_config": recipe,
+        "teacher": args.teacher, "train_limit": args.train_limit, "tfds": args.tfds,
+        "recipe_config": recipe,
         "restart": restart and restart.record, "segments": segment.records(),
         **run_info(started, commit),
     }
@@ -572,7 +541,7 @@ def this_segment(args, output, recipe, restart, resuming, commit, started):
     else:
         earlier, began_as = [], "start"
     return Segment(earlier, began_as, documented_command(args), commit, started,
-                   args.segment_minutes)
+                   args.segment_minutes, stages_done(restart, recipe))
 
 
 def segment_end_message(args, rows):
