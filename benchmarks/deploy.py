@@ -30,6 +30,7 @@ import argparse
 import collections
 import json
 import time
+from pathlib import Path
 
 from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
 
@@ -261,8 +262,9 @@ def write_report(out, latency, accounts, info, runs, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", help="default: reports/deploy.md; required for a partial "
-                        "run (--families, --sizes, --ops-only, --latency-only)")
+    parser.add_argument("--out", default=report_path("deploy.md"),
+                        help="another path for a partial run (--families, --sizes, "
+                        "--ops-only, --latency-only)")
     parser.add_argument("--runs", type=int, default=20, help="timed runs per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
@@ -279,10 +281,9 @@ def main():
                      f"and sizes from {tuple(CONFIGS)}.")
     partial = (args.ops_only or args.latency_only or set(args.families) != set(FAMILIES)
                or set(args.sizes) != set(CONFIGS))
-    if args.out is None and partial:
+    if partial and Path(args.out).resolve() == Path(report_path("deploy.md")).resolve():
         parser.error("a partial run would replace the full report reports/deploy.md: give "
                      "--out, e.g. --out /tmp/deploy.md")
-    args.out = args.out or report_path("deploy.md")
     started, commit = time.time(), git_commit()
     latency, accounts = {}, {}
     for family in [] if args.latency_only else args.families:
