@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import load
+from el_zoo.builder import built_config, load
 from el_zoo.convert import convert, serving_saved_model
 from el_zoo.pretrained import published_file
 from el_zoo.registry import model_info
@@ -165,10 +165,9 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **co
         variants["no_el"] = info.twin
     results, flatbuffers, built = {}, {}, {}
     model = None
-    # the no-EL twin has no links, so no Elastic-Link options
-    plain_config = {k: v for k, v in config.items() if k != "elastic_link"}
-    for role, variant_name in variants.items():
-        variant = load(variant_name, **(config if role == "model" else plain_config))
+    for role, variant_name in variants.items():  # the model first: its twin is built like it
+        variant_config = config if role == "model" else _twin_config(model, config)
+        variant = load(variant_name, **variant_config)
         if weights_from is not None and role == "model":
             path = published_file(weights_from, "weights.h5")
             variant.load_weights(str(path), by_name=True, skip_mismatch=True)
@@ -194,6 +193,21 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **co
                          "turn; ratios are medians of the per-round ratios")
     results["note"] = X86_NOTE.format(machine=platform.machine())
     return results
+
+
+def _twin_config(model, config):
+    """The no-EL twin's builder arguments: ``config`` without the Elastic-Link options (the
+    twin has no links), completed from ``model`` as it was built. Why: a tag
+    (``"resnet18_el.cifar10"``) builds the model at its published input size, width, stem
+    and classes, and a twin built from ``config`` alone got the builder's defaults
+    (224x224, width 1), so its latency, and the EL overhead, were another model's."""
+    twin = {key: value for key, value in config.items() if key != "elastic_link"}
+    recorded = built_config(model) or {}
+    for key in ("input_shape", "width_multiplier", "stem", "classes"):
+        if twin.get(key) is None and recorded.get(key) is not None:
+            value = recorded[key]
+            twin[key] = tuple(value) if key == "input_shape" else value
+    return twin
 
 
 def _median_ratio(results, role, other, threads=1):

@@ -10,8 +10,13 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo import data
-from el_zoo.builder import load
+from el_zoo._keras import keras
+from el_zoo.builder import built_config, load
 from el_zoo.pretrained import published_model
+
+# How far a row of outputs may sum from 1 and still be read as probabilities (float32
+# softmax rows sum to 1 within ~1e-6; a row of logits or features is rarely this close).
+PROBABILITY_TOLERANCE = 1e-3
 
 
 def preprocessing_of(name):
@@ -37,33 +42,62 @@ def _model_preprocessing(model):
     return pre
 
 
-def _load(name_or_model):
+def _load(name_or_model, use):
+    """(model, preprocessing) of a published name or a model, which must be a classifier:
+    ``use`` ("evaluate", "predict") says what it is for, in the error."""
     if isinstance(name_or_model, str):
         return load(name_or_model), preprocessing_of(name_or_model)
+    _check_classifier(name_or_model, use)
     return name_or_model, _model_preprocessing(name_or_model)
+
+
+def _check_classifier(model, use):
+    """Refuses a model whose outputs are not one score per class: a backbone
+    (``include_top=False``) gives features, and their arg-max would be scored as a class
+    (a top-1 of 0 %, or names for feature indices) without any error."""
+    config, shape = built_config(model), model.output_shape
+    if config is not None and not config.get("include_top", True):
+        raise ValueError(
+            f"{use} needs a classifier, but {model.name} was built with include_top=False: "
+            f"its {shape[-1]} outputs are features, not class scores. Load it with "
+            "include_top=True (the default), or give it a head of your own (README: "
+            "Fine-tuning)."
+        )
+    if isinstance(shape, list) or len(shape) != 2:
+        raise ValueError(
+            f"{use} needs a classifier with one output of shape (batch, classes), but "
+            f"{model.name}'s output shape is {shape}."
+        )
 
 
 def _model_labels(labels, folder_names, class_names, classes, where):
     """Labels as the model's class indices: by class name when the model's class names are
-    known, else by folder position (which needs no more folders than the model has classes)."""
+    known, else by folder position, which needs one folder per class: with fewer, which
+    class each folder is cannot be known (``cat/`` and ``dog/`` would be scored as classes
+    0 and 1)."""
     if class_names:
         return data.labels_by_class_name(labels, folder_names, class_names, where)
-    if len(folder_names) > classes:
+    if len(folder_names) != classes:
         raise ValueError(
             f"{where} has {len(folder_names)} class folders but the model has {classes} "
-            "classes; evaluate it on data of its own classes."
+            "classes, and its class names are not known, so the folders cannot be matched "
+            "to its classes. Pass class_names= (the model's classes in its output order; "
+            "folders are matched by name), or evaluate it on data with one folder per class."
         )
     return labels
 
 
 def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=None,
-             batch_size=256, resize=None, crop=None, predictions=False):
+             batch_size=256, resize=None, crop=None, predictions=False, class_names=None):
     """Top-1/top-5 of a published ``name.tag`` (or a model) on a data set split.
 
     For a published name (or a model ``el_zoo.load`` gave published weights) the data set,
     split and preprocessing default to the published ones, and class folders are matched
     to the model's classes by name: a folder holding only some classes (``cat/``,
-    ``dog/``) is scored against the model's indices of those classes.
+    ``dog/``) is scored against the model's indices of those classes. Any other model's
+    folders are its classes in sorted order (as ``el-zoo train`` reads them), unless
+    ``class_names`` names its classes; a split with another number of folders than the
+    model has classes then needs ``class_names``.
 
     Arguments:
         name_or_model: a published ``"name.tag"`` or a Keras model.
@@ -74,6 +108,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         predictions: also return each image's top-1 class index, as ``"predictions"`` (an
             integer array in the order ``el_zoo.data.load_split`` gives the images; the
             first ``limit`` of the whole split's). ``"top1"`` is their accuracy.
+        class_names: the model's class names, in its output order (overrides the
+            published ones); class folders are matched to them by name.
 
     Returns ``{"top1", "top5", "images", "dataset", "split", "seconds"}`` (and
     ``"predictions"``).
@@ -85,7 +121,9 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         ```
     """
     data.check_limit(limit)  # before the model loads
-    model, pre = _load(name_or_model)
+    model, pre = _load(name_or_model, "evaluate")
+    if class_names is not None:
+        pre["class_names"] = _class_names(pre, class_names, model.output_shape[-1])
     dataset, split = dataset or pre["dataset"], split or pre["split"]
     resize, crop = resize or pre["resize"], crop or pre["crop"]
     if dataset is None or split is None:
@@ -124,6 +162,30 @@ def _class_names(pre, class_names, classes):
     return list(class_names)
 
 
+def _probabilities(model, outputs):
+    """``outputs`` of ``model`` as probabilities: as they are from a final softmax (or when
+    every row is a distribution), through a softmax when they are the logits of a linear
+    head (``classifier_activation=None``); other outputs are refused, since printing them
+    as probabilities would be wrong."""
+    activation = getattr(model.layers[-1], "activation", None)
+    if activation is keras.activations.linear:
+        return tf.nn.softmax(outputs, axis=-1).numpy()
+    if activation is keras.activations.softmax or _are_distributions(outputs):
+        return outputs
+    raise ValueError(
+        f"predict reports probabilities, but {model.name}'s outputs are not: they range "
+        f"from {outputs.min():.3g} to {outputs.max():.3g} and its rows sum to "
+        f"{outputs.sum(-1).min():.3g}..{outputs.sum(-1).max():.3g}. Give it a softmax "
+        "head (classifier_activation='softmax', the default) or a linear one "
+        "(classifier_activation=None: predict applies the softmax)."
+    )
+
+
+def _are_distributions(outputs):
+    return bool(np.all(outputs >= 0)
+                and np.all(np.abs(outputs.sum(-1) - 1) <= PROBABILITY_TOLERANCE))
+
+
 def predict(name_or_model, paths, *, top=5, class_names=None):
     """For each image file: a list of ``(class name, probability)``, most likely first.
 
@@ -131,6 +193,8 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
         name_or_model: a published ``"name.tag"``, or a Keras model. A model that
             ``el_zoo.load`` gave published weights is named and preprocessed as published;
             other models' classes are their indices unless ``class_names`` names them.
+            The model must be a classifier; the logits of a linear head
+            (``classifier_activation=None``) are turned into probabilities.
         paths: image files (one path, or a list of them).
         top: how many classes to list per image, from 1 to the model's classes.
         class_names: the model's class names, in its output order (overrides the
@@ -145,14 +209,14 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("predict needs at least one image file.")
-    model, pre = _load(name_or_model)
+    model, pre = _load(name_or_model, "predict")
     classes = model.output_shape[-1]
     _check_top(top, classes)
     names = _class_names(pre, class_names, classes)
     images = np.stack([data.read_image(p, pre["resize"]) for p in paths]).astype(np.float32)
     if pre["crop"]:
         images = np.stack([data.center_crop(tf.constant(i), pre["crop"]).numpy() for i in images])
-    probabilities = model.predict(images, verbose=0)
+    probabilities = _probabilities(model, model.predict(images, verbose=0))
     results = []
     for row in probabilities:
         best = np.argsort(-row)[:top]

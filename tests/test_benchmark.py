@@ -124,3 +124,28 @@ def test_extra_models_are_built_from_the_pair_and_timed_in_the_same_rounds(monke
     ratios = results["ratios"]
     assert abs(ratios["floor_latency_vs_no_el_1t"] - 1.05) < 1e-9
     assert abs(ratios["model_latency_vs_floor_1t"] - 0.011 / 0.0105) < 1e-9
+
+
+def test_the_no_el_twin_of_a_tag_is_built_at_the_tags_configuration(monkeypatch):
+    # a tag builds its published input size, width, stem and classes; the twin got the
+    # builder's defaults (224x224, width 1), so `el-zoo benchmark resnet18_el.cifar10`
+    # reported the EL overhead against another model
+    from el_zoo.builder import built_config
+
+    configs = {}
+
+    def record(model, verify_images):
+        configs[model.name] = built_config(model)
+        return b""
+
+    monkeypatch.setattr(benchmark, "convert", record)
+    monkeypatch.setattr(benchmark, "float_twin", lambda model: (_ for _ in ()).throw(Stop()))
+    try:
+        benchmark.benchmark_model("resnet18_el.cifar10")
+    except Stop:
+        pass
+    twin, model = configs["resnet18"], configs["resnet18_el"]
+    assert model["input_shape"] == [32, 32, 3] and model["width_multiplier"] == 0.5
+    different = {"model", "elastic_link"}
+    assert {k: v for k, v in twin.items() if k not in different} == \
+        {k: v for k, v in model.items() if k not in different}

@@ -153,3 +153,51 @@ def test_predict_cli_refuses_top_zero(image_paths, capsys):
 def test_predict_needs_an_image(model):
     with pytest.raises(ValueError, match="predict needs at least one image file"):
         el_zoo.predict(model, [])
+
+
+def test_evaluate_and_predict_refuse_a_backbone(test_images, image_paths, data_dir):
+    # its features' arg-max was scored as a class (top-1 0 %), feature indices as classes
+    backbone = el_zoo.load(PUBLISHED, include_top=False, pooling="avg")
+    refused = r"needs a classifier, but resnet26_el was built with include_top=False: its " \
+              r"\d+ outputs are features, not class scores"
+    with pytest.raises(ValueError, match="evaluate " + refused):
+        el_zoo.evaluate(backbone, dataset="cifar10", split="test", data_dir=data_dir, limit=8)
+    with pytest.raises(ValueError, match="predict " + refused):
+        el_zoo.predict(backbone, image_paths)
+    feature_map = el_zoo.load(PUBLISHED, include_top=False)  # pooling=None: (batch, h, w, c)
+    with pytest.raises(ValueError, match=r"one output of shape \(batch, classes\)"):
+        el_zoo.evaluate(el_zoo.keras.Model(feature_map.inputs, feature_map.outputs),
+                        dataset="cifar10", split="test", data_dir=data_dir, limit=8)
+
+
+def test_predict_gives_probabilities_of_a_model_with_a_linear_head(model, image_paths):
+    # classifier_activation=None: its logits were given as probabilities (5.89: "589.5%")
+    logits = el_zoo.load(PUBLISHED, classifier_activation=None)
+    for row, expected in zip(el_zoo.predict(logits, image_paths),
+                             el_zoo.predict(model, image_paths)):
+        assert [name for name, _ in row] == [name for name, _ in expected]
+        np.testing.assert_allclose([p for _, p in row], [p for _, p in expected], atol=1e-5)
+    relu = el_zoo.load(PUBLISHED, classifier_activation="relu")
+    with pytest.raises(ValueError, match="predict reports probabilities, but resnet26_el's "
+                                         "outputs are not"):
+        el_zoo.predict(relu, image_paths)
+
+
+def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
+        model, test_images, tmp_path):
+    # a model whose class names el_zoo does not know (no published head): a folder with
+    # only cat/ and dog/ was scored as classes 0 and 1 (airplane, automobile) by position
+    unnamed = el_zoo.keras.Model(model.inputs, model.outputs)
+    images, labels = test_images
+    keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
+    root = write_image_folder(tmp_path / "data", images[keep], labels[keep], CIFAR10)
+    split = {"dataset": "cifar10", "split": "test", "data_dir": root}
+    with pytest.raises(ValueError, match=r"cifar10/test has 2 class folders but the model has "
+                                         r"10 classes, and its class names are not known.*"
+                                         r"Pass class_names="):
+        el_zoo.evaluate(unnamed, **split)
+    predicted = model.predict(images[keep].astype(np.float32), verbose=0).argmax(-1)
+    named = el_zoo.evaluate(unnamed, class_names=CIFAR10, **split)
+    assert named["top1"] == float(np.mean(predicted == labels[keep])) >= 0.5
+    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10"):
+        el_zoo.evaluate(unnamed, class_names=["cat", "dog"], **split)
