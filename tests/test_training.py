@@ -107,6 +107,39 @@ def test_a_stage_teacher_must_be_an_earlier_stage(monkeypatch):
         recipes.get_recipe("bad")
 
 
+def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path):
+    # distillation pairs outputs by position: cifar10's teacher would have trained an
+    # imagenette student towards other classes' scores without a word; 3 classes against 10
+    # failed in the first training step, with a 20-line trace of TensorFlow's graph
+    from types import SimpleNamespace
+
+    from el_zoo import data
+    from el_zoo._keras import keras
+    from training import train
+
+    cifar10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+               "truck"]
+    imagenette = sorted(data.IMAGENETTE_NAMES)  # its class folders: WordNet ids
+    stage = {"teacher": None}
+
+    def teacher_of(spec, classes, tfds=False):
+        args = SimpleNamespace(teacher=str(spec), tfds=tfds)
+        return train.stage_teacher(args, None, stage, classes, None)
+
+    assert teacher_of("reactnet_a.cifar10", cifar10).published_name == "reactnet_a.cifar10"
+    with pytest.raises(ValueError, match=r"--teacher reactnet_a.cifar10 scores the classes "
+                                         r"airplane, .*, but the training data's class folders "
+                                         r"are tench, .*the same classes, in the same order"):
+        teacher_of("reactnet_a.cifar10", imagenette)
+    teacher_of("reactnet_a.cifar10", [str(i) for i in range(10)], tfds=True)  # names unknown
+    three = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    three.save(tmp_path / "teacher.h5")
+    with pytest.raises(ValueError, match=r"teacher.h5 has outputs of shape \(None, 3\), but "
+                                         r"the training data has 10 classes"):
+        teacher_of(tmp_path / "teacher.h5", cifar10)
+
+
 def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
     import el_zoo
     from el_zoo.binarization import strip_binarization

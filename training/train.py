@@ -63,6 +63,7 @@ from el_zoo.binarization import strip_binarization
 from el_zoo.builder import load_weights_file
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink
+from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
@@ -265,7 +266,10 @@ def stage_teacher(args, recipe, stage, classes, folders):
     """The frozen teacher of a stage: an earlier stage of this run (``stage["teacher"]``,
     e.g. the float twin trained in stage "float"), else ``--teacher``, else None."""
     if stage["teacher"] is None:
-        return load_teacher(args.teacher) if args.teacher else None
+        if not args.teacher:
+            return None
+        return check_teacher(load_teacher(args.teacher), args.teacher,
+                             None if args.tfds else classes, len(classes))
     source = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
     teacher = stage_model(args.model, recipe, source, classes,
                           folders.stage_weights(source["name"]))
@@ -280,6 +284,32 @@ def load_teacher(spec):
     else:
         teacher = el_zoo.load(spec)
     teacher.trainable = False
+    return teacher
+
+
+def check_teacher(teacher, spec, folders, classes):
+    """``teacher`` (loaded from ``--teacher spec``) if it scores the ``classes`` classes of
+    the training data, in their order when both are known (a zoo ``NAME.TAG``'s published
+    class names, the data set's class ``folders``); else a one-line error before training.
+    Why: distillation matches the student's i-th output to the teacher's i-th, so another
+    data set's teacher of as many classes (cifar10's for imagenette) would train silently
+    towards another class's scores, and one of another class count failed in the first
+    training step, with a 20-line trace of TensorFlow's graph as its error."""
+    shape = teacher.output_shape
+    if isinstance(shape, list) or len(shape) != 2 or shape[-1] != classes:
+        raise ValueError(f"--teacher {spec} has outputs of shape {shape}, but the training "
+                         f"data has {classes} classes: a teacher must score the same classes "
+                         "(shape (batch, classes)).")
+    published = getattr(teacher, "published_name", None)
+    if published and folders is not None:
+        names = published_model(published).class_names
+        readable = data.readable_class_names(folders)
+        if names is not None and list(names) != readable:
+            raise ValueError(
+                f"--teacher {spec} scores the classes {', '.join(names)}, but the training "
+                f"data's class folders are {', '.join(readable)}: distillation matches the "
+                "student's outputs to the teacher's one by one, so the teacher must be "
+                "trained on the same classes, in the same order.")
     return teacher
 
 
