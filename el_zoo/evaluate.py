@@ -128,6 +128,7 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
     resize, crop = resize or pre["resize"], crop or pre["crop"]
     if dataset is None or split is None:
         raise ValueError("evaluate needs dataset= and split= for a model that is not published.")
+    _check_image_size(model, resize, crop)  # before the data are decoded
     images, labels, folders = data.load_split(dataset, split, data_dir=data_dir,
                                               image_size=resize, limit=limit)
     labels = _model_labels(labels, folders, pre["class_names"], model.output_shape[-1],
@@ -144,6 +145,21 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
     if predictions:  # the smallest integer type that holds the model's class indices
         result["predictions"] = top5[:, 0].astype(np.min_scalar_type(probabilities.shape[-1]))
     return result
+
+
+def _check_image_size(model, resize, crop):
+    """Refuses a ``resize``/``crop`` that cannot give the images ``model`` takes: it
+    failed after the split was decoded, in TensorFlow's crop or Keras' input check."""
+    if crop and resize and crop > resize:
+        raise ValueError(f"crop={crop} is larger than resize={resize}: the centre crop must "
+                         "fit in the decoded image.")
+    height, width = model.input_shape[1:3]
+    size = crop or resize
+    if size and any(side is not None and side != size for side in (height, width)):
+        raise ValueError(
+            f"{model.name} takes {height}x{width} images but resize={resize}, crop={crop} "
+            f"give {size}x{size}: make the crop (or, without one, resize) {height}, or build "
+            f"the model for {size}x{size} inputs (input_shape=({size}, {size}, 3)).")
 
 
 def _check_top(top, classes):

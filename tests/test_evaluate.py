@@ -201,3 +201,19 @@ def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
     assert named["top1"] == float(np.mean(predicted == labels[keep])) >= 0.5
     with pytest.raises(ValueError, match="class_names has 2 names but the model has 10"):
         el_zoo.evaluate(unnamed, class_names=["cat", "dog"], **split)
+
+
+@pytest.mark.parametrize("sizes, message", [
+    ({"resize": 64}, r"resnet26_el takes 32x32 images but resize=64, crop=None give 64x64"),
+    ({"resize": 32, "crop": 40}, r"crop=40 is larger than resize=32"),
+    ({"crop": 24}, r"resnet26_el takes 32x32 images but resize=32, crop=24 give 24x24"),
+])
+def test_evaluate_refuses_sizes_that_do_not_give_the_models_input(sizes, message, monkeypatch):
+    # these failed only after the split was decoded, in TensorFlow's crop or Keras' input
+    # check, each with a trace of TensorFlow's graph
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were loaded before the sizes were checked")
+
+    monkeypatch.setattr(data, "load_split", no_data)
+    with pytest.raises(ValueError, match=message):
+        el_zoo.evaluate(PUBLISHED, **sizes)

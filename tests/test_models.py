@@ -122,6 +122,7 @@ def test_input_too_small_is_a_clear_error(name):
         ({"input_shape": (None, None, 3)}, "include_top=True needs a fixed input size"),
         ({"classes": 0}, "classes must be a positive integer"),
         ({"include_top": False, "pooling": "sum"}, "pooling='sum' is not supported"),
+        ({"pooling": "average"}, "pooling='average' is not supported"),  # ignored before
         ({"elastic_link": "yes"}, "elastic_link must be None, True or a dict"),
         ({"elastic_link": {"position": "middle"}}, "position='middle' is not supported"),
         ({"elastic_link": {"gamma_scale": "big"}}, "gamma_scale='big' is not supported"),

@@ -151,6 +151,9 @@ def scaled(channels, width_multiplier):
     return max(8, int(round(channels * width_multiplier)))
 
 
+POOLINGS = (None, "avg", "max")  # a backbone's pooling (include_top=False)
+
+
 def check_stem(stem):
     if stem not in STEMS:
         raise ValueError(f"stem={stem!r} is not supported; use one of {STEMS}.")
@@ -207,6 +210,12 @@ def finish_model(
     classifier_activation,
 ):
     """Adds the classifier (or pooling) and wraps everything in a keras Model."""
+    # checked with a head too (which ignores pooling, as keras.applications' do), so that a
+    # misspelt value is not ignored in silence
+    if pooling not in POOLINGS:
+        raise ValueError(
+            f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
+        )
     if include_top:
         if not isinstance(classes, int) or classes < 1:
             raise ValueError(
@@ -222,12 +231,8 @@ def finish_model(
         x = features
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-    elif pooling == "max":
-        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
     else:
-        raise ValueError(
-            f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
-        )
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
     source = keras.utils.get_source_inputs(inputs)
     return keras.Model(source, x, name=model_name)
 
