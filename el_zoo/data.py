@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from el_zoo.atomic import atomic_path
 from el_zoo.hub import cache_root
@@ -208,11 +208,22 @@ def to_8_bit(image):
     return Image.fromarray(np.clip(np.round(samples), 0, 255).astype(np.uint8), "L")
 
 
+def upright(image):
+    """A PIL image as viewers show it: its EXIF orientation applied. Phone cameras store
+    a portrait photo sideways and tag it; read as stored, a model saw it lying on its
+    side. An EXIF block too damaged to read leaves the image as stored (as before)."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, KeyError, IndexError, SyntaxError, OSError):
+        return image
+
+
 def read_image(path, size=None):
-    """An image file as uint8 RGB (H, W, 3), resized to ``size`` x ``size`` if given."""
+    """An image file as uint8 RGB (H, W, 3), upright (``upright``), resized to ``size`` x
+    ``size`` if given."""
     try:
         with Image.open(path) as image:
-            image = to_8_bit(image).convert("RGB")
+            image = to_8_bit(upright(image)).convert("RGB")
             if size is not None and image.size != (size, size):
                 image = image.resize((size, size), Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8)

@@ -293,6 +293,20 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert image[0, :, 0].tolist() == [0, 100, 128, 255] and np.all(image[..., 2] == image[..., 0])
 
 
+def test_a_photo_tagged_with_an_exif_orientation_is_read_upright(tmp_path):
+    # a phone's portrait photo: stored sideways (wide) with orientation 6, "turn 90 degrees
+    # clockwise to show"; it was read as stored, so a model saw it lying on its side
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :20] = 255  # the left half white: the top half once turned upright
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "portrait.jpg", exif=exif, quality=95)
+    image = data.read_image(tmp_path / "portrait.jpg")
+    assert image.shape == (40, 20, 3)
+    assert image[:18].mean() > 240 and image[22:].mean() < 15
+    assert data.read_image(tmp_path / "portrait.jpg", 16).shape == (16, 16, 3)
+
+
 @pytest.mark.parametrize("limit", [-5, 0, 2.5, "10", True])
 def test_limit_must_be_a_positive_integer(tmp_path, limit):
     # Checked before the data folder is even looked at: no folder here.
