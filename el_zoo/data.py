@@ -218,6 +218,11 @@ def upright(image):
         return image
 
 
+# Part of every decoded split's cache name: raise it when read_image decodes differently,
+# so that no split decoded the old way is served from the cache (2: EXIF orientation).
+READER_VERSION = 2
+
+
 def read_image(path, size=None):
     """An image file as uint8 RGB (H, W, 3), upright (``upright``), resized to ``size`` x
     ``size`` if given."""
@@ -271,7 +276,7 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
     size_tag = image_size or "orig"
     source = source_key(paths)
     cache = (cache_root(cache_dir) / "arrays"
-             / f"{name}-{split}-{size_tag}-{len(paths)}-{source}.npy")
+             / f"{name}-{split}-{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
     if cache.exists():
         return np.load(cache, allow_pickle=False), labels, classes
     images, kept = [], []

@@ -65,6 +65,14 @@ def test_load_split_decodes_caches_and_balances_classes(tmp_path):
     np.testing.assert_array_equal(again, images)
 
 
+def test_a_split_decoded_by_an_older_reader_is_decoded_again(tmp_path, monkeypatch):
+    data_root, cache = make_archive(tmp_path), tmp_path / "cache"
+    data.load_split("toy", "train", data_dir=data_root, cache_dir=cache, limit=4)
+    monkeypatch.setattr(data, "READER_VERSION", data.READER_VERSION + 1)
+    data.load_split("toy", "train", data_dir=data_root, cache_dir=cache, limit=4)
+    assert len(list((cache / "arrays").glob("*.npy"))) == 2
+
+
 def test_grayscale_images_become_rgb(tmp_path):
     root = make_image_folder(tmp_path / "gray", mode="L")
     image = data.read_image(root / "train" / "dog" / "1.jpg")
