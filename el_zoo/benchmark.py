@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import built_config, load
+from el_zoo.builder import CONFIG_KEYS, built_config, load
 from el_zoo.convert import convert, serving_saved_model
 from el_zoo.pretrained import published_file
 from el_zoo.registry import model_info
@@ -203,7 +203,7 @@ def _twin_config(model, config):
     (224x224, width 1), so its latency, and the EL overhead, were another model's."""
     twin = {key: value for key, value in config.items() if key != "elastic_link"}
     recorded = built_config(model) or {}
-    for key in ("input_shape", "width_multiplier", "stem", "classes"):
+    for key in CONFIG_KEYS:
         if twin.get(key) is None and recorded.get(key) is not None:
             value = recorded[key]
             twin[key] = tuple(value) if key == "input_shape" else value
