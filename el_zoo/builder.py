@@ -20,6 +20,8 @@ any other file is checked by its layer names and weight shapes only.
 """
 
 import contextlib
+import difflib
+import inspect
 import json
 import os
 from pathlib import Path
@@ -43,6 +45,9 @@ CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of Model
 LINK_SUFFIX = "_el"
 # A unit's batch norm is named after the unit plus this suffix ("block1_dw" -> "block1_dw_bn").
 BN_SUFFIX = "_bn"
+# What load passes on to a registered builder besides its own arguments (keras.applications'
+# pooling, classifier_activation and input_tensor, and an _el model's elastic_link).
+BUILDER_KEYWORDS = ("pooling", "classifier_activation", "input_tensor", "elastic_link")
 
 
 class WeightsFileError(ValueError):
@@ -72,7 +77,8 @@ def load(
             like a tag's, it fills in the arguments not given, and one that contradicts
             it (or another architecture) is an error.
         input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
-            cifar stem, or the published input size.
+            cifar stem, or the published input size. With weights and their classifier
+            (``include_top=True``) another size is an error, as in keras.applications.
         classes: classifier size; defaults to 1000, or to the published head's size when
             loading published weights.
         include_top, width_multiplier (default 1.0), stem (default ``"imagenet"``): as the
@@ -81,7 +87,8 @@ def load(
         **kwargs: passed on to the builder (``pooling``, ``classifier_activation``,
             ``input_tensor``, and for a model with Elastic-Link ``elastic_link``: a dict of
             options replacing some of the model's defaults, or an
-            ``el_zoo.ElasticLinkOptions``). A tag never changes the architecture:
+            ``el_zoo.ElasticLinkOptions``); any other keyword is a TypeError that names
+            the nearest one. A tag never changes the architecture:
             ``load("X.tag")`` builds ``load("X")`` and loads the tag's weights into it
             (weights trained with other Elastic-Link options are refused, naming them).
 
@@ -96,6 +103,7 @@ def load(
     """
     arch, tag = split_name(name)
     builder = get_builder(arch)
+    _check_keywords(arch, kwargs)
     if tag is not None:
         if weights is not None and weights != tag:
             raise ValueError(
@@ -123,6 +131,23 @@ def load(
     if published and include_top:
         model.published_name = published  # not saved with the model; see the docstring
     return model
+
+
+def _check_keywords(arch, kwargs):
+    """Refuses a keyword ``load`` neither takes nor passes on (``BUILDER_KEYWORDS``), naming
+    the nearest one: the builder would otherwise fail with a TypeError that names a family's
+    internal function, not the model."""
+    unknown = [key for key in kwargs if key not in BUILDER_KEYWORDS]
+    if not unknown:
+        return
+    own = [key for key in inspect.signature(load).parameters if key not in ("name", "kwargs")]
+    accepted = own + list(BUILDER_KEYWORDS)
+    nearest = difflib.get_close_matches(unknown[0], accepted, n=1)
+    hint = f" (did you mean {nearest[0]!r}?)" if nearest else ""
+    raise TypeError(
+        f"load({arch!r}) got an unexpected keyword argument {unknown[0]!r}{hint}; it takes "
+        f"{', '.join(accepted)}."
+    )
 
 
 def looks_like_path(weights):
@@ -181,12 +206,29 @@ def _merge_config(arch, source, trained, requested, include_top, *, from_file=Fa
                 f"{source} has a {value}-class head but classes={config[key]} was "
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
+        elif key == "input_shape" and include_top and value is not None \
+                and tuple(config[key]) != tuple(value):
+            raise ValueError(_input_size_message(source, value, config[key]))
     if has_elastic_link(arch):
         options = _check_elastic_link(arch, source, trained.elastic_link,
                                       config.get("elastic_link"), from_file)
         if from_file:
             config["elastic_link"] = options
     return config
+
+
+def _input_size_message(source, trained_shape, requested_shape):
+    """Why a classifier is not built at another input size than its weights were trained at
+    (as keras.applications refuse it): its head would score features of a scale it never saw,
+    and predict/evaluate would resize every image to that size without a word."""
+    height, width = trained_shape[:2]
+    return (
+        f"{source} was trained on {height}x{width} images; input_shape="
+        f"{tuple(requested_shape)} with its classifier (include_top=True) would score images "
+        f"at a size it never saw. Leave input_shape out (el_zoo.predict and el_zoo.evaluate "
+        f"resize images to {height}x{width}), or pass include_top=False to use the backbone "
+        "at another size under a new head."
+    )
 
 
 def _check_elastic_link(arch, source, recorded, requested, from_file):

@@ -129,6 +129,21 @@ def _group_means(x, channels_out, group_size):
     return tf.reshape(means, [-1, height, width, channels_out])
 
 
+def gamma_initializer_from(value):
+    """The Keras initializer of an Elastic-Link's gamma: a number (a constant), an
+    initializer, its name or its config; a name Keras does not know is a ValueError that
+    says what to use (Keras' own message is about custom-object scopes)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return keras.initializers.Constant(float(value))
+    try:
+        return keras.initializers.get(value)
+    except ValueError as error:
+        raise ValueError(
+            f"Elastic-Link option gamma_initializer={value!r} is not a Keras initializer; "
+            "use a number (e.g. 0.25) or an initializer's name (e.g. 'ones', 'zeros')."
+        ) from error
+
+
 @lq.utils.register_keras_custom_object
 class ElasticLink(keras.layers.Layer):
     """Elastic-Link: adds the real-valued input of a binary convolution to its output.
@@ -231,9 +246,7 @@ class ElasticLink(keras.layers.Layer):
                 "use 'per_channel' or 'scalar'."
             )
         self.gamma_mode = gamma
-        if isinstance(gamma_initializer, (int, float)):
-            gamma_initializer = keras.initializers.Constant(float(gamma_initializer))
-        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.gamma_initializer = gamma_initializer_from(gamma_initializer)
         self.activation_scaling = bool(activation_scaling)
         self.strides = None if strides is None else int(strides)
         self.gamma_regularizer = keras.regularizers.get(gamma_regularizer)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import el_zoo
 from el_zoo import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize
 
 RNG = np.random.default_rng(0)
@@ -236,3 +237,13 @@ def test_pooled_shortcut_is_the_links_transform_with_gamma_one():
 def test_pooled_shortcut_rejects_non_positive_sizes(filters, strides):
     with pytest.raises(ValueError, match="filters and strides must be positive"):
         PooledShortcut(filters=filters, strides=strides)
+
+
+def test_an_unknown_gamma_initializer_name_says_what_to_use():
+    with pytest.raises(ValueError, match="gamma_initializer='onez' is not a Keras initializer; "
+                       "use a number"):
+        ElasticLink(gamma_initializer="onez")
+    assert ElasticLink(gamma_initializer="ones").gamma_initializer.get_config() == {}
+    with pytest.raises(ValueError, match="gamma_initializer='onez'"):
+        el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
+                    elastic_link={"gamma_initializer": "onez"})

@@ -122,6 +122,21 @@ def test_published_tag_resolves_config_and_verified_file(tmp_path, monkeypatch):
         el_zoo.load("resnet18_el.toy", classes=3)
     with pytest.raises(ValueError, match="trained with width_multiplier=0.25"):
         el_zoo.load("resnet18_el.toy", width_multiplier=1.0)
+    # a classifier at another input size than its weights' is refused, as keras.applications
+    # do; the backbone takes any size
+    with pytest.raises(ValueError, match=r"trained on 32x32 images; input_shape=\(64, 64, 3\)"):
+        el_zoo.load("resnet18_el.toy", input_shape=(64, 64, 3))
+    backbone = el_zoo.load("resnet18_el.toy", include_top=False, input_shape=(64, 64, 3))
+    assert backbone.output_shape == (None, 8, 8, 128)
+    assert el_zoo.load("resnet18_el.toy", input_shape=[32, 32, 3]).output_shape == (None, 10)
+
+
+def test_a_misspelt_keyword_names_the_model_and_the_nearest_keyword():
+    with pytest.raises(TypeError, match="load\\('resnet18_el'\\) got an unexpected keyword "
+                       "argument 'widht_multiplier' \\(did you mean 'width_multiplier'\\?\\)"):
+        el_zoo.load("resnet18_el", widht_multiplier=0.5)
+    with pytest.raises(TypeError, match="'colour'; it takes weights, input_shape"):
+        el_zoo.load("resnet18", colour="red")
 
 
 def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):

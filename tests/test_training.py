@@ -254,6 +254,8 @@ def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path):
     ("resnet26_el", "position", "'position' is not KEY=VALUE"),
     ("resnet26_el", "postion=after_bn", "'postion' is not an Elastic-Link option"),
     ("resnet26_el", "position=middle", "position='middle' is not supported"),
+    ("resnet26_el", "gamma_initializer=onez", "gamma_initializer='onez' is not a Keras "
+     "initializer; use a number"),
 ])
 def test_bad_elastic_link_options_stop_training_before_anything_is_written(
         tmp_path, capsys, model, option, message):

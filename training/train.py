@@ -62,7 +62,7 @@ from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
 from el_zoo.builder import load_weights_file
 from el_zoo.cli import run_command
-from el_zoo.layers import ElasticLink
+from el_zoo.layers import ElasticLink, gamma_initializer_from
 from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
 
@@ -98,6 +98,7 @@ def run_recipe(args):
                         stage_epochs=stage_epochs(args.stage_epochs))
     elastic_link = run_elastic_link(args.model, args.elastic_link)
     if elastic_link is not None:
+        gamma_initializer_from(elastic_link["gamma_initializer"])  # before data are loaded
         recipe["elastic_link"] = elastic_link  # every option, resolved
     return recipe
 
