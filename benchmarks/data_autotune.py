@@ -21,7 +21,7 @@ import el_zoo
 import tensorflow as tf
 from el_zoo.atomic import write_text_atomically
 from el_zoo.benchmark import run_in_fresh_process
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
+from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
 
@@ -139,7 +139,7 @@ def main(argv=None):
         print(mode, json.dumps(results[mode]), flush=True)
     info = {**run_info(started, commit), "note": args.note}
     write_text_atomically(args.out, to_markdown(results, info, args))
-    write_text_atomically(args.out.replace(".md", ".json"),
+    write_text_atomically(json_beside(args.out),
                           json.dumps({"results": results, **info}, indent=1))
     print(f"wrote {args.out}")
 

@@ -39,7 +39,7 @@ from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX
 from el_zoo.layers import ElasticLink
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
+from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
 FAMILIES = tuple(families(include_research=False))
@@ -256,7 +256,7 @@ def to_markdown(latency, accounts, info, runs, rounds):
 def write_report(out, latency, accounts, info, runs, rounds):
     write_text_atomically(out, to_markdown(latency, accounts, info, runs, rounds))
     serializable = {f"{f}@{s}": r for (f, s), r in latency.items()}
-    write_text_atomically(out.replace(".md", ".json"), json.dumps(
+    write_text_atomically(json_beside(out), json.dumps(
         {"results": serializable, "op_accounting": accounts, **info}, indent=1))
 
 

@@ -131,7 +131,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import el_zoo
     from el_zoo.atomic import write_text_atomically
-    from el_zoo.provenance import git_commit, run_info
+    from el_zoo.provenance import git_commit, json_beside, run_info
 
     started, commit = time.time(), git_commit()
     sources = args.sources or el_zoo.list_models(pretrained=True, elastic_link=True)
@@ -143,7 +143,7 @@ def main(argv=None):
                         "by_kind": summarise(records), "links": records})
     info = run_info(started, commit)
     write_text_atomically(args.out, to_markdown(results, info, args.images))
-    write_text_atomically(str(Path(args.out).with_suffix(".json")),
+    write_text_atomically(json_beside(args.out),
                           json.dumps({"results": results, **info}, indent=1) + "\n")
     print(Path(args.out).read_text())
 

@@ -189,7 +189,7 @@ def main(argv=None):
         return
     sys.path.insert(0, ".")
     from el_zoo.atomic import write_text_atomically
-    from el_zoo.provenance import git_commit, run_info
+    from el_zoo.provenance import git_commit, json_beside, run_info
 
     started, commit = time.time(), git_commit()
     base = {"data_dir": args.data_dir, "warmup": args.warmup, "steps": args.steps,
@@ -207,7 +207,7 @@ def main(argv=None):
         print(label, experiments[label], flush=True)
     info = {**run_info(started, commit), "note": args.note}
     write_text_atomically(args.out, to_markdown(families, experiments, info, args))
-    write_text_atomically(args.out.replace(".md", ".json"), json.dumps(
+    write_text_atomically(json_beside(args.out), json.dumps(
         {"families": families, "experiments": experiments, **info}, indent=1))
     print(f"wrote {args.out}")
 

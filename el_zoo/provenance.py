@@ -21,6 +21,13 @@ def report_path(file_name):
     return f"{REPORTS_DIR}/{file_name}"
 
 
+def json_beside(markdown_path):
+    """The path of the JSON record a report keeps beside its Markdown: the same name with
+    ``.json`` for its suffix, e.g. ``json_beside("reports/deploy.md")`` is
+    ``"reports/deploy.json"`` (a string, as ``report_path`` gives)."""
+    return str(Path(markdown_path).with_suffix(".json"))
+
+
 def git_commit(root=None, ignore=()):
     """The checked-out commit, with '+dirty' when the work tree has changes.
 

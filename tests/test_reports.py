@@ -4,7 +4,7 @@ page or module names exists."""
 
 import re
 
-from el_zoo.provenance import REPORTS_DIR, report_path
+from el_zoo.provenance import REPORTS_DIR, json_beside, report_path
 
 from tests.conftest import REPO
 
@@ -22,6 +22,11 @@ READERS = [REPO / "README.md", REPO / "CONTRIBUTING.md", *(REPO / "docs").glob("
 def test_report_path_is_under_the_reports_folder():
     assert report_path("deploy.md") == "reports/deploy.md" == f"{REPORTS_DIR}/deploy.md"
     assert (REPO / REPORTS_DIR).is_dir()
+
+
+def test_a_reports_json_is_beside_its_markdown():
+    assert json_beside(report_path("deploy.md")) == "reports/deploy.json"
+    assert json_beside("/tmp/partial.md.d/deploy.md") == "/tmp/partial.md.d/deploy.json"
 
 
 def test_benchmarks_holds_scripts_and_no_report():

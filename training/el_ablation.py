@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info
+from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
 VARIANTS = {
@@ -112,7 +112,7 @@ def main(argv=None):
         print(json.dumps(results[variant]), flush=True)
         info = run_info(started, commit)
         write_text_atomically(args.out, to_markdown(args, results, info))
-        write_text_atomically(args.out.replace(".md", ".json"),
+        write_text_atomically(json_beside(args.out),
                               json.dumps({"results": results, **info}, indent=1))
 
 
