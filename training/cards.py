@@ -16,7 +16,7 @@ from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import REPORTS_DIR, report_path
-from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info
+from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
 from training import targets
 from training.compare import budget_of, el_options
@@ -303,7 +303,7 @@ def gain_verdict(gain, goal):
 def target_lines(name, published, twin):
     """How this model stands against the zoo's targets, and its twin without/with EL."""
     t, top1 = published["training"], published["evaluation"]["top1"]
-    tag, is_el = name.partition(".")[2], has_elastic_link(t["model"])
+    tag, is_el = split_name(name)[1], has_elastic_link(t["model"])
     lines = []
     if tag in targets.TOP1 and is_el:
         goal = targets.TOP1[tag]

@@ -38,7 +38,7 @@ from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
 from el_zoo.pretrained import MANIFEST_NAME, manifest_json
 from el_zoo.provenance import git_commit, run_info
-from el_zoo.registry import model_info
+from el_zoo.registry import model_info, split_name
 
 from training import cards
 from training.compare import is_published
@@ -200,7 +200,7 @@ def training_record(run_dir, tag):
                          "--output-dir or a published models/<name>.<tag> folder.")
     metrics = json.loads(path.read_text())
     if is_published(metrics):
-        published_tag = metrics["name"].partition(".")[2]
+        published_tag = split_name(metrics["name"])[1]
         if tag not in (None, published_tag):
             raise ValueError(f"{run_dir} is published as {metrics['name']}: re-measure it "
                              f"without --tag or with --tag {published_tag}.")
