@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from el_zoo.provenance import report_path
+from el_zoo.provenance import markdown_header, report_path
 
 
 def load_source(source, data_dir, images):
@@ -107,8 +107,7 @@ def to_markdown(results, info, images):
              f"Ratio = std of `gamma * T(x)` / std of the tensor it is added to, over the first "
              f"{images} class-balanced images of each model's evaluation split (CIFAR-10: the "
              "lossy JPEG copy).", "",
-             f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
-             f"Machine: {info['machine']}  ", f"Date: {info['date']}", "",
+             *markdown_header(info), "",
              "| model | EL options | conv | links | ratio median (min-max) | mean abs(gamma) |",
              "|---|---|---|---|---|---|"]
     for result in results:

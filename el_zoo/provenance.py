@@ -110,6 +110,13 @@ def run_info(started=None, commit=None):
     return info
 
 
+def markdown_header(info):
+    """The lines under a generated report's introduction that say how to rerun it and where:
+    command, commit, machine and date of ``run_info``'s record ``info``."""
+    return [f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
+            f"Machine: {info['machine']}  ", f"Date: {info['date']}"]
+
+
 def markdown_footer(info):
     """The lines that end every generated benchmark report: how to rerun it and where."""
     return ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",

@@ -41,3 +41,13 @@ def test_cpu_name_keeps_family_and_model_of_a_bare_name():
     assert cpu_name(text) == "AMD EPYC, family 25 model 17"
     assert cpu_name("model name\t: Apple M2\n") == "Apple M2"
     assert cpu_name("") == ""
+
+
+def test_a_reports_header_names_command_commit_machine_and_date():
+    from el_zoo.provenance import markdown_header
+
+    info = {"command": "python -m training.compare runs/a", "git_commit": "abc+dirty",
+            "machine": "Linux x86_64, 2 cores", "date": "2026-12-01 06:00 UTC"}
+    assert markdown_header(info) == [
+        "Command: `python -m training.compare runs/a`  ", "Commit: abc+dirty  ",
+        "Machine: Linux x86_64, 2 cores  ", "Date: 2026-12-01 06:00 UTC"]

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import report_path, run_info
+from el_zoo.provenance import markdown_header, report_path, run_info
 from el_zoo.registry import model_info
 
 from training.recipes import recorded_elastic_link
@@ -155,8 +155,7 @@ def report(pairs, unpaired, summary, info):
              "`metrics.json`; every record used is kept under \"runs\" in the JSON beside "
              "this file, which the next comparison starts from). CIFAR-10 numbers are on the "
              "lossy JPEG copy of the test split.", "",
-             f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
-             f"Machine: {info['machine']}  ", f"Date: {info['date']}", "",
+             *markdown_header(info), "",
              "## Mean over seeds", "",
              "| model | EL options | recipe | width | epochs | seeds | plain top-1 | EL top-1 "
              "| EL - plain (min / max over seeds) |", "|---|---|---|---|---|---|---|---|---|"]
