@@ -31,6 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from el_zoo.atomic import atomic_path
 from el_zoo.hub import cache_root
+from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
 
 DATA_ENV = "EL_ZOO_DATA"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -39,8 +40,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # means are those of its train set (../shared/README.md); its stds are the usual ones.
 NORMALIZATION = {
     "cifar10": ((0.4913, 0.4821, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenette": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenette": (IMAGENET_MEAN, IMAGENET_STD),
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
 }
 
 # Imagenette's folders are ImageNet WordNet ids; these are the names users expect to read.

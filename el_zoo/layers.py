@@ -483,6 +483,11 @@ class RPReLU(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+# ImageNet's per-channel statistics of images scaled to [0, 1]: Standardize's defaults, and
+# the normalisation of ImageNet and Imagenette (el_zoo.data.NORMALIZATION).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
 @lq.utils.register_keras_custom_object
 class Standardize(keras.layers.Layer):
     """Maps RGB pixels in [0, 255] to ``(x / 255 - mean) / std`` per channel.
@@ -500,7 +505,7 @@ class Standardize(keras.layers.Layer):
         ```
     """
 
-    def __init__(self, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), **kwargs):
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs):
         super().__init__(**kwargs)
         self.mean_init = [float(v) for v in mean]
         self.std_init = [float(v) for v in std]

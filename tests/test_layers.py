@@ -223,6 +223,16 @@ def test_standardize_rejects_mismatched_statistics():
         Standardize()(tf.zeros((1, 2, 2, 4)))
 
 
+def test_standardize_defaults_to_imagenets_statistics_as_the_data_sets_do():
+    from el_zoo import data
+
+    layer = Standardize()
+    imagenet = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    assert (layer.mean_init, layer.std_init) == imagenet
+    assert data.NORMALIZATION["imagenet"] == data.NORMALIZATION["imagenette"] == (
+        tuple(imagenet[0]), tuple(imagenet[1]))
+
+
 def test_pooled_shortcut_is_the_links_transform_with_gamma_one():
     x = random(2, 5, 5, 4)
     shortcut = PooledShortcut(filters=12, strides=2)
