@@ -1,3 +1,5 @@
+import functools
+
 import larq as lq
 import numpy as np
 import pytest
@@ -110,6 +112,27 @@ def test_training_form_computes_what_the_inference_form_does(x_shape, y_shape, g
     upstream = tf.constant(random(*layer.compute_output_shape([x.shape, y.shape])))
     trained = link_and_gradients(layer, x, y, upstream, training=True)
     inferred = link_and_gradients(layer, x, y, upstream, training=False)
+    for train_value, inference_value in zip(trained, inferred):
+        np.testing.assert_allclose(train_value.numpy(), inference_value.numpy(),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("x_shape, y_shape", [
+    ((2, 6, 6, 8), (2, 6, 6, 8)), ((2, 6, 6, 8), (2, 3, 3, 32)),
+    ((2, 6, 6, 64), (2, 6, 6, 16)), ((2, 7, 7, 32), (2, 4, 4, 48)),
+])
+def test_training_form_traces_with_an_unknown_batch_size(x_shape, y_shape):
+    """As Keras' fit traces it: a graph whose batch size is None, written-out gradients."""
+    x, y = tf.constant(random(*x_shape)), tf.constant(random(*y_shape))
+    layer = ElasticLink()
+    layer([x, y])
+    layer.gamma.assign(random(*layer.gamma.shape))
+    upstream = tf.constant(random(*y_shape))
+    signature = [tf.TensorSpec((None, *shape[1:])) for shape in (x_shape, y_shape, y_shape)]
+    trained, inferred = (
+        tf.function(functools.partial(link_and_gradients, layer, training=training),
+                    input_signature=signature)(x, y, upstream)
+        for training in (True, False))
     for train_value, inference_value in zip(trained, inferred):
         np.testing.assert_allclose(train_value.numpy(), inference_value.numpy(),
                                    rtol=1e-5, atol=1e-5)
