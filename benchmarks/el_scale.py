@@ -32,19 +32,20 @@ def load_source(source, data_dir, images):
 
     from training.compare import options_text
     from training.publish import model_config, preprocessing
+    from training.run_folder import METRICS_FILE, WEIGHTS_FILE
 
     folder = Path(source)
-    if (folder / "metrics.json").is_file():
-        metrics = json.loads((folder / "metrics.json").read_text())
+    if (folder / METRICS_FILE).is_file():
+        metrics = json.loads((folder / METRICS_FILE).read_text())
         config = model_config(metrics)
-        model = el_zoo.load(metrics["model"], weights=str(folder / "weights.h5"),
+        model = el_zoo.load(metrics["model"], weights=str(folder / WEIGHTS_FILE),
                             **{**config, "input_shape": tuple(config["input_shape"])})
         recorded = config.get("elastic_link")
         pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
                **preprocessing(metrics)}
         name = f"{metrics['model']} (run {folder.name})"
     elif folder.exists():
-        raise ValueError(f"{source} has no metrics.json: give a finished training run folder "
+        raise ValueError(f"{source} has no {METRICS_FILE}: give a finished training run folder "
                          "or a published NAME.TAG.")
     else:
         model, pre = el_zoo.load(source), preprocessing_of(source)

@@ -21,6 +21,7 @@ from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, spl
 from training import targets
 from training.compare import budget_of, el_options
 from training.logs import read_rows
+from training.run_folder import LOG_FILE, METRICS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
@@ -51,7 +52,7 @@ def el_text(training):
 
 
 def read_log(folder):
-    return read_rows(Path(folder) / "training_log.csv")
+    return read_rows(Path(folder) / LOG_FILE)
 
 
 def curve_lines(rows):
@@ -475,4 +476,4 @@ def update_readme(readme, models_dir):
 def published_metrics(models_dir):
     """{name: published metrics} of every model folder in ``models_dir``."""
     return {path.parent.name: json.loads(path.read_text())
-            for path in sorted(Path(models_dir).glob("*.*/metrics.json"))}
+            for path in sorted(Path(models_dir).glob(f"*.*/{METRICS_FILE}"))}

@@ -23,10 +23,12 @@ from el_zoo.elastic_link import ElasticLinkOptions
 from training.command import documented_command
 from training.logs import LOG_COLUMNS, write_csv
 from training.recipes import OVERRIDABLE, recorded_elastic_link
+from training.run_folder import (CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RECIPE_FILE,
+                                 TENSORBOARD_DIR, WEIGHTS_FILE)
 
 # ----------------------------------------------------------------------------- run folder
 # What a run writes; a start that fails before its first checkpoint removes them again.
-RUN_ARTEFACTS = ("recipe.json", "logs", "checkpoints")
+RUN_ARTEFACTS = (RECIPE_FILE, TENSORBOARD_DIR, CHECKPOINTS_DIR)
 
 
 def check_output_folder(path):
@@ -107,8 +109,8 @@ def run_differences(recorded, now, ignore=()):
 
 def has_progress(output):
     """True once a run in ``output`` has something to resume: a checkpoint or weights."""
-    return any(output.glob("checkpoints/*/latest")) or any(output.glob("*weights.h5")) or \
-        (output / "metrics.json").exists()
+    return any(output.glob(f"{CHECKPOINTS_DIR}/*/latest")) or \
+        any(output.glob(f"*{WEIGHTS_FILE}")) or (output / METRICS_FILE).exists()
 
 
 def check_resumable(output, record):
@@ -116,9 +118,9 @@ def check_resumable(output, record):
     trained there yet; an error naming each difference if the run was started otherwise."""
     if not has_progress(output):
         return False
-    path = output / "recipe.json"
+    path = output / RECIPE_FILE
     if not path.is_file():
-        raise ValueError(f"{output} holds checkpoints or weights but no recipe.json, so what "
+        raise ValueError(f"{output} holds checkpoints or weights but no {RECIPE_FILE}, so what "
                          "was trained there is unknown: choose a new --output-dir.")
     recorded = json.loads(path.read_text())
     differences = run_differences(recorded, record)
@@ -170,8 +172,8 @@ def remove(path):
 def remove_stale_temporaries(output):
     """Removes half-written files of a killed run: checkpoint folders not yet renamed and
     atomic-write temporaries (el_zoo.atomic names them ``.<name>.<random>...``)."""
-    for stale in [*output.glob("checkpoints/*/.epoch-*"), *output.glob(".*.tmp"),
-                  *output.glob(".*weights.h5.*")]:
+    for stale in [*output.glob(f"{CHECKPOINTS_DIR}/*/.epoch-*"), *output.glob(".*.tmp"),
+                  *output.glob(f".*{WEIGHTS_FILE}.*")]:
         remove(stale)
 
 
@@ -259,7 +261,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         save_checkpoint(self.folder, epoch + 1, self.checkpoint, self.history, self.is_chief,
                         self.keep, segment.records())
         if self.is_chief:
-            write_csv(self.run["output_dir"] / "training_log.csv", rows)
+            write_csv(self.run["output_dir"] / LOG_FILE, rows)
         kill_point(f"{self.run['stage']} epoch {epoch + 1} saved")
 
 
@@ -310,7 +312,7 @@ def recorded_segments(output, recipe):
     were recorded."""
     segments = []
     for stage in recipe["stages"]:
-        _, path = latest_checkpoint(Path(output) / "checkpoints" / stage["name"])
+        _, path = latest_checkpoint(Path(output) / CHECKPOINTS_DIR / stage["name"])
         if path is not None:
             segments = (json.loads((path / "segments.json").read_text())
                         if (path / "segments.json").is_file() else [])

@@ -32,6 +32,7 @@ from el_zoo.provenance import markdown_header, report_path, run_info
 from el_zoo.registry import model_info
 
 from training.recipes import recorded_elastic_link
+from training.run_folder import METRICS_FILE
 
 
 def is_published(metrics):
@@ -64,11 +65,11 @@ def read_runs(source):
     path = Path(source)
     if is_report(path):
         records = saved_runs(path, "run folders, published folders or a compare output")
-    elif (path / "metrics.json").is_file():
-        metrics = json.loads((path / "metrics.json").read_text())
+    elif (path / METRICS_FILE).is_file():
+        metrics = json.loads((path / METRICS_FILE).read_text())
         records = [recorded_training(metrics)]
     else:
-        raise ValueError(f"{source} has no metrics.json: is it a finished training run "
+        raise ValueError(f"{source} has no {METRICS_FILE}: is it a finished training run "
                          "(python -m training.train ... --output-dir DIR) or a published "
                          "models/<name>.<tag> folder?")
     for metrics in records:

@@ -6,6 +6,8 @@ import csv
 import numpy as np
 from el_zoo.atomic import atomic_path
 
+from training.run_folder import TENSORBOARD_DIR
+
 # epoch_time_s is wall time; epoch_cpu_s the process's CPU time (all its threads) over the
 # same epoch, what it cost whatever else ran beside it (empty in logs written before it).
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
@@ -79,4 +81,4 @@ def tensorboard_callback(output, stage):
     # imported here: cards and the recipe study read the CSV log without TensorFlow
     from el_zoo._keras import keras
 
-    return keras.callbacks.TensorBoard(str(output / "logs" / stage), write_graph=False)
+    return keras.callbacks.TensorBoard(str(output / TENSORBOARD_DIR / stage), write_graph=False)

@@ -44,9 +44,12 @@ from training import cards
 from training.compare import is_published
 from training.recipes import recorded_elastic_link
 from training.release import verified_files
+from training.run_folder import CURVES_FILE, LOG_FILE, METRICS_FILE, WEIGHTS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
-COPIED = ("weights.h5", "training_log.csv", "training_curves.png")
+# A published folder keeps these files of its run under their names in the run folder.
+COPIED = (WEIGHTS_FILE, LOG_FILE, CURVES_FILE)
+TFLITE_FILE = "model.tflite"  # the published folder's converted model
 # Each evaluation image's top-1 class index, in el_zoo.data.split_files' order (NumPy .npy,
 # an integer array, no pickle).
 PREDICTIONS = "eval_predictions.npy"
@@ -99,7 +102,7 @@ def run_model(run_dir, training):
     """(model with the weights of ``run_dir``, the configuration it was built with)."""
     config = model_config(training)
     build = {**config, "input_shape": tuple(config["input_shape"])}
-    model = el_zoo.load(training["model"], weights=str(Path(run_dir) / "weights.h5"), **build)
+    model = el_zoo.load(training["model"], weights=str(Path(run_dir) / WEIGHTS_FILE), **build)
     return model, build
 
 
@@ -153,7 +156,7 @@ def update_manifest(models_dir, name, published):
     manifest["base_url"] = manifest.get("base_url", DEFAULT_BASE_URL)
     t, pre = published["training"], published["preprocessing"]
     manifest["models"][name] = {
-        "weights": f"{name}/weights.h5", "tflite": f"{name}/model.tflite",
+        "weights": f"{name}/{WEIGHTS_FILE}", "tflite": f"{name}/{TFLITE_FILE}",
         "config": model_config(t), "dataset": t["dataset"], "eval_split": t["eval_split"],
         "resize": pre["resize"], "crop": pre["crop"],
         "class_names": data.readable_class_names(t["classes"]),
@@ -194,9 +197,9 @@ def read_predictions(path):
 def training_record(run_dir, tag):
     """(training record, tag) of a finished run folder, or of a published model folder,
     whose metrics.json keeps the record of the run that made its weights under "training"."""
-    path = Path(run_dir) / "metrics.json"
+    path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
-        raise ValueError(f"{run_dir} has no metrics.json: give a finished training run's "
+        raise ValueError(f"{run_dir} has no {METRICS_FILE}: give a finished training run's "
                          "--output-dir or a published models/<name>.<tag> folder.")
     metrics = json.loads(path.read_text())
     if is_published(metrics):
@@ -242,12 +245,12 @@ def publish(args):
     for file_name in COPIED:  # via a temporary file: run_dir may be this folder itself
         shutil.copyfile(run_dir / file_name, folder / f".{file_name}.tmp")
         (folder / f".{file_name}.tmp").replace(folder / file_name)
-    (folder / "model.tflite.tmp").write_bytes(flatbuffer)
-    (folder / "model.tflite.tmp").replace(folder / "model.tflite")
+    (folder / f"{TFLITE_FILE}.tmp").write_bytes(flatbuffer)
+    (folder / f"{TFLITE_FILE}.tmp").replace(folder / TFLITE_FILE)
     write_predictions(folder / PREDICTIONS, predictions)
     published = {"name": name, "training": training, **measured,
                  "publish": run_info(started, commit)}
-    write_text_atomically(folder / "metrics.json", json.dumps(published, indent=1) + "\n")
+    write_text_atomically(folder / METRICS_FILE, json.dumps(published, indent=1) + "\n")
     write_cards(args.models_dir)
     if args.readme:
         cards.update_readme(args.readme, args.models_dir)
@@ -258,7 +261,7 @@ def publish(args):
 def published_folder(folder, models_dir):
     """The metrics.json of published folder ``folder`` of ``models_dir``, whose files are
     all as the manifest lists them; else a ValueError saying what to give instead."""
-    path = Path(folder) / "metrics.json"
+    path = Path(folder) / METRICS_FILE
     published = json.loads(path.read_text()) if path.is_file() else {}
     if not is_published(published):
         raise ValueError(f"{folder} is not a published models/<name>.<tag> folder: "

@@ -20,6 +20,7 @@ from el_zoo.atomic import write_text_atomically
 
 from training.compare import is_report, report_info, report_parser, saved_runs
 from training.logs import read_rows
+from training.run_folder import LOG_FILE, METRICS_FILE
 
 
 CLOCKS = {"CPU": "epoch_cpu_s", "wall": "epoch_time_s"}  # their columns in the log
@@ -55,14 +56,14 @@ def read_records(source):
     path = Path(source)
     if is_report(path):
         return saved_runs(path, "run folders or a recipe_study output")
-    if not (path / "metrics.json").is_file() or not (path / "training_log.csv").is_file():
-        raise ValueError(f"{source} is not a finished training run (no metrics.json or "
-                         "training_log.csv): give the --output-dir of a finished el-zoo train.")
-    metrics = json.loads((path / "metrics.json").read_text())
+    if not (path / METRICS_FILE).is_file() or not (path / LOG_FILE).is_file():
+        raise ValueError(f"{source} is not a finished training run (no {METRICS_FILE} or "
+                         f"{LOG_FILE}): give the --output-dir of a finished el-zoo train.")
+    metrics = json.loads((path / METRICS_FILE).read_text())
     if metrics.get("eval_images"):
         raise ValueError(f"{source} was evaluated on a subset ({metrics['eval_images']} "
                          "images); study only runs evaluated on the whole split.")
-    return [study_record(metrics, *curve(path / "training_log.csv"))]
+    return [study_record(metrics, *curve(path / LOG_FILE))]
 
 
 def run_key(record):

@@ -52,6 +52,7 @@ from training.command import build_parser
 from training.compare import recorded_training
 from training.logs import read_rows
 from training.recipes import STAGE_DEFAULTS, recorded_elastic_link
+from training.run_folder import LOG_FILE, METRICS_FILE, RECIPE_FILE, WEIGHTS_FILE
 from training.schedules import lr_after
 from training.segments import unrecorded_segment
 
@@ -75,15 +76,15 @@ def source_files(source):
     path = Path(source)
     if path.is_file() and path.suffix in (".h5", ".hdf5"):
         return path, None, None
-    if not (path / "metrics.json").is_file() or not (path / "weights.h5").is_file():
+    if not (path / METRICS_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise ValueError(
             f"--restart-from {source}: "
             + ("no such file or folder" if not path.exists() else
-               "not a weights .h5 file, nor a folder with metrics.json and weights.h5")
+               f"not a weights .h5 file, nor a folder with {METRICS_FILE} and {WEIGHTS_FILE}")
             + "; give a published models/NAME.TAG folder, a finished run folder, or a "
             "weights .h5 file with --restart-epoch.")
-    training = read_record(path / "metrics.json", source, TRAINING_KEYS, recorded_training)
-    return path / "weights.h5", training, recorded_run(path, training, source)
+    training = read_record(path / METRICS_FILE, source, TRAINING_KEYS, recorded_training)
+    return path / WEIGHTS_FILE, training, recorded_run(path, training, source)
 
 
 # What the restart reads of a source's records (``training.train.run_metrics`` writes
@@ -112,8 +113,8 @@ def recorded_run(folder, training, source):
     """What defined the source's run (``training.checkpoints.run_record``'s form): a run
     folder's recipe.json, else (a published folder keeps none) its training record's values;
     a value an older record lacks (train_limit, tfds) is not compared."""
-    if (folder / "recipe.json").is_file():
-        return read_record(folder / "recipe.json", source, RUN_KEYS)
+    if (folder / RECIPE_FILE).is_file():
+        return read_record(folder / RECIPE_FILE, source, RUN_KEYS)
     names = {"teacher": "teacher", "eval_images": "eval_limit", "train_limit": "train_limit",
              "tfds": "tfds"}
     return {"model": training["model"], "recipe": training["recipe_config"],
@@ -261,7 +262,7 @@ def read_restart(args, recipe):
               "schedule": schedule_record(training, recipe, epoch)}
     if training is None:
         return Restart(record, [], [])
-    log = Path(args.restart_from) / "training_log.csv"
+    log = Path(args.restart_from) / LOG_FILE
     rows = read_rows(log) if log.is_file() else []  # then the epochs are the record's only
     return Restart(record, rows, carried_segments(training, rows))
 
@@ -276,7 +277,7 @@ def planned_restart(args, recipe, output):
         return None
     if not has_progress(output):
         return read_restart(args, recipe)
-    path = output / "recipe.json"
+    path = output / RECIPE_FILE
     recorded = json.loads(path.read_text()).get("restart") if path.is_file() else None
     if recorded is None or recorded["from"] != args.restart_from:
         started = ("a run not restarted" if recorded is None else

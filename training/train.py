@@ -74,6 +74,8 @@ from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, plot_curves, tensorboard_callback
 from training.recipes import get_recipe, recorded_elastic_link, run_elastic_link
 from training.restart import planned_restart, stages_done
+from training.run_folder import (CHECKPOINTS_DIR, CURVES_FILE, LOG_FILE, METRICS_FILE,
+                                 RECIPE_FILE, WEIGHTS_FILE, stage_weights_file)
 from training.schedules import learning_rate
 from training.segments import Segment
 
@@ -148,8 +150,8 @@ class RunFolders(NamedTuple):
     def stage_weights(self, name):
         """The weights file of finished stage ``name``: the run's (finished by an earlier
         run, or by the chief), else this worker's copy (finished now)."""
-        path = self.run / f"{name}-weights.h5"
-        return path if path.exists() else self.own / f"{name}-weights.h5"
+        path = self.run / stage_weights_file(name)
+        return path if path.exists() else self.own / stage_weights_file(name)
 
 
 def run_progress(output, recipe):
@@ -157,9 +159,9 @@ def run_progress(output, recipe):
     weights are saved and the epoch of its newest checkpoint; last, 1 if it is complete."""
     progress = []
     for stage in recipe["stages"]:
-        progress += [int((output / f"{stage['name']}-weights.h5").exists()),
-                     latest_checkpoint(output / "checkpoints" / stage["name"])[0]]
-    return progress + [int((output / "metrics.json").exists())]
+        progress += [int((output / stage_weights_file(stage["name"])).exists()),
+                     latest_checkpoint(output / CHECKPOINTS_DIR / stage["name"])[0]]
+    return progress + [int((output / METRICS_FILE).exists())]
 
 
 def described_progress(progress, recipe):
@@ -455,13 +457,13 @@ def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, res
     earlier_rows, previous_weights, model = [], None, None
     last = recipe["stages"][-1]
     for stage in recipe["stages"]:
-        folder = folders.run / "checkpoints" / stage["name"]
+        folder = folders.run / CHECKPOINTS_DIR / stage["name"]
         if restart is not None and stage is not last:  # done by the run restarted from
             continue
-        if (folders.run / f"{stage['name']}-weights.h5").exists():  # finished by an earlier run
+        if (folders.run / stage_weights_file(stage["name"])).exists():  # finished by an earlier run
             _, rows = restore_checkpoint(folder, tf.train.Checkpoint())
             earlier_rows += rows
-            previous_weights = folders.run / f"{stage['name']}-weights.h5"
+            previous_weights = folders.run / stage_weights_file(stage["name"])
             continue
         if segment.ended_by:  # at the end of the previous stage
             return None, earlier_rows
@@ -495,7 +497,7 @@ def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, res
                         callbacks=callbacks, verbose=verbose)
         if history[-1]["epoch"] < stage["epochs"]:  # the segment ended within the stage
             return None, earlier_rows + history
-        previous_weights = folders.own / f"{stage['name']}-weights.h5"
+        previous_weights = folders.own / stage_weights_file(stage["name"])
         save_weights_atomically(model, previous_weights)
         earlier_rows += history
     return model, earlier_rows
@@ -601,8 +603,8 @@ def train(args):
     restart = planned_restart(args, recipe, output)  # the source read and checked
     record = run_record(args, recipe, restart and restart.record)
     resuming = check_resumable(output, record)  # before anything is written
-    if (output / "metrics.json").exists():
-        metrics = json.loads((output / "metrics.json").read_text())
+    if (output / METRICS_FILE).exists():
+        metrics = json.loads((output / METRICS_FILE).read_text())
         print(f"{output} is already complete: {summary(metrics)}; nothing to do "
               "(choose a new --output-dir to train another run).", flush=True)
         return metrics
@@ -615,7 +617,7 @@ def train(args):
         folders.own.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(folders.own)
         if is_chief and not resuming:  # the record of what this folder trains, from its start
-            write_text_atomically(output / "recipe.json", json.dumps(record, indent=1))
+            write_text_atomically(output / RECIPE_FILE, json.dumps(record, indent=1))
         model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs, segment,
                                    restart)
         if segment.ended_by == "segment limit":
@@ -623,17 +625,17 @@ def train(args):
             return None
         model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
     segment.end("finished", rows, float(results["top1"]))
-    save_weights_atomically(model, folders.own / "weights.h5")
+    save_weights_atomically(model, folders.own / WEIGHTS_FILE)
     metrics = run_metrics(args, recipe, results, rows, inputs, started, commit, segment,
                           restart)
     if is_chief:
         try:
-            plot_curves(output / "training_log.csv", output / "training_curves.png")
+            plot_curves(output / LOG_FILE, output / CURVES_FILE)
         except ImportError:
-            print("matplotlib is not installed: no training_curves.png "
+            print(f"matplotlib is not installed: no {CURVES_FILE} "
                   "(pip install 'el_zoo[plot]')", flush=True)
     # written last: a run folder with metrics.json is complete
-    write_text_atomically(folders.own / "metrics.json", json.dumps(metrics, indent=1))
+    write_text_atomically(folders.own / METRICS_FILE, json.dumps(metrics, indent=1))
     print(f"{summary(metrics)}; wrote {folders.own}", flush=True)
     return metrics
 
