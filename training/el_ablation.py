@@ -14,10 +14,10 @@ import json
 import time
 
 import el_zoo
-import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
+from el_zoo.nets._blocks import set_standardization
 from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
 from el_zoo.registry import elastic_link_twin, families
 
@@ -56,8 +56,7 @@ def train_and_evaluate(args, elastic_link, train, test):
     extra = {} if elastic_link is None else {"elastic_link": elastic_link}
     model = el_zoo.load(name, input_shape=(32, 32, 3), stem="cifar", classes=10,
                         width_multiplier=args.width, **extra)
-    mean, std = data.NORMALIZATION["cifar10"]
-    model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
+    set_standardization(model, "cifar10")
     steps = args.epochs * (len(train[0]) // args.batch_size)
     schedule = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps)
     model.compile(tf.keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy",

@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import el_zoo
-import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
@@ -63,6 +62,7 @@ from el_zoo.binarization import strip_binarization
 from el_zoo.builder import load_weights_file
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
+from el_zoo.nets._blocks import STANDARDIZE, set_standardization
 from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
 
@@ -255,13 +255,12 @@ def build_model(model_name, recipe, stage, classes):
     model = el_zoo.load(model_name, input_shape=(size, size, 3), stem=recipe["stem"],
                         classes=len(classes), width_multiplier=recipe["width_multiplier"],
                         **overrides)
-    mean, std = data.NORMALIZATION[recipe["dataset"]]
-    model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
+    set_standardization(model, recipe["dataset"])
     if not (stage["binary_weights"] and stage["binary_activations"]):
         model = strip_binarization(model, weights=not stage["binary_weights"],
                                    activations=not stage["binary_activations"],
                                    activation="hard_tanh")
-        model.get_layer("standardize").set_weights([np.array(mean), np.array(std)])
+        set_standardization(model, recipe["dataset"])
     return model
 
 
@@ -349,7 +348,7 @@ def make_optimizer(stage, steps_per_epoch, model, start_epoch=0):
         link_scales = [layer.gamma for layer in model.layers if isinstance(layer, ElasticLink)]
         optimizer.exclude_from_weight_decay(
             var_list=link_scales,
-            var_names=["bn", "bias", "gamma", "beta", "alpha", "prelu", "standardize"])
+            var_names=["bn", "bias", "gamma", "beta", "alpha", "prelu", STANDARDIZE])
         return optimizer
     return keras.optimizers.Adam(schedule)
 

@@ -17,9 +17,11 @@ import math
 import numbers
 
 import larq as lq
+import numpy as np
 
 from el_zoo._keras import keras
 from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX, load_weights_file, record_config
+from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
 from el_zoo.registry import model_info
 
@@ -27,6 +29,10 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 STEMS = ("imagenet", "cifar")
+
+# The name of every model's input standardisation (``Standardize``, ``assemble``): trainers
+# find it by this name, and weight files carry its statistics under it.
+STANDARDIZE = "standardize"
 
 
 def batch_norm(x, name):
@@ -268,7 +274,7 @@ def assemble(
         model_name, input_shape=input_shape, input_tensor=input_tensor,
         include_top=include_top, stem=stem, min_size=min_size,
     )
-    features = body(Standardize(name="standardize")(inputs))
+    features = body(Standardize(name=STANDARDIZE)(inputs))
     model = finish_model(
         model_name, inputs, features, include_top=include_top, classes=classes,
         pooling=pooling, classifier_activation=classifier_activation,
@@ -282,3 +288,23 @@ def assemble(
     if weights is not None:
         load_weights_file(model, weights, include_top=include_top)
     return model
+
+
+def set_standardization(model, dataset):
+    """Sets the statistics of ``model``'s input standardisation (its ``STANDARDIZE`` layer)
+    to data set ``dataset``'s (``el_zoo.data.NORMALIZATION``), before training on it: they
+    are weights, so the trained weights carry them.
+
+    Arguments:
+        model: a model ``assemble`` built (any family's), or its float twin
+            (``el_zoo.binarization.strip_binarization`` keeps the layer's name).
+        dataset: a key of ``el_zoo.data.NORMALIZATION`` ("cifar10", "imagenette", ...).
+
+    Example:
+        ```python
+        model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10)
+        set_standardization(model, "cifar10")
+        ```
+    """
+    mean, std = NORMALIZATION[dataset]
+    model.get_layer(STANDARDIZE).set_weights([np.array(mean), np.array(std)])
