@@ -96,8 +96,9 @@ class ChannelAffine(keras.layers.Layer):
 def fold_elastic_links(model):
     """The deployment form of a model with Elastic-Links: same weights, same outputs.
 
-    Returns ``model`` itself when it has no ``ElasticLink``; otherwise a new functional
-    model in which the links are folded into their neighbours (see the module docstring
+    Returns ``model`` itself when it has no ``ElasticLink``, also in no model it calls as
+    a layer (a backbone under a new head); otherwise a new functional model in which the
+    links, at any depth, are folded into their neighbours (see the module docstring
     for the algebra). Its outputs equal the original's up to float rounding; LCE
     conversion of it needs fewer ops.
 
