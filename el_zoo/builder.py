@@ -94,7 +94,10 @@ def load(
 
     A model with published weights and their head records their ``name.tag`` as
     ``model.published_name`` (a plain attribute, not part of the saved model), from which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing.
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing. Any
+    model with published weights (a backbone too) records it as ``model.published_weights``,
+    from which they take the decode size and crop of a model that calls it as a layer (a
+    backbone under a new head).
 
     Example:
         ```python
@@ -128,8 +131,10 @@ def load(
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published and include_top:
-        model.published_name = published  # not saved with the model; see the docstring
+    if published:  # plain attributes, not saved with the model; see the docstring
+        model.published_weights = published
+        if include_top:
+            model.published_name = published
     return model
 
 

@@ -34,12 +34,27 @@ def _model_preprocessing(model):
     as the model still has the published input size and head; else its own input size."""
     size, classes = model.input_shape[1], model.output_shape[-1]
     published = getattr(model, "published_name", None)
-    pre = preprocessing_of(published) if published else dict.fromkeys(
-        ("dataset", "split", "resize", "crop", "class_names"))
+    pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
     if (pre["crop"] or pre["resize"]) != size:  # None: a model that takes any size
         pre.update(resize=size, crop=None)
     if len(pre["class_names"] or ()) != classes:  # a new head: not the published classes
         pre.update(class_names=None, dataset=None, split=None)
+    return pre
+
+
+def _backbone_preprocessing(model):
+    """The published decode size and crop of the weights of a backbone ``model`` calls as
+    a layer (``el_zoo.load`` records them as ``published_weights``), without their data set
+    and class names, which are the new head's; all None without one. Why: a backbone from
+    resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head was fed
+    images squashed to 128 (resnet18_el.imagenette itself, fed so: top-1 82.5 % instead of
+    85.0 % on evaluate's limit=400 Imagenette validation images)."""
+    pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
+    for layer in model.layers:
+        published = getattr(layer, "published_weights", None)
+        if published:
+            weights = preprocessing_of(published)
+            return {**pre, "resize": weights["resize"], "crop": weights["crop"]}
     return pre
 
 

@@ -238,3 +238,19 @@ def test_evaluate_and_predict_of_a_model_of_any_input_size_say_what_to_pass(
                               limit=40, resize=32, class_names=CIFAR10)
     expected = model.predict(images.astype(np.float32), verbose=0).argmax(-1)
     assert resized["top1"] == float(np.mean(expected == labels))
+
+
+def test_a_published_backbone_under_a_new_head_keeps_its_decode_size_and_crop():
+    # resnet18_el.imagenette is decoded at 146 and centre-cropped to 128; under a new head
+    # its images were squashed to 128, a preprocessing it never saw
+    backbone = el_zoo.load("resnet18_el.imagenette", include_top=False, pooling="avg")
+    inputs = el_zoo.keras.Input((128, 128, 3))
+    tuned = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(3)(backbone(inputs)))
+    assert evaluate_module._model_preprocessing(tuned) == {
+        "dataset": None, "split": None, "resize": 146, "crop": 128, "class_names": None}
+    inputs = el_zoo.keras.Input((96, 96, 3))  # another size: its own, as for any model
+    smaller = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(3)(
+        el_zoo.load("resnet18_el.imagenette", include_top=False, pooling="avg",
+                    input_shape=(96, 96, 3))(inputs)))
+    assert evaluate_module._model_preprocessing(smaller)["resize"] == 96
+    assert evaluate_module._model_preprocessing(smaller)["crop"] is None
