@@ -94,7 +94,10 @@ def load(
 
     A model with published weights and their head records their ``name.tag`` as
     ``model.published_name`` (a plain attribute, not part of the saved model), from which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing.
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing. Any
+    model with published weights (a backbone too) records it as ``model.published_weights``,
+    from which they take the decode size and crop of a model that calls it as a layer (a
+    backbone under a new head).
 
     Example:
         ```python
@@ -128,8 +131,10 @@ def load(
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published and include_top:
-        model.published_name = published  # not saved with the model; see the docstring
+    if published:  # plain attributes, not saved with the model; see the docstring
+        model.published_weights = published
+        if include_top:
+            model.published_name = published
     return model
 
 
@@ -271,6 +276,15 @@ def _merge_file_config(arch, path, requested, include_top, models_dir):
         return requested
     if stored["model"] != arch:
         raise ValueError(_mismatch_message(path, stored, published, {"model": arch}))
+    if include_top and not stored.get("include_top", True):
+        # (before: "it has no weights for 1 layer(s), e.g. ['predictions']. Was it saved
+        # from another architecture or width_multiplier?")
+        raise ValueError(
+            f"{path} holds the backbone of {describe(stored)}, saved with "
+            "include_top=False: it has no classifier weights. Load it with "
+            "include_top=False (and pooling='avg' or 'max'), then add a head of your own "
+            "(README: Fine-tuning)."
+        )
     source = f"{path} (the published {published})" if published else \
         f"{path} (saved from {describe(stored)})"
     return _merge_config(arch, source, _trained_config(stored), requested, include_top,
@@ -486,6 +500,7 @@ def _check_layer_names(model, path, stored, wanted):
     missing = sorted(name for name in wanted if name not in stored)
     extra = sorted(name for name, shapes in stored.items()
                    if shapes and name not in wanted and name != "predictions")
+    _check_not_nested(model, path, stored, wanted, missing)
     cases = (  # (layers, the other side's layers, what is wrong, the file's model, hint)
         (missing, stored, "it has no weights for {}", "without",
          "architecture or width_multiplier"),
@@ -502,6 +517,24 @@ def _check_layer_names(model, path, stored, wanted):
             raise ValueError(f"{problem}, so it was saved from a model {saved_from} "
                              f"Elastic-Link; {_twin_hint(model.name)}.")
         raise ValueError(f"{problem}. Was it saved from another {hint}?")
+
+
+def _check_not_nested(model, path, stored, wanted, missing):
+    """Refuses, saying why, a file saved from a model that holds a whole model as one of
+    its layers (a backbone under a new head, README: Fine-tuning): Keras saves that layer's
+    weights as one entry, so none of ``model``'s layers are found by name (before: "no
+    weights for 58 layer(s) ... another architecture or width_multiplier?")."""
+    largest = max(len(shapes) for shapes in wanted.values())
+    nested = [name for name, shapes in stored.items()
+              if len(shapes) > largest and name not in wanted]
+    if missing and nested:
+        raise ValueError(
+            f"{path} was saved from a model that holds the model {nested[0]!r} as one of its "
+            f"layers ({len(stored[nested[0]])} weights), e.g. a backbone under a new head, so "
+            f"it cannot be loaded into {model.name} by layer name. Rebuild that model as you "
+            "built it and call its load_weights(path), or save the whole model "
+            "(model.save('model.keras')) and load it with keras.models.load_model."
+        )
 
 
 def load_weights_file(model, path, *, include_top=True, models_dir=None):

@@ -96,7 +96,10 @@ def convert(
             ``"resnet26_el.cifar10"``) to build with ``input_size``.
         output_path: where to write the file (atomically); None returns the bytes.
         inference_input_type, inference_output_type, target: as for
-            ``larq_compute_engine.convert_keras_model``.
+            ``larq_compute_engine.convert_keras_model``. An int8 input is a pixel in
+            [0, 255] as ``pixel - 128`` (scale 1): only for models that take [0, 255] pixels,
+            as el_zoo's do (a model taking [0, 1] would see 0 or 1; verification, on
+            [0, 255] pixels, cannot tell).
         verify_images: an int (how many images: real CIFAR-10 test images when
             ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
             skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of

@@ -34,11 +34,27 @@ def _model_preprocessing(model):
     as the model still has the published input size and head; else its own input size."""
     size, classes = model.input_shape[1], model.output_shape[-1]
     published = getattr(model, "published_name", None)
-    pre = preprocessing_of(published) if published else {"class_names": None}
-    if (pre.get("crop") or pre.get("resize")) != size:
+    pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
+    if (pre["crop"] or pre["resize"]) != size:  # None: a model that takes any size
         pre.update(resize=size, crop=None)
     if len(pre["class_names"] or ()) != classes:  # a new head: not the published classes
         pre.update(class_names=None, dataset=None, split=None)
+    return pre
+
+
+def _backbone_preprocessing(model):
+    """The published decode size and crop of the weights of a backbone ``model`` calls as
+    a layer (``el_zoo.load`` records them as ``published_weights``), without their data set
+    and class names, which are the new head's; all None without one. Why: a backbone from
+    resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head was fed
+    images squashed to 128 (resnet18_el.imagenette itself, fed so: top-1 82.5 % instead of
+    85.0 % on evaluate's limit=400 Imagenette validation images)."""
+    pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
+    for layer in model.layers:
+        published = getattr(layer, "published_weights", None)
+        if published:
+            weights = preprocessing_of(published)
+            return {**pre, "resize": weights["resize"], "crop": weights["crop"]}
     return pre
 
 
@@ -150,6 +166,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
 def _check_image_size(model, resize, crop):
     """Refuses a ``resize``/``crop`` that cannot give the images ``model`` takes: it
     failed after the split was decoded, in TensorFlow's crop or Keras' input check."""
+    if not (crop or resize):
+        raise ValueError(_any_size_message(model, "evaluate", "pass resize= (and crop=)"))
     if crop and resize and crop > resize:
         raise ValueError(f"crop={crop} is larger than resize={resize}: the centre crop must "
                          "fit in the decoded image.")
@@ -160,6 +178,15 @@ def _check_image_size(model, resize, crop):
             f"{model.name} takes {height}x{width} images but resize={resize}, crop={crop} "
             f"give {size}x{size}: make the crop (or, without one, resize) {height}, or build "
             f"the model for {size}x{size} inputs (input_shape=({size}, {size}, 3)).")
+
+
+def _any_size_message(model, use, fix):
+    """Why ``use`` cannot preprocess for a model built for any image size: images are
+    resized to the model's input size, and one that takes any size does not say which
+    (before: a KeyError, 'resize')."""
+    return (f"{use} resizes images to the model's input size, but {model.name} takes "
+            f"images of any size (input shape {model.input_shape}): {fix}, or build it "
+            "with a fixed input_shape=(H, W, 3).")
 
 
 def _check_top(top, classes):
@@ -229,6 +256,9 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
     classes = model.output_shape[-1]
     _check_top(top, classes)
     names = _class_names(pre, class_names, classes)
+    if pre["resize"] is None:
+        raise ValueError(_any_size_message(model, "predict", "call model.predict on your "
+                                           "own arrays of the size it was trained at"))
     images = np.stack([data.read_image(p, pre["resize"]) for p in paths]).astype(np.float32)
     if pre["crop"]:
         images = np.stack([data.center_crop(tf.constant(i), pre["crop"]).numpy() for i in images])

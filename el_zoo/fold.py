@@ -96,8 +96,9 @@ class ChannelAffine(keras.layers.Layer):
 def fold_elastic_links(model):
     """The deployment form of a model with Elastic-Links: same weights, same outputs.
 
-    Returns ``model`` itself when it has no ``ElasticLink``; otherwise a new functional
-    model in which the links are folded into their neighbours (see the module docstring
+    Returns ``model`` itself when it has no ``ElasticLink``, also in no model it calls as
+    a layer (a backbone under a new head); otherwise a new functional model in which the
+    links, at any depth, are folded into their neighbours (see the module docstring
     for the algebra). Its outputs equal the original's up to float rounding; LCE
     conversion of it needs fewer ops.
 
@@ -115,9 +116,30 @@ def fold_elastic_links(model):
             f"fold_elastic_links takes a functional Keras model (keras.Model built from "
             f"keras.Input); got {type(model).__name__}."
         )
+    model = _fold_nested_models(model)
     if not any(isinstance(layer, ElasticLink) for layer in model.layers):
         return model
     return _Folder(model).run()
+
+
+def _holds_links(layer):
+    """Whether ``layer`` is a functional model with an ``ElasticLink`` at any depth."""
+    return hasattr(layer, "_nodes_by_depth") and any(
+        isinstance(inner, ElasticLink) or _holds_links(inner) for inner in layer.layers)
+
+
+def _fold_nested_models(model):
+    """``model`` with every model it calls as a layer folded (a backbone under a new head,
+    README: Fine-tuning), its other layers shared; ``model`` itself when none holds a link.
+
+    Why: the folder rewrites the links among ``model``'s own layers only, so before this
+    a fine-tuned resnet18_el.cifar10 converted with its links as trained: 128 TFLite ops
+    instead of the flat model's 62 (34 MUL and 48 ADD instead of 3 and 16)."""
+    if not any(_holds_links(layer) for layer in model.layers):
+        return model
+    return keras.models.clone_model(
+        model, clone_function=lambda layer: fold_elastic_links(layer) if _holds_links(layer)
+        else layer)
 
 
 def _through_channels(pending, channels_out):

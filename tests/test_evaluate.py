@@ -217,3 +217,40 @@ def test_evaluate_refuses_sizes_that_do_not_give_the_models_input(sizes, message
     monkeypatch.setattr(data, "load_split", no_data)
     with pytest.raises(ValueError, match=message):
         el_zoo.evaluate(PUBLISHED, **sizes)
+
+
+def test_evaluate_and_predict_of_a_model_of_any_input_size_say_what_to_pass(
+        model, test_images, image_paths, data_dir):
+    # a backbone built for any size under a new head: both failed with KeyError: 'resize'
+    backbone = el_zoo.load(PUBLISHED, include_top=False, pooling="avg",
+                           input_shape=(None, None, 3))
+    inputs = el_zoo.keras.Input((None, None, 3))
+    head = model.get_layer("predictions")  # the published classifier, on the pooled features
+    any_size = el_zoo.keras.Model(inputs, head(backbone(inputs, training=False)))
+    message = r"{} resizes images to the model's input size, but .* takes images of any " \
+              r"size \(input shape \(None, None, None, 3\)\): {}"
+    with pytest.raises(ValueError, match=message.format("evaluate", r"pass resize= \(and crop=\)")):
+        el_zoo.evaluate(any_size, dataset="cifar10", split="test", data_dir=data_dir, limit=8)
+    with pytest.raises(ValueError, match=message.format("predict", "call model.predict")):
+        el_zoo.predict(any_size, image_paths)
+    images, labels = test_images
+    resized = el_zoo.evaluate(any_size, dataset="cifar10", split="test", data_dir=data_dir,
+                              limit=40, resize=32, class_names=CIFAR10)
+    expected = model.predict(images.astype(np.float32), verbose=0).argmax(-1)
+    assert resized["top1"] == float(np.mean(expected == labels))
+
+
+def test_a_published_backbone_under_a_new_head_keeps_its_decode_size_and_crop():
+    # resnet18_el.imagenette is decoded at 146 and centre-cropped to 128; under a new head
+    # its images were squashed to 128, a preprocessing it never saw
+    backbone = el_zoo.load("resnet18_el.imagenette", include_top=False, pooling="avg")
+    inputs = el_zoo.keras.Input((128, 128, 3))
+    tuned = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(3)(backbone(inputs)))
+    assert evaluate_module._model_preprocessing(tuned) == {
+        "dataset": None, "split": None, "resize": 146, "crop": 128, "class_names": None}
+    inputs = el_zoo.keras.Input((96, 96, 3))  # another size: its own, as for any model
+    smaller = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(3)(
+        el_zoo.load("resnet18_el.imagenette", include_top=False, pooling="avg",
+                    input_shape=(96, 96, 3))(inputs)))
+    assert evaluate_module._model_preprocessing(smaller)["resize"] == 96
+    assert evaluate_module._model_preprocessing(smaller)["crop"] is None

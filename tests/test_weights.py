@@ -250,3 +250,30 @@ def test_published_weights_loaded_by_path_refuse_another_architecture():
     # the builder's defaults are the published model's: called directly, it loads the file
     assert el_zoo.nets.mobilenet.mobilenet_v1_el(weights=str(PUBLISHED_EL), stem="cifar",
                                                  classes=10).output_shape == (None, 10)
+
+
+def test_a_backbone_file_loaded_with_its_classifier_says_to_pass_include_top_false(tmp_path):
+    # it said "no weights for 1 layer(s), e.g. ['predictions']. Was it saved from another
+    # architecture or width_multiplier?"
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
+    path = el_zoo.save_weights(backbone, tmp_path / "backbone.h5")
+    with pytest.raises(ValueError, match=r"backbone.h5 holds the backbone of resnet18_el\(.*\), "
+                                         r"saved with include_top=False: it has no classifier "
+                                         r"weights. Load it with include_top=False"):
+        el_zoo.load("resnet18_el", weights=str(path), classes=2)
+    again = el_zoo.load("resnet18_el", weights=str(path), include_top=False, pooling="avg")
+    assert again.output_shape == backbone.output_shape
+
+
+def test_a_file_of_a_backbone_under_a_new_head_says_it_holds_a_nested_model(tmp_path):
+    # README: Fine-tuning's model holds the backbone as one layer; its file was refused as
+    # "no weights for 58 layer(s) ... another architecture or width_multiplier?"
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
+    inputs = el_zoo.keras.Input(SMALL["input_shape"])
+    head = el_zoo.keras.layers.Dense(2, activation="softmax")(backbone(inputs, training=False))
+    path = el_zoo.save_weights(el_zoo.keras.Model(inputs, head), tmp_path / "tuned.h5")
+    with pytest.raises(ValueError, match=r"tuned.h5 was saved from a model that holds the model "
+                                         r"'resnet18_el' as one of its layers .* Rebuild that "
+                                         r"model as you built it and call its load_weights"):
+        el_zoo.load("resnet18_el", weights=str(path), classes=2, **{
+            k: v for k, v in SMALL.items() if k != "classes"})
