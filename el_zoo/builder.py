@@ -277,8 +277,6 @@ def _merge_file_config(arch, path, requested, include_top, models_dir):
     if stored["model"] != arch:
         raise ValueError(_mismatch_message(path, stored, published, {"model": arch}))
     if include_top and not stored.get("include_top", True):
-        # (before: "it has no weights for 1 layer(s), e.g. ['predictions']. Was it saved
-        # from another architecture or width_multiplier?")
         raise ValueError(
             f"{path} holds the backbone of {describe(stored)}, saved with "
             "include_top=False: it has no classifier weights. Load it with "
@@ -522,8 +520,8 @@ def _check_layer_names(model, path, stored, wanted):
 def _check_not_nested(model, path, stored, wanted, missing):
     """Refuses, saying why, a file saved from a model that holds a whole model as one of
     its layers (a backbone under a new head, README: Fine-tuning): Keras saves that layer's
-    weights as one entry, so none of ``model``'s layers are found by name (before: "no
-    weights for 58 layer(s) ... another architecture or width_multiplier?")."""
+    weights as one entry, so none of ``model``'s layers are found by name, and the generic
+    message would blame another architecture."""
     largest = max(len(shapes) for shapes in wanted.values())
     nested = [name for name, shapes in stored.items()
               if len(shapes) > largest and name not in wanted]

@@ -45,10 +45,9 @@ def _model_preprocessing(model):
 def _backbone_preprocessing(model):
     """The published decode size and crop of the weights of a backbone ``model`` calls as
     a layer (``el_zoo.load`` records them as ``published_weights``), without their data set
-    and class names, which are the new head's; all None without one. Why: a backbone from
-    resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head was fed
-    images squashed to 128 (resnet18_el.imagenette itself, fed so: top-1 82.5 % instead of
-    85.0 % on evaluate's limit=400 Imagenette validation images)."""
+    and class names, which are the new head's; all None without one. Why: otherwise a
+    backbone from resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head
+    is fed images squashed to 128, which costs accuracy (docs/reliability.md)."""
     pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
     for layer in model.layers:
         published = getattr(layer, "published_weights", None)
@@ -182,8 +181,7 @@ def _check_image_size(model, resize, crop):
 
 def _any_size_message(model, use, fix):
     """Why ``use`` cannot preprocess for a model built for any image size: images are
-    resized to the model's input size, and one that takes any size does not say which
-    (before: a KeyError, 'resize')."""
+    resized to the model's input size, and one that takes any size does not say which."""
     return (f"{use} resizes images to the model's input size, but {model.name} takes "
             f"images of any size (input shape {model.input_shape}): {fix}, or build it "
             "with a fixed input_shape=(H, W, 3).")

@@ -132,9 +132,9 @@ def _fold_nested_models(model):
     """``model`` with every model it calls as a layer folded (a backbone under a new head,
     README: Fine-tuning), its other layers shared; ``model`` itself when none holds a link.
 
-    Why: the folder rewrites the links among ``model``'s own layers only, so before this
-    a fine-tuned resnet18_el.cifar10 converted with its links as trained: 128 TFLite ops
-    instead of the flat model's 62 (34 MUL and 48 ADD instead of 3 and 16)."""
+    Why: the folder rewrites the links among ``model``'s own layers only; without this a
+    fine-tuned model would convert with its links as trained, about twice the flat model's
+    ops (docs/reliability.md)."""
     if not any(_holds_links(layer) for layer in model.layers):
         return model
     return keras.models.clone_model(
