@@ -21,6 +21,7 @@ any other file is checked by its layer names and weight shapes only.
 
 import contextlib
 import difflib
+import hashlib
 import inspect
 import json
 import os
@@ -42,6 +43,7 @@ CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of Model
 # An ElasticLink layer is named after its binary conv unit plus this suffix
 # ("block1_dw" -> "block1_dw_el"; el_zoo.nets._blocks names them), which is how weight
 # files without a recorded config are recognised as holding links.
+CLASSIFIER = "predictions"  # the name of a model's classifier layer (its head's Dense)
 LINK_SUFFIX = "_el"
 # A unit's batch norm is named after the unit plus this suffix ("block1_dw" -> "block1_dw_bn").
 BN_SUFFIX = "_bn"
@@ -94,7 +96,8 @@ def load(
 
     A model with published weights and their head records their ``name.tag`` as
     ``model.published_name`` (a plain attribute, not part of the saved model), from which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing. Any
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing, as
+    long as its classifier keeps the published weights (``published_classifier``). Any
     model with published weights (a backbone too) records it as ``model.published_weights``,
     from which they take the decode size and crop of a model that calls it as a layer (a
     backbone under a new head).
@@ -135,7 +138,18 @@ def load(
         model.published_weights = published
         if include_top:
             model.published_name = published
+            model.published_classifier = classifier_fingerprint(model)
     return model
+
+
+def classifier_fingerprint(model):
+    """The sha256 of ``model``'s classifier weights: a model trained since ``load`` gave it
+    published weights (``fit`` in place on other classes) may score other classes than the
+    published ones, and this tells whether its head is still the published one."""
+    digest = hashlib.sha256()
+    for weight in model.get_layer(CLASSIFIER).get_weights():
+        digest.update(weight.tobytes())
+    return digest.hexdigest()
 
 
 def _check_keywords(arch, kwargs):
@@ -497,7 +511,7 @@ def _check_layer_names(model, path, stored, wanted):
     an Elastic-Link model's file into its plain twin, or the other way round, is refused."""
     missing = sorted(name for name in wanted if name not in stored)
     extra = sorted(name for name, shapes in stored.items()
-                   if shapes and name not in wanted and name != "predictions")
+                   if shapes and name not in wanted and name != CLASSIFIER)
     _check_not_nested(model, path, stored, wanted, missing)
     cases = (  # (layers, the other side's layers, what is wrong, the file's model, hint)
         (missing, stored, "it has no weights for {}", "without",
@@ -553,7 +567,7 @@ def load_weights_file(model, path, *, include_top=True, models_dir=None):
     _check_layer_names(model, path, stored, wanted)
     for name, shapes in wanted.items():
         if stored[name] != shapes:
-            if name == "predictions" and include_top:
+            if name == CLASSIFIER and include_top:
                 raise ValueError(
                     f"{path} has a classifier of shape {stored[name][0]} but the model's "
                     f"is {shapes[0]}: pass classes={stored[name][0][-1]}, or "

@@ -5,13 +5,14 @@ published with."""
 import numbers
 import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.builder import built_config, load
+from el_zoo.builder import built_config, classifier_fingerprint, load
 from el_zoo.pretrained import published_model
 
 # How far a row of outputs may sum from 1 and still be read as probabilities (float32
@@ -28,10 +29,11 @@ def preprocessing_of(name):
             "crop": pre.crop, "class_names": published.class_names}
 
 
-def _model_preprocessing(model):
+def _model_preprocessing(model, named=False):
     """The preprocessing of a model object: the published one when ``el_zoo.load`` gave it
     published weights (it records their ``name.tag`` as ``model.published_name``), as far
-    as the model still has the published input size and head; else its own input size."""
+    as the model still has the published input size and head; else its own input size.
+    ``named``: the caller names the classes itself (no warning about a trained head)."""
     size, classes = model.input_shape[1], model.output_shape[-1]
     published = getattr(model, "published_name", None)
     pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
@@ -39,7 +41,25 @@ def _model_preprocessing(model):
         pre.update(resize=size, crop=None)
     if len(pre["class_names"] or ()) != classes:  # a new head: not the published classes
         pre.update(class_names=None, dataset=None, split=None)
+    elif published and not _has_published_classifier(model, warn=not named):
+        pre.update(class_names=None, dataset=None, split=None)
     return pre
+
+
+def _has_published_classifier(model, warn=True):
+    """Whether ``model``'s classifier still has the weights ``el_zoo.load`` gave it. Why: a
+    published model trained in place on other classes was named with the published
+    classes (a flower called "airplane") without any sign; now its classes are numbered
+    unless ``class_names`` names them, and a warning (``warn``) says why."""
+    if classifier_fingerprint(model) == getattr(model, "published_classifier", None):
+        return True
+    if warn:
+        warnings.warn(
+            f"{model.name}'s classifier has been trained since el_zoo.load gave it "
+            f"{model.published_name}'s weights, so its classes may not be "
+            f"{model.published_name}'s: el_zoo numbers them (and evaluate needs dataset= "
+            "and split=) unless class_names= names them, in output order.", stacklevel=5)
+    return False
 
 
 def _backbone_preprocessing(model):
@@ -57,13 +77,14 @@ def _backbone_preprocessing(model):
     return pre
 
 
-def _load(name_or_model, use):
+def _load(name_or_model, use, class_names):
     """(model, preprocessing) of a published name or a model, which must be a classifier:
-    ``use`` ("evaluate", "predict") says what it is for, in the error."""
+    ``use`` ("evaluate", "predict") says what it is for, in the error; ``class_names``: the
+    caller's, if any."""
     if isinstance(name_or_model, str):
         return load(name_or_model), preprocessing_of(name_or_model)
     _check_classifier(name_or_model, use)
-    return name_or_model, _model_preprocessing(name_or_model)
+    return name_or_model, _model_preprocessing(name_or_model, named=class_names is not None)
 
 
 def _check_classifier(model, use):
@@ -136,7 +157,7 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         ```
     """
     data.check_limit(limit)  # before the model loads
-    model, pre = _load(name_or_model, "evaluate")
+    model, pre = _load(name_or_model, "evaluate", class_names)
     if class_names is not None:
         pre["class_names"] = _class_names(pre, class_names, model.output_shape[-1])
     dataset, split = dataset or pre["dataset"], split or pre["split"]
@@ -250,7 +271,7 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("predict needs at least one image file.")
-    model, pre = _load(name_or_model, "predict")
+    model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
     _check_top(top, classes)
     names = _class_names(pre, class_names, classes)

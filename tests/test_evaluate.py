@@ -122,6 +122,30 @@ def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
     assert el_zoo.load("resnet26_el", weights="cifar10").published_name == PUBLISHED
 
 
+def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes(
+        image_paths, data_dir):
+    # fit in place on other classes (the head kept its shape) kept the published names: a
+    # flower was printed as an "airplane", and evaluate matched folders to CIFAR-10's names
+    model = el_zoo.load(PUBLISHED)
+    stem, published_stem = model.get_layer("stem_conv"), model.get_layer("stem_conv").get_weights()
+    stem.set_weights([w * 1.5 for w in published_stem])  # the backbone trained, not the head
+    assert el_zoo.predict(model, image_paths[0])[0][0][0] in CIFAR10
+    stem.set_weights(published_stem)
+    head = model.get_layer("predictions")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel[:, ::-1], bias[::-1]])  # what training on other classes leaves
+    trained = r"resnet26_el's classifier has been trained since el_zoo.load gave it " \
+              r"resnet26_el.cifar10's weights.*unless class_names= names them"
+    with pytest.warns(UserWarning, match=trained):
+        rows = el_zoo.predict(model, image_paths, top=10)
+    assert all(sorted(name for name, _ in row) == sorted(map(str, range(10))) for row in rows)
+    assert el_zoo.predict(model, image_paths[0], top=1, class_names=CIFAR10[::-1])[0][0][0] \
+        == el_zoo.predict(PUBLISHED, image_paths[0], top=1)[0][0][0]
+    with pytest.warns(UserWarning, match=trained), \
+            pytest.raises(ValueError, match="evaluate needs dataset= and split="):
+        el_zoo.evaluate(model, data_dir=data_dir, limit=8)
+
+
 def test_a_model_loaded_from_a_tag_still_saves_and_reloads(model, tmp_path, image_paths):
     import tensorflow as tf
 

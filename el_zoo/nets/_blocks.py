@@ -20,7 +20,8 @@ import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX, load_weights_file, record_config
+from el_zoo.builder import (BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file,
+                            record_config)
 from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
 from el_zoo.registry import model_info
@@ -228,7 +229,7 @@ def finish_model(
                 f"{model_name}: classes must be a positive integer; got {classes!r}."
             )
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
-        x = keras.layers.Dense(classes, name="predictions")(x)
+        x = keras.layers.Dense(classes, name=CLASSIFIER)(x)
         if classifier_activation is not None:
             x = keras.layers.Activation(
                 classifier_activation, dtype="float32", name="probabilities"
