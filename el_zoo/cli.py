@@ -220,7 +220,8 @@ def build_parser():
     pred = commands.add_parser("predict", help="top-5 classes of image files")
     pred.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
     pred.add_argument("images", nargs="+", help="image files")
-    pred.add_argument("--top", type=positive_int, default=5, help="how many classes to print")
+    pred.add_argument("--top", type=positive_int, default=None,  # None: predict's default
+                      help="how many classes to print")
     pred.set_defaults(run=cmd_predict)
 
     ev = commands.add_parser("evaluate", help="re-measure a published model's accuracy")

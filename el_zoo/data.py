@@ -30,11 +30,15 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from el_zoo.atomic import atomic_path
-from el_zoo.hub import cache_root
+from el_zoo.hub import cache_root, check_cache_writable
 from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
 
 DATA_ENV = "EL_ZOO_DATA"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# The files of a class folder that are images (other files, .DS_Store or notes, are left
+# out). The TIFF and PGM/PPM suffixes: read_image reads them (16-bit ones too), and a class
+# folder of them was left out without a word (torchvision's ImageFolder takes them too).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
+                  ".ppm")
 
 # Per-data-set normalisation of images scaled to [0, 1] (mean, std per channel). CIFAR-10's
 # means are those of its train set (../shared/README.md); its stds are the usual ones.
@@ -85,7 +89,7 @@ def data_root(data_dir=None):
             "No data folder given: pass --data-dir DIR (data_dir=DIR) or set "
             f"{DATA_ENV}=DIR, where DIR holds ImageFolder data sets or their .tar.gz archives."
         )
-    root = Path(root)
+    root = Path(root).expanduser()  # "~/data" from a config file or os.environ
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist.")
     return root
@@ -128,6 +132,7 @@ def extract_archive(archive, cache_dir=None):
     target = cache_root(cache_dir) / "data" / f"{name}-{source_key([archive.resolve()])}"
     if target.is_dir():
         return target
+    check_cache_writable(target, cache_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
@@ -280,6 +285,7 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
              / f"{name}-{split}-{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
     if cache.exists():
         return np.load(cache, allow_pickle=False), labels, classes
+    check_cache_writable(cache, cache_dir)  # before minutes of decoding
     images, kept = [], []
     for i, path in enumerate(paths):
         try:

@@ -15,6 +15,9 @@ from el_zoo._keras import keras
 from el_zoo.builder import built_config, classifier_fingerprint, load
 from el_zoo.pretrained import published_model
 
+# How many classes predict lists per image unless told (fewer when the model has fewer).
+DEFAULT_TOP = 5
+
 # How far a row of outputs may sum from 1 and still be read as probabilities (float32
 # softmax rows sum to 1 within ~1e-6; a row of logits or features is rarely this close).
 PROBABILITY_TOLERANCE = 1e-3
@@ -84,6 +87,7 @@ def _load(name_or_model, use, class_names):
     if isinstance(name_or_model, str):
         return load(name_or_model), preprocessing_of(name_or_model)
     _check_classifier(name_or_model, use)
+    _check_square(name_or_model, use)
     return name_or_model, _model_preprocessing(name_or_model, named=class_names is not None)
 
 
@@ -103,6 +107,20 @@ def _check_classifier(model, use):
         raise ValueError(
             f"{use} needs a classifier with one output of shape (batch, classes), but "
             f"{model.name}'s output shape is {shape}."
+        )
+
+
+def _check_square(model, use):
+    """Refuses a model whose input is not square: images are decoded to squares (the
+    model's height), so predict fed 32x32 images to a 32x48 model (Keras' input error in
+    a trace of its graph), and evaluate's error asked for a square crop, which none gives."""
+    shape = model.input_shape
+    height, width = (None, None) if isinstance(shape, list) else shape[1:3]
+    if height != width:
+        raise ValueError(
+            f"{use} decodes images to squares, but {model.name} takes {height}x{width} "
+            f"images (input shape {shape}): build it with a square input_shape=(S, S, 3), "
+            f"or call model.predict on your own arrays of {height}x{width} images."
         )
 
 
@@ -208,10 +226,14 @@ def _any_size_message(model, use, fix):
             "with a fixed input_shape=(H, W, 3).")
 
 
-def _check_top(top, classes):
+def _checked_top(top, classes):
+    """``top``, or without one (None) ``DEFAULT_TOP`` classes, or all of a model with fewer."""
+    if top is None:
+        return min(DEFAULT_TOP, classes)
     if isinstance(top, bool) or not isinstance(top, numbers.Integral) or not 1 <= top <= classes:
         raise ValueError(f"top must be a whole number from 1 to {classes} (the "
                          f"model's classes); got {top!r}.")
+    return top
 
 
 def _class_names(pre, class_names, classes):
@@ -248,7 +270,7 @@ def _are_distributions(outputs):
                 and np.all(np.abs(outputs.sum(-1) - 1) <= PROBABILITY_TOLERANCE))
 
 
-def predict(name_or_model, paths, *, top=5, class_names=None):
+def predict(name_or_model, paths, *, top=None, class_names=None):
     """For each image file: a list of ``(class name, probability)``, most likely first.
 
     Arguments:
@@ -258,7 +280,8 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
             The model must be a classifier; the logits of a linear head
             (``classifier_activation=None``) are turned into probabilities.
         paths: image files (one path, or a list of them).
-        top: how many classes to list per image, from 1 to the model's classes.
+        top: how many classes to list per image, from 1 to the model's classes; None
+            (the default) lists 5, or all of a model's classes when it has fewer.
         class_names: the model's class names, in its output order (overrides the
             published ones).
 
@@ -273,7 +296,7 @@ def predict(name_or_model, paths, *, top=5, class_names=None):
         raise ValueError("predict needs at least one image file.")
     model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
-    _check_top(top, classes)
+    top = _checked_top(top, classes)
     names = _class_names(pre, class_names, classes)
     if pre["resize"] is None:
         raise ValueError(_any_size_message(model, "predict", "call model.predict on your "

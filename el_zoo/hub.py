@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from el_zoo.atomic import atomic_path
+from el_zoo.atomic import atomic_path, check_writable
 
 CACHE_ENV = "EL_ZOO_CACHE"  # the cache root; default ~/.cache/el_zoo
 URL_ENV = "EL_ZOO_WEIGHTS_URL"  # replaces the manifest's base_url (a mirror, a test server)
@@ -36,7 +36,19 @@ def cache_root(cache_dir=None):
     """The root of el_zoo's user cache: ``cache_dir``, else ``$EL_ZOO_CACHE``, else
     ``~/.cache/el_zoo``. Published files go to its ``weights/``, data sets to ``data/``."""
     root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"
-    return Path(root)
+    return Path(root).expanduser()  # "~/cache" unexpanded made a folder named "~" here
+
+
+def check_cache_writable(path, cache_dir=None):
+    """Raises a clear OSError now if file (or folder) ``path`` in el_zoo's cache cannot be
+    written later: the cache root is a file, read-only, or takes no new files. Why: a
+    download then failed with "[Errno 20] Not a directory ... try again" and the data
+    cache with a bare errno, neither naming the cache or the way out ($EL_ZOO_CACHE)."""
+    try:
+        check_writable(path)
+    except OSError as error:
+        raise type(error)(f"{error} It is in el_zoo's cache {cache_root(cache_dir)}: set "
+                          f"{CACHE_ENV} to a folder you can write in.") from None
 
 
 def sha256_of(path):
@@ -98,6 +110,7 @@ def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
             f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
             "pass weights='path/to/weights.h5'."
         )
+    check_cache_writable(cached, cache_dir)  # before the download
     return download(base_url.rstrip("/") + "/" + release_asset(relative), cached, **check)
 
 

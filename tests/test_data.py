@@ -337,3 +337,51 @@ def test_class_folders_map_to_the_models_classes_by_name():
                                          "of its classes \\(any subset of them\\): airplane, "
                                          "automobile, bird"):
         data.labels_by_class_name(labels, ["cat", "kitten"], cifar, "toy/test")
+
+
+def test_a_cache_that_is_a_file_is_a_clear_error_before_anything_is_decoded(tmp_path,
+                                                                           monkeypatch):
+    # failed with a bare "[Errno 20] Not a directory: '.../data'", naming neither the cache
+    # nor $EL_ZOO_CACHE; the arrays' cache failed only after every image was decoded
+    cache = tmp_path / "cache"
+    cache.write_text("not a folder")
+    refused = rf"cannot write .*: {re.escape(str(cache))} is a file, not a folder.* It is " \
+              rf"in el_zoo's cache {re.escape(str(cache))}: set EL_ZOO_CACHE to a folder"
+    with pytest.raises(NotADirectoryError, match=refused):
+        data.dataset_dir("toy", make_archive(tmp_path), cache)
+    monkeypatch.setattr(data, "read_image", lambda *args: pytest.fail("decoded first"))
+    with pytest.raises(NotADirectoryError, match=refused):
+        data.load_split("plain", "train", data_dir=make_image_folder(tmp_path / "plain").parent,
+                        cache_dir=cache)
+
+
+def test_tiff_pgm_and_ppm_images_are_read_from_a_class_folder(tmp_path):
+    # read_image reads them (16-bit too), but image_folder left them out without a word
+    folder = tmp_path / "scans" / "train" / "cell"
+    folder.mkdir(parents=True)
+    levels = np.full((4, 4), 65535, np.uint16)
+    Image.fromarray(levels).save(folder / "deep.tif")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(folder / "plain.pgm")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "colour.ppm")
+    (folder / "notes.txt").write_text("not an image")
+    paths, labels, classes = data.image_folder(folder.parent)
+    assert sorted(p.name for p in paths) == ["colour.ppm", "deep.tif", "plain.pgm"]
+    images = data.load_split("scans", "train", data_dir=tmp_path, cache_dir=tmp_path / "cache")[0]
+    assert sorted(images.reshape(3, -1).max(-1).tolist()) == [0, 0, 255]
+
+
+def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(
+        tmp_path, monkeypatch):
+    # "~/..." from os.environ or a config file: the cache became a folder named "~" in the
+    # working directory, and the data folder "did not exist"
+    from el_zoo import hub
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    make_image_folder(tmp_path / "data" / "toy")
+    monkeypatch.setenv(data.DATA_ENV, "~/data")
+    monkeypatch.setenv(hub.CACHE_ENV, "~/cache")
+    assert data.data_root() == tmp_path / "data"
+    assert hub.cache_root() == tmp_path / "cache"
+    data.load_split("toy", "train")
+    assert (tmp_path / "cache" / "arrays").is_dir() and not (tmp_path / "~").exists()

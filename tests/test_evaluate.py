@@ -10,6 +10,7 @@ from PIL import Image
 import el_zoo
 from el_zoo import data, hub
 from el_zoo.cli import main
+from tests.conftest import SMALL
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
 PUBLISHED = "resnet26_el.cifar10"
@@ -278,3 +279,30 @@ def test_a_published_backbone_under_a_new_head_keeps_its_decode_size_and_crop():
                     input_shape=(96, 96, 3))(inputs)))
     assert evaluate_module._model_preprocessing(smaller)["resize"] == 96
     assert evaluate_module._model_preprocessing(smaller)["crop"] is None
+
+
+@pytest.mark.parametrize("shape", [(32, 48, 3), (48, 32, 3)])
+def test_evaluate_and_predict_refuse_a_model_of_non_square_input(shape, image_paths,
+                                                                 monkeypatch):
+    # images are decoded to squares: predict fed 32x32 images to a 32x48 model (Keras'
+    # input error in a trace of its graph); evaluate's error asked for a square crop
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data were loaded before the input shape was checked")
+
+    monkeypatch.setattr(data, "load_split", no_data)
+    model = el_zoo.load("resnet18_el", **{**SMALL, "input_shape": shape})
+    height, width = shape[:2]
+    message = rf"{{}} decodes images to squares, but resnet18_el takes {height}x{width} " \
+              r"images \(input shape .*\): build it with a square input_shape=\(S, S, 3\)"
+    with pytest.raises(ValueError, match=message.format("evaluate")):
+        el_zoo.evaluate(model, dataset="cifar10", split="test", limit=8)
+    with pytest.raises(ValueError, match=message.format("predict")):
+        el_zoo.predict(model, image_paths, class_names=CIFAR10)
+
+
+def test_predict_lists_every_class_of_a_model_with_fewer_than_five(image_paths):
+    # the default top=5 refused a model of 3 classes ("top must be ... from 1 to 3; got 5")
+    model = el_zoo.load("resnet18_el", **{**SMALL, "classes": 3})
+    rows = el_zoo.predict(model, image_paths, class_names=["a", "b", "c"])
+    assert [sorted(name for name, _ in row) for row in rows] == [["a", "b", "c"]] * 3
+    assert [len(row) for row in el_zoo.predict(PUBLISHED, image_paths)] == [5] * 3

@@ -717,3 +717,66 @@ def test_weight_decay_spares_the_elastic_link_scales_found_by_their_layer():
     links = [layer for layer in model.layers if isinstance(layer, el_zoo.ElasticLink)]
     assert links and not any(optimizer._use_weight_decay(link.gamma) for link in links)
     assert optimizer._use_weight_decay(model.get_layer("stage1_block1_unit1_conv").kernel)
+
+
+def make_user_folder(root, train, test):
+    """A user's own data as recipe cifar10 reads it, ``root/cifar10/<split>/<class>/``:
+    ``train`` and ``test`` map class folders to image sizes (width, height); the second
+    image of a class is grayscale, the third RGBA, and stray files lie beside them."""
+    rng = np.random.default_rng(0)
+    for split, classes in (("train", train), ("test", test)):
+        for name, sizes in classes.items():
+            folder = root / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            for i, size in enumerate(sizes):
+                image = Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8))
+                image.convert(("RGB", "L", "RGBA")[i % 3]).save(folder / f"{i}.png")
+            (folder / "notes.txt").write_text("not an image")
+        (root / "cifar10" / split / ".DS_Store").write_bytes(b"\0")
+    return root
+
+
+def user_data(tmp_path, monkeypatch, stream, train, test):
+    from types import SimpleNamespace
+
+    from el_zoo import hub
+    from training import train as trainer
+
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    args = SimpleNamespace(tfds=False, stream=stream, skip_bad_images=False, train_limit=None,
+                           eval_limit=None, data_dir=make_user_folder(tmp_path, train, test))
+    return trainer.load_data(recipes.get_recipe("cifar10"), args, seed=0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_users_folder_of_mixed_sizes_and_fewer_test_classes_trains_on_its_classes(
+        tmp_path, monkeypatch, stream):
+    # images of mixed sizes failed with "all input arrays must have the same shape"; a test
+    # split without one of the training classes was labelled by its own folder positions
+    # (cat scored as café), or, streamed, the model was built for the test split's classes
+    # and the first step failed in TensorFlow's loss
+    sizes = [(32, 32), (40, 30), (64, 64)]
+    train, evaluation, classes, images = user_data(
+        tmp_path, monkeypatch, stream, {"café": sizes, "cat": sizes, "dog house": sizes},
+        {"cat": sizes[:1], "dog house": sizes[:2]})
+    assert classes == ["café", "cat", "dog house"] and images == 9
+    assert tuple(train.element_spec[0].shape) == (128, 32, 32, 3)  # the recipe's batch
+    (pixels, labels), = list(evaluation)  # resized like the training images
+    assert pixels.shape == (3, 32, 32, 3) and sorted(labels.numpy().tolist()) == [1, 2, 2]
+
+
+@pytest.mark.parametrize("train, test, message", [
+    ({"cat": [(32, 32)], "empty": []}, {"cat": [(32, 32)]},
+     r"cifar10/train gives no training image of class folder\(s\) 'empty': the model would "
+     r"have an output for a class it never sees\. Remove the empty class folder"),
+    ({"cat": [(32, 32)], "dog": [(32, 32)]}, {"cat": [(32, 32)], "bird": [(32, 32)]},
+     r"cifar10/test has class folder\(s\) 'bird' that name no class of the model\. .*: "
+     r"cat, dog"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_users_folder_with_an_empty_or_unknown_class_is_refused(tmp_path, monkeypatch,
+                                                                  stream, train, test,
+                                                                  message):
+    # an empty class folder trained a model with an output for a class it never saw
+    with pytest.raises(ValueError, match=message):
+        user_data(tmp_path, monkeypatch, stream, train, test)

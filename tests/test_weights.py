@@ -277,3 +277,20 @@ def test_a_file_of_a_backbone_under_a_new_head_says_it_holds_a_nested_model(tmp_
                                          r"model as you built it and call its load_weights"):
         el_zoo.load("resnet18_el", weights=str(path), classes=2, **{
             k: v for k, v in SMALL.items() if k != "classes"})
+
+
+def test_a_cache_that_is_a_file_is_a_clear_error_before_the_download(remote, monkeypatch):
+    # was "download of URL failed: [Errno 20] Not a directory: ... Nothing was cached; try
+    # again": trying again cannot help, and neither the cache nor $EL_ZOO_CACHE was named
+    _, served, cache = remote
+    cache.write_text("not a folder")
+    server = Server(served)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
+    try:
+        with pytest.raises(NotADirectoryError, match=rf"{cache} is a file, not a folder.* It "
+                                                     rf"is in el_zoo's cache {cache}: set "
+                                                     r"EL_ZOO_CACHE to a folder you can write"):
+            el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    assert server.requests == []

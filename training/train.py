@@ -46,6 +46,7 @@ workers share (a shared file system at the same path); a worker that sees anothe
 the run there is refused on every worker, before anything is trained.
 """
 
+import functools
 import json
 import os
 import sys
@@ -54,6 +55,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 import el_zoo
+import numpy as np
 import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
@@ -207,8 +209,12 @@ def check_workers_resume_alike(strategy, output, recipe):
 # ----------------------------------------------------------------------------- data
 def load_data(recipe, args, seed):
     """(train dataset, eval dataset, class names, train images per epoch); ``seed`` seeds
-    the training data's shuffle and augmentation (``data_seed``)."""
-    size, stored = recipe["image_size"], recipe.get("stored_size")
+    the training data's shuffle and augmentation (``data_seed``). Images are decoded at the
+    recipe's stored size, else at its training size (the model's input), however large
+    they are on disk; the class names are the training split's, with which the evaluation
+    split's folders are matched by name (``evaluation_labels``)."""
+    size = recipe["image_size"]
+    decode = recipe.get("stored_size") or size
     crop = size if recipe["augment"] == "imagenet" else None
     common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=seed,
                   crop_size=crop)
@@ -217,34 +223,55 @@ def load_data(recipe, args, seed):
         tfds_name = "imagenet2012" if name == "imagenet" else name
         split_names = {"train": "train", "val": "validation", "test": "test"}
         train = data.tfds_dataset(tfds_name, split_names[recipe["train_split"]],
-                                  data_dir=args.data_dir, image_size=stored or size,
+                                  data_dir=args.data_dir, image_size=decode,
                                   training=True, **common)
         evaluation = data.tfds_dataset(tfds_name, split_names[recipe["eval_split"]],
-                                       data_dir=args.data_dir, image_size=stored or size,
+                                       data_dir=args.data_dir, image_size=decode,
                                        training=False, **common)
         return train, evaluation, None, None
     if args.stream or name == "imagenet":
-        splits = []
-        for split, limit in ((recipe["train_split"], args.train_limit),
-                             (recipe["eval_split"], args.eval_limit)):
-            paths, labels, classes = data.split_files(name, split, data_dir=args.data_dir,
-                                                      limit=limit)
-            splits.append((paths, labels))
-        train = data.file_dataset(*splits[0], image_size=stored or size, training=True,
-                                  skip_bad_images=args.skip_bad_images, **common)
-        evaluation = data.file_dataset(*splits[1], image_size=stored or size, training=False,
-                                       skip_bad_images=args.skip_bad_images, **common)
-        return train, evaluation, classes, len(splits[0][0])
-    arrays = {}
-    for role, split, limit in (("train", recipe["train_split"], args.train_limit),
-                               ("eval", recipe["eval_split"], args.eval_limit)):
-        arrays[role] = data.load_split(name, split, data_dir=args.data_dir,
-                                       image_size=stored if stored else None, limit=limit,
-                                       skip_bad_images=args.skip_bad_images)
-    images, labels, classes = arrays["train"]
-    train = data.array_dataset(images, labels, training=True, **common)
-    evaluation = data.array_dataset(*arrays["eval"][:2], training=False, **common)
-    return train, evaluation, classes, len(images)
+        splits = [data.split_files(name, split, data_dir=args.data_dir, limit=limit)
+                  for split, limit in ((recipe["train_split"], args.train_limit),
+                                       (recipe["eval_split"], args.eval_limit))]
+        make = functools.partial(data.file_dataset, image_size=decode,
+                                 skip_bad_images=args.skip_bad_images, **common)
+    else:
+        splits = [data.load_split(name, split, data_dir=args.data_dir, image_size=decode,
+                                  limit=limit, skip_bad_images=args.skip_bad_images)
+                  for split, limit in ((recipe["train_split"], args.train_limit),
+                                       (recipe["eval_split"], args.eval_limit))]
+        make = functools.partial(data.array_dataset, **common)
+    (train_items, train_labels, classes), (eval_items, eval_labels, eval_folders) = splits
+    check_every_class_trained(train_labels, classes, recipe)
+    eval_labels = evaluation_labels(eval_labels, eval_folders, classes, recipe)
+    return (make(train_items, train_labels, training=True),
+            make(eval_items, eval_labels, training=False), classes, len(train_items))
+
+
+def check_every_class_trained(labels, classes, recipe):
+    """Refuses a training split in which a class folder gives no image (an empty folder,
+    or a --train-limit below the number of classes): the model would get an output for a
+    class it never sees, without a word (torchvision's ImageFolder refuses empty class
+    folders too)."""
+    counts = np.bincount(labels, minlength=len(classes))
+    unseen = [name for name, count in zip(classes, counts) if count == 0]
+    if unseen:
+        raise ValueError(
+            f"{recipe['dataset']}/{recipe['train_split']} gives no training image of class "
+            f"folder(s) {', '.join(map(repr, unseen))}: the model would have an output for a "
+            "class it never sees. Remove the empty class folder(s) or add images to them "
+            f"(with --train-limit, give at least {len(classes)}: one image per class)."
+        )
+
+
+def evaluation_labels(labels, folders, classes, recipe):
+    """The evaluation split's ``labels`` (indices into its own class ``folders``) as
+    indices into the training split's ``classes``, matched by folder name. Why: they were
+    used as they were, so an evaluation split without one of the training classes was
+    scored against the wrong classes without a word (streamed, the model was built for
+    the evaluation split's classes and failed in TensorFlow's loss)."""
+    where = f"{recipe['dataset']}/{recipe['eval_split']}"
+    return data.labels_by_class_name(labels, folders, data.readable_class_names(classes), where)
 
 
 # ----------------------------------------------------------------------------- model
