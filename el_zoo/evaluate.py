@@ -94,7 +94,8 @@ def _load(name_or_model, use, class_names):
 def _check_classifier(model, use):
     """Refuses a model whose outputs are not one score per class: a backbone
     (``include_top=False``) gives features, and their arg-max would be scored as a class
-    (a top-1 of 0 %, or names for feature indices) without any error."""
+    (a top-1 of 0 %, or names for feature indices) without any error; a binary classifier's
+    single score was printed as class 0 at 100 % for every image."""
     config, shape = built_config(model), model.output_shape
     if config is not None and not config.get("include_top", True):
         raise ValueError(
@@ -107,6 +108,13 @@ def _check_classifier(model, use):
         raise ValueError(
             f"{use} needs a classifier with one output of shape (batch, classes), but "
             f"{model.name}'s output shape is {shape}."
+        )
+    if shape[-1] == 1:  # its softmax is 1.0: every image "100 %" of class 0, scored so
+        raise ValueError(
+            f"{use} needs one score per class, but {model.name} has a single output (a "
+            "binary classifier's score, as from Dense(1, activation='sigmoid')): give it a "
+            "head of one output per class (Dense(2) for two classes), or call model.predict "
+            "and threshold its score."
         )
 
 

@@ -306,3 +306,22 @@ def test_predict_lists_every_class_of_a_model_with_fewer_than_five(image_paths):
     rows = el_zoo.predict(model, image_paths, class_names=["a", "b", "c"])
     assert [sorted(name for name, _ in row) for row in rows] == [["a", "b", "c"]] * 3
     assert [len(row) for row in el_zoo.predict(PUBLISHED, image_paths)] == [5] * 3
+
+
+@pytest.mark.parametrize("activation", [None, "sigmoid"])
+def test_evaluate_and_predict_refuse_a_binary_classifiers_single_score(activation,
+                                                                      image_paths, monkeypatch):
+    # a logit head Dense(1) was printed as class 0 at 100 % for every image (the softmax of
+    # one score), and scored so against a folder of one class; Dense(1, sigmoid) was
+    # refused as "not probabilities", naming a head that does not fit
+    monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
+    backbone = el_zoo.load("resnet18_el", **SMALL, include_top=False, pooling="avg")
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    binary = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(1, activation=activation)(
+        backbone(inputs)))
+    refused = r"{} needs one score per class, but .* has a single output \(a binary " \
+              r"classifier's score"
+    with pytest.raises(ValueError, match=refused.format("predict")):
+        el_zoo.predict(binary, image_paths, class_names=["dog"])
+    with pytest.raises(ValueError, match=refused.format("evaluate")):
+        el_zoo.evaluate(binary, dataset="cifar10", split="test", class_names=["cat"])
