@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import difflib
 import fnmatch
+import os
 from typing import Optional
 
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -144,8 +145,25 @@ def split_name(name):
     """'resnet26_el.cifar10' -> ('resnet26_el', 'cifar10'); 'resnet26_el' -> (.., None)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a model name must be a non-empty string; got {name!r}.")
+    if "/" in name or os.sep in name or name.endswith((".h5", ".hdf5")):
+        raise _path_as_name(name)
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
+
+
+def _path_as_name(name):
+    """The error for a file path given as a model name (no name holds a folder separator
+    or ends in an HDF5 suffix). Why: ``el-zoo predict runs/x/weights.h5`` said "Unknown
+    model 'runs/x/weights'", as if a model were misspelt, to a user who had just trained
+    one."""
+    what = "a file path" if os.path.exists(name) else "a path (to no file)"
+    return ValueError(
+        f"{name!r} is {what}, not a model name: load a weights file with "
+        f"el_zoo.load(MODEL, weights={name!r}) (MODEL: the architecture it was saved from) "
+        "and give that model to el_zoo.predict or el_zoo.evaluate (with class_names= to "
+        "name its classes); el-zoo predict and evaluate take a published NAME.TAG (el-zoo "
+        "list --pretrained)."
+    )
 
 
 def has_elastic_link(name):

@@ -7,6 +7,7 @@ import pytest
 
 import el_zoo
 from el_zoo import builder, hub, pretrained
+from el_zoo.cli import main
 from tests.conftest import SMALL
 
 
@@ -391,3 +392,23 @@ def test_a_family_registers_one_twin_of_each_kind_and_needs_no_suffix(monkeypatc
     with pytest.raises(TypeError, match="elastic_link must be None, True or an "
                                         "ElasticLinkOptions; got"):
         registry.register_model(family="toynet", elastic_link={"position": "after_bn"})
+
+
+@pytest.mark.parametrize("name", ["runs/resnet18_el/weights.h5", "weights.h5"])
+def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, tmp_path):
+    # said "Unknown model 'runs/resnet18_el/weights'. Registered models: ...", as if a
+    # model name were misspelt, to a user who had just trained one
+    message = rf"'{name}' is a path \(to no file\), not a model name: load a weights file " \
+              rf"with el_zoo.load\(MODEL, weights='{name}'\)"
+    with pytest.raises(ValueError, match=message):
+        el_zoo.load(name)
+    with pytest.raises(ValueError, match=message):
+        el_zoo.predict(name, ["cat.png"])
+    assert main(["predict", name, __file__]) == 2
+    assert f"el-zoo predict: error: '{name}' is a path (to no file), not a model name" in \
+        capsys.readouterr().err
+    weights = tmp_path / name
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"")
+    with pytest.raises(ValueError, match=rf"'{weights}' is a file path, not a model name"):
+        el_zoo.load(str(weights))
