@@ -150,7 +150,8 @@ def cmd_evaluate(args):
     if split_name(args.name)[1] is None:
         raise ValueError(f"evaluate needs a published NAME.TAG (see el-zoo list --pretrained); "
                          f"got {args.name!r}.")
-    result = evaluate(args.name, data_dir=args.data_dir, limit=args.limit)
+    result = evaluate(args.name, data_dir=args.data_dir, limit=args.limit,
+                      skip_bad_images=args.skip_bad_images)
     if args.json:
         print(json.dumps(result))
     else:
@@ -228,6 +229,8 @@ def build_parser():
     ev.add_argument("name", help="a published model, e.g. resnet26_el.cifar10")
     ev.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
     ev.add_argument("--limit", type=positive_int, default=None, help="only this many images")
+    ev.add_argument("--skip-bad-images", action="store_true",
+                    help="leave out unreadable image files with a warning")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(run=cmd_evaluate)
 

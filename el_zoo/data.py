@@ -179,19 +179,27 @@ def dataset_dir(name, data_dir=None, cache_dir=None):
     raise ValueError(f"archive {archives[0]} does not hold a folder {name}/.")
 
 
+def _visible(path):
+    """Whether ``path`` is data: hidden entries are what tools leave beside it (Jupyter's
+    ``.ipynb_checkpoints/``, macOS's ``._photo.jpg`` in archives made on a Mac), which were
+    read as a class folder the model does not know, or as an image that cannot be read."""
+    return not path.name.startswith(".")
+
+
 def image_folder(split_dir):
-    """(paths, labels, class names) of an ImageFolder split; classes in sorted order."""
+    """(paths, labels, class names) of an ImageFolder split; classes in sorted order.
+    Hidden folders and files (``_visible``) are left out."""
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise FileNotFoundError(f"split folder {split_dir} does not exist.")
-    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir())
+    classes = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and _visible(p))
     if not classes:
         raise ValueError(f"{split_dir} has no class folders (expected <split>/<class>/<image>).")
     paths, labels = [], []
     for label, class_name in enumerate(classes):
         files = sorted(
             p for p in (split_dir / class_name).iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
         )
         paths.extend(files)
         labels.extend([label] * len(files))

@@ -150,7 +150,8 @@ def _model_labels(labels, folder_names, class_names, classes, where):
 
 
 def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=None,
-             batch_size=256, resize=None, crop=None, predictions=False, class_names=None):
+             batch_size=256, resize=None, crop=None, predictions=False, class_names=None,
+             skip_bad_images=False):
     """Top-1/top-5 of a published ``name.tag`` (or a model) on a data set split.
 
     For a published name (or a model ``el_zoo.load`` gave published weights) the data set,
@@ -172,6 +173,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
             first ``limit`` of the whole split's). ``"top1"`` is their accuracy.
         class_names: the model's class names, in its output order (overrides the
             published ones); class folders are matched to them by name.
+        skip_bad_images: leave out files that are not readable images, with a warning
+            naming each (``"images"`` counts the rest); by default one is an error.
 
     Returns ``{"top1", "top5", "images", "dataset", "split", "seconds"}`` (and
     ``"predictions"``).
@@ -192,7 +195,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         raise ValueError("evaluate needs dataset= and split= for a model that is not published.")
     _check_image_size(model, resize, crop)  # before the data are decoded
     images, labels, folders = data.load_split(dataset, split, data_dir=data_dir,
-                                              image_size=resize, limit=limit)
+                                              image_size=resize, limit=limit,
+                                              skip_bad_images=skip_bad_images)
     labels = _model_labels(labels, folders, pre["class_names"], model.output_shape[-1],
                            f"{dataset}/{split}")
     started = time.time()

@@ -385,3 +385,15 @@ def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(
     assert hub.cache_root() == tmp_path / "cache"
     data.load_split("toy", "train")
     assert (tmp_path / "cache" / "arrays").is_dir() and not (tmp_path / "~").exists()
+
+
+def test_hidden_folders_and_files_beside_the_data_are_left_out(tmp_path):
+    # Jupyter's .ipynb_checkpoints/ was a class folder the model does not know, and a Mac's
+    # ._0.jpg (AppleDouble metadata, in archives made on a Mac) an unreadable image
+    split = make_image_folder(tmp_path / "toy") / "train"
+    (split / ".ipynb_checkpoints").mkdir()
+    (split / "cat" / "._0.jpg").write_bytes(b"\0\5\26\7 AppleDouble")
+    paths, labels, classes = data.image_folder(split)
+    assert classes == ["cat", "dog"] and len(paths) == 6
+    assert data.load_split("toy", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")[0].shape \
+        == (6, 8, 8, 3)

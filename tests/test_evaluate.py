@@ -325,3 +325,21 @@ def test_evaluate_and_predict_refuse_a_binary_classifiers_single_score(activatio
         el_zoo.predict(binary, image_paths, class_names=["dog"])
     with pytest.raises(ValueError, match=refused.format("evaluate")):
         el_zoo.evaluate(binary, dataset="cifar10", split="test", class_names=["cat"])
+
+
+def test_evaluate_leaves_out_unreadable_images_when_asked(test_images, tmp_path, monkeypatch,
+                                                          capsys):
+    # its error said "(pass --skip-bad-images to leave it out)", an option only el-zoo
+    # train had
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    images, labels = test_images
+    root = write_image_folder(tmp_path / "data", images[:4], labels[:4], CIFAR10)
+    bad = root / "cifar10" / "test" / CIFAR10[labels[0]] / "broken.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match=r"broken.png: .*\(pass --skip-bad-images to leave it"):
+        el_zoo.evaluate(PUBLISHED, data_dir=root)
+    with pytest.warns(UserWarning, match="skipping cannot read image .*broken.png"):
+        assert el_zoo.evaluate(PUBLISHED, data_dir=root, skip_bad_images=True)["images"] == 4
+    with pytest.warns(UserWarning, match="broken.png"):
+        assert main(["evaluate", PUBLISHED, "--data-dir", str(root), "--skip-bad-images"]) == 0
+    assert "on 4 images of cifar10 test" in capsys.readouterr().out
