@@ -35,8 +35,15 @@ WEIGHTS_CACHE = "weights"  # the cache's folder of published files (data sets ha
 def cache_root(cache_dir=None):
     """The root of el_zoo's user cache: ``cache_dir``, else ``$EL_ZOO_CACHE``, else
     ``~/.cache/el_zoo``. Published files go to its ``weights/``, data sets to ``data/``."""
-    root = cache_dir or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "el_zoo"
-    return Path(root).expanduser()  # "~/cache" unexpanded made a folder named "~" here
+    root = cache_dir or os.environ.get(CACHE_ENV) or "~/.cache/el_zoo"
+    try:
+        return Path(root).expanduser()  # "~/cache" unexpanded made a folder named "~" here
+    except RuntimeError:  # a container's user without a home: Python's bare RuntimeError
+        raise ValueError(
+            f"el_zoo's cache is {root}, but this user has no home folder (HOME is unset "
+            f"and the user has no entry with one): set {CACHE_ENV} to a folder you can "
+            "write in."
+        ) from None
 
 
 def check_cache_writable(path, cache_dir=None):

@@ -294,3 +294,18 @@ def test_a_cache_that_is_a_file_is_a_clear_error_before_the_download(remote, mon
     finally:
         server.close()
     assert server.requests == []
+
+
+def test_a_user_without_a_home_folder_is_told_to_set_the_cache(monkeypatch):
+    # a container's user of an arbitrary id, without HOME: Path.home() raised a bare
+    # RuntimeError("Could not determine home directory."), a traceback from el-zoo evaluate
+    import pathlib
+
+    def no_home(*args):
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv(hub.CACHE_ENV, raising=False)
+    monkeypatch.setattr(pathlib.Path, "expanduser", no_home)  # as Python does then
+    with pytest.raises(ValueError, match=r"el_zoo's cache is ~/.cache/el_zoo, but this user "
+                                         r"has no home folder .*: set EL_ZOO_CACHE to a folder"):
+        hub.cache_root()
