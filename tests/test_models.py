@@ -189,3 +189,16 @@ def test_input_tensor_is_used_as_the_model_input():
     model = el_zoo.load("resnet18", input_tensor=tensor, stem="cifar", classes=3,
                         width_multiplier=0.25)
     assert model.inputs[0] is tensor and model.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("activation", ["softmax", el_zoo.keras.activations.softmax])
+def test_a_softmax_over_one_class_is_refused(activation):
+    # it outputs 1.0 for every image: a run on one class folder trained nothing (loss 0)
+    # and reported a top-1 of 100 %
+    with pytest.raises(ValueError, match=r"resnet18_el: classes=1 with a softmax head "
+                                         r"outputs 1.0 for every image"):
+        el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                    classifier_activation=activation)
+    sigmoid = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                          classifier_activation="sigmoid")
+    assert sigmoid.output_shape == (None, 1)

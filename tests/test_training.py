@@ -769,6 +769,8 @@ def test_a_users_folder_of_mixed_sizes_and_fewer_test_classes_trains_on_its_clas
     ({"cat": [(32, 32)], "empty": []}, {"cat": [(32, 32)]},
      r"cifar10/train gives no training image of class folder\(s\) 'empty': the model would "
      r"have an output for a class it never sees\. Remove the empty class folder"),
+    ({"cat": [(32, 32), (32, 32)]}, {"cat": [(32, 32)]},
+     r"cifar10/train has one class folder, 'cat': a classifier needs two or more"),
     ({"cat": [(32, 32)], "dog": [(32, 32)]}, {"cat": [(32, 32)], "bird": [(32, 32)]},
      r"cifar10/test has class folder\(s\) 'bird' that name no class of the model\. .*: "
      r"cat, dog"),
@@ -777,6 +779,7 @@ def test_a_users_folder_of_mixed_sizes_and_fewer_test_classes_trains_on_its_clas
 def test_a_users_folder_with_an_empty_or_unknown_class_is_refused(tmp_path, monkeypatch,
                                                                   stream, train, test,
                                                                   message):
-    # an empty class folder trained a model with an output for a class it never saw
+    # an empty class folder trained a model with an output for a class it never saw; one
+    # class folder, a softmax of one output (1.0): loss 0 and a top-1 of 100 %
     with pytest.raises(ValueError, match=message):
         user_data(tmp_path, monkeypatch, stream, train, test)

@@ -242,25 +242,30 @@ def load_data(recipe, args, seed):
                                        (recipe["eval_split"], args.eval_limit))]
         make = functools.partial(data.array_dataset, **common)
     (train_items, train_labels, classes), (eval_items, eval_labels, eval_folders) = splits
-    check_every_class_trained(train_labels, classes, recipe)
+    check_training_classes(train_labels, classes, recipe)
     eval_labels = evaluation_labels(eval_labels, eval_folders, classes, recipe)
     return (make(train_items, train_labels, training=True),
             make(eval_items, eval_labels, training=False), classes, len(train_items))
 
 
-def check_every_class_trained(labels, classes, recipe):
-    """Refuses a training split in which a class folder gives no image (an empty folder,
-    or a --train-limit below the number of classes): the model would get an output for a
-    class it never sees, without a word (torchvision's ImageFolder refuses empty class
-    folders too)."""
+def check_training_classes(labels, classes, recipe):
+    """Refuses a training split of one class folder (a softmax over one class outputs
+    1.0: the run trained nothing and reported a top-1 of 100 %), or in which a class folder
+    gives no image (an empty folder, or a --train-limit below the number of classes): the
+    model would get an output for a class it never sees, without a word (torchvision's
+    ImageFolder refuses empty class folders too)."""
+    where = f"{recipe['dataset']}/{recipe['train_split']}"
+    if len(classes) < 2:
+        raise ValueError(f"{where} has one class folder, {classes[0]!r}: a classifier needs "
+                         "two or more (one folder per class).")
     counts = np.bincount(labels, minlength=len(classes))
     unseen = [name for name, count in zip(classes, counts) if count == 0]
     if unseen:
         raise ValueError(
-            f"{recipe['dataset']}/{recipe['train_split']} gives no training image of class "
-            f"folder(s) {', '.join(map(repr, unseen))}: the model would have an output for a "
-            "class it never sees. Remove the empty class folder(s) or add images to them "
-            f"(with --train-limit, give at least {len(classes)}: one image per class)."
+            f"{where} gives no training image of class folder(s) "
+            f"{', '.join(map(repr, unseen))}: the model would have an output for a class it "
+            "never sees. Remove the empty class folder(s) or add images to them (with "
+            f"--train-limit, give at least {len(classes)}: one image per class)."
         )
 
 

@@ -228,6 +228,7 @@ def finish_model(
             raise ValueError(
                 f"{model_name}: classes must be a positive integer; got {classes!r}."
             )
+        _check_single_class(model_name, classes, classifier_activation)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
         x = keras.layers.Dense(classes, name=CLASSIFIER)(x)
         if classifier_activation is not None:
@@ -242,6 +243,18 @@ def finish_model(
         x = keras.layers.GlobalMaxPooling2D(name="max_pool")(features)
     source = keras.utils.get_source_inputs(inputs)
     return keras.Model(source, x, name=model_name)
+
+
+def _check_single_class(model_name, classes, classifier_activation):
+    """Refuses a softmax over one class: it outputs 1.0 for every image, so such a model
+    trains nothing (loss 0) and scores a top-1 of 100 %, without a word."""
+    if classes == 1 and classifier_activation is not None and \
+            keras.activations.get(classifier_activation) is keras.activations.softmax:
+        raise ValueError(
+            f"{model_name}: classes=1 with a softmax head outputs 1.0 for every image. Give "
+            "one output per class (classes=2 for two), or a single score with "
+            "classifier_activation='sigmoid'."
+        )
 
 
 def assemble(
