@@ -115,6 +115,7 @@ def convert(
         check_writable(output_path)  # now, not after a minute of conversion
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
+    _check_verifiable(model, verify_images)
     for io_type in (inference_input_type, inference_output_type):
         if io_type not in (tf.float32, tf.int8):
             raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
@@ -204,6 +205,21 @@ def _with_int8_ranges(model, input_type, output_type):
             )
         outputs = _fake_quant(outputs, 0.0, 1.0, "int8_output")
     return keras.Model(inputs, outputs, name=model.name)
+
+
+def _check_verifiable(model, verify_images):
+    """Refuses, before converting, to verify a model of a single output: parity is top-1
+    agreement, which one output always has (a Dense(1) head's conversion "agreed with
+    Keras" whatever the interpreter computed)."""
+    skipped = verify_images is None or verify_images is False or (
+        isinstance(verify_images, int) and verify_images <= 0)
+    if not skipped and model.output_shape[-1] == 1:
+        raise ValueError(
+            f"{model.name} has a single output, and convert checks the interpreter against "
+            "Keras by top-1 class, on which one output always agrees: pass verify_images=0 "
+            "and compare the outputs yourself (el_zoo.convert.verify(flatbuffer, model, "
+            "images) gives their max_abs_diff)."
+        )
 
 
 def _check_parity(flatbuffer, model, verify_images):

@@ -170,3 +170,20 @@ def test_unsupported_inference_type_is_refused():
     model = el_zoo.load("resnet18", **SMALL)
     with pytest.raises(ValueError, match="must be tf.float32 or tf.int8"):
         convert(model, inference_input_type=tf.uint8)
+
+
+def test_convert_refuses_to_verify_a_single_output_by_top1(monkeypatch):
+    # a Dense(1) head's conversion "agreed with Keras" whatever the interpreter computed:
+    # the arg-max of one output is always 0
+    inputs = tf.keras.Input((32, 32, 3))
+    x = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(4, 3)(inputs))
+    binary = tf.keras.Model(inputs, tf.keras.layers.Dense(1, activation="sigmoid")(x))
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *args, **kwargs: pytest.fail("converted before the check"))
+    with pytest.raises(ValueError, match=r"has a single output, and convert checks the "
+                                         r"interpreter against Keras by top-1 class.*pass "
+                                         r"verify_images=0"):
+        convert(binary)
+    monkeypatch.undo()
+    assert len(verify(convert(binary, verify_images=0), binary,
+                      np.zeros((2, 32, 32, 3), np.float32))) == 3
