@@ -128,7 +128,7 @@ def convert(
         inference_output_type=inference_output_type,
         target=target,
     )
-    if verify_images is not None and verify_images is not False:
+    if _verifies(verify_images):
         _check_parity(flatbuffer, model, verify_images)
     if output_path is None:
         return flatbuffer
@@ -211,9 +211,7 @@ def _check_verifiable(model, verify_images):
     """Refuses, before converting, to verify a model of a single output: parity is top-1
     agreement, which one output always has (a Dense(1) head's conversion "agreed with
     Keras" whatever the interpreter computed)."""
-    skipped = verify_images is None or verify_images is False or (
-        isinstance(verify_images, int) and verify_images <= 0)
-    if not skipped and model.output_shape[-1] == 1:
+    if _verifies(verify_images) and model.output_shape[-1] == 1:
         raise ValueError(
             f"{model.name} has a single output, and convert checks the interpreter against "
             "Keras by top-1 class, on which one output always agrees: pass verify_images=0 "
@@ -222,10 +220,16 @@ def _check_verifiable(model, verify_images):
         )
 
 
+def _verifies(verify_images):
+    """Whether ``convert``'s ``verify_images`` asks for a parity check (None, False or a
+    count of 0 skip it)."""
+    if verify_images is None or verify_images is False:
+        return False
+    return not isinstance(verify_images, int) or verify_images > 0
+
+
 def _check_parity(flatbuffer, model, verify_images):
     if isinstance(verify_images, int):
-        if verify_images <= 0:
-            return
         verify_images = verification_images(model, verify_images)
     report = verify(flatbuffer, model, verify_images)
     if report["top1_agreement"] < MIN_AGREEMENT:
