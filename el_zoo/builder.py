@@ -14,7 +14,7 @@ changing any weight shape, so loading by layer name alone can succeed and give a
 model. ``save_weights`` therefore stores the configuration a model was built with
 (``built_config``: registered name, width, stem, resolved Elastic-Link options, head and
 input size) as the file's ``el_zoo_config`` attribute, and loading checks it against the
-model. A file without it (saved by ``model.save_weights``, or one of the first published
+model; the names of its classes, when known, go in ``el_zoo_class_names``. A file without it (saved by ``model.save_weights``, or one of the first published
 files) whose content is a published file's is checked against that model's manifest record;
 any other file is checked by its layer names and weight shapes only.
 """
@@ -31,11 +31,13 @@ import h5py
 
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
-from el_zoo.pretrained import ModelConfig, fetch, published_with_content, read_manifest
+from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
+                               read_manifest)
 from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link, model_info,
                              split_name)
 
 CONFIG_ATTRIBUTE = "el_zoo_config"  # the HDF5 attribute save_weights writes
+CLASS_NAMES_ATTRIBUTE = "el_zoo_class_names"  # and the one of a classifier's class names
 # What weights compute depends on these; classes and input size are either checked by the
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
@@ -96,8 +98,10 @@ def load(
 
     A model with published weights and their head records their ``name.tag`` as
     ``model.published_name`` (a plain attribute, not part of the saved model), from which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its class names and preprocessing, as
-    long as its classifier keeps the published weights (``published_classifier``). Any
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` take its preprocessing; it and a model
+    loaded from a weights file that names its classes (``el-zoo train`` writes such files)
+    record their names as ``model.class_names`` (``name_classes``), which predict and
+    evaluate use as long as the classifier keeps the loaded weights. Any
     model with published weights (a backbone too) records it as ``model.published_weights``,
     from which they take the decode size and crop of a model that calls it as a layer (a
     backbone under a new head).
@@ -138,8 +142,42 @@ def load(
         model.published_weights = published
         if include_top:
             model.published_name = published
-            model.published_classifier = classifier_fingerprint(model)
+    if include_top and weights_path is not None:
+        names = _published_class_names(published) if published else \
+            stored_class_names(weights_path)
+        if names is not None:
+            name_classes(model, names)
     return model
+
+
+def _published_class_names(name):
+    return published_model(name).class_names
+
+
+def name_classes(model, class_names):
+    """Records the names of ``model``'s classes, in output order, as ``model.class_names``,
+    with the fingerprint of its classifier (``classifier_fingerprint``): ``class_names_of``
+    gives them only while the classifier keeps the weights it has now."""
+    _check_class_count(model, class_names)
+    # object.__setattr__: plain metadata, which Keras would otherwise track in the model
+    object.__setattr__(model, "class_names", tuple(class_names))
+    object.__setattr__(model, "named_classifier", classifier_fingerprint(model))
+
+
+def _check_class_count(model, class_names):
+    if len(class_names) != model.output_shape[-1]:
+        raise ValueError(f"{len(class_names)} class names for {model.name}, which has "
+                         f"{model.output_shape[-1]} outputs.")
+
+
+def class_names_of(model):
+    """``model.class_names`` (``name_classes``) while its classifier has the weights they
+    were recorded with, else None. Why: a model trained in place on other classes since
+    (``fit`` with the head kept) was named with the old ones, a flower as an "airplane"."""
+    names = getattr(model, "class_names", None)
+    if names is None or getattr(model, "named_classifier", None) != classifier_fingerprint(model):
+        return None
+    return names
 
 
 def classifier_fingerprint(model):
@@ -318,17 +356,21 @@ def built_config(model):
     return dict(config) if config is not None else None
 
 
-def save_weights(model, path):
+def save_weights(model, path, class_names=None):
     """Saves ``model``'s weights as HDF5, with the configuration it was built with.
 
     The file appears complete under ``path`` or not at all. ``el_zoo.load(name,
     weights=path)`` then takes the options the model was built with (Elastic-Link options,
     width, stem, classes) from the file and refuses a model they do not fit. A model that
-    no el_zoo builder built (it records no configuration) is saved without one.
+    no el_zoo builder built (it records no configuration) is saved without one. Class
+    names saved with the weights become the loaded model's ``class_names``, with which
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` name its classes.
 
     Arguments:
         model: a Keras model, normally built by ``el_zoo.load``.
         path: the ``.h5`` file to write.
+        class_names: the names of the model's classes, in output order; by default those
+            ``el_zoo.load`` gave it (``class_names_of``), if any.
 
     Example:
         ```python
@@ -338,11 +380,17 @@ def save_weights(model, path):
         ```
     """
     config = built_config(model)
+    if class_names is None:
+        class_names = class_names_of(model)
+    else:
+        _check_class_count(model, class_names)
     with atomic_path(path) as temporary:
         model.save_weights(str(temporary), save_format="h5")
-        if config is not None:
-            with h5py.File(temporary, "r+") as f:
+        with h5py.File(temporary, "r+") as f:
+            if config is not None:
                 f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config, default=repr)
+            if class_names is not None:
+                f.attrs[CLASS_NAMES_ATTRIBUTE] = json.dumps(list(class_names))
     return Path(path)
 
 
@@ -398,19 +446,32 @@ def stored_config(path, models_dir=None):
     a file with a published weights file's content, that model's manifest record
     (published name e.g. ``"mobilenet_v1_el.cifar10"``); (None, None) for any other file.
     """
-    with _open_weights(path) as f:
-        text = f.attrs.get(CONFIG_ATTRIBUTE)
-    if text is not None:
-        try:
-            return json.loads(text), None
-        except json.JSONDecodeError as error:
-            raise WeightsFileError(
-                f"{path} has a damaged {CONFIG_ATTRIBUTE} attribute ({error}); re-save it."
-            ) from None
+    config = _json_attribute(path, CONFIG_ATTRIBUTE)
+    if config is not None:
+        return config, None
     published = published_with_content(path, models_dir)
     if published is None:
         return None, None
     return _config_of_published(published.name, published.config), published.name
+
+
+def stored_class_names(path):
+    """The class names saved with weights file ``path`` (``save_weights``), or None."""
+    names = _json_attribute(path, CLASS_NAMES_ATTRIBUTE)
+    return None if names is None else tuple(names)
+
+
+def _json_attribute(path, key):
+    """The JSON value of HDF5 attribute ``key`` of weights file ``path``, or None."""
+    with _open_weights(path) as f:
+        text = f.attrs.get(key)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise WeightsFileError(
+            f"{path} has a damaged {key} attribute ({error}); re-save it.") from None
 
 
 def _config_of_published(name, published):

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.builder import built_config, classifier_fingerprint, load
+from el_zoo.builder import built_config, class_names_of, load
 from el_zoo.pretrained import published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
@@ -35,34 +35,34 @@ def preprocessing_of(name):
 def _model_preprocessing(model, named=False):
     """The preprocessing of a model object: the published one when ``el_zoo.load`` gave it
     published weights (it records their ``name.tag`` as ``model.published_name``), as far
-    as the model still has the published input size and head; else its own input size.
-    ``named``: the caller names the classes itself (no warning about a trained head)."""
-    size, classes = model.input_shape[1], model.output_shape[-1]
+    as the model still has the published input size; else its own input size. Its class
+    names are those ``el_zoo.load`` recorded, while its classifier keeps the loaded weights
+    (``_known_class_names``); ``named``: the caller names the classes itself."""
+    size = model.input_shape[1]
     published = getattr(model, "published_name", None)
     pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
     if (pre["crop"] or pre["resize"]) != size:  # None: a model that takes any size
         pre.update(resize=size, crop=None)
-    if len(pre["class_names"] or ()) != classes:  # a new head: not the published classes
-        pre.update(class_names=None, dataset=None, split=None)
-    elif published and not _has_published_classifier(model, warn=not named):
-        pre.update(class_names=None, dataset=None, split=None)
+    pre["class_names"] = _known_class_names(model, warn=not named)
+    if pre["class_names"] is None:  # a head trained since: the published data set's?
+        pre.update(dataset=None, split=None)
     return pre
 
 
-def _has_published_classifier(model, warn=True):
-    """Whether ``model``'s classifier still has the weights ``el_zoo.load`` gave it. Why: a
-    published model trained in place on other classes was named with the published
-    classes (a flower called "airplane") without any sign; now its classes are numbered
-    unless ``class_names`` names them, and a warning (``warn``) says why."""
-    if classifier_fingerprint(model) == getattr(model, "published_classifier", None):
-        return True
-    if warn:
+def _known_class_names(model, warn=True):
+    """The class names ``el_zoo.load`` recorded on ``model`` (``class_names_of``), or None;
+    with ``warn``, a warning when its classifier has been trained since, which makes them
+    unknown (a published model trained in place on other classes was named with the
+    published classes, without any sign)."""
+    names = class_names_of(model)
+    recorded = getattr(model, "class_names", None)
+    if names is None and recorded is not None and warn:
         warnings.warn(
-            f"{model.name}'s classifier has been trained since el_zoo.load gave it "
-            f"{model.published_name}'s weights, so its classes may not be "
-            f"{model.published_name}'s: el_zoo numbers them (and evaluate needs dataset= "
-            "and split=) unless class_names= names them, in output order.", stacklevel=5)
-    return False
+            f"{model.name}'s classifier has been trained since el_zoo.load recorded its "
+            f"class names ({', '.join(recorded[:3])}, ...), so they may not be its classes "
+            "now: el_zoo numbers them (and evaluate needs dataset= and split=) unless "
+            "class_names= names them, in output order.", stacklevel=5)
+    return list(names) if names is not None else None
 
 
 def _backbone_preprocessing(model):

@@ -135,8 +135,8 @@ def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes
     head = model.get_layer("predictions")
     kernel, bias = head.get_weights()
     head.set_weights([kernel[:, ::-1], bias[::-1]])  # what training on other classes leaves
-    trained = r"resnet26_el's classifier has been trained since el_zoo.load gave it " \
-              r"resnet26_el.cifar10's weights.*unless class_names= names them"
+    trained = r"resnet26_el's classifier has been trained since el_zoo.load recorded its " \
+              r"class names \(airplane, automobile, bird, \.\.\.\).*unless class_names= names them"
     with pytest.warns(UserWarning, match=trained):
         rows = el_zoo.predict(model, image_paths, top=10)
     assert all(sorted(name for name, _ in row) == sorted(map(str, range(10))) for row in rows)
@@ -145,6 +145,27 @@ def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes
     with pytest.warns(UserWarning, match=trained), \
             pytest.raises(ValueError, match="evaluate needs dataset= and split="):
         el_zoo.evaluate(model, data_dir=data_dir, limit=8)
+
+
+def test_a_model_loaded_from_weights_saved_with_class_names_is_named_by_them(
+        model, image_paths, tmp_path):
+    # el-zoo train saves them: its weights loaded with el_zoo.load were numbered '2', '0', ...
+    config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": 0.5}
+    shouted = [name.upper() for name in CIFAR10]
+    el_zoo.save_weights(model, tmp_path / "named.h5", class_names=shouted)
+    named = el_zoo.load("resnet26_el", weights=str(tmp_path / "named.h5"), **config)
+    assert named.class_names == tuple(shouted) and not hasattr(named, "published_name")
+    assert [[n.lower() for n, _ in row] for row in el_zoo.predict(named, image_paths)] == \
+        [[n for n, _ in row] for row in el_zoo.predict(model, image_paths)]
+    el_zoo.save_weights(model, tmp_path / "default.h5")  # the names el_zoo.load gave it
+    assert el_zoo.load("resnet26_el", weights=str(tmp_path / "default.h5"),
+                       **config).class_names == tuple(CIFAR10)
+    model.save_weights(tmp_path / "keras.h5")  # Keras' own: no names, numbered
+    assert not hasattr(el_zoo.load("resnet26_el", weights=str(tmp_path / "keras.h5"),
+                                   classes=10, **config), "class_names")
+    with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
+        el_zoo.save_weights(model, tmp_path / "wrong.h5", class_names=["cat", "dog"])
+    assert not (tmp_path / "wrong.h5").exists()
 
 
 def test_a_model_loaded_from_a_tag_still_saves_and_reloads(model, tmp_path, image_paths):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from el_zoo.builder import stored_class_names
 from el_zoo.elastic_link import ElasticLinkOptions
 from training import recipes
 
@@ -180,6 +181,8 @@ def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
     el_zoo_train(*command)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["stages"] == ["float", "main"] and metrics["epochs"] == 2
+    # the run's weights name its classes, for el_zoo.load(..., weights=) and predict
+    assert stored_class_names(output / "weights.h5") == tuple(metrics["classes"])
     assert [(s["began_as"], s["epochs"], s["ended_by"]) for s in metrics["segments"]] == [
         ("start", [1, 1], "segment limit"), ("resume", [2, 2], "finished")]
     rows = log_rows(output)

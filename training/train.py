@@ -423,8 +423,9 @@ def stage_trainer(model, stage, steps_per_epoch, teacher=None, start_epoch=0):
 
 
 # ----------------------------------------------------------------------------- weights
-def save_weights_atomically(model, path):
-    el_zoo.save_weights(model, path)  # atomic; records the model's configuration
+def save_weights_atomically(model, path, class_names=None):
+    # atomic; records the model's configuration, and the names of its classes if given
+    el_zoo.save_weights(model, path, class_names=class_names)
 
 
 # ----------------------------------------------------------------------------- main
@@ -656,7 +657,8 @@ def train(args):
             return None
         model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
     segment.end("finished", rows, float(results["top1"]))
-    save_weights_atomically(model, folders.own / WEIGHTS_FILE)
+    names = data.readable_class_names(inputs.classes) if inputs.classes else None  # TFDS: None
+    save_weights_atomically(model, folders.own / WEIGHTS_FILE, names)
     metrics = run_metrics(args, recipe, results, rows, inputs, started, commit, segment,
                           restart)
     if is_chief:
