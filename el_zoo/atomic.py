@@ -6,11 +6,12 @@ import tempfile
 from pathlib import Path
 
 
-def check_writable(path):
+def check_writable(path, remedy="choose another path"):
     """Raises a clear OSError now if a file cannot be written at ``path`` later, so that no
     long work is done for nothing: ``path`` is a folder, a parent of it is a file, or its
     folder (or the nearest existing folder above, in which ``atomic_path`` would create the
-    rest) does not take new files. Creates nothing.
+    rest) does not take new files. Creates nothing. ``remedy`` ends the message: what the
+    caller can do (by default, give another path).
 
     Example:
         ```python
@@ -27,7 +28,7 @@ def check_writable(path):
             folder = folder.parent
         if not folder.is_dir():
             raise NotADirectoryError(
-                f"cannot write {text}: {folder} is a file, not a folder; choose another path."
+                f"cannot write {text}: {folder} is a file, not a folder; {remedy}."
             )
         with tempfile.TemporaryFile(dir=folder):  # the only sure test (permissions, read-only
             pass                                  # file systems, root): try it
@@ -36,7 +37,7 @@ def check_writable(path):
     except OSError as error:
         raise PermissionError(
             f"cannot write {text}: {folder} takes no new files ({error.strerror or error}); "
-            "choose a folder you can write in."
+            f"{remedy}."
         ) from None
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import CONFIG_KEYS, built_config, load
+from el_zoo.builder import CONFIG_KEYS, load
+from el_zoo.model_record import built_config
 from el_zoo.convert import convert, serving_saved_model
 from el_zoo.pretrained import published_file
 from el_zoo.registry import model_info

@@ -14,14 +14,14 @@ changing any weight shape, so loading by layer name alone can succeed and give a
 model. ``save_weights`` therefore stores the configuration a model was built with
 (``built_config``: registered name, width, stem, resolved Elastic-Link options, head and
 input size) as the file's ``el_zoo_config`` attribute, and loading checks it against the
-model; the names of its classes, when known, go in ``el_zoo_class_names``. A file without it (saved by ``model.save_weights``, or one of the first published
-files) whose content is a published file's is checked against that model's manifest record;
-any other file is checked by its layer names and weight shapes only.
+model; the names of its classes, when known, go in ``el_zoo_class_names``. A file without
+a configuration (saved by ``model.save_weights``, or one of the first published files)
+whose content is a published file's is checked against that model's manifest record; any
+other file is checked by its layer names and weight shapes only.
 """
 
 import contextlib
 import difflib
-import hashlib
 import inspect
 import json
 import os
@@ -31,13 +31,15 @@ import h5py
 
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.model_record import (CONFIG_ATTRIBUTE, built_config, check_class_count,
+                                 class_names_of, name_classes, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
-from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link, model_info,
-                             split_name)
+from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
+                             is_path_like, model_info, split_name)
 
-CONFIG_ATTRIBUTE = "el_zoo_config"  # the HDF5 attribute save_weights writes
-CLASS_NAMES_ATTRIBUTE = "el_zoo_class_names"  # and the one of a classifier's class names
+# The HDF5 attributes save_weights writes: el_zoo.model_record.CONFIG_ATTRIBUTE, and
+CLASS_NAMES_ATTRIBUTE = "el_zoo_class_names"  # the names of a classifier's classes
 # What weights compute depends on these; classes and input size are either checked by the
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
@@ -138,10 +140,10 @@ def load(
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published:  # plain attributes, not saved with the model; see the docstring
-        model.published_weights = published
+    if published:  # plain attributes, not saved with the model (el_zoo.model_record)
+        record(model, published_weights=published)
         if include_top:
-            model.published_name = published
+            record(model, published_name=published)
     if include_top and weights_path is not None:
         names = _published_class_names(published) if published else \
             stored_class_names(weights_path)
@@ -152,42 +154,6 @@ def load(
 
 def _published_class_names(name):
     return published_model(name).class_names
-
-
-def name_classes(model, class_names):
-    """Records the names of ``model``'s classes, in output order, as ``model.class_names``,
-    with the fingerprint of its classifier (``classifier_fingerprint``): ``class_names_of``
-    gives them only while the classifier keeps the weights it has now."""
-    _check_class_count(model, class_names)
-    # object.__setattr__: plain metadata, which Keras would otherwise track in the model
-    object.__setattr__(model, "class_names", tuple(class_names))
-    object.__setattr__(model, "named_classifier", classifier_fingerprint(model))
-
-
-def _check_class_count(model, class_names):
-    if len(class_names) != model.output_shape[-1]:
-        raise ValueError(f"{len(class_names)} class names for {model.name}, which has "
-                         f"{model.output_shape[-1]} outputs.")
-
-
-def class_names_of(model):
-    """``model.class_names`` (``name_classes``) while its classifier has the weights they
-    were recorded with, else None. Why: a model trained in place on other classes since
-    (``fit`` with the head kept) was named with the old ones, a flower as an "airplane"."""
-    names = getattr(model, "class_names", None)
-    if names is None or getattr(model, "named_classifier", None) != classifier_fingerprint(model):
-        return None
-    return names
-
-
-def classifier_fingerprint(model):
-    """The sha256 of ``model``'s classifier weights: a model trained since ``load`` gave it
-    published weights (``fit`` in place on other classes) may score other classes than the
-    published ones, and this tells whether its head is still the published one."""
-    digest = hashlib.sha256()
-    for weight in model.get_layer(CLASSIFIER).get_weights():
-        digest.update(weight.tobytes())
-    return digest.hexdigest()
 
 
 def _check_keywords(arch, kwargs):
@@ -210,12 +176,7 @@ def _check_keywords(arch, kwargs):
 def looks_like_path(weights):
     """Whether ``load``'s ``weights`` names a file rather than a published tag."""
     text = os.fspath(weights)
-    return (
-        text.endswith((".h5", ".hdf5"))
-        or os.sep in text
-        or "/" in text
-        or os.path.exists(text)
-    )
+    return is_path_like(text) or os.path.exists(text)
 
 
 def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):
@@ -342,20 +303,6 @@ def _merge_file_config(arch, path, requested, include_top, models_dir):
 
 
 # --------------------------------------------------------------------------- weight files
-def record_config(model, config):
-    """Records on ``model`` the configuration it was built with (the builders do this)."""
-    # object.__setattr__: Keras would track a dict attribute as part of the model (and its
-    # checkpoints); this is plain metadata.
-    object.__setattr__(model, CONFIG_ATTRIBUTE, dict(config))
-    return model
-
-
-def built_config(model):
-    """The configuration an el_zoo builder built ``model`` with (a dict), or None."""
-    config = getattr(model, CONFIG_ATTRIBUTE, None)
-    return dict(config) if config is not None else None
-
-
 def save_weights(model, path, class_names=None):
     """Saves ``model``'s weights as HDF5, with the configuration it was built with.
 
@@ -383,7 +330,7 @@ def save_weights(model, path, class_names=None):
     if class_names is None:
         class_names = class_names_of(model)
     else:
-        _check_class_count(model, class_names)
+        check_class_count(model, class_names)
     with atomic_path(path) as temporary:
         model.save_weights(str(temporary), save_format="h5")
         with h5py.File(temporary, "r+") as f:

@@ -6,6 +6,7 @@ where needed average pool, tile, reshape, mean, mul).
 """
 
 import contextlib
+import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -209,8 +210,7 @@ def _with_int8_ranges(model, input_type, output_type):
 
 def _check_verifiable(model, verify_images):
     """Refuses, before converting, to verify a model of a single output: parity is top-1
-    agreement, which one output always has (a Dense(1) head's conversion "agreed with
-    Keras" whatever the interpreter computed)."""
+    agreement, which one output always has, whatever the interpreter computes."""
     if _verifies(verify_images) and model.output_shape[-1] == 1:
         raise ValueError(
             f"{model.name} has a single output, and convert checks the interpreter against "
@@ -225,11 +225,11 @@ def _verifies(verify_images):
     count of 0 skip it)."""
     if verify_images is None or verify_images is False:
         return False
-    return not isinstance(verify_images, int) or verify_images > 0
+    return not isinstance(verify_images, numbers.Integral) or verify_images > 0
 
 
 def _check_parity(flatbuffer, model, verify_images):
-    if isinstance(verify_images, int):
+    if isinstance(verify_images, numbers.Integral):
         verify_images = verification_images(model, verify_images)
     report = verify(flatbuffer, model, verify_images)
     if report["top1_agreement"] < MIN_AGREEMENT:

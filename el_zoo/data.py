@@ -30,13 +30,13 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from el_zoo.atomic import atomic_path
-from el_zoo.hub import cache_root, check_cache_writable
+from el_zoo.hub import cache_root, check_cache_writable, user_path
 from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
 
 DATA_ENV = "EL_ZOO_DATA"
 # The files of a class folder that are images (other files, .DS_Store or notes, are left
-# out). The TIFF and PGM/PPM suffixes: read_image reads them (16-bit ones too), and a class
-# folder of them was left out without a word (torchvision's ImageFolder takes them too).
+# out): every format read_image reads, 16-bit TIFF and PGM/PPM too, as torchvision's
+# ImageFolder takes them.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
                   ".ppm")
 
@@ -89,7 +89,7 @@ def data_root(data_dir=None):
             "No data folder given: pass --data-dir DIR (data_dir=DIR) or set "
             f"{DATA_ENV}=DIR, where DIR holds ImageFolder data sets or their .tar.gz archives."
         )
-    root = Path(root).expanduser()  # "~/data" from a config file or os.environ
+    root = user_path(root, f"the data folder (--data-dir, {DATA_ENV})")
     if not root.is_dir():
         raise FileNotFoundError(f"data folder {root} does not exist.")
     return root

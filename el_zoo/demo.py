@@ -7,7 +7,7 @@ import numpy as np
 from el_zoo import data
 from el_zoo.builder import load
 from el_zoo.convert import convert, verify
-from el_zoo.pretrained import published_model
+from el_zoo.model_record import class_names_of
 from el_zoo.profile import profile
 from el_zoo.registry import list_models
 
@@ -27,12 +27,8 @@ def _demo_images(data_dir, count=16):
         return rng.uniform(0, 255, (count, 32, 32, 3)).astype(np.float32), None, "random pixels"
 
 
-def _class_names(published_name, classes):
-    if published_name:
-        names = published_model(published_name).class_names
-        if names:
-            return names
-    return [f"class {i}" for i in range(classes)]
+def _class_names(model):
+    return class_names_of(model) or [f"class {i}" for i in range(model.output_shape[-1])]
 
 
 def _median_latency_ms(flatbuffer, image, runs=20):
@@ -62,7 +58,7 @@ def run_demo(data_dir=None):
           f"OPs {cost['ops']:.3g} (BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g})")
     images, labels, source = _demo_images(data_dir)
     probabilities = model.predict(images, verbose=0)
-    names = _class_names(pretrained[0] if pretrained else None, probabilities.shape[-1])
+    names = _class_names(model)
     print(f"Keras predictions for {len(images)} {source}:")
     for i, row in enumerate(probabilities[:8]):
         truth = f" (true: {names[labels[i]]})" if labels is not None else ""

@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.builder import built_config, class_names_of, load
+from el_zoo.builder import load
+from el_zoo.model_record import built_config, class_names_of
 from el_zoo.pretrained import published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
@@ -52,14 +53,14 @@ def _model_preprocessing(model, named=False):
 def _known_class_names(model, warn=True):
     """The class names ``el_zoo.load`` recorded on ``model`` (``class_names_of``), or None;
     with ``warn``, a warning when its classifier has been trained since, which makes them
-    unknown (a published model trained in place on other classes was named with the
-    published classes, without any sign)."""
+    unknown (it may score other classes now)."""
     names = class_names_of(model)
     recorded = getattr(model, "class_names", None)
     if names is None and recorded is not None and warn:
+        listed = ", ".join(recorded[:3]) + (", ..." if len(recorded) > 3 else "")
         warnings.warn(
             f"{model.name}'s classifier has been trained since el_zoo.load recorded its "
-            f"class names ({', '.join(recorded[:3])}, ...), so they may not be its classes "
+            f"class names ({listed}), so they may not be its classes "
             "now: el_zoo numbers them (and evaluate needs dataset= and split=) unless "
             "class_names= names them, in output order.", stacklevel=5)
     return list(names) if names is not None else None
@@ -94,8 +95,8 @@ def _load(name_or_model, use, class_names):
 def _check_classifier(model, use):
     """Refuses a model whose outputs are not one score per class: a backbone
     (``include_top=False``) gives features, and their arg-max would be scored as a class
-    (a top-1 of 0 %, or names for feature indices) without any error; a binary classifier's
-    single score was printed as class 0 at 100 % for every image."""
+    (a top-1 of 0 %, or names for feature indices) without any error, and a binary
+    classifier's single score would be class 0 at 100 % for every image."""
     config, shape = built_config(model), model.output_shape
     if config is not None and not config.get("include_top", True):
         raise ValueError(
@@ -119,12 +120,11 @@ def _check_classifier(model, use):
 
 
 def _check_square(model, use):
-    """Refuses a model whose input is not square: images are decoded to squares (the
-    model's height), so predict fed 32x32 images to a 32x48 model (Keras' input error in
-    a trace of its graph), and evaluate's error asked for a square crop, which none gives."""
+    """Refuses a model whose fixed input is not square: images are decoded to squares, which
+    it cannot take (a side of any size takes the other's)."""
     shape = model.input_shape
     height, width = (None, None) if isinstance(shape, list) else shape[1:3]
-    if height != width:
+    if None not in (height, width) and height != width:
         raise ValueError(
             f"{use} decodes images to squares, but {model.name} takes {height}x{width} "
             f"images (input shape {shape}): build it with a square input_shape=(S, S, 3), "

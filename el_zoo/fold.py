@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
+from el_zoo.model_record import copy_record
 from el_zoo.layers import (
     ElasticLink,
     PooledShortcut,
@@ -116,10 +117,10 @@ def fold_elastic_links(model):
             f"fold_elastic_links takes a functional Keras model (keras.Model built from "
             f"keras.Input); got {type(model).__name__}."
         )
-    model = _fold_nested_models(model)
-    if not any(isinstance(layer, ElasticLink) for layer in model.layers):
-        return model
-    return _Folder(model).run()
+    folded = _fold_nested_models(model)
+    if any(isinstance(layer, ElasticLink) for layer in folded.layers):
+        folded = _Folder(folded).run()
+    return copy_record(model, folded)  # the same outputs: its origin and names still hold
 
 
 def _holds_links(layer):
@@ -139,7 +140,7 @@ def _fold_nested_models(model):
         return model
     return keras.models.clone_model(
         model, clone_function=lambda layer: fold_elastic_links(layer) if _holds_links(layer)
-        else layer)
+        else layer)  # fold_elastic_links keeps each backbone's record (published weights)
 
 
 def _through_channels(pending, channels_out):

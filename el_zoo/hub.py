@@ -36,26 +36,27 @@ def cache_root(cache_dir=None):
     """The root of el_zoo's user cache: ``cache_dir``, else ``$EL_ZOO_CACHE``, else
     ``~/.cache/el_zoo``. Published files go to its ``weights/``, data sets to ``data/``."""
     root = cache_dir or os.environ.get(CACHE_ENV) or "~/.cache/el_zoo"
+    return user_path(root, "el_zoo's cache", f"set {CACHE_ENV} to a folder you can write in")
+
+
+def user_path(text, what, fix="give a path without ~, or set HOME"):
+    """``text``, a path setting (``what``), with ``~`` as the user's home folder, as a shell
+    would expand it; for a user without one (a container's user with neither HOME nor an
+    entry with a home) an error that ends with ``fix``."""
     try:
-        return Path(root).expanduser()  # "~/cache" unexpanded made a folder named "~" here
-    except RuntimeError:  # a container's user without a home: Python's bare RuntimeError
-        raise ValueError(
-            f"el_zoo's cache is {root}, but this user has no home folder (HOME is unset "
-            f"and the user has no entry with one): set {CACHE_ENV} to a folder you can "
-            "write in."
-        ) from None
+        return Path(text).expanduser()
+    except RuntimeError:  # Python's bare "Could not determine home directory."
+        raise ValueError(f"{what} is {text}, but this user has no home folder (HOME is "
+                         f"unset and the user has no entry with one): {fix}.") from None
 
 
 def check_cache_writable(path, cache_dir=None):
     """Raises a clear OSError now if file (or folder) ``path`` in el_zoo's cache cannot be
-    written later: the cache root is a file, read-only, or takes no new files. Why: a
-    download then failed with "[Errno 20] Not a directory ... try again" and the data
-    cache with a bare errno, neither naming the cache or the way out ($EL_ZOO_CACHE)."""
-    try:
-        check_writable(path)
-    except OSError as error:
-        raise type(error)(f"{error} It is in el_zoo's cache {cache_root(cache_dir)}: set "
-                          f"{CACHE_ENV} to a folder you can write in.") from None
+    written later (the cache root is a file, read-only, or takes no new files), naming the
+    cache and how to choose another."""
+    another = "pass a cache_dir= you can write in" if cache_dir else \
+        f"set {CACHE_ENV} to a folder you can write in"
+    check_writable(path, remedy=f"it is in el_zoo's cache {cache_root(cache_dir)}: {another}")
 
 
 def sha256_of(path):

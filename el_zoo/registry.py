@@ -145,24 +145,31 @@ def split_name(name):
     """'resnet26_el.cifar10' -> ('resnet26_el', 'cifar10'); 'resnet26_el' -> (.., None)."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"a model name must be a non-empty string; got {name!r}.")
-    if "/" in name or os.sep in name or name.endswith((".h5", ".hdf5")):
+    if is_path_like(name):
         raise _path_as_name(name)
     arch, _, tag = name.partition(".")
     return arch, (tag or None)
 
 
+def is_path_like(text):
+    """Whether ``text`` reads as a file path, not a model name or weights tag: it holds a
+    folder separator or ends as a Keras weights or model file does (no registered name
+    does either)."""
+    return "/" in text or os.sep in text or text.endswith((".h5", ".hdf5", ".keras"))
+
+
 def _path_as_name(name):
-    """The error for a file path given as a model name (no name holds a folder separator
-    or ends in an HDF5 suffix). Why: ``el-zoo predict runs/x/weights.h5`` said "Unknown
-    model 'runs/x/weights'", as if a model were misspelt, to a user who had just trained
-    one."""
+    """The error for a file path given where a model name goes: it says how to load the
+    file, instead of calling it an unknown (misspelt) model."""
     what = "a file path" if os.path.exists(name) else "a path (to no file)"
+    how = (f"load a saved model with el_zoo.keras.models.load_model({name!r})"
+           if name.endswith(".keras") else
+           f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
+           "architecture it was saved from)")
     return ValueError(
-        f"{name!r} is {what}, not a model name: load a weights file with "
-        f"el_zoo.load(MODEL, weights={name!r}) (MODEL: the architecture it was saved from) "
-        "and give that model to el_zoo.predict or el_zoo.evaluate (with class_names= to "
-        "name its classes); el-zoo predict and evaluate take a published NAME.TAG (el-zoo "
-        "list --pretrained)."
+        f"{name!r} is {what}, not a model name: {how} and give that model to "
+        "el_zoo.predict or el_zoo.evaluate; el-zoo predict and evaluate take a published "
+        "NAME.TAG (el-zoo list --pretrained)."
     )
 
 

@@ -130,7 +130,7 @@ def test_the_no_el_twin_of_a_tag_is_built_at_the_tags_configuration(monkeypatch)
     # a tag builds its published input size, width, stem and classes; the twin got the
     # builder's defaults (224x224, width 1), so `el-zoo benchmark resnet18_el.cifar10`
     # reported the EL overhead against another model
-    from el_zoo.builder import built_config
+    from el_zoo.model_record import built_config
 
     configs = {}
 

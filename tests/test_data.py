@@ -345,8 +345,8 @@ def test_a_cache_that_is_a_file_is_a_clear_error_before_anything_is_decoded(tmp_
     # nor $EL_ZOO_CACHE; the arrays' cache failed only after every image was decoded
     cache = tmp_path / "cache"
     cache.write_text("not a folder")
-    refused = rf"cannot write .*: {re.escape(str(cache))} is a file, not a folder.* It is " \
-              rf"in el_zoo's cache {re.escape(str(cache))}: set EL_ZOO_CACHE to a folder"
+    refused = rf"cannot write .*: {re.escape(str(cache))} is a file, not a folder; it is " \
+              rf"in el_zoo's cache {re.escape(str(cache))}: pass a cache_dir= you can write in"
     with pytest.raises(NotADirectoryError, match=refused):
         data.dataset_dir("toy", make_archive(tmp_path), cache)
     monkeypatch.setattr(data, "read_image", lambda *args: pytest.fail("decoded first"))

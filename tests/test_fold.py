@@ -11,6 +11,7 @@ from el_zoo.convert import convert, tflite_op_names, verify
 from el_zoo.fold import fold_elastic_links
 from el_zoo.layers import ElasticLink
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.model_record import class_names_of
 from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.registry import elastic_link_twin
 from el_zoo.pretrained import published_file
@@ -165,6 +166,20 @@ def test_a_backbone_under_a_new_head_is_folded_as_the_backbone_alone(cifar_image
             == [layer.name for layer in fold_elastic_links(backbone).layers])
     assert not any(isinstance(layer, ElasticLink) for layer in nested.layers)
     assert_same_outputs(model, folded, images)
+
+
+def test_folding_keeps_what_el_zoo_load_recorded():
+    # predict of a folded model numbered its classes ('6' for 'frog'): folding rebuilt the
+    # model without its class names and origin (and rescales its classifier's weights)
+    model = el_zoo.load("resnet18_el.cifar10")
+    folded = fold_elastic_links(model)
+    assert folded.published_name == "resnet18_el.cifar10"
+    assert class_names_of(folded) == model.class_names
+    backbone = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
+    inputs = tf.keras.Input((32, 32, 3))
+    tuned = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(backbone(inputs)))
+    nested = fold_elastic_links(tuned).get_layer(backbone.name)
+    assert nested is not backbone and nested.published_weights == "resnet18_el.cifar10"
 
 
 def test_models_without_links_are_returned_unchanged():

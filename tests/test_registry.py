@@ -8,6 +8,7 @@ import pytest
 import el_zoo
 from el_zoo import builder, hub, pretrained
 from el_zoo.cli import main
+from el_zoo.model_record import built_config
 from tests.conftest import SMALL
 
 
@@ -225,7 +226,7 @@ def test_saved_weights_carry_their_config_and_load_with_it(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet18_el.h5"]  # no leftovers
     loaded = el_zoo.load("resnet18_el", weights=str(path))
     assert link_positions(loaded) == {"after_bn"}
-    assert builder.built_config(loaded) == builder.built_config(model)
+    assert built_config(loaded) == built_config(model)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
 
@@ -357,7 +358,7 @@ def test_each_family_builds_the_elastic_link_defaults_it_registered():
     assert link_positions(el_zoo.load(
         "mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)) == {"after_bn"}
     model = el_zoo.load("mobilenet_v1_el", **SMALL)
-    assert builder.built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
+    assert built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
         position="after_bn").as_dict()  # the full options, as records keep them
 
 
@@ -395,9 +396,12 @@ def test_a_family_registers_one_twin_of_each_kind_and_needs_no_suffix(monkeypatc
 
 
 @pytest.mark.parametrize("name", ["runs/resnet18_el/weights.h5", "weights.h5"])
-def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, tmp_path):
+def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, tmp_path,
+                                                                  monkeypatch):
     # said "Unknown model 'runs/resnet18_el/weights'. Registered models: ...", as if a
     # model name were misspelt, to a user who had just trained one
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # "to no file" wherever pytest runs
     message = rf"'{name}' is a path \(to no file\), not a model name: load a weights file " \
               rf"with el_zoo.load\(MODEL, weights='{name}'\)"
     with pytest.raises(ValueError, match=message):
@@ -412,3 +416,7 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
     weights.write_bytes(b"")
     with pytest.raises(ValueError, match=rf"'{weights}' is a file path, not a model name"):
         el_zoo.load(str(weights))
+    with pytest.raises(ValueError, match=r"'tuned.keras' is a path \(to no file\), not a "
+                                         r"model name: load a saved model with "
+                                         r"el_zoo.keras.models.load_model\('tuned.keras'\)"):
+        el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"

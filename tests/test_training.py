@@ -108,6 +108,14 @@ def test_a_stage_teacher_must_be_an_earlier_stage(monkeypatch):
         recipes.get_recipe("bad")
 
 
+def test_a_teacher_path_to_no_file_is_named(tmp_path):
+    # was el_zoo.load's advice for a weights file given as a model name
+    from training.train import load_teacher
+
+    with pytest.raises(FileNotFoundError, match=r"--teacher .*t\.keras: no such file or folder"):
+        load_teacher(str(tmp_path / "t.keras"))
+
+
 def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path):
     # distillation pairs outputs by position: cifar10's teacher would have trained an
     # imagenette student towards other classes' scores without a word; 3 classes against 10

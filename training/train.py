@@ -64,9 +64,10 @@ from el_zoo.binarization import strip_binarization
 from el_zoo.builder import load_weights_file
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
+from el_zoo.model_record import class_names_of
 from el_zoo.nets._blocks import STANDARDIZE, set_standardization
-from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
+from el_zoo.registry import is_path_like
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
@@ -249,11 +250,11 @@ def load_data(recipe, args, seed):
 
 
 def check_training_classes(labels, classes, recipe):
-    """Refuses a training split of one class folder (a softmax over one class outputs
-    1.0: the run trained nothing and reported a top-1 of 100 %), or in which a class folder
-    gives no image (an empty folder, or a --train-limit below the number of classes): the
-    model would get an output for a class it never sees, without a word (torchvision's
-    ImageFolder refuses empty class folders too)."""
+    """Refuses a training split of one class folder (a softmax over one class outputs 1.0:
+    nothing to learn, and a top-1 of 100 %), or in which a class folder gives no image (an
+    empty folder, or a --train-limit below the number of classes): the model would get an
+    output for a class it never sees (torchvision's ImageFolder refuses empty class folders
+    too)."""
     where = f"{recipe['dataset']}/{recipe['train_split']}"
     if len(classes) < 2:
         raise ValueError(f"{where} has one class folder, {classes[0]!r}: a classifier needs "
@@ -271,10 +272,9 @@ def check_training_classes(labels, classes, recipe):
 
 def evaluation_labels(labels, folders, classes, recipe):
     """The evaluation split's ``labels`` (indices into its own class ``folders``) as
-    indices into the training split's ``classes``, matched by folder name. Why: they were
-    used as they were, so an evaluation split without one of the training classes was
-    scored against the wrong classes without a word (streamed, the model was built for
-    the evaluation split's classes and failed in TensorFlow's loss)."""
+    indices into the training split's ``classes``, matched by folder name: by position, an
+    evaluation split without one of the training classes would be scored against the
+    wrong classes."""
     where = f"{recipe['dataset']}/{recipe['eval_split']}"
     return data.labels_by_class_name(labels, folders, data.readable_class_names(classes), where)
 
@@ -315,6 +315,9 @@ def load_teacher(spec):
     """A frozen teacher: a zoo ``NAME.TAG`` or a saved Keras model (file or folder)."""
     if os.path.exists(spec):
         teacher = keras.models.load_model(spec, compile=False)
+    elif is_path_like(spec):
+        raise FileNotFoundError(f"--teacher {spec}: no such file or folder (give a saved "
+                                "Keras model, or a published NAME.TAG).")
     else:
         teacher = el_zoo.load(spec)
     teacher.trainable = False
@@ -323,8 +326,8 @@ def load_teacher(spec):
 
 def check_teacher(teacher, spec, folders, classes):
     """``teacher`` (loaded from ``--teacher spec``) if it scores the ``classes`` classes of
-    the training data, in their order when both are known (a zoo ``NAME.TAG``'s published
-    class names, the data set's class ``folders``); else a one-line error before training.
+    the training data, in their order when both are known (the class names ``el_zoo.load``
+    recorded on it, the data set's class ``folders``); else a one-line error before training.
     Why: distillation matches the student's i-th output to the teacher's i-th, so another
     data set's teacher of as many classes (cifar10's for imagenette) would train silently
     towards another class's scores, and one of another class count failed in the first
@@ -334,11 +337,10 @@ def check_teacher(teacher, spec, folders, classes):
         raise ValueError(f"--teacher {spec} has outputs of shape {shape}, but the training "
                          f"data has {classes} classes: a teacher must score the same classes "
                          "(shape (batch, classes)).")
-    published = getattr(teacher, "published_name", None)
-    if published and folders is not None:
-        names = published_model(published).class_names
+    names = class_names_of(teacher)
+    if names is not None and folders is not None:
         readable = data.readable_class_names(folders)
-        if names is not None and list(names) != readable:
+        if list(names) != readable:
             raise ValueError(
                 f"--teacher {spec} scores the classes {', '.join(names)}, but the training "
                 f"data's class folders are {', '.join(readable)}: distillation matches the "

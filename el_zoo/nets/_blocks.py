@@ -20,8 +20,8 @@ import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.builder import (BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file,
-                            record_config)
+from el_zoo.builder import BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file
+from el_zoo.model_record import record_config
 from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
 from el_zoo.registry import model_info
@@ -279,7 +279,7 @@ def assemble(
     pixels in [0, 255]; the first layer (``Standardize``) normalises them with statistics
     that are saved with the weights. ``elastic_link`` is the resolved options
     (``model_elastic_link``) or None. The model records the configuration it was built
-    with (``el_zoo.builder.built_config``), which ``el_zoo.save_weights`` stores with its
+    with (``el_zoo.model_record.built_config``), which ``el_zoo.save_weights`` stores with its
     weights and which a weights file is checked against before loading
     (``el_zoo.builder.load_weights_file``).
     """
