@@ -108,6 +108,28 @@ def test_a_stage_teacher_must_be_an_earlier_stage(monkeypatch):
         recipes.get_recipe("bad")
 
 
+def test_distillation_logs_its_loss_in_every_epoch():
+    # once validation had built the compiled loss's mean, fit logged that mean (never fed
+    # in training) instead of the distillation loss: 0.0 from the second epoch on
+    from el_zoo import keras
+    from training.train import Distiller
+
+    def net():
+        inputs = keras.Input((8,))
+        return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+
+    keras.utils.set_random_seed(0)
+    teacher = net()
+    teacher.trainable = False
+    trainer = Distiller(net(), teacher)
+    trainer.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((128, 8), np.float32), rng.integers(0, 3, 128)
+    losses = trainer.fit(x, y, batch_size=32, epochs=3, verbose=0,
+                         validation_data=(x[:32], y[:32])).history["loss"]
+    assert all(loss > 1e-4 for loss in losses), losses
+
+
 def test_a_teacher_path_to_no_file_is_named(tmp_path):
     # was el_zoo.load's advice for a weights file given as a model name
     from training.train import load_teacher

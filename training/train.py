@@ -369,8 +369,18 @@ class Distiller(keras.Model):
             loss = self.kl(target, predicted) + tf.add_n([0.0] + self.student.losses)
         variables = self.student.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self._track_loss(loss, predicted)
         self.compiled_metrics.update_state(labels, predicted)
-        return {"loss": loss, **{m.name: m.result() for m in self.metrics if m.name != "loss"}}
+        return self.get_metrics_result()
+
+    def _track_loss(self, loss, predicted):
+        """Adds ``loss`` to the compiled loss's mean, the "loss" ``fit`` logs per epoch.
+        Why: once validation has built that mean (with the classification loss), ``fit``
+        logs the metrics' results instead of what ``train_step`` returns, so a distillation
+        loss kept elsewhere would be logged as 0.0."""
+        if not self.compiled_loss.built:
+            self.compiled_loss.build(predicted)
+        self.compiled_loss.metrics[0].update_state(loss)
 
 
 def make_optimizer(stage, steps_per_epoch, model, start_epoch=0):
