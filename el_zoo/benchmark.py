@@ -30,6 +30,9 @@ X86_NOTE = (
     "reference kernels here), so these latencies are not ARM latencies; use them as ratios."
 )
 
+# The file identifier every TFLite flatbuffer holds in its bytes 4 to 8.
+TFLITE_IDENTIFIER = b"TFL3"
+
 # Peak memory is measured in a fresh process: its peak resident set while loading the model
 # and running it once, minus its resident set just before (after the library imports).
 # Linux resets the peak counter (VmHWM) when "5" is written to /proc/self/clear_refs.
@@ -236,6 +239,11 @@ def _ratios(results, extra_roles=()):
 def benchmark_file(path, runs=20):
     """Measures one .tflite file (no twins: a file does not say its architecture)."""
     flatbuffer = Path(path).read_bytes()
+    if flatbuffer[4:8] != TFLITE_IDENTIFIER:
+        raise ValueError(
+            f"{path} is not a TFLite model ({len(flatbuffer)} bytes without TFLite's file "
+            "identifier): give a .tflite file written by el-zoo convert or a TFLite converter."
+        )
     measured = measure({"model": flatbuffer}, runs=runs, rounds=1)["model"]
     return {"model": {"name": str(path), **measured},
             "note": X86_NOTE.format(machine=platform.machine())}

@@ -84,7 +84,8 @@ def load(
             it (or another architecture) is an error.
         input_shape: ``(H, W, 3)``; defaults to 224x224 for the imagenet stem, 32x32 for the
             cifar stem, or the published input size. With weights and their classifier
-            (``include_top=True``) another size is an error, as in keras.applications.
+            (``include_top=True``) another size is an error, as in keras.applications;
+            so is an ``input_tensor`` of another size.
         classes: classifier size; defaults to 1000, or to the published head's size when
             loading published weights.
         include_top, width_multiplier (default 1.0), stem (default ``"imagenet"``): as the
@@ -123,6 +124,9 @@ def load(
                 "give the weights once."
             )
         weights = tag
+    if input_shape is None and kwargs.get("input_tensor") is not None:
+        # the weights' input size is checked against it as against input_shape
+        input_shape = tuple(kwargs["input_tensor"].shape[1:])
     config = {
         "input_shape": input_shape,
         "classes": classes,

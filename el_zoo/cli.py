@@ -78,9 +78,27 @@ def _build(args):
 
 
 def cmd_list(args):
-    for name in list_models(args.pattern, pretrained=args.pretrained):
+    names = list_models(args.pattern, pretrained=args.pretrained)
+    for name in names:
         print(name)
+    if not names:  # as grep: a note, and exit status 1
+        print(_no_match(args.pattern, args.pretrained), file=sys.stderr)
+        return 1
     return 0
+
+
+def _no_match(pattern, pretrained):
+    """What ``el-zoo list PATTERN`` says when nothing matches, with the likely reason."""
+    if pattern is None:
+        return f"el-zoo list: no {'published weights' if pretrained else 'model'} yet."
+    what = "published weights match" if pretrained else "model matches"
+    hints = []
+    if pattern != pattern.lower():
+        hints.append("names are lower case")
+    if "." in pattern and not pretrained:
+        hints.append("NAME.TAG names published weights: add --pretrained")
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    return f"el-zoo list: no {what} {pattern!r}{hint}; el-zoo list shows them all."
 
 
 def cmd_info(args):

@@ -21,6 +21,7 @@ from el_zoo.atomic import check_writable, write_bytes_atomically
 from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
+from el_zoo.hub import user_path
 from el_zoo.registry import split_name
 
 
@@ -113,6 +114,7 @@ def convert(
         The flatbuffer bytes, or ``output_path`` after writing it.
     """
     if output_path is not None:
+        output_path = user_path(output_path, "output_path")  # ~ as a shell expands it
         check_writable(output_path)  # now, not after a minute of conversion
     model = _as_model(model_or_name, input_size)
     check_convertible(model)

@@ -306,6 +306,13 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("predict needs at least one image file.")
+    not_paths = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if not_paths:
+        raise TypeError(
+            f"predict takes image files (paths); got a {type(not_paths[0]).__name__}. Save "
+            "the image to a file, or call model.predict on a batch of [0, 255] pixels at "
+            "the model's input size."
+        )
     model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
     top = _checked_top(top, classes)

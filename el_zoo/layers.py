@@ -533,6 +533,7 @@ class Standardize(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        inputs = tf.cast(inputs, self.compute_dtype)  # a uint8 image input, as decoded
         return (inputs / 255.0 - self.mean) / self.std
 
     def get_config(self):

@@ -1,9 +1,11 @@
 """Model cost: parameters, size in bits, BOPs, FLOPs and OPs, counted as BNN papers do.
 
 - BOPs: multiply-accumulates of binary convolutions (binary weights *and* binary inputs).
-- FLOPs: multiply-accumulates of full-precision convolutions and dense layers, plus the
-  whole elementwise work of every ElasticLink layer (one per output element for the scaled
-  add, one per averaged input element for Squeeze), so that EL's cost is visible.
+- FLOPs: multiply-accumulates of full-precision convolutions (Keras' 1-3D, depthwise,
+  separable and transposed ones) and dense layers, each call of a shared layer (or of a
+  nested model) counted, plus the whole elementwise work of every ElasticLink layer (one
+  per output element for the scaled add, one per averaged input element for Squeeze), so
+  that EL's cost is visible.
   As in the published figures (Bi-Real Net, ReActNet), batch normalisation, activations,
   shortcut additions and pooling are not counted.
 - OPs = BOPs / 64 + FLOPs.
@@ -20,15 +22,61 @@ import numpy as np
 from el_zoo._keras import keras
 from el_zoo.layers import ElasticLink, RSign
 
-_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+          keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+          keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+# Subclasses of the convs above whose kernel slides over the input's positions.
+_TRANSPOSED = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+               keras.layers.Conv3DTranspose)
 
 
-def _flatten_layers(model):
+def _flatten_layers(model, runs=1):
+    """(layer, its calls in ``model`` as node indices, how often ``model`` runs per image)
+    for every layer of ``model`` and of the models nested in it: a layer called twice (a
+    shared layer, a backbone called on two inputs) costs twice."""
     for layer in model.layers:
+        calls = _calls(model, layer)
         if isinstance(layer, keras.Model):
-            yield from _flatten_layers(layer)
+            yield from _flatten_layers(layer, runs * len(calls))
         else:
-            yield layer
+            yield layer, calls, runs
+
+
+def _check_countable(model):
+    """Refuses a model whose layers' calls and sizes Keras does not record: an unbuilt one,
+    a subclassed one, one of any input size."""
+    if not model.built:
+        raise ValueError(f"profile({model.name}) needs a built model; give it an input "
+                         "shape (keras.Input, or call it on a batch) first.")
+    if getattr(model, "_network_nodes", None) is None or not model.inputs:
+        raise ValueError(f"profile counts functional and Sequential models; {model.name} is "
+                         "a subclassed model, whose calls Keras does not record.")
+    if any(d is None for d in model.input_shape[1:3]):
+        raise ValueError(
+            f"profile({model.name}) needs a fixed input size; build it with "
+            "input_shape=(H, W, 3)."
+        )
+
+
+def _calls(model, layer):
+    """The indices of ``layer``'s nodes that are calls in ``model`` (a layer may also have
+    been called outside it)."""
+    if isinstance(layer, keras.Model):
+        _check_countable(layer)
+    return [index for index in range(len(layer.inbound_nodes))
+            if f"{layer.name}_ib-{index}" in model._network_nodes]
+
+
+def _positions(layer, shape):
+    """How many positions a layer computes at: the product of ``shape``'s middle dims."""
+    middle = shape[1:-1]
+    if any(d is None for d in middle):
+        raise ValueError(
+            f"profile needs fixed sizes, but layer {layer.name!r} computes at any size "
+            f"{tuple(shape[1:])} (a model nested in the one profiled, built for images of "
+            "any size?): build it with input_shape=(H, W, 3)."
+        )
+    return math.prod(middle)
 
 
 def _inbound_layers(layer):
@@ -53,15 +101,18 @@ def _binary_input(layer):
 
 
 def _kernel_size(layer):
-    kernel = getattr(layer, "depthwise_kernel", None)
-    return int(np.prod((kernel if kernel is not None else layer.kernel).shape))
+    """MACs per position: kh*kw*C_in*C_out for a conv, kh*kw*C*multiplier for a depthwise
+    conv, the depthwise's plus the pointwise's for a separable conv, C_in*C_out for Dense."""
+    kernels = ("kernel", "depthwise_kernel", "pointwise_kernel")
+    return sum(int(np.prod(getattr(layer, name).shape)) for name in kernels
+               if getattr(layer, name, None) is not None)
 
 
-def _conv_macs(layer, output_shape):
-    """MACs of one conv: each output position multiplies the kernel's fan-in."""
-    _, height, width, _ = output_shape
-    # kh*kw*C_in*C_out for a conv, kh*kw*C*multiplier for a depthwise conv.
-    return height * width * _kernel_size(layer)
+def _conv_macs(layer, output_shape, input_shape=None):
+    """MACs of one call of a conv: each position its kernel slides over (an output
+    position; an input position for a transposed conv) multiplies its fan-in."""
+    slides_over = input_shape if isinstance(layer, _TRANSPOSED) else output_shape
+    return _positions(layer, slides_over) * _kernel_size(layer)
 
 
 def _is_binary_kernel(layer, weight):
@@ -75,10 +126,16 @@ def _add_params(totals, layer, weights):
         totals[key] += int(np.prod(weight.shape))
 
 
-def _add_conv(totals, layer, output_shape, binary_input):
+def _add_conv(totals, layer, macs, binary_input):
     _add_params(totals, layer, layer.weights)
-    macs = _conv_macs(layer, output_shape)
     totals["bops" if _binary_kernel(layer) and binary_input else "flops"] += macs
+
+
+def _call_macs(layer, calls, runs):
+    """MACs of a conv or Dense layer over its calls, per image (a Dense layer is a 1x1 conv
+    over its input's middle dims, if any)."""
+    return runs * sum(_conv_macs(layer, layer.get_output_shape_at(node),
+                                 layer.get_input_shape_at(node)) for node in calls)
 
 
 def _elastic_link_flops(layer):
@@ -106,29 +163,25 @@ def profile(model):
         print(f"{cost['ops']:.3g} OPs")
         ```
     """
-    if any(d is None for d in model.input_shape[1:3]):
-        raise ValueError(
-            f"profile({model.name}) needs a fixed input size; build it with "
-            "input_shape=(H, W, 3)."
-        )
+    _check_countable(model)
     totals = dict.fromkeys(
         ("binary_params", "float_params", "bops", "flops", "el_params", "el_flops"), 0
     )
-    for layer in _flatten_layers(model):
+    for layer, calls, runs in _flatten_layers(model):
         if isinstance(layer, ElasticLink):
             totals["el_params"] += int(np.prod(layer.gamma.shape))
-            totals["el_flops"] += _elastic_link_flops(layer)
+            totals["el_flops"] += runs * _elastic_link_flops(layer)
             _add_params(totals, layer, [layer.gamma])
             if layer.conv is not None:  # the link wraps its binary conv
                 binary_input = layer.conv.input_quantizer is not None
-                _add_conv(totals, layer.conv, layer.output_shape, binary_input)
+                macs = runs * _conv_macs(layer.conv, layer.output_shape)
+                _add_conv(totals, layer.conv, macs, binary_input)
         elif isinstance(layer, _CONVS):
-            _add_conv(totals, layer, layer.output_shape, _binary_input(layer))
+            _add_conv(totals, layer, _call_macs(layer, calls, runs), _binary_input(layer))
         else:
             _add_params(totals, layer, layer.weights)
             if isinstance(layer, keras.layers.Dense):
-                positions = math.prod(layer.output_shape[1:-1] or (1,))
-                totals["flops"] += _kernel_size(layer) * positions
+                totals["flops"] += _call_macs(layer, calls, runs)
     totals["flops"] += totals["el_flops"]
     totals["params"] = totals["binary_params"] + totals["float_params"]
     totals["size_bits"] = totals["binary_params"] + 32 * totals["float_params"]

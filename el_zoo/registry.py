@@ -73,9 +73,7 @@ def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
             ...
         ```
     """
-    unknown = set(tags) - set(MODEL_TAGS)
-    if unknown:
-        raise ValueError(f"unknown model tags {sorted(unknown)}; use some of {MODEL_TAGS}.")
+    _check_tags(tags)
     if elastic_link is True:
         elastic_link = ElasticLinkOptions()
     if elastic_link is not None and not isinstance(elastic_link, ElasticLinkOptions):
@@ -97,6 +95,16 @@ def register_model(builder=None, *, family=None, elastic_link=None, tags=()):
     _BUILDERS[name] = builder
     _MODELS[name] = info
     return builder
+
+
+def _check_tags(tags):
+    """Refuses tags that are not a collection of ``MODEL_TAGS`` (a string alone is a
+    collection of letters, which no model carries)."""
+    if isinstance(tags, str):
+        raise TypeError(f"tags must be a tuple of tags, e.g. ({tags!r},); got {tags!r}.")
+    unknown = set(tags) - set(MODEL_TAGS)
+    if unknown:
+        raise ValueError(f"unknown model tags {sorted(unknown)}; use some of {MODEL_TAGS}.")
 
 
 @contextlib.contextmanager
@@ -228,6 +236,7 @@ def list_models(pattern=None, pretrained=False, *, family=None, elastic_link=Non
         el_zoo.list_models(elastic_link=True, include_research=False)
         ```
     """
+    _check_filters(family, elastic_link, tags)
     names = published_names() if pretrained else sorted(_MODELS)
 
     def wanted(name):
@@ -240,3 +249,16 @@ def list_models(pattern=None, pretrained=False, *, family=None, elastic_link=Non
 
     return [name for name in names if wanted(name)]
 
+
+
+def _check_filters(family, elastic_link, tags):
+    """Refuses ``list_models`` filters that would match nothing, or everything, by mistake:
+    an unknown family or tag, an ``elastic_link`` that is not True, False or None."""
+    _check_tags(tags)
+    if elastic_link not in (None, True, False):
+        raise TypeError(f"elastic_link must be True, False or None; got {elastic_link!r}.")
+    known = families()
+    if family is not None and family not in known:
+        close = difflib.get_close_matches(str(family), known, n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown family {family!r}.{hint} Families: {', '.join(known)}.")

@@ -22,6 +22,18 @@ def test_list_with_a_pattern(capsys):
     assert capsys.readouterr().out.split() == ["reactnet_a", "reactnet_a_el"]
 
 
+@pytest.mark.parametrize("arguments, note", [
+    (["RESNET*"], "no model matches 'RESNET*' (names are lower case)"),
+    (["resnet18_el.cifar10"], "no model matches 'resnet18_el.cifar10' (NAME.TAG names "
+                              "published weights: add --pretrained)"),
+    (["zzz", "--pretrained"], "no published weights match 'zzz'; el-zoo list shows"),
+])
+def test_list_says_when_nothing_matches_and_why(capsys, arguments, note):
+    assert main(["list", *arguments]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and note in captured.err
+
+
 def test_info_reports_params_and_ops(capsys):
     assert main(["info", "reactnet_a", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -112,6 +124,15 @@ def test_benchmark_of_a_tflite_file_times_it_alone(tmp_path, capsys):
 def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
     assert "missing.tflite does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b"hello\n"])
+def test_benchmark_of_a_file_that_is_not_tflite_is_a_clear_error(tmp_path, capsys, content):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(content)
+    assert main(["benchmark", str(path), "--runs", "1"]) == 2
+    assert f"error: {path} is not a TFLite model ({len(content)} bytes without TFLite's " \
+        "file identifier)" in capsys.readouterr().err
 
 
 def test_float_twin_of_reactnet_has_no_binarization():

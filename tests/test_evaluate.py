@@ -364,3 +364,15 @@ def test_evaluate_leaves_out_unreadable_images_when_asked(test_images, tmp_path,
     with pytest.warns(UserWarning, match="broken.png"):
         assert main(["evaluate", PUBLISHED, "--data-dir", str(root), "--skip-bad-images"]) == 0
     assert "on 4 images of cifar10 test" in capsys.readouterr().out
+
+
+def test_a_model_takes_uint8_images_through_an_input_tensor(model, test_images):
+    uint8 = el_zoo.load(PUBLISHED, input_tensor=el_zoo.keras.Input((32, 32, 3), dtype="uint8"))
+    images = test_images[0][:4]
+    assert np.array_equal(uint8.predict(images.astype(np.uint8), verbose=0),
+                          model.predict(images.astype(np.float32), verbose=0))
+
+
+def test_predict_of_an_image_array_says_it_takes_files(model, test_images):
+    with pytest.raises(TypeError, match="predict takes image files \\(paths\\); got a ndarray"):
+        el_zoo.predict(model, test_images[0][:2])

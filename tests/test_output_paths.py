@@ -37,3 +37,14 @@ def test_convert_checks_its_output_path_before_converting(unwritable_path, monke
     with pytest.raises(OSError) as error:
         convert(tiny_binary_model(), output, verify_images=0)
     assert message in str(error.value)
+
+
+def test_convert_writes_a_path_with_tilde_in_the_home_folder(tmp_path, monkeypatch):
+    from el_zoo.convert import convert
+    from tests.conftest import tiny_binary_model
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    written = convert(tiny_binary_model(), "~/m.tflite", verify_images=0)
+    assert written == tmp_path / "home" / "m.tflite" and written.stat().st_size > 0
+    assert not (tmp_path / "~").exists()

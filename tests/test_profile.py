@@ -59,3 +59,64 @@ def test_profile_needs_a_fixed_input_size():
     model = el_zoo.load("resnet18", include_top=False, stem="cifar")
     with pytest.raises(ValueError, match="needs a fixed input size"):
         el_zoo.profile(model)
+
+
+def keras_layer_model(layer, input_shape, calls=1):
+    """A plain Keras model calling ``layer`` ``calls`` times in a row."""
+    x = y = tf.keras.Input(input_shape)
+    for _ in range(calls):
+        y = layer(y)
+    return tf.keras.Model(x, y)
+
+
+@pytest.mark.parametrize("layer, input_shape, calls, flops", [
+    # depthwise 3x3 on 8x8x4 (36 per position), then pointwise 4 -> 8 (32 per position)
+    (tf.keras.layers.SeparableConv2D(8, 3, padding="same"), (8, 8, 4), 1, 8 * 8 * (36 + 32)),
+    # a transposed conv's kernel slides over its 4x4 input, not its 8x8 output
+    (tf.keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same"), (4, 4, 4), 1,
+     4 * 4 * 3 * 3 * 4 * 8),
+    (tf.keras.layers.Conv1D(8, 3, padding="same"), (16, 4), 1, 16 * 3 * 4 * 8),
+    (tf.keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2), (8, 8, 4), 1,
+     8 * 8 * 3 * 3 * 4 * 2),
+    # a shared layer costs once per call
+    (tf.keras.layers.Conv2D(8, 3, padding="same", use_bias=False), (8, 8, 8), 2,
+     2 * 8 * 8 * 3 * 3 * 8 * 8),
+])
+def test_keras_convs_cost_their_hand_count(layer, input_shape, calls, flops):
+    cost = el_zoo.profile(keras_layer_model(layer, input_shape, calls))
+    assert cost["flops"] == flops
+    assert cost["params"] == layer.count_params()
+
+
+def test_a_backbone_called_as_a_layer_costs_as_the_flat_model_plus_its_head():
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", stem="cifar",
+                           input_shape=(32, 32, 3), width_multiplier=0.25)
+    head = tf.keras.layers.Dense(10)
+    tuned = keras_layer_model(lambda x: head(backbone(x)), (32, 32, 3))
+    flat, nested = el_zoo.profile(backbone), el_zoo.profile(tuned)
+    assert nested["bops"] == flat["bops"]
+    assert nested["flops"] == flat["flops"] + 128 * 10
+    assert nested["params"] == flat["params"] + 128 * 10 + 10 == tuned.count_params()
+
+
+class Subclassed(tf.keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.conv = tf.keras.layers.Conv2D(4, 3)
+
+    def call(self, inputs):
+        return self.conv(inputs)
+
+
+def test_profile_refuses_what_keras_does_not_record_the_calls_and_sizes_of():
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", stem="cifar",
+                           input_shape=(None, None, 3), width_multiplier=0.25)
+    with pytest.raises(ValueError, match="profile\\(resnet18_el\\) needs a fixed input size"):
+        el_zoo.profile(keras_layer_model(backbone, (32, 32, 3)))
+    with pytest.raises(ValueError, match="needs a built model"):
+        el_zoo.profile(tf.keras.Sequential([tf.keras.layers.Dense(4)]))
+    subclassed = Subclassed()
+    subclassed(tf.keras.Input((8, 8, 3)))
+    for model in subclassed, keras_layer_model(subclassed, (8, 8, 3)):
+        with pytest.raises(ValueError, match="subclassed is a subclassed model"):
+            el_zoo.profile(model)

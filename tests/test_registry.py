@@ -420,3 +420,23 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
                                          r"model name: load a saved model with "
                                          r"el_zoo.keras.models.load_model\('tuned.keras'\)"):
         el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"
+
+
+@pytest.mark.parametrize("filters, error", [
+    ({"tags": "research"}, "tags must be a tuple of tags, e.g. \\('research',\\)"),
+    ({"tags": ("reserch",)}, "unknown model tags \\['reserch'\\]"),
+    ({"elastic_link": "no"}, "elastic_link must be True, False or None; got 'no'"),
+    ({"family": "resnet99"}, "unknown family 'resnet99'. Did you mean .*resnet18"),
+])
+def test_list_models_refuses_filters_that_match_nothing_or_everything_by_mistake(filters, error):
+    with pytest.raises((TypeError, ValueError), match=error):
+        el_zoo.list_models(**filters)
+
+
+def test_a_tags_classifier_refuses_an_input_tensor_of_another_size(tmp_path, monkeypatch):
+    _, path = saved_weights(tmp_path)
+    monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, path))
+    with pytest.raises(ValueError, match=r"trained on 32x32 images; input_shape=\(64, 64, 3\)"):
+        el_zoo.load("resnet18_el.toy", input_tensor=el_zoo.keras.Input((64, 64, 3)))
+    model = el_zoo.load("resnet18_el.toy", input_tensor=el_zoo.keras.Input((32, 32, 3)))
+    assert model.output_shape == (None, 10)
