@@ -49,7 +49,7 @@ def status_bytes(field):
     raise RuntimeError(field + " not in /proc/self/status")
 
 model = open(sys.argv[1], "rb").read()
-image = np.zeros([int(d) for d in sys.argv[3].split(",")], np.float32)
+image = np.zeros([int(d) for d in sys.argv[3].split(",")], sys.argv[4])
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")
 before = status_bytes("VmRSS")
@@ -66,6 +66,12 @@ def _interpreter(flatbuffer, threads):
     return Interpreter(flatbuffer, num_threads=threads)
 
 
+def _zero_input(interpreter):
+    """An image of zeros of the interpreter's input shape and type (int8 for a file
+    converted with ``inference_input_type=tf.int8``)."""
+    return np.zeros(interpreter.input_shapes[0], interpreter.input_types[0])
+
+
 def interleaved_latency_ms(flatbuffers, threads=1, rounds=5, runs=20, warmup=3):
     """Latency of several models of one input shape, timed in turns.
 
@@ -76,7 +82,7 @@ def interleaved_latency_ms(flatbuffers, threads=1, rounds=5, runs=20, warmup=3):
     ms over all timed runs.
     """
     interpreters = {role: _interpreter(fb, threads) for role, fb in flatbuffers.items()}
-    images = {role: np.zeros(i.input_shapes[0], np.float32) for role, i in interpreters.items()}
+    images = {role: _zero_input(i) for role, i in interpreters.items()}
     for role, interpreter in interpreters.items():
         for _ in range(warmup):
             interpreter.predict(images[role])
@@ -104,7 +110,8 @@ def peak_memory_bytes(flatbuffer, threads=1):
         f.write(flatbuffer)
         f.flush()
         result = subprocess.run(
-            [sys.executable, "-c", _MEMORY_PROBE, f.name, str(threads), shape],
+            [sys.executable, "-c", _MEMORY_PROBE, f.name, str(threads), shape,
+             np.dtype(interpreter.input_types[0]).name],
             capture_output=True, text=True, timeout=600, check=True,
         )
     return int(result.stdout.strip().splitlines()[-1])

@@ -30,7 +30,7 @@ class FakeInterpreter:
 
     def __init__(self, role, cost_s, clock, calls):
         self.role, self.cost_s, self.clock, self.calls = role, cost_s, clock, calls
-        self.input_shapes = [(1, 4, 4, 3)]
+        self.input_shapes, self.input_types = [(1, 4, 4, 3)], [np.float32]
 
     def predict(self, image):
         self.calls.append(self.role)

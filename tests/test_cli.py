@@ -121,6 +121,18 @@ def test_benchmark_of_a_tflite_file_times_it_alone(tmp_path, capsys):
     assert "ratios" not in results
 
 
+def test_benchmark_of_a_tflite_file_with_int8_input_feeds_it_int8(tmp_path, capsys):
+    import tensorflow as tf
+
+    from el_zoo.convert import convert
+    from tests.conftest import tiny_binary_model
+
+    path = convert(tiny_binary_model(), tmp_path / "int8.tflite", verify_images=0,
+                   inference_input_type=tf.int8)
+    assert main(["benchmark", str(path), "--runs", "1"]) == 0
+    assert f"| {path} |" in capsys.readouterr().out
+
+
 def test_benchmark_of_a_missing_file_is_a_clear_error(tmp_path, capsys):
     assert main(["benchmark", str(tmp_path / "missing.tflite")]) == 2
     assert "missing.tflite does not exist" in capsys.readouterr().err
