@@ -117,6 +117,9 @@ def load(
     arch, tag = split_name(name)
     builder = get_builder(arch)
     _check_keywords(arch, kwargs)
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be None, a published tag (e.g. 'cifar10') or the path "
+                        f"of an .h5 file; got {weights!r}.")
     if tag is not None:
         if weights is not None and weights != tag:
             raise ValueError(

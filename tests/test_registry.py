@@ -440,3 +440,9 @@ def test_a_tags_classifier_refuses_an_input_tensor_of_another_size(tmp_path, mon
         el_zoo.load("resnet18_el.toy", input_tensor=el_zoo.keras.Input((64, 64, 3)))
     model = el_zoo.load("resnet18_el.toy", input_tensor=el_zoo.keras.Input((32, 32, 3)))
     assert model.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("weights", [False, 123])
+def test_weights_of_another_type_than_a_tag_or_path_is_a_clear_error(weights):
+    with pytest.raises(TypeError, match=f"weights must be None, a published tag .* got {weights}"):
+        el_zoo.load("resnet18_el", weights=weights, **SMALL)
