@@ -141,7 +141,7 @@ def load(
     weights_path = published = None
     if weights is not None:
         weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
-        published = None if looks_like_path(weights) else f"{arch}.{weights}"
+        published = _published_name(arch, weights, weights_path)
     defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
     for key, value in defaults.items():
         if config[key] is None:
@@ -157,6 +157,18 @@ def load(
         if names is not None:
             name_classes(model, names)
     return model
+
+
+def _published_name(arch, weights, path):
+    """The ``name.tag`` of the published weights ``load`` loads: a tag's, or that of the
+    published file a weights path holds the content of (``weights="models/X/weights.h5"``
+    or a copy), which is then named and preprocessed as the tag would be."""
+    if not looks_like_path(weights):
+        return f"{arch}.{weights}"
+    published = published_with_content(path)
+    if published is None or split_name(published.name)[0] != arch:
+        return None
+    return published.name
 
 
 def _published_class_names(name):

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import el_zoo
-from el_zoo import data, hub
+from el_zoo import data, hub, pretrained
 from el_zoo.cli import main
 from tests.conftest import SMALL
 
@@ -115,12 +115,31 @@ def test_predict_takes_class_names_for_any_model(model, image_paths):
 def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
     assert not hasattr(el_zoo.load(PUBLISHED, include_top=False), "published_name")
     weights = tmp_path / "weights.h5"
-    model.save_weights(weights)
+    model.save_weights(weights)  # Keras' own file: the published bytes, so the same model
     same_config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": 0.5,
                    "classes": 10}
+    assert el_zoo.load("resnet26_el", weights=str(weights),
+                       **same_config).published_name == PUBLISHED
+    head = model.get_layer("predictions")
+    head.set_weights([w * 2 for w in head.get_weights()])
+    try:
+        model.save_weights(weights)  # other weights: not the published model
+    finally:
+        head.set_weights([w / 2 for w in head.get_weights()])
     assert not hasattr(el_zoo.load("resnet26_el", weights=str(weights), **same_config),
                        "published_name")
     assert el_zoo.load("resnet26_el", weights="cifar10").published_name == PUBLISHED
+
+
+def test_a_published_file_loaded_by_path_is_preprocessed_and_named_as_its_tag():
+    # decoded at 128 without the centre crop and numbered, where the tag is decoded at 146,
+    # centre-cropped to 128 and named
+    path = str(pretrained.published_file("resnet18_el.imagenette", "weights.h5"))
+    by_path = el_zoo.load("resnet18_el", weights=path)
+    assert by_path.published_name == "resnet18_el.imagenette"
+    published = evaluate_module.preprocessing_of("resnet18_el.imagenette")
+    assert evaluate_module._model_preprocessing(by_path) == \
+        {**published, "class_names": list(published["class_names"])}
 
 
 def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes(
@@ -160,9 +179,9 @@ def test_a_model_loaded_from_weights_saved_with_class_names_is_named_by_them(
     el_zoo.save_weights(model, tmp_path / "default.h5")  # the names el_zoo.load gave it
     assert el_zoo.load("resnet26_el", weights=str(tmp_path / "default.h5"),
                        **config).class_names == tuple(CIFAR10)
-    model.save_weights(tmp_path / "keras.h5")  # Keras' own: no names, numbered
-    assert not hasattr(el_zoo.load("resnet26_el", weights=str(tmp_path / "keras.h5"),
-                                   classes=10, **config), "class_names")
+    model.save_weights(tmp_path / "keras.h5")  # Keras' own: the published bytes, their names
+    assert el_zoo.load("resnet26_el", weights=str(tmp_path / "keras.h5"),
+                       classes=10, **config).class_names == tuple(CIFAR10)
     with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.save_weights(model, tmp_path / "wrong.h5", class_names=["cat", "dog"])
     assert not (tmp_path / "wrong.h5").exists()
