@@ -387,6 +387,20 @@ def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(
     assert (tmp_path / "cache" / "arrays").is_dir() and not (tmp_path / "~").exists()
 
 
+def test_a_tilde_data_folder_for_a_user_without_a_home_is_a_clear_error(monkeypatch):
+    # Path.expanduser raised a bare RuntimeError("Could not determine home directory.")
+    import pathlib
+
+    def no_home(*args):
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(pathlib.Path, "expanduser", no_home)  # as Python does then
+    with pytest.raises(ValueError, match=r"the data folder \(--data-dir, EL_ZOO_DATA\) is "
+                                         r"~/data, but this user has no home folder .*: give "
+                                         r"a path without ~, or set HOME"):
+        data.data_root("~/data")
+
+
 def test_hidden_folders_and_files_beside_the_data_are_left_out(tmp_path):
     # Jupyter's .ipynb_checkpoints/ was a class folder the model does not know, and a Mac's
     # ._0.jpg (AppleDouble metadata, in archives made on a Mac) an unreadable image

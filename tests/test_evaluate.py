@@ -184,6 +184,9 @@ def test_a_model_loaded_from_weights_saved_with_class_names_is_named_by_them(
                        classes=10, **config).class_names == tuple(CIFAR10)
     with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.save_weights(model, tmp_path / "wrong.h5", class_names=["cat", "dog"])
+    with pytest.raises(ValueError, match="class names must be a list of names; got the string "
+                                         "'airplanes!'"):  # ten letters, ten "names"
+        el_zoo.save_weights(model, tmp_path / "wrong.h5", class_names="airplanes!")
     assert not (tmp_path / "wrong.h5").exists()
 
 
