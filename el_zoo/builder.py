@@ -152,7 +152,7 @@ def load(
         if include_top:
             record(model, published_name=published)
     if include_top and weights_path is not None:
-        names = _published_class_names(published) if published else \
+        names = published_model(published).class_names if published else \
             stored_class_names(weights_path)
         if names is not None:
             name_classes(model, names)
@@ -169,10 +169,6 @@ def _published_name(arch, weights, path):
     if published is None or split_name(published.name)[0] != arch:
         return None
     return published.name
-
-
-def _published_class_names(name):
-    return published_model(name).class_names
 
 
 def _check_keywords(arch, kwargs):
