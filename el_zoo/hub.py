@@ -2,7 +2,8 @@
 
 A published file is looked for, in order (``fetch``): in a local folder (the repo's
 ``models/``), in the user cache (``cache_root()/weights``) and finally downloaded from
-``<base_url><asset name>`` into that cache. Every file is checked against the size and
+``<base_url><asset name>`` into that cache (``base_url`` may also be a folder: a mirror on a
+shared drive). Every file is checked against the size and
 sha256 it was published with before use, as ``keras.utils.get_file(file_hash=...)`` does; a
 download is written to a temporary file that is renamed only once it has been verified, so
 the cache never holds a partial or wrong file. Files are read as bytes: nothing here
@@ -19,6 +20,7 @@ files a published model has.
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,13 +52,26 @@ def user_path(text, what, fix="give a path without ~, or set HOME"):
                          f"unset and the user has no entry with one): {fix}.") from None
 
 
-def check_cache_writable(path, cache_dir=None):
+def check_cache_writable(path, cache_dir=None, size=None):
     """Raises a clear OSError now if file (or folder) ``path`` in el_zoo's cache cannot be
-    written later (the cache root is a file, read-only, or takes no new files), naming the
-    cache and how to choose another."""
+    written later (the cache root is a file, read-only, or takes no new files; or, given
+    ``size`` in bytes, its disk has less room than that), naming the cache and how to choose
+    another."""
     another = "pass a cache_dir= you can write in" if cache_dir else \
         f"set {CACHE_ENV} to a folder you can write in"
     check_writable(path, remedy=f"it is in el_zoo's cache {cache_root(cache_dir)}: {another}")
+    if size is None:
+        return
+    folder = Path(path).parent
+    while not folder.exists():  # the folders atomic_path would create
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < size:  # found now, not when a download has filled the disk
+        raise OSError(
+            f"cannot write {path} ({size / 1e6:.1f} MB): the disk of el_zoo's cache "
+            f"{cache_root(cache_dir)} has {free / 1e6:.1f} MB free. Free some space, or "
+            f"{another} on another disk."
+        )
 
 
 def sha256_of(path):
@@ -118,8 +133,27 @@ def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
             f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "
             "pass weights='path/to/weights.h5'."
         )
-    check_cache_writable(cached, cache_dir)  # before the download
-    return download(base_url.rstrip("/") + "/" + release_asset(relative), cached, **check)
+    check_cache_writable(cached, cache_dir, size=size)  # before the download
+    return download(asset_url(base_url, relative), cached, **check)
+
+
+def asset_url(base_url, relative):
+    """The URL of published file ``relative`` under ``base_url``: a URL (``https://``,
+    ``file://``, ...), or the path of a folder that holds the release assets (a mirror on a
+    shared drive, what ``python -m training.release`` stages), which urllib would refuse as
+    "unknown url type"."""
+    if "://" not in base_url:
+        folder = user_path(base_url, URL_ENV)
+        if not folder.is_dir():
+            setting = URL_ENV if os.environ.get(URL_ENV) == base_url else \
+                "the manifest's base_url"
+            raise FileNotFoundError(
+                f"the weights URL {base_url!r} ({setting}) is neither a URL (https://..., "
+                "file:///...) nor a folder that exists: give the address or the folder "
+                "where the published files are served."
+            )
+        base_url = folder.resolve().as_uri()
+    return base_url.rstrip("/") + "/" + release_asset(relative)
 
 
 def download(url, target, *, size, sha256, progress=None, timeout=60):
@@ -146,7 +180,8 @@ def download(url, target, *, size, sha256, progress=None, timeout=60):
         with atomic_path(target) as temporary:
             with urllib.request.urlopen(url, timeout=timeout) as response, \
                     open(temporary, "wb") as f:
-                while chunk := response.read(1 << 16):
+                _check_announced_size(url, response, size)
+                while received <= size and (chunk := response.read(1 << 16)):
                     f.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
@@ -155,9 +190,10 @@ def download(url, target, *, size, sha256, progress=None, timeout=60):
                               f"{size / 1e6:.1f} MB", end="", file=sys.stderr)
             if progress:
                 print(file=sys.stderr)
-            if received != size:
+            if received != size:  # more: read no further than a byte past the file
+                got = f"more than {size}" if received > size else received
                 raise ValueError(
-                    f"download of {url} is incomplete or wrong: {received} bytes received, "
+                    f"download of {url} is incomplete or wrong: {got} bytes received, "
                     f"{size} expected. Nothing was cached; try again."
                 )
             if digest.hexdigest() != sha256:
@@ -176,3 +212,20 @@ def download(url, target, *, size, sha256, progress=None, timeout=60):
         raise ValueError(f"download of {url} failed: {error}. Nothing was cached; try "
                          "again.") from None
     return target
+
+
+def _check_announced_size(url, response, size):
+    """Refuses a reply whose Content-Length is not the published file's size before
+    reading it: a server's error, sign-in or listing page sent with status 200, or another
+    file, which would otherwise be downloaded whole (whatever its size) to be refused."""
+    announced = response.headers.get("Content-Length", "")
+    if not announced.strip().isdigit() or int(announced) == size:
+        return
+    kind = response.headers.get("Content-Type", "")
+    page = " (an HTML page, not the file: the server's error, sign-in or listing page?)" \
+        if kind.startswith("text/html") else f" ({kind})" if kind else ""
+    raise ValueError(
+        f"{url} sends {int(announced)} bytes{page}, but the published file has {size}: "
+        f"refused before downloading it. Check {URL_ENV} (or the manifest's base_url). "
+        "Nothing was cached."
+    )

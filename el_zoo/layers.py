@@ -5,6 +5,7 @@ reload and convert without passing ``custom_objects``.
 """
 
 import math
+import numbers
 
 import larq as lq
 import numpy as np
@@ -129,11 +130,17 @@ def _group_means(x, channels_out, group_size):
     return tf.reshape(means, [-1, height, width, channels_out])
 
 
+def _is_number(value):
+    """True for a number, numpy's included (``np.float32(0.5)``, which is no ``float``);
+    False for a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def gamma_initializer_from(value):
     """The Keras initializer of an Elastic-Link's gamma: a number (a constant), an
     initializer, its name or its config; a name Keras does not know is a ValueError that
     says what to use (Keras' own message is about custom-object scopes)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if _is_number(value):
         return keras.initializers.Constant(float(value))
     try:
         return keras.initializers.get(value)
@@ -461,7 +468,7 @@ class RPReLU(keras.layers.Layer):
 
     def __init__(self, slope_initializer=0.25, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(slope_initializer, (int, float)):
+        if _is_number(slope_initializer):
             slope_initializer = keras.initializers.Constant(float(slope_initializer))
         self.slope_initializer = keras.initializers.get(slope_initializer)
 

@@ -1,5 +1,6 @@
 """ElasticLinkOptions: defaults, validation, KEY=VALUE parsing, records (no TensorFlow)."""
 
+import numpy as np
 import pytest
 
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -34,6 +35,14 @@ def test_bad_options_name_the_option_the_value_and_the_allowed_ones(options, mes
     with pytest.raises(ValueError) as error:
         ElasticLinkOptions.from_mapping(options)
     assert message in str(error.value)
+
+
+def test_a_numpy_number_is_a_number():
+    # np.float32 (from an array of candidate values) is no Python float: it was refused as
+    # "gamma_initializer=0.5 is not supported; use a number"
+    options = ElasticLinkOptions.from_mapping({"gamma_initializer": np.float32(0.5)})
+    assert options.gamma_initializer == 0.5 and type(options.gamma_initializer) is float
+    assert ElasticLinkOptions(gamma_initializer=np.int64(1)).gamma_initializer == 1.0
 
 
 def test_key_value_strings_are_typed_by_the_option_they_set():

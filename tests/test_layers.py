@@ -280,3 +280,14 @@ def test_an_unknown_gamma_initializer_name_says_what_to_use():
     with pytest.raises(ValueError, match="gamma_initializer='onez'"):
         el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
                     elastic_link={"gamma_initializer": "onez"})
+
+
+def test_numpy_numbers_initialise_gamma_and_the_slope():
+    # np.float32 is no Python float: ElasticLink said "gamma_initializer=0.5 is not a Keras
+    # initializer; use a number", RPReLU "Could not interpret initializer identifier"
+    link = ElasticLink(gamma_initializer=np.float32(0.5))
+    link([tf.constant(random(1, 4, 4, 2)), tf.zeros((1, 4, 4, 2))])
+    np.testing.assert_array_equal(link.gamma.numpy(), [0.5, 0.5])
+    slope = RPReLU(slope_initializer=np.float32(0.125))
+    slope.build((1, 2, 2, 3))
+    np.testing.assert_array_equal(slope.slope.numpy(), [0.125] * 3)

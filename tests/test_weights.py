@@ -8,6 +8,7 @@ import http.server
 import json
 import shutil
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -22,9 +23,11 @@ ASSET = "resnet18_el.toy.weights.h5"  # models/resnet18_el.toy/weights.h5 as a r
 
 
 class Server:
-    """A static file server on 127.0.0.1 that counts requests and can truncate replies."""
+    """A static file server on 127.0.0.1 that counts requests and can truncate replies, or
+    answer every request with ``page`` (HTML, status 200; ``length``: with its
+    Content-Length)."""
 
-    def __init__(self, root, truncate=False):
+    def __init__(self, root, truncate=False, page=None, length=True):
         self.requests = []
         outer = self
 
@@ -34,6 +37,18 @@ class Server:
 
             def do_GET(self):
                 outer.requests.append(self.path)
+                if page is not None:  # a sign-in or error page, served as if all were well
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    if length:
+                        self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    try:
+                        self.wfile.write(page)
+                    except ConnectionError:  # the client stopped reading: what it should do
+                        pass
+                    self.close_connection = True
+                    return
                 if truncate:  # announce the whole file, send half of it, hang up
                     path = root / self.path.lstrip("/")
                     payload = path.read_bytes()
@@ -74,6 +89,19 @@ def cache_files(cache):
     return sorted(p.name for p in cache.rglob("*") if p.is_file()) if cache.exists() else []
 
 
+def load_is_refused(served, monkeypatch, error, match, **server_options):
+    """Loads the toy tag from a Server(served, **server_options), which it must refuse with
+    ``error`` matching ``match``; the server (its ``requests``)."""
+    server = Server(served, **server_options)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
+    try:
+        with pytest.raises(error, match=match):
+            el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    return server
+
+
 def test_download_is_verified_cached_and_reused(remote, monkeypatch):
     models, served, cache = remote
     server = Server(served)
@@ -90,13 +118,7 @@ def test_download_is_verified_cached_and_reused(remote, monkeypatch):
 
 def test_truncated_download_is_refused_and_not_cached(remote, monkeypatch):
     _, served, cache = remote
-    server = Server(served, truncate=True)
-    monkeypatch.setenv(hub.URL_ENV, server.url)
-    try:
-        with pytest.raises(ValueError, match="Nothing was cached"):
-            el_zoo.load("resnet18_el.toy")
-    finally:
-        server.close()
+    load_is_refused(served, monkeypatch, ValueError, "Nothing was cached", truncate=True)
     assert cache_files(cache) == []
 
 
@@ -106,27 +128,55 @@ def test_download_with_a_wrong_hash_is_refused_and_not_cached(remote, monkeypatc
     payload = bytearray(path.read_bytes())
     payload[-1] ^= 0xFF  # same size, different content
     path.write_bytes(bytes(payload))
-    server = Server(served)
-    monkeypatch.setenv(hub.URL_ENV, server.url)
-    try:
-        with pytest.raises(ValueError, match="sha256 .* refusing to use it"):
-            el_zoo.load("resnet18_el.toy")
-    finally:
-        server.close()
+    load_is_refused(served, monkeypatch, ValueError, "sha256 .* refusing to use it")
     assert cache_files(cache) == []
 
 
 def test_missing_file_on_the_server_is_a_clear_error(remote, monkeypatch):
     _, served, cache = remote
     (served / ASSET).unlink()
-    server = Server(served)
-    monkeypatch.setenv(hub.URL_ENV, server.url)
-    try:
-        with pytest.raises(FileNotFoundError, match="cannot download .*weights.h5"):
-            el_zoo.load("resnet18_el.toy")
-    finally:
-        server.close()
+    load_is_refused(served, monkeypatch, FileNotFoundError, "cannot download .*weights.h5")
     assert cache_files(cache) == []
+
+
+def test_a_page_served_instead_of_the_file_is_refused_without_reading_it(remote, monkeypatch):
+    # before: the page was read to its end, however long, then "incomplete or wrong: 330
+    # bytes received ... try again", which no retry mends
+    _, served, cache = remote
+    size = (served / ASSET).stat().st_size
+    page = b"<html><body>Sign in to continue</body></html>" * (3 * size // 40)
+    load_is_refused(served, monkeypatch, ValueError,
+                    f"sends {len(page)} bytes \\(an HTML page, not the file.*the published "
+                    f"file has {size}: refused before downloading", page=page)
+    # without a Content-Length: read no further than a byte past the file
+    load_is_refused(served, monkeypatch, ValueError, f"more than {size} bytes received",
+                    page=page, length=False)
+    assert cache_files(cache) == []
+
+
+def test_a_weights_url_that_is_a_folder_is_read_from_the_folder(remote, monkeypatch):
+    # a mirror on a shared drive; before: urllib's bare "ValueError: unknown url type:
+    # '/.../resnet18_el.toy.weights.h5'"
+    _, served, cache = remote
+    monkeypatch.setenv(hub.URL_ENV, str(served))
+    assert el_zoo.load("resnet18_el.toy").output_shape == (None, 10)
+    assert cache_files(cache) == ["weights.h5"]
+    shutil.rmtree(cache)
+    monkeypatch.setenv(hub.URL_ENV, "example.org/models/")  # no scheme, no such folder
+    with pytest.raises(FileNotFoundError, match="the weights URL 'example.org/models/' "
+                       f"\\({hub.URL_ENV}\\) is neither a URL .* nor a folder that exists"):
+        el_zoo.load("resnet18_el.toy")
+
+
+def test_a_cache_on_a_full_disk_is_refused_before_the_download(remote, monkeypatch):
+    # before: the download filled the disk, then "download of URL failed: [Errno 28] No
+    # space left on device. Nothing was cached; try again"
+    _, served, cache = remote
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
+    server = load_is_refused(served, monkeypatch, OSError,
+                             f"the disk of el_zoo's cache {cache} has 0.0 MB free. Free some "
+                             f"space, or set {hub.CACHE_ENV} to a folder")
+    assert server.requests == [] and cache_files(cache) == []
 
 
 def test_no_local_file_and_no_url_is_a_clear_error(remote, monkeypatch):
