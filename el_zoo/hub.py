@@ -22,6 +22,7 @@ import hashlib
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from el_zoo.atomic import atomic_path, check_writable
@@ -105,9 +106,14 @@ def check_file(path, *, size, sha256, name):
         raise ValueError(
             f"{path} has size {found_size} and sha256 {digest} but the manifest records "
             f"{size} and {sha256} for {name}: the file is corrupt or was changed; delete it "
-            "(it is fetched again) or reinstall el_zoo."
+            "(it is fetched again from the weights URL, $EL_ZOO_WEIGHTS_URL) or reinstall el_zoo."
         )
     return path
+
+
+def _is_published(path, *, size, sha256):
+    """Whether the file at ``path`` has the published ``size`` and ``sha256``."""
+    return path.stat().st_size == size and sha256_of(path) == sha256
 
 
 def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
@@ -126,8 +132,15 @@ def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
         return check_file(Path(local_dir) / relative, **check, name=relative)
     cached = cache_root(cache_dir) / WEIGHTS_CACHE / relative
     if cached.exists():
-        return check_file(cached, **check, name=relative)
-    if not base_url:
+        if _is_published(cached, **check):
+            return cached
+        if not base_url:
+            return check_file(cached, **check, name=relative)  # the error: how to get one
+        # Not the published file (a tag republished since, or damaged on disk): downloaded
+        # again and replaced, as keras.utils.get_file does.
+        warnings.warn(f"the cached {cached} is not the published {relative} (size or "
+                      "sha256 differ): downloading it again.", stacklevel=2)
+    elif not base_url:
         raise FileNotFoundError(
             f"published file {relative} is neither in {local_dir} nor in the cache "
             f"{cached.parent}, and the manifest gives no download URL; set {URL_ENV} or "

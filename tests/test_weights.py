@@ -185,13 +185,33 @@ def test_no_local_file_and_no_url_is_a_clear_error(remote, monkeypatch):
         el_zoo.load("resnet18_el.toy")
 
 
-def test_a_corrupted_cached_file_is_refused(remote, monkeypatch):
+def test_a_corrupted_cached_file_without_a_download_url_is_refused(remote, monkeypatch):
     _, served, cache = remote
+    monkeypatch.delenv(hub.URL_ENV, raising=False)
     target = cache / "weights" / "resnet18_el.toy" / "weights.h5"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x" * 10)
     with pytest.raises(ValueError, match="delete it"):
         el_zoo.load("resnet18_el.toy")
+
+
+def test_a_stale_cached_file_is_downloaded_again(remote, monkeypatch):
+    # a tag republished since it was cached (or a damaged copy). before: refused, "delete
+    # it (it is fetched again)", by hand on every user's machine
+    _, served, cache = remote
+    target = cache / "weights" / "resnet18_el.toy" / "weights.h5"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"an older file")
+    server = Server(served)
+    monkeypatch.setenv(hub.URL_ENV, server.url)
+    try:
+        with pytest.warns(UserWarning, match="is not the published resnet18_el.toy/weights.h5"):
+            model = el_zoo.load("resnet18_el.toy")
+    finally:
+        server.close()
+    assert model.output_shape == (None, 10) and server.requests == ["/" + ASSET]
+    assert target.read_bytes() == (served / ASSET).read_bytes()
+    assert cache_files(cache) == ["weights.h5"]
 
 
 def test_weights_path_that_does_not_exist_is_an_error_not_a_random_init(tmp_path):
