@@ -11,6 +11,7 @@ import larq as lq
 import tensorflow as tf
 
 from el_zoo._keras import keras
+from el_zoo.model_record import forget
 
 _QUANT_LAYERS = ("QuantConv2D", "QuantDepthwiseConv2D", "QuantDense")
 _WEIGHT_QUANTIZERS = ("kernel_quantizer", "depthwise_quantizer")
@@ -79,4 +80,6 @@ def strip_binarization(model, *, weights=True, activations=True, activation=None
     config = model.get_config()
     for layer in config["layers"]:
         _strip_layer(layer, weights=weights, activations=activations, activation=activation)
-    return keras.Model.from_config(config)
+    # another model, of fresh weights: not what el_zoo recorded on ``model`` (its origin,
+    # classes, configuration), which came with the config of its input layer
+    return forget(keras.Model.from_config(config))

@@ -100,7 +100,8 @@ def load(
             (weights trained with other Elastic-Link options are refused, naming them).
 
     A model with published weights and their head records their ``name.tag`` as
-    ``model.published_name`` (a plain attribute, not part of the saved model), from which
+    ``model.published_name`` (``el_zoo.model_record``; a model saved whole with
+    ``model.save`` and reloaded keeps the record), from which
     ``el_zoo.predict`` and ``el_zoo.evaluate`` take its preprocessing; it and a model
     loaded from a weights file that names its classes (``el-zoo train`` writes such files)
     record their names as ``model.class_names`` (``name_classes``), which predict and
@@ -147,7 +148,7 @@ def load(
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published:  # plain attributes, not saved with the model (el_zoo.model_record)
+    if published:  # el_zoo.model_record: kept by model.save, not by save_weights
         record(model, published_weights=published)
         if include_top:
             record(model, published_name=published)

@@ -13,7 +13,8 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.builder import load
-from el_zoo.model_record import built_config, class_names_of
+from el_zoo.model_record import (built_config, class_names_of, published_name_of,
+                                 published_weights_of, recorded_class_names)
 from el_zoo.pretrained import published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
@@ -35,12 +36,13 @@ def preprocessing_of(name):
 
 def _model_preprocessing(model, named=False):
     """The preprocessing of a model object: the published one when ``el_zoo.load`` gave it
-    published weights (it records their ``name.tag`` as ``model.published_name``), as far
-    as the model still has the published input size; else its own input size. Its class
-    names are those ``el_zoo.load`` recorded, while its classifier keeps the loaded weights
+    published weights and their head (it records their ``name.tag``, ``published_name_of``,
+    which a model saved whole and reloaded keeps), as far as the model still has the
+    published input size; else its own input size. Its class names are those
+    ``el_zoo.load`` recorded, while its classifier keeps the loaded weights
     (``_known_class_names``); ``named``: the caller names the classes itself."""
     size = model.input_shape[1]
-    published = getattr(model, "published_name", None)
+    published = published_name_of(model)
     pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
     if (pre["crop"] or pre["resize"]) != size:  # None: a model that takes any size
         pre.update(resize=size, crop=None)
@@ -55,7 +57,7 @@ def _known_class_names(model, warn=True):
     with ``warn``, a warning when its classifier has been trained since, which makes them
     unknown (it may score other classes now)."""
     names = class_names_of(model)
-    recorded = getattr(model, "class_names", None)
+    recorded = recorded_class_names(model)
     if names is None and recorded is not None and warn:
         listed = ", ".join(recorded[:3]) + (", ..." if len(recorded) > 3 else "")
         warnings.warn(
@@ -68,13 +70,13 @@ def _known_class_names(model, warn=True):
 
 def _backbone_preprocessing(model):
     """The published decode size and crop of the weights of a backbone ``model`` calls as
-    a layer (``el_zoo.load`` records them as ``published_weights``), without their data set
+    a layer (``el_zoo.load`` records them, ``published_weights_of``), without their data set
     and class names, which are the new head's; all None without one. Why: otherwise a
     backbone from resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head
     is fed images squashed to 128, which costs accuracy (docs/reliability.md)."""
     pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
     for layer in model.layers:
-        published = getattr(layer, "published_weights", None)
+        published = published_weights_of(layer)
         if published:
             weights = preprocessing_of(published)
             return {**pre, "resize": weights["resize"], "crop": weights["crop"]}

@@ -4,6 +4,7 @@ Every layer is registered with Larq's custom-object registry, so models that use
 reload and convert without passing ``custom_objects``.
 """
 
+import json
 import math
 import numbers
 
@@ -12,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
+from el_zoo.model_record import LAYER_ATTRIBUTE
 
 
 def _spatial_stride(size_in, size_out):
@@ -503,8 +505,14 @@ class Standardize(keras.layers.Layer):
     weights and a published weight file carries the normalisation of the data set it was
     trained on; the constructor values are only the defaults (ImageNet's).
 
+    Every el_zoo model has one at its input, which carries in its config what el_zoo
+    records on the model (``el_zoo.model_record``: its published tag, class names and
+    configuration), so that a model saved whole and reloaded keeps them.
+
     Arguments:
         mean, std: per-channel statistics of images scaled to [0, 1].
+        el_zoo_record: that record (a dict), or None; written by ``el_zoo.model_record``,
+            not given by hand.
 
     Example:
         ```python
@@ -512,10 +520,12 @@ class Standardize(keras.layers.Layer):
         ```
     """
 
-    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, **kwargs):
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD, el_zoo_record=None, **kwargs):
         super().__init__(**kwargs)
         self.mean_init = [float(v) for v in mean]
         self.std_init = [float(v) for v in std]
+        # object.__setattr__: Keras would track a dict attribute (and checkpoint it)
+        object.__setattr__(self, LAYER_ATTRIBUTE, el_zoo_record)
         if len(self.mean_init) != len(self.std_init) or min(self.std_init) <= 0:
             raise ValueError(
                 f"Standardize: mean {mean} and std {std} need one entry per channel and "
@@ -544,4 +554,8 @@ class Standardize(keras.layers.Layer):
         return (inputs / 255.0 - self.mean) / self.std
 
     def get_config(self):
-        return {**super().get_config(), "mean": self.mean_init, "std": self.std_init}
+        config = {**super().get_config(), "mean": self.mean_init, "std": self.std_init}
+        record = getattr(self, LAYER_ATTRIBUTE)
+        if record is not None:  # left out otherwise: a config as before the record existed
+            config[LAYER_ATTRIBUTE] = json.loads(json.dumps(record))  # a copy
+        return config

@@ -1,40 +1,122 @@
-"""What el_zoo records on a Keras model object beyond Keras: plain attributes, not saved
-with the model, which the builders and ``el_zoo.load`` set and ``predict``, ``evaluate``
-and ``save_weights`` read. ``RECORDED`` lists them all, so that a function that rebuilds a
-model (``el_zoo.fold.fold_elastic_links``) keeps every one (``copy_record``).
+"""What el_zoo records on a Keras model object beyond Keras, which the builders and
+``el_zoo.load`` set and ``predict``, ``evaluate`` and ``save_weights`` read through the
+getters here. ``RECORDED`` lists them all, so that a function that rebuilds a model
+(``el_zoo.fold.fold_elastic_links``) keeps every one (``copy_record``).
 
 - ``el_zoo_config``: the configuration a builder built the model with (``record_config``);
 - ``published_weights``: the ``name.tag`` of the published weights it was loaded with;
 - ``published_name``: the same, on a model that also has their classifier;
 - ``class_names`` and ``named_classifier``: its classes' names and the fingerprint of the
   classifier they name (``name_classes``), valid while the classifier keeps those weights.
+
+They are plain attributes of the model object, and (``record``) a copy in the config of the
+layer at the model's input that carries one (``LAYER_ATTRIBUTE``, ``el_zoo.Standardize``),
+which Keras saves with the model: a model reloaded from a ``.keras``/``.h5`` file, or rebuilt
+from its layers (``keras.Model(model.inputs, model.outputs)``), still knows its tag, its
+classes and its configuration. That copy names the model's outputs (``"outputs"``) and
+holds only for a model with those outputs: a new head on the layers of a published model
+(``keras.Model(model.input, Dense(5)(...))``) is another model, as it was before. A model
+that calls an el_zoo model as a layer (a backbone under a new head) records nothing of it
+itself: the backbone keeps its own record, in its own input layer.
 """
 
 import hashlib
+import json
 
 CONFIG_ATTRIBUTE = "el_zoo_config"
 RECORDED = (CONFIG_ATTRIBUTE, "published_weights", "published_name", "class_names",
             "named_classifier")
+# The attribute (and config key) of a layer that carries the record of the model it is the
+# input layer of (``el_zoo.layers.Standardize``): a dict of RECORDED values, JSON's types, and
+# "outputs", the names of that model's outputs; None when nothing is recorded.
+LAYER_ATTRIBUTE = "el_zoo_record"
 
 
 def record(model, **values):
-    """Sets attributes of ``RECORDED`` on ``model``; returns it. ``object.__setattr__``:
-    Keras would track a dict or tuple attribute as part of the model (and its checkpoints);
-    these are plain metadata."""
+    """Sets attributes of ``RECORDED`` on ``model``, and copies every attribute it has to
+    its input layer's config (``LAYER_ATTRIBUTE``), if it has such a layer; returns it.
+    ``object.__setattr__``: Keras would track a dict or tuple attribute as part of the model
+    (and its checkpoints); these are plain metadata."""
     for key, value in values.items():
         if key not in RECORDED:
             raise KeyError(f"{key!r} is not an attribute el_zoo records on a model.")
         object.__setattr__(model, key, value)
+    layer = _record_layer(model)
+    if layer is not None and values:
+        attributes = {key: getattr(model, key) for key in RECORDED if hasattr(model, key)}
+        copy = json.loads(json.dumps(attributes, default=repr))  # what Keras can save
+        object.__setattr__(layer, LAYER_ATTRIBUTE, {**copy, "outputs": _outputs(model)})
+    return model
+
+
+def forget(model):
+    """``model``, a new model built from another's config (its record came with its input
+    layer's) that is not that model (``strip_binarization``: another architecture, fresh
+    weights), without any record."""
+    for key in RECORDED:
+        if key in vars(model):
+            object.__delattr__(model, key)
+    layer = _record_layer(model)
+    if layer is not None:
+        object.__setattr__(layer, LAYER_ATTRIBUTE, None)
     return model
 
 
 def copy_record(source, target):
     """``target``, a model that computes what ``source`` does (``source`` rebuilt or
-    folded), with every attribute el_zoo recorded on ``source``; class names still valid on
+    folded), with everything el_zoo recorded on ``source``; class names still valid on
     ``source`` name ``target``'s classifier, whose weights may be rescaled by the folding."""
-    record(target, **{key: getattr(source, key) for key in RECORDED if hasattr(source, key)})
+    record(target, **_recorded(source))
     names = class_names_of(source)
     return target if names is None else name_classes(target, names)
+
+
+def _recorded(model):
+    """{key of ``RECORDED``: value} of ``model``: its attributes, else, for a model loaded
+    from a file or rebuilt from its layers, the copy its input layer carries for a model
+    with its outputs (``record``); {} for a model el_zoo recorded nothing on."""
+    attributes = {key: getattr(model, key) for key in RECORDED if hasattr(model, key)}
+    if attributes:
+        return attributes
+    layer = _record_layer(model)
+    copy = getattr(layer, LAYER_ATTRIBUTE, None) or {}
+    if copy.get("outputs") != _outputs(model):  # a new head on its layers: another model
+        return {}
+    values = {key: copy[key] for key in RECORDED if key in copy}
+    if values.get("class_names") is not None:
+        values["class_names"] = tuple(values["class_names"])
+    return values
+
+
+def _record_layer(model):
+    """The first of ``model``'s own layers (not those of a model it calls as a layer) that
+    carries a record (``LAYER_ATTRIBUTE``), or None."""
+    return next((layer for layer in getattr(model, "layers", ())
+                 if hasattr(layer, LAYER_ATTRIBUTE)), None)
+
+
+def _outputs(model):
+    """The names of ``model``'s outputs, which identify it among the models that share its
+    input layer."""
+    names = getattr(model, "output_names", None)
+    return list(names) if names is not None else None
+
+
+def published_name_of(model):
+    """The ``name.tag`` of the published weights and head ``model`` was loaded with, or None."""
+    return _recorded(model).get("published_name")
+
+
+def published_weights_of(model):
+    """The ``name.tag`` of the published weights ``model`` was loaded with (a backbone's
+    too), or None; None for a layer that is not a model."""
+    return _recorded(model).get("published_weights")
+
+
+def recorded_class_names(model):
+    """The class names recorded on ``model``, valid or not (``class_names_of`` says which),
+    or None."""
+    return _recorded(model).get("class_names")
 
 
 def record_config(model, config):
@@ -44,7 +126,7 @@ def record_config(model, config):
 
 def built_config(model):
     """The configuration an el_zoo builder built ``model`` with (a dict), or None."""
-    config = getattr(model, CONFIG_ATTRIBUTE, None)
+    config = _recorded(model).get(CONFIG_ATTRIBUTE)
     return dict(config) if config is not None else None
 
 
@@ -70,8 +152,9 @@ def class_names_of(model):
     """``model.class_names`` (``name_classes``) while its classifier has the weights they
     were recorded with, else None: a model trained in place on other classes since
     (``fit`` with the head kept) would be named with the old ones."""
-    names = getattr(model, "class_names", None)
-    if names is None or getattr(model, "named_classifier", None) != classifier_fingerprint(model):
+    values = _recorded(model)
+    names = values.get("class_names")
+    if names is None or values.get("named_classifier") != classifier_fingerprint(model):
         return None
     return names
 

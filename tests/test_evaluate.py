@@ -2,6 +2,8 @@
 checked early, class names of a model loaded from a published tag."""
 
 import importlib
+import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,12 +12,16 @@ from PIL import Image
 import el_zoo
 from el_zoo import data, hub, pretrained
 from el_zoo.cli import main
+from el_zoo.model_record import built_config, class_names_of
 from tests.conftest import SMALL
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
 PUBLISHED = "resnet26_el.cifar10"
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
+# The warning about class names recorded for a classifier that has been trained since.
+TRAINED = r"resnet26_el's classifier has been trained since el_zoo.load recorded its " \
+          r"class names \(airplane, automobile, bird, \.\.\.\).*unless class_names= names them"
 
 
 @pytest.fixture(scope="module")
@@ -154,14 +160,12 @@ def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes
     head = model.get_layer("predictions")
     kernel, bias = head.get_weights()
     head.set_weights([kernel[:, ::-1], bias[::-1]])  # what training on other classes leaves
-    trained = r"resnet26_el's classifier has been trained since el_zoo.load recorded its " \
-              r"class names \(airplane, automobile, bird, \.\.\.\).*unless class_names= names them"
-    with pytest.warns(UserWarning, match=trained):
+    with pytest.warns(UserWarning, match=TRAINED):
         rows = el_zoo.predict(model, image_paths, top=10)
     assert all(sorted(name for name, _ in row) == sorted(map(str, range(10))) for row in rows)
     assert el_zoo.predict(model, image_paths[0], top=1, class_names=CIFAR10[::-1])[0][0][0] \
         == el_zoo.predict(PUBLISHED, image_paths[0], top=1)[0][0][0]
-    with pytest.warns(UserWarning, match=trained), \
+    with pytest.warns(UserWarning, match=TRAINED), \
             pytest.raises(ValueError, match="evaluate needs dataset= and split="):
         el_zoo.evaluate(model, data_dir=data_dir, limit=8)
 
@@ -199,6 +203,105 @@ def test_a_model_loaded_from_a_tag_still_saves_and_reloads(model, tmp_path, imag
     np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def saved_and_reloaded(model, how, folder):
+    """``model`` saved whole with ``model.save`` and reloaded (``how``: "keras", "h5"), or
+    rebuilt from its layers ("rebuilt")."""
+    if how == "rebuilt":
+        return el_zoo.keras.Model(model.inputs, model.outputs)
+    model.save(folder / f"model.{how}")
+    return el_zoo.keras.models.load_model(folder / f"model.{how}")
+
+
+@pytest.fixture(scope="module")
+def imagenette():
+    return el_zoo.load("resnet18_el.imagenette")
+
+
+@pytest.mark.parametrize("how", ["keras", "h5", "rebuilt"])
+def test_a_published_model_saved_whole_or_rebuilt_is_named_and_preprocessed_as_its_tag(
+        imagenette, how, image_paths, tmp_path):
+    # it no longer knew its tag: its classes were numbered, and resnet18_el.imagenette's
+    # images were decoded at 128 instead of 146 with a centre crop of 128
+    again = saved_and_reloaded(imagenette, how, tmp_path)
+    published = evaluate_module.preprocessing_of("resnet18_el.imagenette")
+    assert evaluate_module._model_preprocessing(again) == \
+        {**published, "class_names": list(published["class_names"])}
+    assert el_zoo.predict(again, image_paths, top=3) == \
+        el_zoo.predict(imagenette, image_paths, top=3)
+
+
+@pytest.mark.parametrize("how", ["keras", "h5"])
+def test_a_published_model_saved_whole_is_evaluated_as_its_tag(model, how, tmp_path, data_dir):
+    # evaluate asked for dataset= and split=, and its save_weights kept no configuration
+    again = saved_and_reloaded(model, how, tmp_path)
+    scored, expected = (el_zoo.evaluate(m, data_dir=data_dir, limit=8) for m in (again, model))
+    assert {**scored, "seconds": None} == {**expected, "seconds": None}
+    assert scored["dataset"] == "cifar10"
+    assert built_config(again) == built_config(model)
+
+
+def test_a_model_file_saved_without_the_record_loads_as_before(model, image_paths, tmp_path):
+    # files saved before el_zoo kept its record in the input layer's config, from Keras'
+    # HDF5 format: the same model, numbered, el_zoo's configuration unknown
+    import h5py
+
+    model.save(tmp_path / "old.h5")
+    with h5py.File(tmp_path / "old.h5", "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        records = [layer["config"].pop("el_zoo_record", None)
+                   for layer in config["config"]["layers"]]
+        f.attrs["model_config"] = json.dumps(config)
+    assert sum(record is not None for record in records) == 1
+    old = el_zoo.keras.models.load_model(tmp_path / "old.h5")
+    assert built_config(old) is None and class_names_of(old) is None
+    rows = el_zoo.predict(old, image_paths, top=10)
+    assert all(sorted(name for name, _ in row) == sorted(map(str, range(10))) for row in rows)
+
+
+def test_a_published_model_trained_in_place_and_reloaded_is_numbered_with_a_warning(
+        image_paths, tmp_path):
+    # the fingerprint of the classifier its names were recorded for is saved with them
+    trained = el_zoo.load(PUBLISHED)
+    head = trained.get_layer("predictions")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel[:, ::-1], bias[::-1]])  # what training on other classes leaves
+    again = saved_and_reloaded(trained, "keras", tmp_path)
+    assert class_names_of(again) is None
+    with pytest.warns(UserWarning, match=TRAINED):
+        rows = el_zoo.predict(again, image_paths, top=10)
+    assert all(sorted(name for name, _ in row) == sorted(map(str, range(10))) for row in rows)
+
+
+@pytest.mark.parametrize("include_top", [False, True])
+def test_a_published_backbone_under_a_new_head_saved_and_reloaded_keeps_only_its_decode_size(
+        include_top, tmp_path):
+    # reloaded, it was decoded at 128; the class names and data set of the published model
+    # called as a layer (include_top=True: its head too) are not the new head's
+    backbone = el_zoo.load("resnet18_el.imagenette", include_top=include_top, pooling="avg")
+    inputs = el_zoo.keras.Input((128, 128, 3))
+    tuned = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(3)(backbone(inputs)))
+    again = saved_and_reloaded(tuned, "keras", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning about the published model's names
+        assert evaluate_module._model_preprocessing(again) == {
+            "dataset": None, "split": None, "resize": 146, "crop": 128, "class_names": None}
+
+
+@pytest.mark.parametrize("include_top", [True, False])
+def test_a_new_head_on_the_layers_of_a_published_model_is_another_model(include_top):
+    # it shares the published model's input layer, which carries the record a saved model
+    # keeps: that record names the published model's outputs, so this model is neither
+    # named nor preprocessed as resnet26_el.cifar10, nor refused as its backbone
+    published = el_zoo.load(PUBLISHED, include_top=include_top, pooling="avg")
+    features = published.get_layer("avg_pool").output
+    extended = el_zoo.keras.Model(published.input, el_zoo.keras.layers.Dense(3)(features))
+    assert built_config(extended) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_module._model_preprocessing(extended) == {
+            "dataset": None, "split": None, "resize": 32, "crop": None, "class_names": None}
+
+
 @pytest.mark.parametrize("top", [0, -2, 11, True, 2.0])
 def test_predict_top_must_be_between_one_and_the_classes(model, image_paths, top):
     with pytest.raises(ValueError, match=rf"top must be a whole number from 1 to 10 "
@@ -232,9 +335,14 @@ def test_evaluate_and_predict_refuse_a_backbone(test_images, image_paths, data_d
         el_zoo.evaluate(backbone, dataset="cifar10", split="test", data_dir=data_dir, limit=8)
     with pytest.raises(ValueError, match="predict " + refused):
         el_zoo.predict(backbone, image_paths)
+    rebuilt = el_zoo.keras.Model(backbone.inputs, backbone.outputs)  # it keeps its record
+    with pytest.raises(ValueError, match=r"predict needs a classifier, but model\w* was built "
+                                         r"with include_top=False"):
+        el_zoo.predict(rebuilt, image_paths)
     feature_map = el_zoo.load(PUBLISHED, include_top=False)  # pooling=None: (batch, h, w, c)
+    unknown = el_zoo.keras.layers.Activation("linear")(feature_map.output)  # not el_zoo's
     with pytest.raises(ValueError, match=r"one output of shape \(batch, classes\)"):
-        el_zoo.evaluate(el_zoo.keras.Model(feature_map.inputs, feature_map.outputs),
+        el_zoo.evaluate(el_zoo.keras.Model(feature_map.inputs, unknown),
                         dataset="cifar10", split="test", data_dir=data_dir, limit=8)
 
 
@@ -255,7 +363,8 @@ def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
         model, test_images, tmp_path):
     # a model whose class names el_zoo does not know (no published head): a folder with
     # only cat/ and dog/ was scored as classes 0 and 1 (airplane, automobile) by position
-    unnamed = el_zoo.keras.Model(model.inputs, model.outputs)
+    unnamed = el_zoo.load("resnet26_el", **{**SMALL, "width_multiplier": 0.5})
+    unnamed.set_weights(model.get_weights())  # the same outputs; no names recorded
     images, labels = test_images
     keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
     root = write_image_folder(tmp_path / "data", images[keep], labels[keep], CIFAR10)

@@ -11,7 +11,7 @@ from el_zoo.convert import convert, tflite_op_names, verify
 from el_zoo.fold import fold_elastic_links
 from el_zoo.layers import ElasticLink
 from el_zoo.elastic_link import ElasticLinkOptions
-from el_zoo.model_record import class_names_of
+from el_zoo.model_record import class_names_of, published_name_of
 from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.registry import elastic_link_twin
 from el_zoo.pretrained import published_file
@@ -175,6 +175,10 @@ def test_folding_keeps_what_el_zoo_load_recorded():
     folded = fold_elastic_links(model)
     assert folded.published_name == "resnet18_el.cifar10"
     assert class_names_of(folded) == model.class_names
+    # a model rebuilt from its layers (or reloaded) has its record in its input layer only
+    rebuilt = fold_elastic_links(tf.keras.Model(model.inputs, model.outputs))
+    assert published_name_of(rebuilt) == "resnet18_el.cifar10"
+    assert class_names_of(rebuilt) == model.class_names
     backbone = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
     inputs = tf.keras.Input((32, 32, 3))
     tuned = tf.keras.Model(inputs, tf.keras.layers.Dense(2)(backbone(inputs)))

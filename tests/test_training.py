@@ -162,6 +162,11 @@ def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path
                                          r"airplane, .*, but the training data's class folders "
                                          r"are tench, .*the same classes, in the same order"):
         teacher_of("reactnet_a.cifar10", imagenette)
+    teacher_of("reactnet_a.cifar10", cifar10).save(tmp_path / "teacher.keras")  # names kept
+    with pytest.raises(ValueError, match=r"--teacher .*teacher.keras scores the classes "
+                                         r"airplane, .*, but the training data's class folders "
+                                         r"are tench, "):
+        teacher_of(tmp_path / "teacher.keras", imagenette)
     teacher_of("reactnet_a.cifar10", [str(i) for i in range(10)], tfds=True)  # names unknown
     three = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(3, activation="softmax")])
@@ -174,10 +179,12 @@ def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path
 def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
     import el_zoo
     from el_zoo.binarization import strip_binarization
+    from el_zoo.model_record import built_config
 
     model = el_zoo.load("reactnet_a_el", input_shape=(32, 32, 3), stem="cifar", classes=10,
                         width_multiplier=0.25)
     twin = strip_binarization(model, activation="hard_tanh")
+    assert built_config(model) is not None and built_config(twin) is None  # another model
     quantized = [layer for layer in twin.layers if hasattr(layer, "input_quantizer")]
     assert quantized and all(layer.kernel_quantizer is None for layer in quantized)
     assert all(layer.input_quantizer is None for layer in quantized)  # RSign binarizes
