@@ -20,24 +20,19 @@ FAMILY = "toy_net"
 TOY_ELASTIC_LINK = el_zoo.ElasticLinkOptions(position="after_bn")
 
 
-def toy_net_layers(model_name, *, elastic_link=None, input_tensor=None, pooling=None,
-                   classifier_activation="softmax", **config):
-    """Builds ``model_name`` (the arguments of ``el_zoo.load``) with the blocks and the model
-    frame every family shares, as a family's layer module (``nets/_<family>.py``) does."""
-    from el_zoo.nets._blocks import (assemble, binary_conv_bn, float_conv_bn,
-                                     model_elastic_link, scaled)
+def toy_net_layers(model_name, **kwargs):
+    """Builds ``model_name`` (the arguments of ``el_zoo.load``) with the blocks and the
+    builder every family shares, as a family's layer module (``nets/_<family>.py``) does."""
+    from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
 
-    options = model_elastic_link(model_name, elastic_link)
-    width = config["width_multiplier"]
+    def body(x, *, width_multiplier, stem, elastic_link):
+        x = float_conv_bn(x, scaled(32, width_multiplier), 3, name="stem")
+        x = binary_conv_bn(x, scaled(64, width_multiplier), 3, strides=2, name="unit1",
+                           elastic_link=elastic_link)
+        return binary_conv_bn(x, scaled(64, width_multiplier), 1, name="unit2",
+                              elastic_link=elastic_link)
 
-    def body(x):
-        x = float_conv_bn(x, scaled(32, width), 3, name="stem")
-        x = binary_conv_bn(x, scaled(64, width), 3, strides=2, name="unit1",
-                           elastic_link=options)
-        return binary_conv_bn(x, scaled(64, width), 1, name="unit2", elastic_link=options)
-
-    return assemble(model_name, body, min_size=2, input_tensor=input_tensor, pooling=pooling,
-                    classifier_activation=classifier_activation, elastic_link=options, **config)
+    return build(model_name, body, min_sizes={"imagenet": 2, "cifar": 2}, **kwargs)
 
 
 def toy_net(**kwargs):
