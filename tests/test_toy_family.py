@@ -2,8 +2,6 @@
 taken up by the benchmarks' family lists like the zoo's own: what CONTRIBUTING.md promises
 a maintainer who adds one. (A toy family: a stem and two binary convs.)"""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ from el_zoo import registry
 from el_zoo.cli import main as el_zoo_command
 from el_zoo.convert import interpreter_outputs, tflite_op_names
 from el_zoo.layers import ElasticLink
-from tests.conftest import REPO, SMALL, clear_binarizations_of_zero
+from tests.conftest import SMALL, benchmark_script, clear_binarizations_of_zero
 from tests.test_registry import link_positions
 
 FAMILY = "toy_net"
@@ -102,14 +100,6 @@ def test_the_toy_family_converts_and_matches_keras(toy_family, name, cifar_image
     actual = interpreter_outputs(flatbuffer, images)
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1))
     assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
-
-
-def benchmark_script(name):
-    """The script benchmarks/<name>.py as a module (its family list is read on import)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_benchmarks_take_the_toy_family_from_the_registry(toy_family, monkeypatch):
