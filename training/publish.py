@@ -38,7 +38,7 @@ from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
 from el_zoo.pretrained import MANIFEST_NAME, manifest_json
 from el_zoo.provenance import git_commit, run_info
-from el_zoo.registry import model_info, split_name
+from el_zoo.registry import join_name, model_info, split_name
 
 from training import cards
 from training.compare import is_published
@@ -237,7 +237,7 @@ def publish(args):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
     check_default_elastic_link(training)
-    name = f"{training['model']}.{tag}"
+    name = join_name(training["model"], tag)
     flatbuffer, predictions, measured = measure(run_dir, training, args)
     check_reproduces(measured["evaluation"], training["top1"], "the run's")
     folder = Path(args.models_dir) / name
