@@ -42,7 +42,7 @@ from el_zoo.registry import join_name, model_info, split_name
 
 from training import cards
 from training.compare import is_published
-from training.recipes import recorded_elastic_link
+from training.recipes import recipe_preprocessing, recorded_elastic_link
 from training.release import verified_files
 from training.run_folder import CURVES_FILE, LOG_FILE, METRICS_FILE, WEIGHTS_FILE
 
@@ -81,10 +81,8 @@ def parse_args(argv=None):
 
 
 def preprocessing(training):
-    recipe = training["recipe_config"]
-    size = recipe["image_size"]
-    return {"resize": recipe.get("stored_size") or size,
-            "crop": size if recipe.get("stored_size") else None}
+    """The preprocessing of training record ``training``'s run (``recipe_preprocessing``)."""
+    return recipe_preprocessing(training["recipe_config"])
 
 
 def model_config(training):
