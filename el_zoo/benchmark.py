@@ -22,7 +22,7 @@ from el_zoo.binarization import strip_binarization
 from el_zoo.builder import CONFIG_KEYS, load
 from el_zoo.model_record import built_config
 from el_zoo.convert import convert, serving_saved_model
-from el_zoo.pretrained import published_file
+from el_zoo.pretrained import published_weights
 from el_zoo.registry import model_info
 
 X86_NOTE = (
@@ -180,7 +180,7 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **co
         variant_config = config if role == "model" else _twin_config(model, config)
         variant = load(variant_name, **variant_config)
         if weights_from is not None and role == "model":
-            path = published_file(weights_from, "weights.h5")
+            path = published_weights(weights_from)
             variant.load_weights(str(path), by_name=True, skip_mismatch=True)
         started = time.time()
         # Random weights: latency and size do not depend on them, and an untrained net's
