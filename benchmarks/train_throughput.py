@@ -25,15 +25,18 @@ import time
 from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
+from training.cards import EXPERIMENT_DEFAULT, WIDTH_ONE
+
 FAMILIES = tuple(families(include_research=False))
-# (label, options) of the speedup experiments, each on resnet26 and resnet26_el
+# (label, options) of the speedup experiments, each on resnet26 and resnet26_el; the cards
+# read two of them from the report by their labels (training.cards)
 EXPERIMENTS = (
-    ("default (2 threads, batch 128)", {}),
+    (EXPERIMENT_DEFAULT, {}),
     ("jit_compile=True", {"jit_compile": True}),
     ("in-memory batch (no input pipeline)", {"in_memory": True}),
     ("1 thread", {"threads": 1}),
     ("batch 256", {"batch_size": 256}),
-    ("width 1.0 instead of 0.25", {"width": 1.0, "steps": 5, "repeats": 2}),
+    (WIDTH_ONE, {"width": 1.0, "steps": 5, "repeats": 2}),
 )
 
 
