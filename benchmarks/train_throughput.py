@@ -81,10 +81,10 @@ def measure_pair(options):
     alike; returns every window's img/s."""
     from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
     import tensorflow as tf
+    from el_zoo.benchmark import set_threads
 
     if options.get("threads"):
-        tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(options["threads"])
+        set_threads(options["threads"])
     batch = options.get("batch_size", 128)
     images, labels, _ = data.load_split("cifar10", "train", data_dir=options["data_dir"],
                                         limit=batch * 20)
@@ -191,8 +191,7 @@ def main(argv=None):
         print(json.dumps(measure_pair(json.loads(args.one))))
         return
     sys.path.insert(0, ".")
-    from el_zoo.atomic import write_text_atomically
-    from el_zoo.provenance import git_commit, json_beside, run_info
+    from el_zoo.provenance import git_commit, run_info, write_report
 
     started, commit = time.time(), git_commit()
     base = {"data_dir": args.data_dir, "warmup": args.warmup, "steps": args.steps,
@@ -209,9 +208,8 @@ def main(argv=None):
         experiments[label] = run_isolated({**base, **options, "family": "resnet26"})
         print(label, experiments[label], flush=True)
     info = {**run_info(started, commit), "note": args.note}
-    write_text_atomically(args.out, to_markdown(families, experiments, info, args))
-    write_text_atomically(json_beside(args.out), json.dumps(
-        {"families": families, "experiments": experiments, **info}, indent=1))
+    write_report(args.out, to_markdown(families, experiments, info, args),
+                 {"families": families, "experiments": experiments, **info})
     print(f"wrote {args.out}")
 
 

@@ -131,6 +131,14 @@ def run_in_fresh_process(script, options):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def set_threads(count):
+    """Runs this process's TensorFlow ops on ``count`` threads, within an op and across ops:
+    what a benchmark configuration run by ``run_in_fresh_process`` sets first, before
+    TensorFlow runs anything (from then on the settings are fixed)."""
+    tf.config.threading.set_intra_op_parallelism_threads(count)
+    tf.config.threading.set_inter_op_parallelism_threads(count)
+
+
 def float_twin(model):
     """The same architecture with binarization off (float weights and activations)."""
     return strip_binarization(model)
