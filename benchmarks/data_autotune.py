@@ -19,7 +19,7 @@ from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow 
 
 import el_zoo
 import tensorflow as tf
-from el_zoo.benchmark import run_in_fresh_process, set_threads
+from el_zoo.benchmark import add_one_option, answer_one, run_in_fresh_process, set_threads
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
@@ -123,11 +123,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default=report_path("data_autotune.md"))
-    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    add_one_option(parser)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(timed_fit(json.loads(args.one))))
-        return
+        return answer_one(args.one, timed_fit)
     started, commit = time.time(), git_commit()
     base = {key: getattr(args, key) for key in
             ("data_dir", "model", "epochs", "train_images", "val_images", "threads")}

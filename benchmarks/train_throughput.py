@@ -18,7 +18,6 @@ included: in training they run as float convs on +-1 values.
 """
 
 import argparse
-import json
 import sys
 import time
 
@@ -175,6 +174,8 @@ def to_markdown(families, experiments, info, args):
 
 
 def main(argv=None):
+    from el_zoo.benchmark import add_one_option, answer_one
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--warmup", type=int, default=5)
@@ -185,11 +186,10 @@ def main(argv=None):
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default=report_path("train_throughput.md"))
-    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    add_one_option(parser)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure_pair(json.loads(args.one))))
-        return
+        return answer_one(args.one, measure_pair)
     sys.path.insert(0, ".")
     from el_zoo.provenance import git_commit, run_info, write_report
 
