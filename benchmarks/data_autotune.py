@@ -19,9 +19,8 @@ from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow 
 
 import el_zoo
 import tensorflow as tf
-from el_zoo.atomic import write_text_atomically
-from el_zoo.benchmark import run_in_fresh_process
-from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
+from el_zoo.benchmark import add_one_option, answer_one, run_in_fresh_process, set_threads
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
 
@@ -65,8 +64,7 @@ class EpochTimer(tf.keras.callbacks.Callback):
 
 def timed_fit(options):
     """Runs one ``fit`` and returns per-epoch timings (seconds) and the whole call's."""
-    tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
-    tf.config.threading.set_inter_op_parallelism_threads(options["threads"])
+    set_threads(options["threads"])
     tf.keras.utils.set_random_seed(0)
     images, labels, _ = data.load_split("cifar10", "train", data_dir=options["data_dir"],
                                         limit=options["train_images"] + options["val_images"])
@@ -125,11 +123,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default=report_path("data_autotune.md"))
-    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    add_one_option(parser)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(timed_fit(json.loads(args.one))))
-        return
+        return answer_one(args.one, timed_fit)
     started, commit = time.time(), git_commit()
     base = {key: getattr(args, key) for key in
             ("data_dir", "model", "epochs", "train_images", "val_images", "threads")}
@@ -138,9 +135,7 @@ def main(argv=None):
         results[mode] = run_in_fresh_process(__file__, {**base, "autotune": mode == MODES[0]})
         print(mode, json.dumps(results[mode]), flush=True)
     info = {**run_info(started, commit), "note": args.note}
-    write_text_atomically(args.out, to_markdown(results, info, args))
-    write_text_atomically(json_beside(args.out),
-                          json.dumps({"results": results, **info}, indent=1))
+    write_report(args.out, to_markdown(results, info, args), {"results": results, **info})
     print(f"wrote {args.out}")
 
 

@@ -28,7 +28,6 @@ It needs no timing (``--ops-only`` runs only this part).
 
 import argparse
 import collections
-import json
 import time
 from pathlib import Path
 
@@ -36,11 +35,10 @@ from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before Tensor
 
 import tensorflow as tf
 from el_zoo._keras import keras
-from el_zoo.atomic import write_text_atomically
 from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX
 from el_zoo.layers import ElasticLink
-from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
-from el_zoo.registry import elastic_link_twin, families
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
+from el_zoo.registry import elastic_link_twin, families, join_name
 
 FAMILIES = tuple(families(include_research=False))
 CONFIGS = {
@@ -56,7 +54,7 @@ OP_ROLES = {"plain": "plain", "el_trained": "EL as trained", "el_folded": "EL fo
 
 
 def published_el(family):
-    return f"{elastic_link_twin(family)}.{PUBLISHED_TAG}"
+    return join_name(elastic_link_twin(family), PUBLISHED_TAG)
 
 
 class SelfAdd(keras.layers.Layer):
@@ -180,7 +178,7 @@ def op_accounting(family, verify_images=8):
     from el_zoo.convert import convert
     from el_zoo.layers import ElasticLink
 
-    plain = el_zoo.load(f"{family}.{PUBLISHED_TAG}")
+    plain = el_zoo.load(join_name(family, PUBLISHED_TAG))
     linked = el_zoo.load(published_el(family))
     return {
         "links": sum(isinstance(layer, ElasticLink) for layer in linked.layers),
@@ -253,11 +251,10 @@ def to_markdown(latency, accounts, info, runs, rounds):
     return "\n".join(lines)
 
 
-def write_report(out, latency, accounts, info, runs, rounds):
-    write_text_atomically(out, to_markdown(latency, accounts, info, runs, rounds))
+def write_deploy_report(out, latency, accounts, info, runs, rounds):
     serializable = {f"{f}@{s}": r for (f, s), r in latency.items()}
-    write_text_atomically(json_beside(out), json.dumps(
-        {"results": serializable, "op_accounting": accounts, **info}, indent=1))
+    write_report(out, to_markdown(latency, accounts, info, runs, rounds),
+                 {"results": serializable, "op_accounting": accounts, **info})
 
 
 def main():
@@ -299,7 +296,8 @@ def main():
                 extra={"floor": (f"{family} + 1 ADD per link (floor)", floor_model)},
             )
     # Written once, at the end: a run stopped part-way leaves the last complete report.
-    write_report(args.out, latency, accounts, run_info(started, commit), args.runs, args.rounds)
+    write_deploy_report(args.out, latency, accounts, run_info(started, commit), args.runs,
+                        args.rounds)
 
 
 if __name__ == "__main__":

@@ -130,8 +130,7 @@ def main(argv=None):
     parser.add_argument("--out", default=report_path("el_scale.md"))
     args = parser.parse_args(argv)
     import el_zoo
-    from el_zoo.atomic import write_text_atomically
-    from el_zoo.provenance import git_commit, json_beside, run_info
+    from el_zoo.provenance import git_commit, run_info, write_report
 
     started, commit = time.time(), git_commit()
     sources = args.sources or el_zoo.list_models(pretrained=True, elastic_link=True)
@@ -142,10 +141,8 @@ def main(argv=None):
         results.append({"name": name, "source": source, "el_options": options,
                         "by_kind": summarise(records), "links": records})
     info = run_info(started, commit)
-    write_text_atomically(args.out, to_markdown(results, info, args.images))
-    write_text_atomically(json_beside(args.out),
-                          json.dumps({"results": results, **info}, indent=1) + "\n")
-    print(Path(args.out).read_text())
+    print(write_report(args.out, to_markdown(results, info, args.images),
+                       {"results": results, **info}).read_text())
 
 
 if __name__ == "__main__":

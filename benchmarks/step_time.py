@@ -20,6 +20,7 @@ from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow 
 
 import el_zoo
 import tensorflow as tf
+from el_zoo.benchmark import set_threads
 
 
 class StepTimer(tf.keras.callbacks.Callback):
@@ -51,8 +52,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--windows", type=int, default=3)
     args = parser.parse_args(argv)
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    set_threads(args.threads)
     images, labels, _ = data.load_split("cifar10", "train", data_dir=args.data_dir,
                                         limit=128 * args.steps)
     dataset = data.array_dataset(images, labels, batch_size=128, training=True,

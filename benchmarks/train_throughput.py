@@ -18,22 +18,24 @@ included: in training they run as float convs on +-1 values.
 """
 
 import argparse
-import json
 import sys
 import time
 
 from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
+from training.cards import EXPERIMENT_DEFAULT, WIDTH_ONE
+
 FAMILIES = tuple(families(include_research=False))
-# (label, options) of the speedup experiments, each on resnet26 and resnet26_el
+# (label, options) of the speedup experiments, each on resnet26 and resnet26_el; the cards
+# read two of them from the report by their labels (training.cards)
 EXPERIMENTS = (
-    ("default (2 threads, batch 128)", {}),
+    (EXPERIMENT_DEFAULT, {}),
     ("jit_compile=True", {"jit_compile": True}),
     ("in-memory batch (no input pipeline)", {"in_memory": True}),
     ("1 thread", {"threads": 1}),
     ("batch 256", {"batch_size": 256}),
-    ("width 1.0 instead of 0.25", {"width": 1.0, "steps": 5, "repeats": 2}),
+    (WIDTH_ONE, {"width": 1.0, "steps": 5, "repeats": 2}),
 )
 
 
@@ -78,10 +80,10 @@ def measure_pair(options):
     alike; returns every window's img/s."""
     from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow loads
     import tensorflow as tf
+    from el_zoo.benchmark import set_threads
 
     if options.get("threads"):
-        tf.config.threading.set_intra_op_parallelism_threads(options["threads"])
-        tf.config.threading.set_inter_op_parallelism_threads(options["threads"])
+        set_threads(options["threads"])
     batch = options.get("batch_size", 128)
     images, labels, _ = data.load_split("cifar10", "train", data_dir=options["data_dir"],
                                         limit=batch * 20)
@@ -172,6 +174,8 @@ def to_markdown(families, experiments, info, args):
 
 
 def main(argv=None):
+    from el_zoo.benchmark import add_one_option, answer_one
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--warmup", type=int, default=5)
@@ -182,14 +186,12 @@ def main(argv=None):
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default=report_path("train_throughput.md"))
-    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    add_one_option(parser)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure_pair(json.loads(args.one))))
-        return
+        return answer_one(args.one, measure_pair)
     sys.path.insert(0, ".")
-    from el_zoo.atomic import write_text_atomically
-    from el_zoo.provenance import git_commit, json_beside, run_info
+    from el_zoo.provenance import git_commit, run_info, write_report
 
     started, commit = time.time(), git_commit()
     base = {"data_dir": args.data_dir, "warmup": args.warmup, "steps": args.steps,
@@ -206,9 +208,8 @@ def main(argv=None):
         experiments[label] = run_isolated({**base, **options, "family": "resnet26"})
         print(label, experiments[label], flush=True)
     info = {**run_info(started, commit), "note": args.note}
-    write_text_atomically(args.out, to_markdown(families, experiments, info, args))
-    write_text_atomically(json_beside(args.out), json.dumps(
-        {"families": families, "experiments": experiments, **info}, indent=1))
+    write_report(args.out, to_markdown(families, experiments, info, args),
+                 {"families": families, "experiments": experiments, **info})
     print(f"wrote {args.out}")
 
 

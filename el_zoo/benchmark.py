@@ -7,6 +7,7 @@ headline. LCE has no optimised x86 kernels: latencies measured on x86 are not AR
 latencies, and the report says so.
 """
 
+import argparse
 import json
 import platform
 import subprocess
@@ -22,7 +23,7 @@ from el_zoo.binarization import strip_binarization
 from el_zoo.builder import CONFIG_KEYS, load
 from el_zoo.model_record import built_config
 from el_zoo.convert import convert, serving_saved_model
-from el_zoo.pretrained import published_file
+from el_zoo.pretrained import published_weights
 from el_zoo.registry import model_info
 
 X86_NOTE = (
@@ -117,18 +118,51 @@ def peak_memory_bytes(flatbuffer, threads=1):
     return int(result.stdout.strip().splitlines()[-1])
 
 
+# The option through which run_in_fresh_process hands a script one configuration (as JSON).
+ONE_OPTION = "--one"
+
+
 def run_in_fresh_process(script, options):
     """Run ``python SCRIPT --one JSON(options)`` in a new process; return the JSON object
     printed on its last stdout line.
 
     Benchmark scripts use this so that each measured configuration gets its own thread
-    settings and TensorFlow state (both are fixed per process once TensorFlow starts).
+    settings and TensorFlow state (both are fixed per process once TensorFlow starts). The
+    script takes the option with ``add_one_option`` and answers with ``answer_one``.
     """
-    command = [sys.executable, str(script), "--one", json.dumps(options)]
+    command = [sys.executable, str(script), ONE_OPTION, json.dumps(options)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{script} {options} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def add_one_option(parser):
+    """Adds ``run_in_fresh_process``'s hidden option to a benchmark script's ``parser``: its
+    value (``args.one``) is the JSON of the one configuration to measure, or None."""
+    parser.add_argument(ONE_OPTION, default=None, help=argparse.SUPPRESS)
+
+
+def answer_one(one, measure):
+    """In the fresh process: measures the configuration ``one`` (``args.one``) with
+    ``measure(options)`` and prints the result as the JSON line ``run_in_fresh_process``
+    returns.
+
+    Example:
+        ```python
+        if args.one:
+            return answer_one(args.one, timed_fit)
+        ```
+    """
+    print(json.dumps(measure(json.loads(one))))
+
+
+def set_threads(count):
+    """Runs this process's TensorFlow ops on ``count`` threads, within an op and across ops:
+    what a benchmark configuration run by ``run_in_fresh_process`` sets first, before
+    TensorFlow runs anything (from then on the settings are fixed)."""
+    tf.config.threading.set_intra_op_parallelism_threads(count)
+    tf.config.threading.set_inter_op_parallelism_threads(count)
 
 
 def float_twin(model):
@@ -180,7 +214,7 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **co
         variant_config = config if role == "model" else _twin_config(model, config)
         variant = load(variant_name, **variant_config)
         if weights_from is not None and role == "model":
-            path = published_file(weights_from, "weights.h5")
+            path = published_weights(weights_from)
             variant.load_weights(str(path), by_name=True, skip_mismatch=True)
         started = time.time()
         # Random weights: latency and size do not depend on them, and an untrained net's

@@ -9,7 +9,7 @@ from el_zoo.builder import load
 from el_zoo.convert import convert, verify
 from el_zoo.model_record import class_names_of
 from el_zoo.profile import profile
-from el_zoo.registry import list_models
+from el_zoo.registry import join_name, list_models
 
 DEMO_MODEL = "resnet26_el"
 DEMO_CONFIG = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10,
@@ -46,7 +46,7 @@ def _median_latency_ms(flatbuffer, image, runs=20):
 
 
 def run_demo(data_dir=None):
-    pretrained = list_models(f"{DEMO_MODEL}.cifar10", pretrained=True)
+    pretrained = list_models(join_name(DEMO_MODEL, "cifar10"), pretrained=True)
     if pretrained:
         model, what = load(pretrained[0]), f"{pretrained[0]} (published weights)"
     else:

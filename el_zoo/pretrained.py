@@ -178,7 +178,12 @@ def published_names(models_dir=None):
 
 def published_model(name, models_dir=None):
     """The ``PublishedModel`` of published ``name`` (``"resnet26_el.cifar10"``)."""
-    record = read_manifest(models_dir).models.get(name)
+    return _model_in(read_manifest(models_dir), name)
+
+
+def _model_in(manifest, name):
+    """The ``PublishedModel`` of ``name`` in ``manifest``; an error if it is not published."""
+    record = manifest.models.get(name)
     if record is None:
         raise ValueError(NOT_PUBLISHED.format(name=name))
     return record
@@ -202,9 +207,14 @@ def published_file(name, relative_name, *, models_dir=None, cache_dir=None):
         ```
     """
     manifest = read_manifest(models_dir)
-    if name not in manifest.models:
-        raise ValueError(NOT_PUBLISHED.format(name=name))
-    return fetch(manifest, manifest.models[name].file(relative_name), cache_dir)
+    return fetch(manifest, _model_in(manifest, name).file(relative_name), cache_dir)
+
+
+def published_weights(name, *, models_dir=None, cache_dir=None):
+    """The verified local path of the weights file of published model ``name``, the one
+    its manifest record names, fetched if needed."""
+    manifest = read_manifest(models_dir)
+    return fetch(manifest, _model_in(manifest, name).weights, cache_dir)
 
 
 def published_with_content(path, models_dir=None):

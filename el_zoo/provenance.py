@@ -1,5 +1,7 @@
-"""Where a measured number comes from: command, git commit, machine and date."""
+"""Where a measured number comes from: command, git commit, machine and date, and the
+report files that record it (``write_report``: Markdown with its JSON record beside it)."""
 
+import json
 import os
 import platform
 import shlex
@@ -8,6 +10,8 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from el_zoo.atomic import write_text_atomically
 
 # The repository's one folder of generated reports (Markdown with its JSON beside it): the
 # benchmark scripts and training's reports write there by default. Relative to the
@@ -118,7 +122,23 @@ def markdown_header(info):
 
 
 def markdown_footer(info):
-    """The lines that end every generated benchmark report: how to rerun it and where."""
-    return ["", f"Command: `{info['command']}`  ", f"Commit: `{info['git_commit']}`  ",
-            f"Machine: {info['machine']}  ",
-            f"Date: {info['date']}; wall time {info['wall_time_s'] / 60:.1f} min", ""]
+    """The lines that end every generated benchmark report: ``markdown_header``'s, with the
+    run's wall time after its date."""
+    *lines, date = markdown_header(info)
+    return ["", *lines, f"{date}; wall time {info['wall_time_s'] / 60:.1f} min", ""]
+
+
+def write_report(markdown_path, markdown, record):
+    """Writes a generated report, each file atomically: the Markdown text ``markdown`` at
+    ``markdown_path`` and the JSON of ``record`` (its numbers and ``run_info``'s provenance)
+    beside it (``json_beside``). Returns the Markdown file's path.
+
+    Example:
+        ```python
+        info = run_info(started, commit)
+        write_report(args.out, to_markdown(results, info), {"results": results, **info})
+        ```
+    """
+    path = write_text_atomically(markdown_path, markdown)
+    write_text_atomically(json_beside(markdown_path), json.dumps(record, indent=1) + "\n")
+    return path

@@ -159,6 +159,12 @@ def split_name(name):
     return arch, (tag or None)
 
 
+def join_name(arch, tag):
+    """('resnet26_el', 'cifar10') -> 'resnet26_el.cifar10'; ('resnet26_el', None) ->
+    'resnet26_el' (``split_name`` undone)."""
+    return arch if tag is None else f"{arch}.{tag}"
+
+
 def is_path_like(text):
     """Whether ``text`` reads as a file path, not a model name or weights tag: it holds a
     folder separator or ends as a Keras weights or model file does (no registered name
@@ -194,7 +200,7 @@ def elastic_link_twin(name):
     if info.twin is None:
         kind = "without" if info.has_elastic_link else "with"
         raise ValueError(f"{info.name} has no twin {kind} Elastic-Link registered.")
-    return info.twin if tag is None else f"{info.twin}.{tag}"
+    return join_name(info.twin, tag)
 
 
 def family_models(family):

@@ -2,6 +2,7 @@
 weight models whose parity with their conversion does not depend on the machine."""
 
 import contextlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -10,10 +11,21 @@ import pytest
 
 import el_zoo  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from el_zoo._keras import keras
+from el_zoo.data import DATA_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 # A small configuration every family accepts: 32x32 images, cifar stem, quarter width.
 SMALL = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10, "width_multiplier": 0.25}
+
+
+def benchmark_script(name):
+    """The script ``benchmarks/<name>.py`` as a module, loaded by path (benchmarks/ holds
+    scripts, not a package); a new module each call, so its module-level lists (the families
+    it measures) are read from the registry as it is then."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_xdist_auto_num_workers(config):
@@ -28,23 +40,27 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def data_folder():
+    """Where the tests' data are: $EL_ZOO_DATA, else ../shared/data beside the repo."""
+    return Path(os.environ.get(DATA_ENV) or REPO.parent / "shared" / "data")
+
+
 @pytest.fixture(scope="session")
 def data_dir():
-    """$EL_ZOO_DATA, else ../shared/data beside the repo; in CI a missing folder fails."""
-    candidate = Path(os.environ.get("EL_ZOO_DATA") or REPO.parent / "shared" / "data")
+    """The data folder (``data_folder``); in CI a missing folder fails."""
+    candidate = data_folder()
     if not candidate.is_dir():
         if os.environ.get("CI"):
-            pytest.fail(f"CI needs the data folder {candidate} (set EL_ZOO_DATA).")
-        pytest.skip(f"no data folder at {candidate}; set EL_ZOO_DATA to run this test")
+            pytest.fail(f"CI needs the data folder {candidate} (set {DATA_ENV}).")
+        pytest.skip(f"no data folder at {candidate}; set {DATA_ENV} to run this test")
     return candidate
 
 
 @pytest.fixture(scope="session", autouse=True)
 def data_env():
-    """Points EL_ZOO_DATA at the data folder for code that reads it (e.g. convert's check)."""
-    candidate = os.environ.get("EL_ZOO_DATA") or str(REPO.parent / "shared" / "data")
-    if Path(candidate).is_dir():
-        os.environ["EL_ZOO_DATA"] = candidate
+    """Points $EL_ZOO_DATA at the data folder for code that reads it (e.g. convert's check)."""
+    if data_folder().is_dir():
+        os.environ[DATA_ENV] = str(data_folder())
 
 
 @pytest.fixture(scope="session")

@@ -178,6 +178,26 @@ def test_run_in_fresh_process_returns_the_last_json_line(tmp_path):
         run_in_fresh_process(script, {"n": 1, "fail": True})
 
 
+ANSWERING_SCRIPT = """
+import argparse
+from el_zoo.benchmark import add_one_option, answer_one
+parser = argparse.ArgumentParser()
+add_one_option(parser)
+answer_one(parser.parse_args().one, lambda options: {"doubled": options["n"] * 2})
+"""
+
+
+def test_a_script_answers_run_in_fresh_process_with_the_benchmark_helpers(tmp_path,
+                                                                          monkeypatch):
+    from el_zoo.benchmark import run_in_fresh_process
+    from tests.conftest import REPO
+
+    monkeypatch.setenv("PYTHONPATH", str(REPO))  # this checkout's el_zoo in the script
+    script = tmp_path / "answering.py"
+    script.write_text(ANSWERING_SCRIPT)
+    assert run_in_fresh_process(script, {"n": 21}) == {"doubled": 42}
+
+
 def run_el_zoo(*arguments, stdout=subprocess.PIPE):
     """`el-zoo ARGUMENTS` in a fresh process, as a user runs it, on this checkout's el_zoo."""
     from tests.conftest import REPO

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.registry import split_name
 from training import compare
 
 
@@ -116,7 +117,7 @@ def test_a_compare_output_and_published_folders_are_sources_too(tmp_path, capsys
 
 
 def published(name, top1, seed=0):
-    model = name.partition(".")[0]
+    model = split_name(name)[0]
     return {"name": name, "evaluation": {"top1": top1}, "training": {
         "model": model, "recipe": "cifar10", "dataset": "cifar10", "epochs": 16, "seed": seed,
         "train_time_s": 16 * 270.0, "img_per_s": 50_000 / 270.0,

@@ -1,7 +1,6 @@
 """benchmarks/deploy.py: op accounting of Elastic-Link, and the benchmark's model set-up."""
 
 import collections
-import importlib.util
 import sys
 
 import numpy as np
@@ -15,14 +14,11 @@ from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.convert import convert
 from el_zoo.layers import ElasticLink
 from el_zoo.registry import elastic_link_twin, families, has_elastic_link
-from tests.conftest import REPO, SMALL
+from tests.conftest import SMALL, benchmark_script
 
 
 def deploy():
-    spec = importlib.util.spec_from_file_location("deploy", REPO / "benchmarks" / "deploy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("deploy")
 
 
 def tiny_model(linked):

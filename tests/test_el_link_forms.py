@@ -1,23 +1,17 @@
 """benchmarks/el_link_forms.py: every form it times computes the link's sum and gradients."""
 
-import importlib.util
-
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from el_zoo.layers import ElasticLink
-from tests.conftest import REPO
+from tests.conftest import benchmark_script
 
 RNG = np.random.default_rng(0)
 
 
 def link_forms():
-    path = REPO / "benchmarks" / "el_link_forms.py"
-    spec = importlib.util.spec_from_file_location("el_link_forms", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("el_link_forms")
 
 
 def random(*shape):

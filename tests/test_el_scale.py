@@ -1,20 +1,16 @@
 """benchmarks/el_scale.py: the size of each Elastic-Link's term next to its convolution."""
 
-import importlib.util
 import json
 
 import numpy as np
 import pytest
 
 import el_zoo
-from tests.conftest import REPO, SMALL
+from tests.conftest import SMALL, benchmark_script
 
 
 def el_scale():
-    spec = importlib.util.spec_from_file_location("el_scale", REPO / "benchmarks" / "el_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("el_scale")
 
 
 def test_fan_in_scaled_links_are_larger_next_to_their_convs_than_default_ones():

@@ -1,5 +1,6 @@
 """Where a number comes from: the git commit recorded beside it."""
 
+import json
 import subprocess
 
 from el_zoo.provenance import git_commit
@@ -51,3 +52,23 @@ def test_a_reports_header_names_command_commit_machine_and_date():
     assert markdown_header(info) == [
         "Command: `python -m training.compare runs/a`  ", "Commit: abc+dirty  ",
         "Machine: Linux x86_64, 2 cores  ", "Date: 2026-12-01 06:00 UTC"]
+
+
+def test_a_benchmark_reports_footer_is_its_header_with_the_wall_time():
+    from el_zoo.provenance import markdown_footer, markdown_header
+
+    info = {"command": "python benchmarks/deploy.py", "git_commit": "abc",
+            "machine": "Linux x86_64, 2 cores", "date": "2026-12-01 06:00 UTC",
+            "wall_time_s": 90.0}
+    assert markdown_footer(info) == [
+        "", *markdown_header(info)[:-1], "Date: 2026-12-01 06:00 UTC; wall time 1.5 min", ""]
+
+
+def test_a_report_is_written_with_its_json_record_beside_it(tmp_path):
+    from el_zoo.provenance import write_report
+
+    record = {"results": {"a": 1.5}, "git_commit": "abc"}
+    written = write_report(str(tmp_path / "sub" / "speed.md"), "# Speed\n", record)
+    assert written == tmp_path / "sub" / "speed.md" and written.read_text() == "# Speed\n"
+    assert json.loads((tmp_path / "sub" / "speed.json").read_text()) == record
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["speed.json", "speed.md"]

@@ -2,14 +2,13 @@
 runs, every code block of it runs as written, the generated tables are current, and every
 number of docs/elastic_link.md is in a file the paragraph links."""
 
-import importlib.util
 import re
 import shlex
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, benchmark_script
 
 README = REPO / "README.md"
 EL_PAGE = REPO / "docs" / "elastic_link.md"
@@ -119,10 +118,7 @@ def test_readme_fine_tuning_example_beats_chance_with_a_frozen_backbone(data_dir
 
 
 def el_cost_script():
-    spec = importlib.util.spec_from_file_location("el_cost", REPO / "benchmarks" / "el_cost.py")
-    el_cost = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(el_cost)
-    return el_cost
+    return benchmark_script("el_cost")
 
 
 def test_el_cost_table_is_current():

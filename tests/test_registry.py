@@ -317,6 +317,15 @@ def test_every_model_names_its_family_its_twin_and_valid_elastic_link_defaults(n
             info.elastic_link
 
 
+def test_a_published_name_is_the_model_and_its_tag_joined_by_a_dot():
+    from el_zoo.registry import join_name, split_name
+
+    assert join_name("resnet26_el", "cifar10") == "resnet26_el.cifar10"
+    assert split_name(join_name("resnet26_el", "cifar10")) == ("resnet26_el", "cifar10")
+    assert join_name("resnet26_el", None) == "resnet26_el"
+    assert split_name(join_name("resnet26_el", None)) == ("resnet26_el", None)
+
+
 def test_every_family_holds_one_model_with_elastic_link_and_one_without():
     families = el_zoo.registry.families()
     assert set(families) == {el_zoo.registry.model_info(name).family

@@ -2,8 +2,6 @@
 taken up by the benchmarks' family lists like the zoo's own: what CONTRIBUTING.md promises
 a maintainer who adds one. (A toy family: a stem and two binary convs.)"""
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,7 @@ from el_zoo import registry
 from el_zoo.cli import main as el_zoo_command
 from el_zoo.convert import interpreter_outputs, tflite_op_names
 from el_zoo.layers import ElasticLink
-from tests.conftest import REPO, SMALL, clear_binarizations_of_zero
+from tests.conftest import SMALL, benchmark_script, clear_binarizations_of_zero
 from tests.test_registry import link_positions
 
 FAMILY = "toy_net"
@@ -20,24 +18,19 @@ FAMILY = "toy_net"
 TOY_ELASTIC_LINK = el_zoo.ElasticLinkOptions(position="after_bn")
 
 
-def toy_net_layers(model_name, *, elastic_link=None, input_tensor=None, pooling=None,
-                   classifier_activation="softmax", **config):
-    """Builds ``model_name`` (the arguments of ``el_zoo.load``) with the blocks and the model
-    frame every family shares, as a family's layer module (``nets/_<family>.py``) does."""
-    from el_zoo.nets._blocks import (assemble, binary_conv_bn, float_conv_bn,
-                                     model_elastic_link, scaled)
+def toy_net_layers(model_name, **kwargs):
+    """Builds ``model_name`` (the arguments of ``el_zoo.load``) with the blocks and the
+    builder every family shares, as a family's layer module (``nets/_<family>.py``) does."""
+    from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
 
-    options = model_elastic_link(model_name, elastic_link)
-    width = config["width_multiplier"]
+    def body(x, *, width_multiplier, stem, elastic_link):
+        x = float_conv_bn(x, scaled(32, width_multiplier), 3, name="stem")
+        x = binary_conv_bn(x, scaled(64, width_multiplier), 3, strides=2, name="unit1",
+                           elastic_link=elastic_link)
+        return binary_conv_bn(x, scaled(64, width_multiplier), 1, name="unit2",
+                              elastic_link=elastic_link)
 
-    def body(x):
-        x = float_conv_bn(x, scaled(32, width), 3, name="stem")
-        x = binary_conv_bn(x, scaled(64, width), 3, strides=2, name="unit1",
-                           elastic_link=options)
-        return binary_conv_bn(x, scaled(64, width), 1, name="unit2", elastic_link=options)
-
-    return assemble(model_name, body, min_size=2, input_tensor=input_tensor, pooling=pooling,
-                    classifier_activation=classifier_activation, elastic_link=options, **config)
+    return build(model_name, body, min_sizes={"imagenet": 2, "cifar": 2}, **kwargs)
 
 
 def toy_net(**kwargs):
@@ -107,14 +100,6 @@ def test_the_toy_family_converts_and_matches_keras(toy_family, name, cifar_image
     actual = interpreter_outputs(flatbuffer, images)
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1))
     assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
-
-
-def benchmark_script(name):
-    """The script benchmarks/<name>.py as a module (its family list is read on import)."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_benchmarks_take_the_toy_family_from_the_registry(toy_family, monkeypatch):

@@ -1,16 +1,11 @@
 """benchmarks/train_throughput.py: peak and achieved GFLOP/s, and the report they go into."""
 
-import importlib.util
-
 import pytest
 
 import el_zoo
-from tests.conftest import REPO, SMALL
+from tests.conftest import SMALL, benchmark_script
 
-spec = importlib.util.spec_from_file_location(
-    "train_throughput", REPO / "benchmarks" / "train_throughput.py")
-throughput = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(throughput)
+throughput = benchmark_script("train_throughput")
 
 
 def test_forward_flops_count_binary_and_float_multiply_adds_twice():

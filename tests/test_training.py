@@ -53,6 +53,16 @@ def test_recipes_are_documented_and_overridable():
         recipes.get_recipe("cifar10", epochs=0)
 
 
+def test_a_recipe_stored_larger_than_it_trains_is_evaluated_centre_cropped():
+    """What publishing records in the manifest and what training decodes at, from one rule."""
+    assert recipes.recipe_preprocessing(recipes.get_recipe("cifar10")) == \
+        {"resize": 32, "crop": None}
+    assert recipes.recipe_preprocessing(recipes.get_recipe("imagenette")) == \
+        {"resize": 146, "crop": 128}
+    assert recipes.recipe_preprocessing(recipes.get_recipe("imagenette", image_size=160)) == \
+        {"resize": 182, "crop": 160}
+
+
 def test_stage_one_model_has_real_weights_and_binary_activations():
     import el_zoo
     from el_zoo.binarization import strip_binarization

@@ -162,7 +162,9 @@ def twin_name(name):
 
 THROUGHPUT_REPORT = REPO / REPORTS_DIR / "train_throughput.json"
 THROUGHPUT_MD = report_path("train_throughput.md")
-EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"  # the throughput benchmark's labels
+# Two labels of benchmarks/train_throughput.py's experiments (it takes them from here): the
+# keys under which its report's JSON holds the speeds a card reads.
+EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"
 WIDTH_ONE = "width 1.0 instead of 0.25"
 
 

@@ -29,6 +29,20 @@ from training.run_folder import (CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RECIPE
 # ----------------------------------------------------------------------------- run folder
 # What a run writes; a start that fails before its first checkpoint removes them again.
 RUN_ARTEFACTS = (RECIPE_FILE, TENSORBOARD_DIR, CHECKPOINTS_DIR)
+# A stage's checkpoints, in checkpoints/<stage>/: a folder epoch-NNNN/ per epoch
+# (``epoch_folder``) holding TensorFlow's checkpoint files (prefix CHECKPOINT), HISTORY_FILE
+# and SEGMENTS_FILE, and LATEST_FILE, which names the newest of those folders.
+EPOCH_PREFIX = "epoch-"
+LATEST_FILE = "latest"
+CHECKPOINT = "ckpt"
+HISTORY_FILE = "history.json"
+SEGMENTS_FILE = "segments.json"
+
+
+def epoch_folder(epochs):
+    """The name of the checkpoint folder after ``epochs`` epochs: 7 -> 'epoch-0007' (names
+    sort by epoch)."""
+    return f"{EPOCH_PREFIX}{epochs:04d}"
 
 
 def check_output_folder(path):
@@ -172,7 +186,7 @@ def remove(path):
 def remove_stale_temporaries(output):
     """Removes half-written files of a killed run: checkpoint folders not yet renamed and
     atomic-write temporaries (el_zoo.atomic names them ``.<name>.<random>...``)."""
-    for stale in [*output.glob(f"{CHECKPOINTS_DIR}/*/.epoch-*"), *output.glob(".*.tmp"),
+    for stale in [*output.glob(f"{CHECKPOINTS_DIR}/*/.{EPOCH_PREFIX}*"), *output.glob(".*.tmp"),
                   *output.glob(f".*{WEIGHTS_FILE}.*")]:
         remove(stale)
 
@@ -268,20 +282,20 @@ class EpochCheckpoint(keras.callbacks.Callback):
 def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2, segments=()):
     if is_chief:  # the others write nothing into the run folder (see train.RunFolders)
         folder.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epoch:04d}"
+    name = epoch_folder(epoch)
     # Non-chief workers must save too (saving may run collectives) but to a throwaway place.
     temporary = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder if is_chief else None))
     try:
-        checkpoint.write(str(temporary / "ckpt"))
-        (temporary / "history.json").write_text(json.dumps(history, indent=1))
-        (temporary / "segments.json").write_text(json.dumps(list(segments), indent=1))
+        checkpoint.write(str(temporary / CHECKPOINT))
+        (temporary / HISTORY_FILE).write_text(json.dumps(history, indent=1))
+        (temporary / SEGMENTS_FILE).write_text(json.dumps(list(segments), indent=1))
         if is_chief:
             target = folder / name
             if target.exists():
                 shutil.rmtree(target)
             os.replace(temporary, target)
-            write_text_atomically(folder / "latest", name)
-            for old in sorted(folder.glob("epoch-*"))[:-keep]:
+            write_text_atomically(folder / LATEST_FILE, name)
+            for old in sorted(folder.glob(f"{EPOCH_PREFIX}*"))[:-keep]:
                 shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -289,11 +303,11 @@ def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2, s
 
 def latest_checkpoint(folder):
     """(epochs done, path) of the newest checkpoint in ``folder``, or (0, None)."""
-    latest = Path(folder) / "latest"
+    latest = Path(folder) / LATEST_FILE
     if not latest.exists():
         return 0, None
     path = Path(folder) / latest.read_text().strip()
-    return int(path.name.split("-")[1]), path
+    return int(path.name[len(EPOCH_PREFIX):]), path
 
 
 def restore_checkpoint(folder, checkpoint):
@@ -301,8 +315,8 @@ def restore_checkpoint(folder, checkpoint):
     done, path = latest_checkpoint(folder)
     if path is None:
         return 0, []
-    checkpoint.read(str(path / "ckpt")).expect_partial()
-    history = json.loads((path / "history.json").read_text())
+    checkpoint.read(str(path / CHECKPOINT)).expect_partial()
+    history = json.loads((path / HISTORY_FILE).read_text())
     return done, history
 
 
@@ -314,6 +328,6 @@ def recorded_segments(output, recipe):
     for stage in recipe["stages"]:
         _, path = latest_checkpoint(Path(output) / CHECKPOINTS_DIR / stage["name"])
         if path is not None:
-            segments = (json.loads((path / "segments.json").read_text())
-                        if (path / "segments.json").is_file() else [])
+            segments = (json.loads((path / SEGMENTS_FILE).read_text())
+                        if (path / SEGMENTS_FILE).is_file() else [])
     return segments

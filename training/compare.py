@@ -27,8 +27,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import markdown_header, report_path, run_info
+from el_zoo.provenance import markdown_header, report_path, run_info, write_report
 from el_zoo.registry import model_info
 
 from training.recipes import recorded_elastic_link
@@ -221,12 +220,11 @@ def main(argv=None):
                        "recipe, width, epochs and seed among the given runs.\n")
     summary = summarise(pairs)
     info = report_info("training.compare", argv)
-    write_text_atomically(f"{args.output}.md", report(pairs, unpaired, summary, info))
-    write_text_atomically(f"{args.output}.json", json.dumps(
-        {"summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],
-                                        e["top1"], el_options(e)] for p, e in pairs],
-         "runs": sorted(runs_by_key(runs).values(), key=run_order), **info}, indent=1))
-    print(Path(f"{args.output}.md").read_text())
+    written = write_report(f"{args.output}.md", report(pairs, unpaired, summary, info), {
+        "summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],
+                                       e["top1"], el_options(e)] for p, e in pairs],
+        "runs": sorted(runs_by_key(runs).values(), key=run_order), **info})
+    print(written.read_text())
 
 
 if __name__ == "__main__":

@@ -16,9 +16,8 @@ import time
 import el_zoo
 import tensorflow as tf
 from el_zoo import data
-from el_zoo.atomic import write_text_atomically
 from el_zoo.nets._blocks import set_standardization
-from el_zoo.provenance import git_commit, json_beside, markdown_footer, report_path, run_info
+from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
 from el_zoo.registry import elastic_link_twin, families
 
 VARIANTS = {
@@ -110,9 +109,7 @@ def main(argv=None):
         results[variant] = train_and_evaluate(args, VARIANTS[variant], (images, labels), test)
         print(json.dumps(results[variant]), flush=True)
         info = run_info(started, commit)
-        write_text_atomically(args.out, to_markdown(args, results, info))
-        write_text_atomically(json_beside(args.out),
-                              json.dumps({"results": results, **info}, indent=1))
+        write_report(args.out, to_markdown(args, results, info), {"results": results, **info})
 
 
 if __name__ == "__main__":

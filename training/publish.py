@@ -38,11 +38,11 @@ from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
 from el_zoo.pretrained import MANIFEST_NAME, manifest_json
 from el_zoo.provenance import git_commit, run_info
-from el_zoo.registry import model_info, split_name
+from el_zoo.registry import join_name, model_info, split_name
 
 from training import cards
 from training.compare import is_published
-from training.recipes import recorded_elastic_link
+from training.recipes import recipe_preprocessing, recorded_elastic_link
 from training.release import verified_files
 from training.run_folder import CURVES_FILE, LOG_FILE, METRICS_FILE, WEIGHTS_FILE
 
@@ -81,10 +81,8 @@ def parse_args(argv=None):
 
 
 def preprocessing(training):
-    recipe = training["recipe_config"]
-    size = recipe["image_size"]
-    return {"resize": recipe.get("stored_size") or size,
-            "crop": size if recipe.get("stored_size") else None}
+    """The preprocessing of training record ``training``'s run (``recipe_preprocessing``)."""
+    return recipe_preprocessing(training["recipe_config"])
 
 
 def model_config(training):
@@ -237,7 +235,7 @@ def publish(args):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
     check_default_elastic_link(training)
-    name = f"{training['model']}.{tag}"
+    name = join_name(training["model"], tag)
     flatbuffer, predictions, measured = measure(run_dir, training, args)
     check_reproduces(measured["evaluation"], training["top1"], "the run's")
     folder = Path(args.models_dir) / name

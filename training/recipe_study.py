@@ -16,7 +16,7 @@ so arms trained at equal CPU time read side by side.
 import json
 from pathlib import Path
 
-from el_zoo.atomic import write_text_atomically
+from el_zoo.provenance import markdown_header, write_report
 
 from training.compare import is_report, report_info, report_parser, saved_runs
 from training.logs import read_rows
@@ -92,8 +92,7 @@ def report(records, info):
              "the run cost, whatever else ran beside it) where the run logged them, else wall "
              "minutes, which grow with whatever else shared the machine. CIFAR-10 numbers "
              "are on the lossy JPEG copy of the test split.", "",
-             f"Command: `{info['command']}`  ", f"Commit: {info['git_commit']}  ",
-             f"Date: {info['date']}", ""]
+             *markdown_header(info), ""]
     groups = {}
     for record in records:
         groups.setdefault((record["model"], record["width"], record["dataset"]), []).append(record)
@@ -124,10 +123,8 @@ def main(argv=None):
         parser.exit(2, f"recipe_study: error: {error}\n")
     records = sorted({run_key(r): r for r in found}.values(), key=run_key)  # later wins
     info = report_info("training.recipe_study", argv)
-    write_text_atomically(f"{args.output}.md", report(records, info))
-    write_text_atomically(f"{args.output}.json", json.dumps({"runs": records, **info},
-                                                            indent=1))
-    print(Path(f"{args.output}.md").read_text())
+    print(write_report(f"{args.output}.md", report(records, info),
+                       {"runs": records, **info}).read_text())
 
 
 if __name__ == "__main__":

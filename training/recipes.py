@@ -187,6 +187,16 @@ def get_recipe(name, stage_epochs=None, **overrides):
     return recipe
 
 
+def recipe_preprocessing(recipe):
+    """How the images of a run of ``recipe`` (a recipe, or a run's recorded
+    ``"recipe_config"``) are prepared for evaluation, as the manifest records it for the
+    published model: decoded at ``"resize"`` pixels square (the stored size, else the training
+    size), then centre-cropped to the training size (``"crop"``) when they were stored larger
+    (None: no crop)."""
+    size, stored = recipe["image_size"], recipe.get("stored_size")
+    return {"resize": stored or size, "crop": size if stored else None}
+
+
 def run_elastic_link(model, pairs=()):
     """The full Elastic-Link options a run of ``model`` trains with, as its recipe records
     them (``as_dict``): the model's registered defaults with the ``--elastic-link KEY=VALUE``

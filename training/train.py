@@ -75,7 +75,8 @@ from training.checkpoints import (EpochCheckpoint, check_output_folder, check_re
                                   restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, plot_curves, tensorboard_callback
-from training.recipes import get_recipe, recorded_elastic_link, run_elastic_link
+from training.recipes import (get_recipe, recipe_preprocessing, recorded_elastic_link,
+                              run_elastic_link)
 from training.restart import planned_restart, stages_done
 from training.run_folder import (CHECKPOINTS_DIR, CURVES_FILE, LOG_FILE, METRICS_FILE,
                                  RECIPE_FILE, WEIGHTS_FILE, stage_weights_file)
@@ -214,9 +215,9 @@ def load_data(recipe, args, seed):
     recipe's stored size, else at its training size (the model's input), however large
     they are on disk; the class names are the training split's, with which the evaluation
     split's folders are matched by name (``evaluation_labels``)."""
-    size = recipe["image_size"]
-    decode = recipe.get("stored_size") or size
-    crop = size if recipe["augment"] == "imagenet" else None
+    decode = recipe_preprocessing(recipe)["resize"]
+    # the training size: random-resized-crop's output, and the centre crop of evaluation
+    crop = recipe["image_size"] if recipe["augment"] == "imagenet" else None
     common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=seed,
                   crop_size=crop)
     name = recipe["dataset"]

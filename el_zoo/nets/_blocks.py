@@ -13,6 +13,7 @@ Conventions shared by all families (each is documented once here):
   input standardisation, and the 1x1 convolutions of downsampling shortcuts (ResNets).
 """
 
+import functools
 import math
 import numbers
 
@@ -302,6 +303,49 @@ def assemble(
     if weights is not None:
         load_weights_file(model, weights, include_top=include_top)
     return model
+
+
+def build(
+    model_name,
+    body,
+    *,
+    min_sizes,
+    elastic_link=None,
+    input_shape=None,
+    include_top=True,
+    weights=None,
+    classes=1000,
+    input_tensor=None,
+    width_multiplier=1.0,
+    stem="imagenet",
+    pooling=None,
+    classifier_activation="softmax",
+):
+    """Builds ``model_name``: what every family's builder does, with the arguments of
+    ``el_zoo.load`` (their defaults are these), around the family's own layers.
+
+    ``body(x, *, width_multiplier, stem, elastic_link)`` maps the standardised image to the
+    last feature map (``elastic_link``: the resolved options of ``model_elastic_link``, or
+    None); ``min_sizes``: for each stem, the smallest input side the network takes (its
+    total downsampling). ``assemble`` does the rest.
+
+    Example:
+        ```python
+        def mobilenet(model_name, **kwargs):
+            return build(model_name, _body, min_sizes={"imagenet": 32, "cifar": 16}, **kwargs)
+        ```
+    """
+    check_stem(stem)
+    options = model_elastic_link(model_name, elastic_link)
+    return assemble(
+        model_name,
+        functools.partial(body, width_multiplier=width_multiplier, stem=stem,
+                          elastic_link=options),
+        min_size=min_sizes[stem], input_shape=input_shape, input_tensor=input_tensor,
+        include_top=include_top, weights=weights, classes=classes, stem=stem,
+        pooling=pooling, classifier_activation=classifier_activation,
+        width_multiplier=width_multiplier, elastic_link=options,
+    )
 
 
 def set_standardization(model, dataset):

@@ -4,14 +4,7 @@ them)."""
 
 from el_zoo._keras import keras
 from el_zoo.layers import RPReLU, RSign
-from el_zoo.nets._blocks import (
-    assemble,
-    binary_conv_bn,
-    check_stem,
-    float_conv_bn,
-    model_elastic_link,
-    scaled,
-)
+from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
 
 STEM_WIDTH = 32
 # Output channels of the 13 blocks; a block is strided where its channels grow, except
@@ -55,43 +48,22 @@ def reactnet_block(x, out_filters, strides, name, elastic_link):
     return RPReLU(name=f"{name}_1x1_rprelu")(x)
 
 
-def reactnet(
-    model_name,
-    *,
-    elastic_link=None,
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    classes=1000,
-    input_tensor=None,
-    width_multiplier=1.0,
-    stem="imagenet",
-    pooling=None,
-    classifier_activation="softmax",
-):
-    """Builds ``model_name`` (the arguments of ``el_zoo.load``)."""
-    check_stem(stem)
-    el_options = model_elastic_link(model_name, elastic_link)
+def _body(x, *, width_multiplier, stem, elastic_link):
+    stem_strides = 2 if stem == "imagenet" else 1
+    x = float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=stem_strides,
+                      name="stem")
+    previous = STEM_WIDTH
+    for index, width in enumerate(BLOCK_WIDTHS, start=1):
+        # Channels double exactly where the layout doubles them, whatever the width
+        # multiplier, so the duplicated 1x1 convs always concatenate to the right size.
+        grows = width != previous
+        out_filters = x.shape[-1] * 2 if grows else x.shape[-1]
+        strides = 2 if grows and index > 1 else 1
+        x = reactnet_block(x, out_filters, strides, f"block{index}", elastic_link)
+        previous = width
+    return x
 
-    def body(x):
-        stem_strides = 2 if stem == "imagenet" else 1
-        x = float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=stem_strides,
-                          name="stem")
-        previous = STEM_WIDTH
-        for index, width in enumerate(BLOCK_WIDTHS, start=1):
-            # Channels double exactly where the layout doubles them, whatever the width
-            # multiplier, so the duplicated 1x1 convs always concatenate to the right size.
-            grows = width != previous
-            out_filters = x.shape[-1] * 2 if grows else x.shape[-1]
-            strides = 2 if grows and index > 1 else 1
-            x = reactnet_block(x, out_filters, strides, f"block{index}", el_options)
-            previous = width
-        return x
 
-    return assemble(
-        model_name, body, min_size=32 if stem == "imagenet" else 16,
-        input_shape=input_shape, input_tensor=input_tensor, include_top=include_top,
-        weights=weights, classes=classes, stem=stem, pooling=pooling,
-        classifier_activation=classifier_activation, width_multiplier=width_multiplier,
-        elastic_link=el_options,
-    )
+def reactnet(model_name, **kwargs):
+    """Builds ``model_name`` (the arguments of ``el_zoo.load``: ``_blocks.build``'s)."""
+    return build(model_name, _body, min_sizes={"imagenet": 32, "cifar": 16}, **kwargs)

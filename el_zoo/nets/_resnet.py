@@ -6,14 +6,7 @@ import functools
 
 from el_zoo._keras import keras
 from el_zoo.layers import PooledShortcut
-from el_zoo.nets._blocks import (
-    assemble,
-    binary_conv_bn,
-    check_stem,
-    float_conv_bn,
-    model_elastic_link,
-    scaled,
-)
+from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGE_BLOCKS = (2, 2, 2, 2)
@@ -78,39 +71,18 @@ BLOCKS = {
 }
 
 
-def resnet(
-    model_name,
-    block,
-    *,
-    elastic_link=None,
-    input_shape=None,
-    include_top=True,
-    weights=None,
-    classes=1000,
-    input_tensor=None,
-    width_multiplier=1.0,
-    stem="imagenet",
-    pooling=None,
-    classifier_activation="softmax",
-):
-    """Builds ``model_name`` from ``BLOCKS[block]`` (the arguments of ``el_zoo.load``)."""
-    check_stem(stem)
-    el_options = model_elastic_link(model_name, elastic_link)
-    block = BLOCKS[block]
+def _body(x, *, block, width_multiplier, stem, elastic_link):
+    x = _stem(x, scaled(STAGE_WIDTHS[0], width_multiplier), stem)
+    for stage, (width, blocks) in enumerate(zip(STAGE_WIDTHS, STAGE_BLOCKS), start=1):
+        for index in range(blocks):
+            strides = 2 if stage > 1 and index == 0 else 1
+            name = f"stage{stage}_block{index + 1}"
+            x = block(x, scaled(width, width_multiplier), strides, name, elastic_link)
+    return x
 
-    def body(x):
-        x = _stem(x, scaled(STAGE_WIDTHS[0], width_multiplier), stem)
-        for stage, (width, blocks) in enumerate(zip(STAGE_WIDTHS, STAGE_BLOCKS), start=1):
-            for index in range(blocks):
-                strides = 2 if stage > 1 and index == 0 else 1
-                name = f"stage{stage}_block{index + 1}"
-                x = block(x, scaled(width, width_multiplier), strides, name, el_options)
-        return x
 
-    return assemble(
-        model_name, body, min_size=32 if stem == "imagenet" else 8,
-        input_shape=input_shape, input_tensor=input_tensor, include_top=include_top,
-        weights=weights, classes=classes, stem=stem, pooling=pooling,
-        classifier_activation=classifier_activation, width_multiplier=width_multiplier,
-        elastic_link=el_options,
-    )
+def resnet(model_name, block, **kwargs):
+    """Builds ``model_name`` from ``BLOCKS[block]`` (the arguments of ``el_zoo.load``:
+    ``_blocks.build``'s)."""
+    body = functools.partial(_body, block=BLOCKS[block])
+    return build(model_name, body, min_sizes={"imagenet": 32, "cifar": 8}, **kwargs)
