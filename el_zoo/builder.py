@@ -32,7 +32,7 @@ import h5py
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.model_record import (CONFIG_ATTRIBUTE, built_config, check_class_count,
-                                 class_names_of, name_classes, record)
+                                 class_names_of, in_json_types, name_classes, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
 from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
@@ -351,7 +351,7 @@ def save_weights(model, path, class_names=None):
         model.save_weights(str(temporary), save_format="h5")
         with h5py.File(temporary, "r+") as f:
             if config is not None:
-                f.attrs[CONFIG_ATTRIBUTE] = json.dumps(config, default=repr)
+                f.attrs[CONFIG_ATTRIBUTE] = json.dumps(in_json_types(config))
             if class_names is not None:
                 f.attrs[CLASS_NAMES_ATTRIBUTE] = json.dumps(list(class_names))
     return Path(path)

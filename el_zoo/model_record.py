@@ -20,6 +20,7 @@ that calls an el_zoo model as a layer (a backbone under a new head) records noth
 itself: the backbone keeps its own record, in its own input layer.
 """
 
+import dataclasses
 import hashlib
 import json
 
@@ -44,9 +45,30 @@ def record(model, **values):
     layer = _record_layer(model)
     if layer is not None and values:
         attributes = {key: getattr(model, key) for key in RECORDED if hasattr(model, key)}
-        copy = json.loads(json.dumps(attributes, default=repr))  # what Keras can save
+        copy = in_json_types(attributes)  # what Keras can save
         object.__setattr__(layer, LAYER_ATTRIBUTE, {**copy, "outputs": _outputs(model)})
     return model
+
+
+def in_json_types(value):
+    """``value`` (a configuration, class names) as it reads back from JSON, where el_zoo
+    keeps its records (a saved model, a weights file): numpy's numbers as Python's (json
+    cannot write ``np.float32``, whose repr, "0.25", would read back as a string that the
+    builders refuse), a dataclass (``ElasticLinkOptions``) as the dict of its fields (its
+    ``as_dict``), tuples as lists; a TypeError for any other value."""
+    return json.loads(json.dumps(value, default=_json_value))
+
+
+def _json_value(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if hasattr(value, "tolist"):  # numpy's numbers and arrays
+        return value.tolist()
+    raise TypeError(
+        f"el_zoo records a model's configuration and class names as JSON, to save them with "
+        f"the model and its weights: {value!r} ({type(value).__name__}) is not a number, "
+        "string, list or dict, or one of numpy's numbers."
+    )
 
 
 def forget(model):
@@ -120,8 +142,10 @@ def recorded_class_names(model):
 
 
 def record_config(model, config):
-    """Records on ``model`` the configuration it was built with (the builders do this)."""
-    return record(model, **{CONFIG_ATTRIBUTE: dict(config)})
+    """Records on ``model`` the configuration it was built with (the builders do this), in
+    JSON's types (``in_json_types``): as the model saved and reloaded, and its weights file,
+    give it back."""
+    return record(model, **{CONFIG_ATTRIBUTE: in_json_types(dict(config))})
 
 
 def built_config(model):

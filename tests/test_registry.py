@@ -231,6 +231,38 @@ def test_saved_weights_carry_their_config_and_load_with_it(tmp_path):
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
 
 
+@pytest.mark.parametrize("reloaded", [False, True])
+def test_numpy_numbers_in_a_models_configuration_are_saved_as_numbers(tmp_path, reloaded):
+    # a width from an array of candidates (np.float32, which json cannot write) was saved as
+    # its repr, "0.25": the file, or a model saved whole and reloaded, then refused to load,
+    # "width_multiplier must be a positive number ...; got '0.25'"
+    model = el_zoo.load("resnet18_el", **{**SMALL, "width_multiplier": np.float32(0.25)})
+    assert built_config(model)["width_multiplier"] == 0.25
+    assert type(built_config(model)["width_multiplier"]) is float
+    if reloaded:
+        model.save(tmp_path / "model.keras")
+        model = el_zoo.keras.models.load_model(tmp_path / "model.keras")
+    path = el_zoo.save_weights(model, tmp_path / "weights.h5")
+    loaded = el_zoo.load("resnet18_el", weights=str(path))
+    assert built_config(loaded) == built_config(model) == \
+        built_config(el_zoo.load("resnet18_el", **SMALL))
+
+
+def test_a_configuration_is_recorded_in_json_types_or_refused():
+    # options given as ElasticLinkOptions were saved as their repr, which a file's reader
+    # refused ("Elastic-Link options must be a mapping ..."); other objects as theirs
+    from el_zoo.model_record import record_config
+
+    model = el_zoo.load("resnet18_el", **SMALL)
+    config = built_config(model)
+    options = el_zoo.ElasticLinkOptions.from_record(config["elastic_link"])
+    record_config(model, {**config, "elastic_link": options, "input_shape": (32, 32, 3)})
+    assert built_config(model) == config
+    with pytest.raises(TypeError, match=r"el_zoo records .* as JSON, .*: <object object at "
+                                        r"\w+> \(object\) is not a number, string, list"):
+        record_config(model, {**config, "stem": object()})
+
+
 def test_weights_saved_with_other_elastic_link_options_are_refused(tmp_path):
     _, path = saved_with_config(tmp_path, elastic_link={"position": "after_bn"})
     with pytest.raises(ValueError, match=r"was trained with Elastic-Link options \{'position': "
