@@ -13,9 +13,9 @@ They are plain attributes of the model object, and (``record``) a copy in the co
 layer at the model's input that carries one (``LAYER_ATTRIBUTE``, ``el_zoo.Standardize``),
 which Keras saves with the model: a model reloaded from a ``.keras``/``.h5`` file, or rebuilt
 from its layers (``keras.Model(model.inputs, model.outputs)``), still knows its tag, its
-classes and its configuration. That copy names the model's outputs (``"outputs"``) and
-holds only for a model with those outputs: a new head on the layers of a published model
-(``keras.Model(model.input, Dense(5)(...))``) is another model, as it was before. A model
+classes and its configuration. That copy names the model's outputs and their shapes
+(``"outputs"``) and holds only for a model with those outputs: a new head on the layers of a
+published model (``keras.Model(model.input, Dense(5)(...))``) is another model. A model
 that calls an el_zoo model as a layer (a backbone under a new head) records nothing of it
 itself: the backbone keeps its own record, in its own input layer.
 """
@@ -29,7 +29,7 @@ RECORDED = (CONFIG_ATTRIBUTE, "published_weights", "published_name", "class_name
             "named_classifier")
 # The attribute (and config key) of a layer that carries the record of the model it is the
 # input layer of (``el_zoo.layers.Standardize``): a dict of RECORDED values, JSON's types, and
-# "outputs", the names of that model's outputs; None when nothing is recorded.
+# "outputs", the names and shapes of that model's outputs; None when nothing is recorded.
 LAYER_ATTRIBUTE = "el_zoo_record"
 
 
@@ -118,10 +118,13 @@ def _record_layer(model):
 
 
 def _outputs(model):
-    """The names of ``model``'s outputs, which identify it among the models that share its
-    input layer."""
+    """[name, shape] of each of ``model``'s outputs, which identify it among the models that
+    share its input layer: a new head has another name or, named as el_zoo names its own,
+    another number of classes."""
     names = getattr(model, "output_names", None)
-    return list(names) if names is not None else None
+    if names is None:
+        return None
+    return [[name, output.shape.as_list()] for name, output in zip(names, model.outputs)]
 
 
 def published_name_of(model):

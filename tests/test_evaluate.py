@@ -302,6 +302,23 @@ def test_a_new_head_on_the_layers_of_a_published_model_is_another_model(include_
             "dataset": None, "split": None, "resize": 32, "crop": None, "class_names": None}
 
 
+def test_a_new_head_named_as_the_published_models_own_is_another_model():
+    # the same output name, 3 classes instead of 10: it was taken for resnet26_el.cifar10,
+    # recorded with 10 classes (el_zoo.save_weights wrote classes=10, refused on loading) and
+    # warned of as a head "trained since el_zoo.load recorded its class names"
+    published = el_zoo.load(PUBLISHED)
+    logits = el_zoo.keras.layers.Dense(3, name="predictions")(
+        published.get_layer("avg_pool").output)
+    scores = el_zoo.keras.layers.Activation("softmax", name="probabilities")(logits)
+    extended = el_zoo.keras.Model(published.input, scores)
+    assert extended.output_names == published.output_names
+    assert built_config(extended) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_module._model_preprocessing(extended) == {
+            "dataset": None, "split": None, "resize": 32, "crop": None, "class_names": None}
+
+
 @pytest.mark.parametrize("top", [0, -2, 11, True, 2.0])
 def test_predict_top_must_be_between_one_and_the_classes(model, image_paths, top):
     with pytest.raises(ValueError, match=rf"top must be a whole number from 1 to 10 "
