@@ -97,16 +97,23 @@ def base_url(recorded):
     return os.environ.get(URL_ENV) or recorded or None
 
 
-def check_file(path, *, size, sha256, name):
+# How to get a good copy of a published file that is not the published one.
+REFETCH = f"delete it (it is fetched again from the weights URL, ${URL_ENV}) or reinstall el_zoo"
+# ... of a cached one when no download URL is known: deleting it fetches nothing
+REPLACE = (f"replace it with the published file (delete it and copy that one there), or set "
+           f"{URL_ENV} to where the published files are served (a URL or a folder): it is "
+           "then downloaded again")
+
+
+def check_file(path, *, size, sha256, name, fix=REFETCH):
     """``path`` if its size and sha256 are ``size`` and ``sha256`` (those published for
-    ``name``), else a ValueError saying how to get a good copy."""
+    ``name``), else a ValueError that ends with ``fix``, how to get a good copy."""
     path = Path(path)
     found_size, digest = path.stat().st_size, sha256_of(path)
     if found_size != size or digest != sha256:
         raise ValueError(
             f"{path} has size {found_size} and sha256 {digest} but the manifest records "
-            f"{size} and {sha256} for {name}: the file is corrupt or was changed; delete it "
-            "(it is fetched again from the weights URL, $EL_ZOO_WEIGHTS_URL) or reinstall el_zoo."
+            f"{size} and {sha256} for {name}: the file is corrupt or was changed; {fix}."
         )
     return path
 
@@ -135,7 +142,7 @@ def fetch(relative, *, size, sha256, base_url, local_dir=None, cache_dir=None):
         if _is_published(cached, **check):
             return cached
         if not base_url:
-            return check_file(cached, **check, name=relative)  # the error: how to get one
+            return check_file(cached, **check, name=relative, fix=REPLACE)  # the error
         # Not the published file (a tag republished since, or damaged on disk): downloaded
         # again and replaced, as keras.utils.get_file does.
         warnings.warn(f"the cached {cached} is not the published {relative} (size or "

@@ -191,8 +191,11 @@ def test_a_corrupted_cached_file_without_a_download_url_is_refused(remote, monke
     target = cache / "weights" / "resnet18_el.toy" / "weights.h5"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x" * 10)
-    with pytest.raises(ValueError, match="delete it"):
+    with pytest.raises(ValueError, match="delete it") as error:
         el_zoo.load("resnet18_el.toy")
+    # without a URL nothing is fetched again: said so, it sent the user to a second error
+    assert f"or set {hub.URL_ENV} to where the published files are served" in str(error.value)
+    assert "fetched again" not in str(error.value)
 
 
 def test_a_stale_cached_file_is_downloaded_again(remote, monkeypatch):
