@@ -27,6 +27,7 @@ import el_zoo  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 
 import numpy as np
 import tensorflow as tf
+from el_zoo.benchmark import set_threads
 from el_zoo.layers import (
     ElasticLink,
     channel_matrix,
@@ -113,9 +114,7 @@ def main(argv=None):
                         help="also time these rejected training forms")
     args = parser.parse_args(argv)
     forms = {**FORMS, **{label: REJECTED_FORMS[label] for label in args.also}}
-    for set_threads in (tf.config.threading.set_intra_op_parallelism_threads,
-                        tf.config.threading.set_inter_op_parallelism_threads):
-        set_threads(args.threads)
+    set_threads(args.threads)
     rng = np.random.default_rng(0)
     for name in args.models:
         print(f"| {name} link | x_real -> conv_out | "

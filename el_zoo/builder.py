@@ -36,7 +36,7 @@ from el_zoo.model_record import (CONFIG_ATTRIBUTE, built_config, check_class_cou
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
 from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
-                             is_path_like, model_info, split_name)
+                             is_path_like, join_name, model_info, split_name)
 
 # The HDF5 attributes save_weights writes: el_zoo.model_record.CONFIG_ATTRIBUTE, and
 CLASS_NAMES_ATTRIBUTE = "el_zoo_class_names"  # the names of a classifier's classes
@@ -165,7 +165,7 @@ def _published_name(arch, weights, path):
     published file a weights path holds the content of (``weights="models/X/weights.h5"``
     or a copy), which is then named and preprocessed as the tag would be."""
     if not looks_like_path(weights):
-        return f"{arch}.{weights}"
+        return join_name(arch, weights)
     published = published_with_content(path)
     if published is None or split_name(published.name)[0] != arch:
         return None
@@ -206,7 +206,7 @@ def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None)
             )
         return path, _merge_file_config(arch, path, config, include_top, models_dir)
     manifest = read_manifest(models_dir)
-    name = f"{arch}.{weights}"
+    name = join_name(arch, weights)
     published = manifest.models.get(name)
     if published is None:
         tags = [tag for other, tag in map(split_name, manifest.models) if other == arch]
