@@ -136,6 +136,14 @@ def test_bad_builder_arguments_are_clear_errors(kwargs, message):
         el_zoo.load("resnet18_el", **kwargs)
 
 
+def test_a_numpy_integer_is_a_class_count():
+    # before: "classes must be a positive integer; got 10" for np.int64(10)
+    model = el_zoo.load("resnet18_el", **{**SMALL, "classes": np.int64(3)})
+    assert model.output_shape == (None, 3)
+    with pytest.raises(ValueError, match="classes must be a positive integer; got True"):
+        el_zoo.load("resnet18_el", **{**SMALL, "classes": True})
+
+
 def test_elastic_link_options_reach_every_link():
     model = el_zoo.load("mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)
     links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]

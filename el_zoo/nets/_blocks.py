@@ -225,10 +225,12 @@ def finish_model(
             f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
         )
     if include_top:
-        if not isinstance(classes, int) or classes < 1:
+        if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) \
+                or classes < 1:  # numpy's integers are whole numbers too
             raise ValueError(
                 f"{model_name}: classes must be a positive integer; got {classes!r}."
             )
+        classes = int(classes)
         _check_single_class(model_name, classes, classifier_activation)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
         x = keras.layers.Dense(classes, name=CLASSIFIER)(x)
