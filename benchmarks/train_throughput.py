@@ -21,6 +21,7 @@ import argparse
 import sys
 import time
 
+from el_zoo.benchmark import matmul_gflops
 from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
@@ -58,20 +59,6 @@ def forward_flops(model):
 
     cost = el_zoo.profile(model)
     return 2 * (cost["bops"] + cost["flops"])
-
-
-def matmul_gflops(size, repeats=10):
-    """Float32 matmul GFLOP/s on this process's threads: the machine's measured peak."""
-    import tensorflow as tf
-
-    a = tf.random.stateless_normal((size, size), seed=(0, 1))
-    b = tf.random.stateless_normal((size, size), seed=(0, 2))
-    tf.linalg.matmul(a, b).numpy()  # warm-up
-    started = time.perf_counter()
-    for _ in range(repeats):
-        result = tf.linalg.matmul(a, b)
-    result.numpy()
-    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
 def measure_pair(options):

@@ -165,6 +165,20 @@ def set_threads(count):
     tf.config.threading.set_inter_op_parallelism_threads(count)
 
 
+def matmul_gflops(size, repeats=10):
+    """Float32 matmul GFLOP/s of a ``size`` square matmul on this process's threads: the
+    machine's measured peak, which a benchmark times between its windows (a low or spread
+    peak says something else ran)."""
+    a = tf.random.stateless_normal((size, size), seed=(0, 1))
+    b = tf.random.stateless_normal((size, size), seed=(0, 2))
+    tf.linalg.matmul(a, b).numpy()  # warm-up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        result = tf.linalg.matmul(a, b)
+    result.numpy()
+    return 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+
+
 def float_twin(model):
     """The same architecture with binarization off (float weights and activations)."""
     return strip_binarization(model)

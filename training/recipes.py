@@ -187,6 +187,31 @@ def get_recipe(name, stage_epochs=None, **overrides):
     return recipe
 
 
+# what one epoch of a stage computes, by (binary_weights, binary_activations)
+STAGE_KINDS = {(False, False): "float", (False, True): "real_weights",
+               (True, False): "real_activations", (True, True): "binary"}
+
+
+def stage_kind(recipe, stage):
+    """What one epoch of ``stage`` of ``recipe`` computes, which is what it costs: "float"
+    (the float twin), "real_weights" (binary activations, real weights: stage 1 of the
+    two-stage recipe), "real_activations" or "binary"; a stage with a teacher adds its
+    teacher's forward pass: "binary + float teacher". ``benchmarks/stage_cost.py`` times an
+    epoch of each kind; the recipe study adds them up (``training/recipe_study.py``).
+
+    Example:
+        ```python
+        recipe = get_recipe("cifar10_kd")
+        [stage_kind(recipe, s) for s in recipe["stages"]]  # ["float", "binary + float teacher"]
+        ```
+    """
+    kind = STAGE_KINDS[(stage["binary_weights"], stage["binary_activations"])]
+    if stage["teacher"] is None:
+        return kind
+    teacher = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
+    return f"{kind} + {stage_kind(recipe, teacher)} teacher"
+
+
 def recipe_preprocessing(recipe):
     """How the images of a run of ``recipe`` (a recipe, or a run's recorded
     ``"recipe_config"``) are prepared for evaluation, as the manifest records it for the

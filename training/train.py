@@ -305,9 +305,16 @@ def stage_teacher(args, recipe, stage, classes, folders):
             return None
         return check_teacher(load_teacher(args.teacher), args.teacher,
                              None if args.tfds else classes, len(classes))
+    return earlier_stage_teacher(args.model, recipe, stage, classes,
+                                 folders.stage_weights(stage["teacher"]))
+
+
+def earlier_stage_teacher(model_name, recipe, stage, classes, weights):
+    """The frozen teacher of ``stage``: the model of the earlier stage ``stage["teacher"]``
+    names, with ``weights`` (that stage's trained weights; None: a fresh initialisation,
+    as ``benchmarks/stage_cost.py`` times it, whose cost does not depend on the weights)."""
     source = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
-    teacher = stage_model(args.model, recipe, source, classes,
-                          folders.stage_weights(source["name"]))
+    teacher = stage_model(model_name, recipe, source, classes, weights)
     teacher.trainable = False
     return teacher
 
