@@ -109,10 +109,10 @@ def check_file(path, *, size, sha256, name, fix=REFETCH):
     """``path`` if its size and sha256 are ``size`` and ``sha256`` (those published for
     ``name``), else a ValueError that ends with ``fix``, how to get a good copy."""
     path = Path(path)
-    found_size, digest = path.stat().st_size, sha256_of(path)
-    if found_size != size or digest != sha256:
+    if not _is_published(path, size=size, sha256=sha256):
         raise ValueError(
-            f"{path} has size {found_size} and sha256 {digest} but the manifest records "
+            f"{path} has size {path.stat().st_size} and sha256 {sha256_of(path)} but the "
+            "manifest records "
             f"{size} and {sha256} for {name}: the file is corrupt or was changed; {fix}."
         )
     return path
