@@ -348,3 +348,14 @@ def images_with_machine_independent_top1(model, images, margin=BINARIZATION_MARG
         f"values binarized within {margin} of their RMS of zero take the other sign")
     return images[kept]
 
+
+# ----------------------------------------------------------------------------- toy family
+@pytest.fixture
+def toy_family():
+    """The toy family (``tests/toy.py``) registered for one test; the registry forgets it
+    afterwards, so no other test sees it. A process the test starts sees it through
+    ``python -m tests.toy_cli``."""
+    from tests.toy import registered
+
+    with registered() as family:
+        yield family

@@ -2,6 +2,7 @@
 earlier models' entries."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,9 @@ from tests.conftest import benchmark_script
 stage_cost = benchmark_script("stage_cost")
 
 STUDY = ["cifar10", "cifar10_float_init", "cifar10_kd", "cifar10_two_stage"]
+# the Elastic-Link options of toy_net_el's links as a run records them: its family's own
+# default position (tests/toy.py), not the global one
+TOY_OPTIONS = "position=after_bn"
 
 
 def test_the_study_recipes_use_four_stage_kinds_timed_in_one_process():
@@ -87,16 +91,28 @@ def test_what_can_be_checked_is_checked_before_any_measuring(argv, message, tmp_
     assert not (tmp_path / "stage_cost.md").exists()
 
 
-def test_a_tiny_run_times_each_kind_and_adds_to_an_earlier_report(data_dir, tmp_path, capsys):
-    from el_zoo import data
+def measured_in_this_process(script, options):
+    """What ``run_in_fresh_process(script, options)`` returns, measured in this process:
+    the options and the result pass through JSON, as they cross its process boundary."""
+    assert Path(script) == Path(stage_cost.__file__)
+    return json.loads(json.dumps(stage_cost.measure_kinds(json.loads(json.dumps(options)))))
 
+
+def test_a_tiny_run_times_each_kind_and_adds_to_an_earlier_report(data_dir, tmp_path, capsys,
+                                                                   toy_family, monkeypatch):
+    """The toy family (tests/toy.py), measured in this process: the kinds timed and the
+    report are the script's, whatever the model. (The fresh process a configuration is
+    measured in, and the answer it prints, are tested in tests/test_cli.py.)"""
+    from el_zoo import benchmark, data
+
+    monkeypatch.setattr(benchmark, "run_in_fresh_process", measured_in_this_process)
     out = tmp_path / "stage_cost.md"
     earlier = entry("reactnet_a_el", "binary", 100.0)
     out.with_suffix(".json").write_text(json.dumps({"entries": [earlier]}))
-    stage_cost.main(["resnet18_el", "--width-multiplier", "0.25", "--recipes", "cifar10_kd",
+    stage_cost.main(["toy_net_el", "--width-multiplier", "0.25", "--recipes", "cifar10_kd",
                      "--batch-size", "16", "--warmup", "1", "--steps", "1", "--windows", "2",
-                     "--eval-batches", "1", "--train-limit", "32", "--data-dir", str(data_dir),
-                     "--out", str(out)])
+                     "--eval-batches", "1", "--train-limit", "32", "--matmul-size", "256",
+                     "--data-dir", str(data_dir), "--out", str(out)])
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["entries"][0] == earlier  # kept, with its own provenance
     entries = {e["kind"]: e for e in report["entries"][1:]}
@@ -108,7 +124,7 @@ def test_a_tiny_run_times_each_kind_and_adds_to_an_earlier_report(data_dir, tmp_
         assert (e["train_images"], e["eval_images"]) == (train_images, eval_images)
         assert e["steps_per_epoch"] == train_images // 16
         assert (e["model"], e["width"], e["batch_size"], e["image_size"], e["el_options"]) == \
-            ("resnet18_el", 0.25, 16, 32, "defaults")
+            ("toy_net_el", 0.25, 16, 32, TOY_OPTIONS)
         assert len(e["windows"]["train_step_s"]) == len(e["windows"]["eval_s_per_image"]) == 2
         low, high = e["epoch_s_range"]
         assert 0 < low <= e["epoch_s"] <= high
@@ -116,15 +132,15 @@ def test_a_tiny_run_times_each_kind_and_adds_to_an_earlier_report(data_dir, tmp_
             e["train_step_s"] * e["steps_per_epoch"] + e["eval_s_per_image"] * eval_images,
             abs=0.05)
         assert e["command"].startswith("python ") and \
-            "stage_cost.py resnet18_el --width-multiplier 0.25 --recipes cifar10_kd" in \
+            "stage_cost.py toy_net_el --width-multiplier 0.25 --recipes cifar10_kd" in \
             e["command"]
         assert e["timed_as"] == {"float": "cifar10_kd/float",
                                  "binary + float teacher": "cifar10_kd/main"}[kind]
     text = out.read_text()
     assert "## reactnet_a_el, width 0.25, cifar10 32x32, batch 128, Elastic-Link options: " \
            "defaults" in text
-    assert "## resnet18_el, width 0.25, cifar10 32x32, batch 16, Elastic-Link options: " \
-           "defaults" in text
+    assert "## toy_net_el, width 0.25, cifar10 32x32, batch 16, Elastic-Link options: " \
+           f"{TOY_OPTIONS}" in text
     assert f"| float | {entries['float']['epoch_s']:.0f} (" in text
     assert "| binary | 100 (99-101) | 100.0 | 1.0 | 200 (190-210) | cifar10/main | 5 x 20 | " \
            "earlier, commit aaaaaaaaaaaa |" in text

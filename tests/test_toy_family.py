@@ -1,6 +1,7 @@
 """A new family, registered here and nowhere else, is listed, built, profiled, converted and
 taken up by the benchmarks' family lists like the zoo's own: what CONTRIBUTING.md promises
-a maintainer who adds one. (A toy family: a stem and two binary convs.)"""
+a maintainer who adds one. (A toy family, ``tests/toy.py``: a stem and two binary convs,
+registered for one test by the ``toy_family`` fixture.)"""
 
 import numpy as np
 import pytest
@@ -12,45 +13,7 @@ from el_zoo.convert import interpreter_outputs, tflite_op_names
 from el_zoo.layers import ElasticLink
 from tests.conftest import SMALL, benchmark_script, clear_binarizations_of_zero
 from tests.test_registry import link_positions
-
-FAMILY = "toy_net"
-# The family's own Elastic-Link defaults (not the global ones), as a family declares them.
-TOY_ELASTIC_LINK = el_zoo.ElasticLinkOptions(position="after_bn")
-
-
-def toy_net_layers(model_name, **kwargs):
-    """Builds ``model_name`` (the arguments of ``el_zoo.load``) with the blocks and the
-    builder every family shares, as a family's layer module (``nets/_<family>.py``) does."""
-    from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
-
-    def body(x, *, width_multiplier, stem, elastic_link):
-        x = float_conv_bn(x, scaled(32, width_multiplier), 3, name="stem")
-        x = binary_conv_bn(x, scaled(64, width_multiplier), 3, strides=2, name="unit1",
-                           elastic_link=elastic_link)
-        return binary_conv_bn(x, scaled(64, width_multiplier), 1, name="unit2",
-                              elastic_link=elastic_link)
-
-    return build(model_name, body, min_sizes={"imagenet": 2, "cifar": 2}, **kwargs)
-
-
-def toy_net(**kwargs):
-    """The toy family without Elastic-Link."""
-    return toy_net_layers("toy_net", **kwargs)
-
-
-def toy_net_el(elastic_link=True, **kwargs):
-    """The toy family with Elastic-Link on both binary convs."""
-    return toy_net_layers("toy_net_el", elastic_link=elastic_link, **kwargs)
-
-
-@pytest.fixture
-def toy_family():
-    """The toy family registered (as a family module's decorators register theirs) for one
-    test; the registry forgets it afterwards, so no other test sees it."""
-    with registry.temporary_models():
-        registry.register_model(toy_net, family=FAMILY)
-        registry.register_model(toy_net_el, family=FAMILY, elastic_link=TOY_ELASTIC_LINK)
-        yield FAMILY
+from tests.toy import FAMILY, TOY_ELASTIC_LINK, toy_net
 
 
 def test_the_toy_family_is_listed_with_its_metadata(toy_family, capsys):
