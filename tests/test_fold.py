@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import el_zoo
-from el_zoo.convert import convert, tflite_op_names, verify
+from el_zoo.convert import MIN_AGREEMENT, convert, tflite_op_names
 from el_zoo.fold import fold_elastic_links
 from el_zoo.layers import ElasticLink
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -40,8 +40,10 @@ def randomize_links(model, seed=0):
 
 
 def assert_same_outputs(model, folded, images):
-    expected = model.predict(images, verbose=0)
-    actual = folded.predict(images, verbose=0)
+    # eager calls, both models in the same engine mode: model.predict would first trace
+    # each model, at more CPU cost than computing these ten images
+    expected = model(images, training=False).numpy()
+    actual = folded(images, training=False).numpy()
     difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
     assert difference <= 1e-4 * scale, (difference, scale)
@@ -74,8 +76,12 @@ def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
     model = el_zoo.load(name)
     images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
     images = images_with_machine_independent_top1(model, images.astype(np.float32))
-    flatbuffer = convert(model, verify_images=images)  # fails below 99 % agreement
-    assert verify(flatbuffer, model, images)["top1_agreement"] == 1.0
+    # convert compares the interpreter with the model as given (not the folded one) and
+    # fails below MIN_AGREEMENT (99 %) top-1 agreement. On these few images one
+    # disagreement is already below it, so its passing means every image agrees (a second
+    # verify only repeated that check).
+    assert (len(images) - 1) / len(images) < MIN_AGREEMENT, len(images)
+    flatbuffer = convert(model, verify_images=images)
     folded = op_counts(flatbuffer)
     plain = op_counts(published_file(f"{family}.cifar10", "model.tflite").read_bytes())
     assert folded["LceBconv2d"] == plain["LceBconv2d"]

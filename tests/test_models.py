@@ -38,41 +38,36 @@ def test_default_build_is_imagenet_sized(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_el_variant_links_every_binary_conv(name):
+def test_small_cifar_model_links_predicts_and_round_trips(name, tmp_path):
+    """What one SMALL build shows without changing it: its links, its predictions, its
+    config round trip and its save-and-reload (one build instead of four; the training step
+    below has its own, since it changes the weights). Calls are eager: ``model.predict``
+    would first trace the model, at more CPU cost than predicting two images."""
     model = el_zoo.load(name, **SMALL)
     binary_convs = [
         layer for layer in model.layers
         if getattr(layer, "kernel_quantizer", None) or getattr(layer, "depthwise_quantizer", None)
     ]
     links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
-    assert binary_convs
-    assert len(links) == (len(binary_convs) if has_elastic_link(name) else 0)
+    assert binary_convs, f"{name}: no binary conv"
+    assert len(links) == (len(binary_convs) if has_elastic_link(name) else 0), (
+        f"{name}: {len(links)} links for {len(binary_convs)} binary convs")
 
+    x = images()
+    out = model(x, training=False).numpy()
+    assert out.shape == (2, 10), f"{name}: predictions of shape {out.shape}"
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5,
+                               err_msg=f"{name}: predictions are not a softmax")
 
-@pytest.mark.parametrize("name", MODELS)
-def test_small_cifar_build_and_predict(name):
-    model = el_zoo.load(name, **SMALL)
-    out = model.predict(images(), verbose=0)
-    assert out.shape == (2, 10)
-    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
-
-
-@pytest.mark.parametrize("name", MODELS)
-def test_config_round_trip_gives_the_same_model(name):
-    model = el_zoo.load(name, **SMALL)
     clone = tf.keras.Model.from_config(model.get_config())
     clone.set_weights(model.get_weights())
-    x = images()
-    np.testing.assert_allclose(clone(x, training=False), model(x, training=False), atol=1e-6)
+    np.testing.assert_allclose(clone(x, training=False), out, atol=1e-6,
+                               err_msg=f"{name}: the config round trip changed the outputs")
 
-
-@pytest.mark.parametrize("name", MODELS)
-def test_save_and_reload_give_identical_outputs(name, tmp_path):
-    model = el_zoo.load(name, **SMALL)
     model.save(tmp_path / "model.keras")
     reloaded = tf.keras.models.load_model(tmp_path / "model.keras")
-    x = images()
-    np.testing.assert_array_equal(reloaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(reloaded(x, training=False).numpy(), out,
+                                  err_msg=f"{name}: save and reload changed the outputs")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -101,7 +96,7 @@ def test_one_training_step_changes_every_trainable_variable(name):
 def test_backbone_accepts_odd_and_unknown_input_sizes(name, shape):
     model = el_zoo.load(name, include_top=False, input_shape=shape, stem="cifar",
                         width_multiplier=0.25)
-    features = model.predict(images(1, 45)[:, :, :37], verbose=0)
+    features = model(images(1, 45)[:, :, :37], training=False).numpy()  # eager: no trace
     assert features.ndim == 4 and features.shape[0] == 1
     pooled = el_zoo.load(name, include_top=False, input_shape=shape, stem="cifar",
                          width_multiplier=0.25, pooling="avg")

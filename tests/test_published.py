@@ -177,9 +177,13 @@ RE_PREDICTED = 500
 
 
 @pytest.mark.parametrize("name", PUBLISHED)
-def test_the_published_weights_re_predict_their_recorded_predictions(name, data_dir):
+def test_the_published_weights_re_predict_their_records_and_the_tflite_agrees(name, data_dir):
+    """Both claims on one loaded model (each load of a published model costs seconds)."""
+    from el_zoo.convert import verify
+
+    model = el_zoo.load(name)
     recorded = recorded_predictions(name)[:RE_PREDICTED]
-    model, images = el_zoo.load(name), eval_images(name, data_dir, RE_PREDICTED)
+    images = eval_images(name, data_dir, RE_PREDICTED)
     # called eagerly: model.predict would first trace the model, at more CPU cost than
     # predicting these images
     fresh = np.concatenate([model(images[i:i + 100], training=False).numpy().argmax(-1)
@@ -191,21 +195,20 @@ def test_the_published_weights_re_predict_their_recorded_predictions(name, data_
     # resnet18_el.imagenette, with and without TF_ENABLE_ONEDNN_OPTS=0). Other weights agree
     # far less: reactnet_a.cifar10 with 0.1 % of its binary weights' signs flipped, 85 %.
     agreement = np.mean(fresh == recorded)
-    assert agreement >= 0.98, f"{name}: {agreement:.1%} of {len(images)} images agree"
+    assert agreement >= 0.98, (f"{name} re-predicts its records: {agreement:.1%} of "
+                               f"{len(images)} images agree")
     # what that means for the accuracy the record (and so the card) claims on these images
     labels = eval_labels(name, data_dir)[:RE_PREDICTED]
-    assert abs(np.mean(fresh == labels) - np.mean(recorded == labels)) <= 0.02
+    fresh_top1, recorded_top1 = np.mean(fresh == labels), np.mean(recorded == labels)
+    assert abs(fresh_top1 - recorded_top1) <= 0.02, (
+        f"{name} re-predicts its records: top-1 {fresh_top1:.1%}, recorded {recorded_top1:.1%}")
 
-
-@pytest.mark.parametrize("name", PUBLISHED)
-def test_published_tflite_agrees_with_keras(name, data_dir):
-    from el_zoo.convert import verify
-
-    model = el_zoo.load(name)
-    images = images_with_machine_independent_top1(model, eval_images(name, data_dir, 40))
+    # its .tflite agrees with Keras on the first 40 of those images whose top-1 does not
+    # depend on the machine
+    tflite_images = images_with_machine_independent_top1(model, images[:40])
     flatbuffer = pretrained.published_file(name, "model.tflite").read_bytes()
-    parity = verify(flatbuffer, model, images)
-    assert parity["top1_agreement"] == 1.0
+    parity = verify(flatbuffer, model, tflite_images)
+    assert parity["top1_agreement"] == 1.0, f"{name}'s .tflite disagrees with Keras: {parity}"
 
 
 def test_predict_prints_class_names(data_dir, tmp_path):
