@@ -117,14 +117,21 @@ def calibrate_batch_norm(data_dir):
     one. Some binarized values still sit within float rounding of zero: a parity test
     also calls ``clear_binarizations_of_zero``.
     """
+    import tensorflow as tf
+
     from el_zoo import data
 
     images, _, _ = data.load_split("cifar10", "train", data_dir=data_dir, limit=64)
-    images = images.astype("float32")
+    images = tf.constant(images.astype("float32"))
 
     def calibrate(model, steps=30):
+        # one traced function for the steps: 30 eager passes paid Python's per-layer cost
+        # 30 times (a model of 150-300 layers), one trace pays it once. Each call still
+        # moves the statistics by BN's momentum (0.9): 30 steps take them 96 % of the way
+        # (10 steps: 65 %).
+        forward = tf.function(lambda x: model(x, training=True))
         for _ in range(steps):
-            model(images, training=True)
+            forward(images)
         return model
 
     return calibrate
