@@ -759,13 +759,14 @@ def test_two_workers_killed_and_rerun_resume_alike_with_identical_weights(data_d
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
-def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
-    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
-    process = subprocess.run(
-        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
-         "--output-dir", str(tmp_path), "--strategy", "multiworker"],
-        capture_output=True, text=True, env=env, cwd=REPO)
-    assert process.returncode == 2 and "needs TF_CONFIG" in process.stderr
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    # in this process: the strategy is refused before TensorFlow runs anything
+    from el_zoo.cli import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = main(["train", "resnet18", "--recipe", "cifar10", "--output-dir", str(tmp_path),
+                 "--strategy", "multiworker"])
+    assert code == 2 and "needs TF_CONFIG" in capsys.readouterr().err
 
 
 def test_weight_decay_spares_the_elastic_link_scales_found_by_their_layer():
