@@ -1,14 +1,12 @@
 """Failure paths added with training and publishing: each names the problem and the fix."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 import el_zoo
 from el_zoo import pretrained
-from tests.conftest import REPO, SMALL
+from tests.conftest import SMALL
 from training import publish, recipes
 
 
@@ -54,14 +52,15 @@ def test_publish_of_a_run_needs_a_tag_and_a_metrics_file(tmp_path):
     assert publish.training_record(tmp_path, "cifar10")[1] == "cifar10"
 
 
-def test_training_with_fewer_images_than_a_batch_is_a_clear_error(data_dir, tmp_path):
-    process = subprocess.run(
-        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
-         "--data-dir", str(data_dir), "--output-dir", str(tmp_path), "--train-limit", "20",
-         "--eval-limit", "20", "--batch-size", "32"],
-        capture_output=True, text=True, cwd=REPO)
-    assert process.returncode == 2
-    assert "make no batch of 32: lower --batch-size" in process.stderr
+def test_training_with_fewer_images_than_a_batch_is_a_clear_error(data_dir, tmp_path,
+                                                                   capsys):
+    from el_zoo.cli import main  # in this process: it fails before a model is built
+
+    code = main(["train", "resnet18", "--recipe", "cifar10", "--data-dir", str(data_dir),
+                 "--output-dir", str(tmp_path), "--train-limit", "20", "--eval-limit", "20",
+                 "--batch-size", "32"])
+    assert code == 2
+    assert "make no batch of 32: lower --batch-size" in capsys.readouterr().err
     assert not (tmp_path / "recipe.json").exists()  # nothing half-written
 
 
@@ -186,16 +185,17 @@ def test_a_changed_recipe_default_is_named(tmp_path):
         train.check_resumable(tmp_path, now)
 
 
-def test_output_dir_that_is_a_file_is_a_one_line_error(tmp_path):
+def test_output_dir_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    from el_zoo.cli import main  # in this process: it fails before a model is built
+
     (tmp_path / "notes.txt").write_text("mine")
-    process = subprocess.run(
-        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
-         "--output-dir", str(tmp_path / "notes.txt" / "run")],
-        capture_output=True, text=True, cwd=REPO)
-    assert process.returncode == 2
+    code = main(["train", "resnet18", "--recipe", "cifar10",
+                 "--output-dir", str(tmp_path / "notes.txt" / "run")])
+    error = capsys.readouterr().err
+    assert code == 2
     assert (f"el-zoo train: error: --output-dir {tmp_path}/notes.txt/run: {tmp_path}/notes.txt "
-            "is a file, not a folder; give a folder") in process.stderr
-    assert "Traceback" not in process.stderr
+            "is a file, not a folder; give a folder") in error
+    assert "Traceback" not in error
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def run_python(code, **env):
     """Python CODE in a fresh process (this checkout's el_zoo), TF_USE_LEGACY_KERAS unset."""
@@ -15,13 +17,32 @@ def run_python(code, **env):
                           env=environment, cwd=REPO, timeout=300)
 
 
-def test_import_el_zoo_first_gives_keras_2():
+# What the process of ``el_zoo_then_tensorflow`` writes to stderr once TensorFlow is imported.
+IMPORTED = "-- tensorflow imported --"
+
+
+@pytest.fixture(scope="module")
+def el_zoo_then_tensorflow():
+    """One fresh process for three claims below (each fresh process pays a TensorFlow
+    start-up of about 5 s): it imports el_zoo, then TensorFlow with TensorFlow's C++ log
+    lines on (TF_CPP_MIN_LOG_LEVEL=0), writes ``IMPORTED`` to stderr, then lists the models
+    and imports the modules named like functions of the API. Returns the finished process;
+    it must succeed."""
     result = run_python(
-        "import el_zoo, os, tensorflow as tf;"
-        "print(os.environ['TF_USE_LEGACY_KERAS'], tf.keras.layers.Layer.__module__)"
-    )
+        "import el_zoo, os, sys, tensorflow as tf\n"
+        "print(os.environ['TF_USE_LEGACY_KERAS'], tf.keras.layers.Layer.__module__)\n"
+        f"print({IMPORTED!r}, file=sys.stderr, flush=True)\n"
+        "el_zoo.list_models()\n"
+        "import el_zoo.convert, el_zoo.evaluate, el_zoo.profile\n"
+        "print(callable(el_zoo.convert), callable(el_zoo.evaluate), callable(el_zoo.profile))",
+        TF_CPP_MIN_LOG_LEVEL="0")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["1", "tf_keras.src.engine.base_layer"]
+    return result
+
+
+def test_import_el_zoo_first_gives_keras_2(el_zoo_then_tensorflow):
+    first_line = el_zoo_then_tensorflow.stdout.splitlines()[0]
+    assert first_line.split() == ["1", "tf_keras.src.engine.base_layer"]
 
 
 def test_keras_3_is_a_clear_import_error():
@@ -65,12 +86,11 @@ def test_import_el_zoo_loads_tensorflow_only_when_used():
     ) == ["False", "['resnet18'] False", "ElasticLink True"]
 
 
-def test_tensorflow_loads_without_its_registration_noise():
+def test_tensorflow_loads_without_its_registration_noise(el_zoo_then_tensorflow):
     # TF_CPP_MIN_LOG_LEVEL=0: TensorFlow's own C++ log lines pass; only the three
     # "Unable to register cuFFT/cuDNN/cuBLAS factory" errors are dropped.
-    result = run_python("import el_zoo, tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "Unable to register" not in result.stderr
+    import_lines, imported, _ = el_zoo_then_tensorflow.stderr.partition(IMPORTED)
+    assert imported and "Unable to register" not in import_lines
 
 
 NOISE = (b"2026-01-01 00:00:00.000000: E external/local_xla/xla/stream_executor/cuda/"
@@ -95,15 +115,12 @@ def test_the_stderr_filter_drops_only_the_registration_lines():
                              "no newline at the endafter\n")
 
 
-def test_api_functions_stay_functions_when_their_module_is_imported_first():
+def test_api_functions_stay_functions_when_their_module_is_imported_first(
+        el_zoo_then_tensorflow):
     # el_zoo.evaluate is a function of the API and the name of its module: importing the
-    # module (as training.publish does) after listing models must not replace the function
-    assert printed(
-        "import el_zoo\n"
-        "el_zoo.list_models()\n"
-        "import el_zoo.convert, el_zoo.evaluate, el_zoo.profile\n"
-        "print(callable(el_zoo.convert), callable(el_zoo.evaluate), callable(el_zoo.profile))"
-    ) == ["True True True"]
+    # module (as training.publish does) after listing models, before anything used the API,
+    # must not replace the function
+    assert el_zoo_then_tensorflow.stdout.splitlines()[1:] == ["True True True"]
 
 
 def test_autograph_leaves_keras_2_as_written_and_converts_the_zoos_layers():

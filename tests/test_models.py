@@ -30,11 +30,12 @@ def test_the_registry_holds_the_families_with_and_without_el():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_default_build_is_imagenet_sized(name):
-    model = el_zoo.load(name)
-    assert model.input_shape == (None, 224, 224, 3)
-    assert model.output_shape == (None, 1000)
-    links = [layer for layer in model.layers if isinstance(layer, ElasticLink)]
-    assert bool(links) == has_elastic_link(name)
+    from tests.conftest import build_facts  # the default builds, shared with the cost tests
+
+    built = build_facts(name)
+    assert built.input_shape == (None, 224, 224, 3)
+    assert built.output_shape == (None, 1000)
+    assert bool(built.links) == has_elastic_link(name)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -6,11 +6,12 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo import ElasticLink
+from tests.conftest import build_facts
 
 
 def test_reactnet_a_matches_its_published_cost():
     # ReActNet (Liu et al. 2020), Table: 4.82e9 BOPs, 0.12e8 FLOPs, 0.87e8 OPs.
-    cost = el_zoo.profile(el_zoo.load("reactnet_a"))
+    cost = build_facts("reactnet_a").profile
     assert cost["bops"] == pytest.approx(4.82e9, rel=0.02)
     assert cost["flops"] == pytest.approx(0.12e8, rel=0.02)
     assert cost["ops"] == pytest.approx(0.87e8, rel=0.02)
@@ -18,7 +19,7 @@ def test_reactnet_a_matches_its_published_cost():
 
 def test_resnet18_matches_bi_real_net_18():
     # Bi-Real Net-18 (Liu et al. 2018): 1.68e9 BOPs, 1.63e8 OPs.
-    cost = el_zoo.profile(el_zoo.load("resnet18"))
+    cost = build_facts("resnet18").profile
     assert cost["bops"] == pytest.approx(1.68e9, rel=0.02)
     assert cost["ops"] == pytest.approx(1.63e8, rel=0.02)
 
@@ -48,8 +49,8 @@ def test_hand_counted_costs():
 
 @pytest.mark.parametrize("family", el_zoo.registry.families(include_research=False))
 def test_el_costs_little(family):
-    plain = el_zoo.profile(el_zoo.load(family))
-    linked = el_zoo.profile(el_zoo.load(el_zoo.registry.elastic_link_twin(family)))
+    plain = build_facts(family).profile
+    linked = build_facts(el_zoo.registry.elastic_link_twin(family)).profile
     assert linked["bops"] == plain["bops"]
     assert 0 < linked["params"] - plain["params"] < 0.01 * plain["params"]
     assert 0 < linked["ops"] - plain["ops"] < 0.35 * plain["ops"]

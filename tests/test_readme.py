@@ -8,7 +8,8 @@ import shlex
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, benchmark_script
+from el_zoo.registry import families
+from tests.conftest import REPO, benchmark_script, build_facts
 
 README = REPO / "README.md"
 EL_PAGE = REPO / "docs" / "elastic_link.md"
@@ -121,14 +122,36 @@ def el_cost_script():
     return benchmark_script("el_cost")
 
 
-def test_el_cost_table_is_current():
+STALE = "{doc}'s EL cost table is stale: run python benchmarks/el_cost.py --doc {doc}"
+
+
+def page_cost_lines():
+    """The lines of the page's generated block, from its start marker to its end marker."""
+    page = EL_PAGE.read_text()
+    return el_cost_block(page).search(page).group().split("\n")
+
+
+def test_el_cost_table_has_one_row_per_family_and_configuration():
+    """With the test below (each family's rows as generated), the page's block is the
+    table el_cost.py generates: its markers, header and rows in this order."""
     el_cost = el_cost_script()
     assert REPO / el_cost.DOC == EL_PAGE
-    page = EL_PAGE.read_text()
-    assert el_cost.replace_block(page, el_cost.cost_table()) == page, (
-        f"{el_cost.DOC}'s EL cost table is stale: run python benchmarks/el_cost.py --doc "
-        f"{el_cost.DOC}"
-    )
+    lines = page_cost_lines()
+    assert lines[:3] == [el_cost.START, *el_cost.HEADER], STALE.format(doc=el_cost.DOC)
+    assert lines[-1] == el_cost.END, STALE.format(doc=el_cost.DOC)
+    keys = [tuple(cell.strip() for cell in row.split("|")[1:3]) for row in lines[3:-1]]
+    assert keys == [(family, label) for family in el_cost.FAMILIES
+                    for label in el_cost.CONFIGS], STALE.format(doc=el_cost.DOC)
+
+
+@pytest.mark.parametrize("family", families(include_research=True))
+def test_el_cost_rows_of_each_family_are_current(family):
+    # one test per family: the builds of a family (4, at width 1) are most of the cost
+    el_cost = el_cost_script()
+    rows = [line for line in page_cost_lines() if line.startswith(f"| {family} |")]
+    assert rows == el_cost.family_rows(
+        family, lambda name, config: build_facts(name, **config).profile
+    ), STALE.format(doc=el_cost.DOC)
 
 
 def test_the_el_page_names_every_elastic_link_option():

@@ -219,7 +219,20 @@ def test_float_twin_for_training_uses_hard_tanh_and_keeps_weight_names():
         strip_binarization(model, activation="relu")
 
 
-def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
+def el_zoo_train_here(capsys, *arguments):
+    """Runs `el-zoo train ...` through the CLI in this process (no TensorFlow start-up of
+    its own) and returns what it printed; it must succeed."""
+    from el_zoo.cli import main
+
+    code = main(["train", *map(str, arguments)])
+    out, err = capsys.readouterr()
+    assert code == 0, f"el-zoo train {arguments} failed:\n{out[-3000:]}\n{err[-3000:]}"
+    return out
+
+
+def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path, capsys):
+    """The real family's float stage and distillation (resnet18_el), in this process: its
+    two invocations share one TensorFlow start-up."""
     output = tmp_path / "run"
     # --segment-minutes 0: the first invocation ends at the stage boundary, the float
     # stage's weights saved; the rerun trains the main stage with the float twin as teacher
@@ -228,9 +241,9 @@ def test_float_teacher_stage_distils_into_the_binary_stage(data_dir, tmp_path):
                "--eval-limit", 100, "--batch-size", 64, "--width-multiplier", 0.125,
                "--verbose", 2, "--segment-minutes", 0]
     assert "stopped after float epoch 1 with its checkpoint written" in \
-        el_zoo_train(*command).stdout
+        el_zoo_train_here(capsys, *command)
     assert (output / "float-weights.h5").exists() and not (output / "metrics.json").exists()
-    el_zoo_train(*command)
+    el_zoo_train_here(capsys, *command)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["stages"] == ["float", "main"] and metrics["epochs"] == 2
     # the run's weights name its classes, for el_zoo.load(..., weights=) and predict
@@ -776,13 +789,14 @@ def test_two_workers_killed_and_rerun_resume_alike_with_identical_weights(data_d
     assert json.loads((run / "metrics.json").read_text())["epochs"] == 2
 
 
-def test_multiworker_without_tf_config_is_a_clear_error(tmp_path):
-    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
-    process = subprocess.run(
-        [sys.executable, "-m", "el_zoo.cli", "train", "resnet18", "--recipe", "cifar10",
-         "--output-dir", str(tmp_path), "--strategy", "multiworker"],
-        capture_output=True, text=True, env=env, cwd=REPO)
-    assert process.returncode == 2 and "needs TF_CONFIG" in process.stderr
+def test_multiworker_without_tf_config_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    # in this process: the strategy is refused before TensorFlow runs anything
+    from el_zoo.cli import main
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = main(["train", "resnet18", "--recipe", "cifar10", "--output-dir", str(tmp_path),
+                 "--strategy", "multiworker"])
+    assert code == 2 and "needs TF_CONFIG" in capsys.readouterr().err
 
 
 def test_weight_decay_spares_the_elastic_link_scales_found_by_their_layer():
