@@ -99,6 +99,18 @@ def data_env():
         os.environ[DATA_ENV] = str(data_folder())
 
 
+@pytest.fixture(autouse=True)
+def seeded():
+    """Seeds Python's, NumPy's and TensorFlow's random generators before each test
+    (``keras.utils.set_random_seed(0)``).
+
+    Why: without it a test that builds random weights or draws random data got the
+    generators in whatever state the tests before it on its worker left them (worksteal
+    changes that order from run to run, and in-process trainings seed them): its verdict
+    could depend on what ran before. A test that seeds itself is unchanged."""
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(scope="session")
 def cifar_images(data_dir):
     """Ten real CIFAR-10 test images (one per class) as float32 in [0, 255], and labels."""
