@@ -37,10 +37,23 @@ TFLITE_IDENTIFIER = b"TFL3"
 # Peak memory is measured in a fresh process: its peak resident set while loading the model
 # and running it once, minus its resident set just before (after the library imports).
 # Linux resets the peak counter (VmHWM) when "5" is written to /proc/self/clear_refs.
+# The process loads LCE's interpreter extension from its file, without TensorFlow: importing
+# it as larq_compute_engine.tflite.python.interpreter_wrapper_lite runs the package's
+# __init__, which imports LCE's converter and with it all of TensorFlow (about 5 s per
+# probe), while the extension itself needs only the C and C++ runtimes.
 _MEMORY_PROBE = """
+import importlib.util
 import sys
+from pathlib import Path
+
 import numpy as np
-from larq_compute_engine.tflite.python.interpreter_wrapper_lite import LiteInterpreter
+
+package = importlib.util.find_spec("larq_compute_engine").submodule_search_locations[0]
+(extension,) = Path(package, "tflite", "python").glob("interpreter_wrapper_lite*.so")
+spec = importlib.util.spec_from_file_location("interpreter_wrapper_lite", extension)
+wrapper = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(wrapper)
+LiteInterpreter = wrapper.LiteInterpreter
 
 def status_bytes(field):
     with open("/proc/self/status") as f:
