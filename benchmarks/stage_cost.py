@@ -56,7 +56,8 @@ import shlex  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-from el_zoo.provenance import json_beside, markdown_footer, report_path  # noqa: E402
+from el_zoo.provenance import (  # noqa: E402
+    earlier_records, markdown_footer, merged_records, report_path)
 
 from training.recipe_study import COST_KEY, cost_key  # noqa: E402
 from training.recipes import get_recipe, stage_kind  # noqa: E402
@@ -231,21 +232,13 @@ def entries_of(result, options, provenance):
 
 def earlier_entries(out):
     """The entries of the report already at ``out`` (its JSON), else none."""
-    path = Path(json_beside(out))
-    if not path.is_file():
-        return []
-    entries = json.loads(path.read_text()).get("entries")
-    if entries is None:
-        raise ValueError(f"{path} is not a stage_cost report (no \"entries\"): give another "
-                         "--out, or remove it.")
-    return entries
+    return earlier_records(out, "entries", "stage_cost")
 
 
 def merged(earlier, new):
     """``earlier`` entries with ``new`` ones added; a new entry replaces an earlier one of
     the same ``cost_key``. Ordered by key."""
-    by_key = {cost_key(entry): entry for entry in [*earlier, *new]}
-    return [by_key[key] for key in sorted(by_key, key=str)]
+    return sorted(merged_records(earlier, new, cost_key), key=lambda entry: str(cost_key(entry)))
 
 
 def ms(seconds):

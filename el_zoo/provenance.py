@@ -142,3 +142,55 @@ def write_report(markdown_path, markdown, record):
     path = write_text_atomically(markdown_path, markdown)
     write_text_atomically(json_beside(markdown_path), json.dumps(record, indent=1) + "\n")
     return path
+
+
+# What each record of a report that keeps earlier records carries of its own (``run_info``'s
+# fields): the command that measured it, once records of several commands share a report.
+RECORD_PROVENANCE = ("command", "git_commit", "machine", "date", "wall_time_s")
+
+
+def report_records(json_path, key, kind, remedy):
+    """The records a ``kind`` report's JSON at ``json_path`` keeps under ``key``.
+
+    Raises ValueError, ending with ``remedy``, when the file is not that kind of report
+    (it has no ``key``), e.g. ``report_records(path, "entries", "stage_cost", "give the JSON
+    of benchmarks/stage_cost.py")``.
+    """
+    records = json.loads(Path(json_path).read_text()).get(key)
+    if records is None:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{json_path} is not {article} {kind} report (no \"{key}\"): {remedy}")
+    return records
+
+
+def earlier_records(markdown_path, key, kind):
+    """The records of the ``kind`` report already written at ``markdown_path`` (its JSON
+    beside it, ``json_beside``; none when there is no JSON yet), for a report that keeps
+    earlier records when a new command writes it (``merged_records``).
+
+    Each record comes back with its own provenance (``RECORD_PROVENANCE``): a report written
+    before its records kept their own gives them its header's, the one command that
+    measured them all. Raises ValueError when the JSON is another kind of report.
+
+    Example:
+        ```python
+        earlier = earlier_records(args.out, "results", "el_scale")
+        results = merged_records(earlier, new, key=lambda result: result["source"])
+        ```
+    """
+    path = Path(json_beside(markdown_path))
+    if not path.is_file():
+        return []
+    report = json.loads(path.read_text())
+    header = {field: report[field] for field in RECORD_PROVENANCE if field in report}
+    return [{**header, **record}
+            for record in report_records(path, key, kind, "give another --out, or remove it.")]
+
+
+def merged_records(earlier, new, key):
+    """``earlier`` records with ``new`` ones after them; a new record replaces, in its place,
+    the earlier one of the same ``key(record)`` (within ``new``, the later one wins)."""
+    by_key = {}
+    for record in [*earlier, *new]:
+        by_key[key(record)] = record  # a replaced key keeps its first place
+    return list(by_key.values())

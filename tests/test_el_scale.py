@@ -56,3 +56,65 @@ def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
                                                                 data_dir, 4)
     assert (name, options_label, pixels.shape) == ("mobilenet_v1_el.toy", "position=after_bn",
                                                    (4, 32, 32, 3))
+
+
+# A result of a report written before each result kept its own provenance: the report's one
+# header said which command measured them all.
+OLD_HEADER = {"command": "python benchmarks/el_scale.py a.cifar10 /runs/b", "git_commit": "c" * 40,
+              "machine": "old machine", "date": "2026-11-27 16:47 UTC", "wall_time_s": 110.0}
+
+
+def result(source, ratio):
+    """An el_scale result as its JSON keeps it (one conv kind)."""
+    return {"name": source, "source": source, "el_options": "defaults",
+            "by_kind": {"3x3": {"links": 8, "ratio_median": ratio, "ratio_min": ratio / 2,
+                                "ratio_max": 2 * ratio, "gamma_abs_mean": 0.25}},
+            "links": []}
+
+
+def measured(monkeypatch, scale, ratio):
+    """``scale.main`` measures every source at ``ratio`` (no model is built)."""
+    monkeypatch.setattr(scale, "load_source",
+                        lambda source, data_dir, images: (None, source, "defaults", None))
+    monkeypatch.setattr(scale, "link_scales",
+                        lambda model, images: [{"kind": "3x3", "ratio": ratio,
+                                                "gamma_abs_mean": 0.25}])
+
+
+def test_earlier_results_are_kept_and_a_source_measured_again_replaces_its_row(
+        tmp_path, monkeypatch):
+    scale = el_scale()
+    out = tmp_path / "el_scale.md"
+    out.with_suffix(".json").write_text(json.dumps(
+        {"results": [result("a.cifar10", 0.365), result("/runs/b", 0.109)], **OLD_HEADER}))
+    measured(monkeypatch, scale, 0.5)
+    monkeypatch.setattr("sys.argv", ["benchmarks/el_scale.py", "/runs/c", "a.cifar10"])
+    scale.main(["/runs/c", "a.cifar10", "--images", "64", "--out", str(out)])
+
+    report = json.loads(out.with_suffix(".json").read_text())
+    kept, *new = report["results"]
+    # a.cifar10 keeps its place with its new numbers; the new source comes after the earlier
+    assert [r["source"] for r in report["results"]] == ["a.cifar10", "/runs/b", "/runs/c"]
+    assert kept["by_kind"]["3x3"]["ratio_median"] == 0.5 and kept["images"] == 64
+    assert kept["command"].endswith("el_scale.py /runs/c a.cifar10")
+    assert new[0] == {**result("/runs/b", 0.109), **OLD_HEADER, "images": 256}
+    text = out.read_text()
+    # the earlier row as the report rendered it, numbered by the header's command
+    assert "| /runs/b | defaults | 3x3 | 8 | 10.9 % (5.5-21.8 %) | 0.25 | 2 |" in text
+    assert "| a.cifar10 | defaults | 3x3 | 1 | 50.0 % (50.0-50.0 %) | 0.25 | 1 |" in text
+    assert text.index("| a.cifar10 |") < text.index("| /runs/b |") < text.index("| /runs/c |")
+    assert ("### 2\n\nThe first 256 images of each evaluation split; wall time 1.8 min.\n\n"
+            "Command: `python benchmarks/el_scale.py a.cifar10 /runs/b`  \n"
+            f"Commit: {'c' * 40}  \nMachine: old machine  \nDate: 2026-11-27 16:47 UTC") in text
+    assert "### 1\n\nThe first 64 images of each evaluation split" in text
+
+
+def test_an_out_that_is_another_report_is_refused_before_measuring(tmp_path, monkeypatch,
+                                                                  capsys):
+    scale = el_scale()
+    (tmp_path / "deploy.json").write_text(json.dumps({"entries": []}))
+    monkeypatch.setattr(scale, "load_source", lambda *args: pytest.fail("measured"))
+    with pytest.raises(SystemExit):
+        scale.main(["a.cifar10", "--out", str(tmp_path / "deploy.md")])
+    assert (f"el_scale: error: {tmp_path / 'deploy.json'} is not an el_scale report (no "
+            "\"results\"): give another --out, or remove it.") in capsys.readouterr().err

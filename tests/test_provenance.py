@@ -3,6 +3,8 @@
 import json
 import subprocess
 
+import pytest
+
 from el_zoo.provenance import git_commit
 
 
@@ -72,3 +74,38 @@ def test_a_report_is_written_with_its_json_record_beside_it(tmp_path):
     assert written == tmp_path / "sub" / "speed.md" and written.read_text() == "# Speed\n"
     assert json.loads((tmp_path / "sub" / "speed.json").read_text()) == record
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["speed.json", "speed.md"]
+
+
+def test_a_report_that_keeps_earlier_records_reads_them_with_their_provenance(tmp_path):
+    from el_zoo.provenance import earlier_records
+
+    assert earlier_records(str(tmp_path / "none.md"), "results", "el_scale") == []
+    header = {"command": "measure all", "git_commit": "a" * 40, "machine": "m", "date": "d",
+              "wall_time_s": 60.0}
+    (tmp_path / "report.json").write_text(json.dumps(
+        {"results": [{"source": "old"}, {"source": "own", "command": "measure own"}],
+         **header}))
+    # a record without its own provenance is given the header's, the command that wrote them
+    assert earlier_records(str(tmp_path / "report.md"), "results", "el_scale") == [
+        {**header, "source": "old"}, {**header, "source": "own", "command": "measure own"}]
+
+
+def test_reading_another_kind_of_report_is_a_clear_error(tmp_path):
+    from el_zoo.provenance import earlier_records, report_records
+
+    (tmp_path / "deploy.json").write_text(json.dumps({"results": []}))
+    with pytest.raises(ValueError, match=r"deploy.json is not a stage_cost report \(no "
+                                         r"\"entries\"\): give the JSON of stage_cost"):
+        report_records(tmp_path / "deploy.json", "entries", "stage_cost",
+                       "give the JSON of stage_cost")
+    with pytest.raises(ValueError, match=r"is not an el_scale report .*give another --out"):
+        earlier_records(str(tmp_path / "deploy.md"), "entries", "el_scale")
+
+
+def test_a_new_record_replaces_the_earlier_one_of_its_key_in_its_place():
+    from el_zoo.provenance import merged_records
+
+    earlier = [{"key": "a", "n": 1}, {"key": "b", "n": 1}]
+    new = [{"key": "c", "n": 2}, {"key": "a", "n": 2}]
+    assert merged_records(earlier, new, key=lambda record: record["key"]) == [
+        {"key": "a", "n": 2}, {"key": "b", "n": 1}, {"key": "c", "n": 2}]

@@ -29,7 +29,7 @@ import json
 import shlex
 from pathlib import Path
 
-from el_zoo.provenance import markdown_header, report_path, write_report
+from el_zoo.provenance import markdown_header, report_path, report_records, write_report
 
 from training.compare import el_options, is_report, report_info, report_parser, saved_runs
 from training.logs import read_rows
@@ -162,10 +162,8 @@ def read_costs(path, records):
         commands = "; ".join(f"`{measure_command(group)}`" for group in groups.values())
         raise ValueError(f"no stage cost report at {path}: the minutes-alone clock needs one. "
                          f"Measure it on a quiet machine: {commands}")
-    entries = json.loads(path.read_text()).get("entries")
-    if entries is None:
-        raise ValueError(f"{path} is not a stage cost report (no \"entries\"): give the JSON "
-                         "of benchmarks/stage_cost.py with --stage-cost.")
+    entries = report_records(path, "entries", "stage_cost",
+                             "give the JSON of benchmarks/stage_cost.py with --stage-cost.")
     return {cost_key(entry): entry for entry in entries}
 
 
