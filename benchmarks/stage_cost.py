@@ -57,7 +57,7 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 from el_zoo.provenance import (  # noqa: E402
-    earlier_records, markdown_footer, merged_records, report_path)
+    RECORD_PROVENANCE, earlier_records, markdown_footer, merged_records, report_path)
 
 from training.recipe_study import COST_KEY, cost_key  # noqa: E402
 from training.recipes import get_recipe, stage_kind  # noqa: E402
@@ -350,8 +350,7 @@ def main(argv=None):
     info = {**run_info(started, commit), "note": args.note}
     if argv is not None:  # called, not run: the command that reruns it
         info["command"] = f"python {os.path.relpath(__file__)} {shlex.join(argv)}"
-    provenance = {key: info[key] for key in ("command", "git_commit", "machine", "date",
-                                             "wall_time_s", "note")}
+    provenance = {key: info[key] for key in (*RECORD_PROVENANCE, "note")}
     new = [entry for result, options in results
            for entry in entries_of(result, options, provenance)]
     entries = merged(earlier, new)
