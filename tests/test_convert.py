@@ -21,8 +21,9 @@ def binary_pointwise_or_full_convs(model):
     return [layer for layer in model.layers if getattr(layer, "kernel_quantizer", None)]
 
 
-# Every published family, and of the research variants (which reuse the families' layers)
-# the one that brings a layer of its own, PooledShortcut: each conversion takes a minute or two.
+# Every family not tagged research, and of the research variants (which reuse the families'
+# layers) the one that brings a layer of its own, PooledShortcut: each conversion takes a
+# minute or two.
 CONVERTED = [name for name in el_zoo.list_models()
              if "research" not in el_zoo.registry.model_tags(name)] + ["resnet26p_el"]
 

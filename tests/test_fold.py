@@ -54,7 +54,8 @@ def op_counts(flatbuffer):
 
 
 @pytest.mark.parametrize("name, position", [(name, "before_bn") for name in LINKED]
-                         + [("mobilenet_v1_el", "after_bn"), ("reactnet_a_el", "after_bn")])
+                         + [("mobilenet_v1_el", "after_bn"), ("reactnet_a_el", "after_bn"),
+                            ("resnet26s_el", "after_bn")])
 def test_folded_family_computes_what_the_trained_one_does(
     name, position, cifar_images, calibrate_batch_norm
 ):

@@ -206,8 +206,9 @@ def test_default_elastic_link_weights_refuse_other_options(tmp_path, monkeypatch
 
 
 def test_research_variants_are_tagged_and_bad_tags_are_refused():
-    assert el_zoo.registry.model_tags("resnet26s_el.cifar10") == {"research"}
+    assert el_zoo.registry.model_tags("resnet26p_el.cifar10") == {"research"}
     assert el_zoo.registry.model_tags("resnet26") == frozenset()
+    assert el_zoo.registry.model_tags("resnet26s_el") == frozenset()  # no longer research
     with pytest.raises(ValueError, match="unknown model tags \\['beta'\\]"):
         el_zoo.register_model(tags=("beta",))
 
@@ -379,7 +380,7 @@ def test_list_models_filters_by_family_elastic_link_tags_and_weights():
     research = el_zoo.list_models(tags=("research",))
     assert research and set(research).isdisjoint(el_zoo.list_models(include_research=False))
     assert el_zoo.list_models("resnet26*", elastic_link=True, include_research=False) == [
-        "resnet26_el"]
+        "resnet26_el", "resnet26s_el"]
     published_el = el_zoo.list_models(pretrained=True, elastic_link=True)
     assert "mobilenet_v1_el.cifar10" in published_el and "resnet26.cifar10" not in published_el
 
@@ -396,6 +397,7 @@ def test_published_weights_were_trained_with_their_models_elastic_link_defaults(
 def test_each_family_builds_the_elastic_link_defaults_it_registered():
     assert link_positions(el_zoo.load("mobilenet_v1_el", **SMALL)) == {"after_bn"}
     assert link_positions(el_zoo.load("reactnet_a_el", **SMALL)) == {"before_bn"}
+    assert link_positions(el_zoo.load("resnet26s_el", **SMALL)) == {"after_bn"}
     assert link_positions(el_zoo.load(
         "mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)) == {"after_bn"}
     model = el_zoo.load("mobilenet_v1_el", **SMALL)

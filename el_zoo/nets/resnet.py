@@ -13,12 +13,13 @@ Two bottleneck variants isolate what Elastic-Link adds to ``resnet26`` (no real-
 path of the block's own crosses a binary conv):
 
 - ``resnet26s``: no shortcuts at all ("straight"), so in ``resnet26s_el`` the links are
-  the only real-valued path through each binary conv.
-- ``resnet26p``: identity shortcuts, and weight-free downsampling shortcuts
-  (``PooledShortcut``: average pool + channel repeat) instead of the float 1x1 convs, so
-  every weighted conv but the stem and classifier is binary. Stems: ``"imagenet"`` is
-7x7/2 conv + BN + 3x3/2 max pool (total downsampling 32); ``"cifar"`` is a 3x3/1 conv + BN
-(total downsampling 8).
+  the only real-valued path through each binary conv; its links go after BN by default.
+- ``resnet26p`` (tagged "research"): identity shortcuts, and weight-free downsampling
+  shortcuts (``PooledShortcut``: average pool + channel repeat) instead of the float 1x1
+  convs, so every weighted conv but the stem and classifier is binary.
+
+Stems: ``"imagenet"`` is 7x7/2 conv + BN + 3x3/2 max pool (total downsampling 32);
+``"cifar"`` is a 3x3/1 conv + BN (total downsampling 8).
 
 References:
     - [Liu et al., Bi-Real Net, ECCV 2018](https://arxiv.org/abs/1808.00278)
@@ -60,15 +61,20 @@ def resnet26_el(elastic_link=True, **kwargs):
     return _resnet("resnet26_el", "bottleneck", elastic_link=elastic_link, **kwargs)
 
 
-@register_model(family="resnet26s", tags=("research",))
+@register_model(family="resnet26s")
 def resnet26s(**kwargs):
     """Binarized bottleneck ResNet-26 without shortcuts (no Elastic-Link)."""
     return _resnet("resnet26s", "straight", **kwargs)
 
 
-@register_model(family="resnet26s", elastic_link=ElasticLinkOptions(), tags=("research",))
+# Links after BN: without block shortcuts the links are the only real-valued path through
+# each binary conv, and after BN they gained more over the plain twin than links before BN,
+# as in mobilenet_v1, which has no shortcuts either (docs/elastic_link.md). Its runs with
+# links before BN keep that meaning: their records hold every option (from_record).
+@register_model(family="resnet26s", elastic_link=ElasticLinkOptions(position="after_bn"))
 def resnet26s_el(elastic_link=True, **kwargs):
-    """Binarized bottleneck ResNet-26 without shortcuts, Elastic-Link on every binary conv."""
+    """Binarized bottleneck ResNet-26 without shortcuts, Elastic-Link on every binary conv,
+    added after each conv's batch norm by default."""
     return _resnet("resnet26s_el", "straight", elastic_link=elastic_link, **kwargs)
 
 
