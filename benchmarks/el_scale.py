@@ -130,6 +130,8 @@ def measured_by(result):
 def to_markdown(results):
     """One table of every result, each row numbered by the command that measured it, then
     those commands."""
+    from training.compare import options_naming_line
+
     commands = {}
     for result in results:
         commands.setdefault(measured_by(result), []).append(result)
@@ -139,7 +141,8 @@ def to_markdown(results):
              "Ratio = std of `gamma * T(x)` / std of the tensor it is added to, over the first "
              "class-balanced images of each model's evaluation split (CIFAR-10: the lossy JPEG "
              "copy). A row's last column numbers the command that measured it, listed under "
-             "Commands with its commit, machine, date and number of images.", "",
+             "Commands with its commit, machine, date and number of images. "
+             + options_naming_line(), "",
              "| model | EL options | conv | links | ratio median (min-max) | mean abs(gamma) "
              "| command |",
              "|---|---|---|---|---|---|---|"]

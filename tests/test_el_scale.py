@@ -102,6 +102,7 @@ def test_earlier_results_are_kept_and_a_source_measured_again_replaces_its_row(
     # the earlier row as the report rendered it, numbered by the header's command
     assert "| /runs/b | defaults | 3x3 | 8 | 10.9 % (5.5-21.8 %) | 0.25 | 2 |" in text
     assert "| a.cifar10 | defaults | 3x3 | 1 | 50.0 % (50.0-50.0 %) | 0.25 | 1 |" in text
+    assert "\"defaults\" is those" in text  # named against the global defaults, as in el_vs_plain
     assert text.index("| a.cifar10 |") < text.index("| /runs/b |") < text.index("| /runs/c |")
     assert ("### 2\n\nThe first 256 images of each evaluation split; wall time 1.8 min.\n\n"
             "Command: `python benchmarks/el_scale.py a.cifar10 /runs/b`  \n"

@@ -67,10 +67,9 @@ def resnet26s(**kwargs):
     return _resnet("resnet26s", "straight", **kwargs)
 
 
-# Links after BN: without block shortcuts the links are the only real-valued path through
-# each binary conv, and after BN they gained more over the plain twin than links before BN,
-# as in mobilenet_v1, which has no shortcuts either (docs/elastic_link.md). Its runs with
-# links before BN keep that meaning: their records hold every option (from_record).
+# Links after BN: they gained more over the plain twin than links before BN
+# (docs/elastic_link.md). Runs with links before BN keep that meaning: their records hold
+# every option (ElasticLinkOptions.from_record).
 @register_model(family="resnet26s", elastic_link=ElasticLinkOptions(position="after_bn"))
 def resnet26s_el(elastic_link=True, **kwargs):
     """Binarized bottleneck ResNet-26 without shortcuts, Elastic-Link on every binary conv,
