@@ -26,8 +26,10 @@ LINKED = el_zoo.list_models(elastic_link=True)
 # 24 ADD (16 links + the 8 expand links summed with their block's shortcut by a second ADD,
 # not an ADD_N, which LCE's interpreter runs slower), 7 group means (RESHAPE + MEAN), 8
 # TILE, 3 AVERAGE_POOL_2D, 16 LceQuantize and one MUL per block (a tiled link beside an
-# identity shortcut).
-PUBLISHED_ADDED_OPS = {"resnet18": 0, "reactnet_a": 0, "mobilenet_v1": 59, "resnet26": 73}
+# identity shortcut). resnet26s (24 links after BN, no shortcuts): an ADD per link, 7 group
+# means, 8 TILE, 3 AVERAGE_POOL_2D, 23 LceQuantize and 8 MUL.
+PUBLISHED_ADDED_OPS = {"resnet18": 0, "reactnet_a": 0, "mobilenet_v1": 59, "resnet26": 73,
+                       "resnet26s": 80}
 
 
 def randomize_links(model, seed=0):
