@@ -99,9 +99,9 @@ def options_naming_line():
     """What the "EL options" column of a report means: named against the global defaults
     (``options_text``), and which models register other defaults, so that a "defaults" row
     is not read as such a model's own default."""
-    own = [f"`{name}` ({model_info(name).elastic_link.text()})"
-           for name in list_models(elastic_link=True, include_research=True)
-           if model_info(name).elastic_link.text()]
+    registered = {name: model_info(name).elastic_link.text()
+                  for name in list_models(elastic_link=True, include_research=True)}
+    own = [f"`{name}` ({text})" for name, text in registered.items() if text]
     line = ("\"EL options\" name the options that differ from the global defaults "
             f"(`el_zoo.ElasticLinkOptions()`, position={ElasticLinkOptions().position}): "
             "\"defaults\" is those.")
