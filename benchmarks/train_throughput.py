@@ -3,6 +3,7 @@ the measured effect of the speedups we tried (XLA ``jit_compile``, the data pipe
 threads, batch size), on this machine.
 
     python benchmarks/train_throughput.py --data-dir ../shared/data --out reports/train_throughput.md
+    python benchmarks/train_throughput.py --render   # the report again from its JSON
 
 Each configuration runs in a fresh process (thread settings are per process): build the
 model (cifar stem, width 0.25, 10 classes), compile with Adam, run ``--warmup`` steps
@@ -18,6 +19,7 @@ included: in training they run as float convs on +-1 values.
 """
 
 import argparse
+import json
 import sys
 import time
 
@@ -96,17 +98,32 @@ def measure_pair(options):
     return speeds
 
 
+def paired_ratios(windows):
+    """EL / no EL of each round: its EL window over its no-EL window, timed back to back, so
+    that a drift in machine speed between rounds cancels. The spread of these ratios is what
+    one run of this benchmark can tell apart."""
+    return [el / plain for plain, el in zip(windows["plain"], windows["el"])]
+
+
 def summary(speeds):
-    """Medians over windows, EL / no EL, and achieved training GFLOP/s against the peak."""
+    """Medians over windows, EL / no EL (``ratio_summary``), and achieved training GFLOP/s against the peak."""
     import statistics
 
     plain, el = statistics.median(speeds["plain"]), statistics.median(speeds["el"])
     peak = statistics.median(speeds["peak_gflops"])
     achieved = {role: 3 * speeds["forward_flops"][role] * speed / 1e9
                 for role, speed in (("plain", plain), ("el", el))}
-    return {"plain": plain, "el": el, "ratio": el / plain, "peak_gflops": peak,
+    return {"plain": plain, "el": el, **ratio_summary(speeds), "peak_gflops": peak,
             "train_gflops": achieved,
             "windows": {role: speeds[role] for role in ("plain", "el", "peak_gflops")}}
+
+
+def ratio_summary(windows):
+    """{"ratio": median of the rounds' ``paired_ratios``, "ratio_range": [min, max]}."""
+    import statistics
+
+    ratios = paired_ratios(windows)
+    return {"ratio": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)]}
 
 
 def run_isolated(options):
@@ -119,6 +136,12 @@ def spread(values):
     return f"{min(values):.0f}-{max(values):.0f}"
 
 
+def ratio_cell(result):
+    """'0.89 (0.72-0.95)': the median EL / no EL over rounds and its range."""
+    low, high = result["ratio_range"]
+    return f"{result['ratio']:.2f} ({low:.2f}-{high:.2f})"
+
+
 def efficiency(result, role):
     """'12.3, 4.5 %': achieved training GFLOP/s and its share of the measured peak."""
     achieved = result["train_gflops"][role]
@@ -128,7 +151,7 @@ def efficiency(result, role):
 def family_row(family, r):
     """One row of the every-family table."""
     return (f"| {family} | {r['plain']:.0f} | {spread(r['windows']['plain'])} | "
-            f"{r['el']:.0f} | {spread(r['windows']['el'])} | {r['ratio']:.2f} | "
+            f"{r['el']:.0f} | {spread(r['windows']['el'])} | {ratio_cell(r)} | "
             f"{r['peak_gflops']:.0f} | {efficiency(r, 'plain')} | {efficiency(r, 'el')} |")
 
 
@@ -140,7 +163,9 @@ def to_markdown(families, experiments, info, args):
         f"32x32 CIFAR-10 inputs, cifar stem, width 0.25, Adam. Each configuration runs in a "
         f"fresh process that builds both twins, warms each up ({args.warmup} steps), then "
         f"times {args.repeats} alternating windows of {args.steps} steps per twin; the "
-        f"table gives the median img/s and the range over windows. Peak: a "
+        f"table gives the median img/s and the range over windows. EL / no EL: the median, "
+        f"over rounds, of the EL window over the no-EL window timed beside it, and in "
+        f"brackets its range over rounds (what one run can resolve). Peak: a "
         f"{args.matmul_size}x{args.matmul_size} float32 matmul timed after each round in the "
         f"same process (median); training GFLOP/s = 3 x forward FLOPs x img/s. {info['note']}",
         "", "## Every family, with and without Elastic-Link (defaults: 2 threads, batch 128, "
@@ -155,9 +180,26 @@ def to_markdown(families, experiments, info, args):
     default = experiments[EXPERIMENTS[0][0]]["el"]
     for label, r in experiments.items():
         lines.append(f"| {label} | {r['plain']:.0f} | {r['el']:.0f} | "
-                     f"{r['ratio']:.2f} | {r['el'] / default:.2f}x |")
+                     f"{ratio_cell(r)} | {r['el'] / default:.2f}x |")
     lines += markdown_footer(info)
     return "\n".join(lines)
+
+
+def render(args):
+    """Rewrites the report ``args.out`` from the JSON beside it, its measurements as they
+    were, with this script's summary of them (``ratio_summary`` of each result's windows)
+    and layout: a change in how results are summarised needs no new measurement. Give the
+    options the measured run had (its recorded command)."""
+    from el_zoo.provenance import json_beside, write_report
+
+    record = json.loads(json_beside(args.out).read_text())
+    for result in [*record["families"].values(), *record["experiments"].values()]:
+        result.update(ratio_summary(result["windows"]))
+    info = {key: value for key, value in record.items()
+            if key not in ("families", "experiments")}
+    write_report(args.out, to_markdown(record["families"], record["experiments"], info, args),
+                 record)
+    print(f"rewrote {args.out} from its measurements")
 
 
 def main(argv=None):
@@ -173,10 +215,14 @@ def main(argv=None):
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
     parser.add_argument("--out", default=report_path("train_throughput.md"))
+    parser.add_argument("--render", action="store_true",
+                        help="rewrite the report from its JSON without measuring (render)")
     add_one_option(parser)
     args = parser.parse_args(argv)
     if args.one:
         return answer_one(args.one, measure_pair)
+    if args.render:
+        return render(args)
     sys.path.insert(0, ".")
     from el_zoo.provenance import git_commit, run_info, write_report
 

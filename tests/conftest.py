@@ -76,6 +76,24 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(os.cpu_count() or 1, 4))
 
 
+def pytest_configure(config):
+    """In each worker of a parallel run (pytest-xdist, more than one worker): TensorFlow runs
+    each op on one thread, in the worker and in the processes its tests start (they inherit
+    TF_NUM_INTRAOP_THREADS).
+
+    Why: by default every process sizes its op thread pool to all cores, so two workers on
+    two cores ran four busy threads, which spin and take cores from each other; the workers
+    already keep every core busy. The pool that runs ops concurrently (inter-op) keeps its
+    default: collective ops of multi-worker training wait on each other in it. A serial run
+    (`-n 0`) keeps TensorFlow's defaults."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) < 2:
+        return
+    import tensorflow as tf
+
+    os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+
+
 def data_folder():
     """Where the tests' data are: $EL_ZOO_DATA, else ../shared/data beside the repo."""
     return Path(os.environ.get(DATA_ENV) or REPO.parent / "shared" / "data")

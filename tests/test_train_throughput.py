@@ -1,5 +1,7 @@
 """benchmarks/train_throughput.py: peak and achieved GFLOP/s, and the report they go into."""
 
+import json
+
 import pytest
 
 import el_zoo
@@ -23,9 +25,31 @@ def test_summary_reports_achieved_training_gflops_against_the_peak():
     speeds = {"plain": [100.0, 300.0, 200.0], "el": [150.0, 150.0, 90.0],
               "peak_gflops": [40.0, 50.0, 60.0], "forward_flops": {"plain": 1e7, "el": 2e7}}
     result = throughput.summary(speeds)
-    assert result["plain"] == 200.0 and result["el"] == 150.0 and result["ratio"] == 0.75
+    assert result["plain"] == 200.0 and result["el"] == 150.0
+    # EL / no EL per round (1.5, 0.5, 0.45): its median and range, not 150 / 200
+    assert result["ratio"] == 0.5 and result["ratio_range"] == [0.45, 1.5]
     assert result["peak_gflops"] == 50.0
     assert result["train_gflops"] == pytest.approx({"plain": 6.0, "el": 9.0})
     assert throughput.efficiency(result, "el") == "9.0, 18.0 %"
     row = throughput.family_row("resnet18", result)
-    assert row == "| resnet18 | 200 | 100-300 | 150 | 90-150 | 0.75 | 50 | 6.0, 12.0 % | 9.0, 18.0 % |"
+    assert row == "| resnet18 | 200 | 100-300 | 150 | 90-150 | 0.50 (0.45-1.50) | 50 | 6.0, 12.0 % | 9.0, 18.0 % |"
+
+
+def test_render_rewrites_the_report_from_its_json_with_the_current_summary(tmp_path):
+    windows = {"plain": [100.0, 200.0], "el": [90.0, 100.0], "peak_gflops": [50.0, 50.0]}
+    result = {"plain": 150.0, "el": 95.0, "ratio": 0.63, "peak_gflops": 50.0,
+              "train_gflops": {"plain": 6.0, "el": 9.0}, "windows": windows}
+    info = {"command": "python benchmarks/train_throughput.py", "git_commit": "abc",
+            "machine": "test machine", "date": "2026-12-02 07:00 UTC", "wall_time_s": 60.0,
+            "note": "A note."}
+    out = tmp_path / "train_throughput.md"
+    experiments = {label: result for label, _ in throughput.EXPERIMENTS}
+    (tmp_path / "train_throughput.json").write_text(json.dumps(
+        {"families": {"resnet18": result}, "experiments": experiments, **info}))
+    throughput.main(["--render", "--out", str(out)])
+    # the rounds' ratios are 0.9 and 0.5: the median of two is their mean
+    assert "| 0.70 (0.50-0.90) |" in out.read_text()
+    assert "A note." in out.read_text() and "wall time 1.0 min" in out.read_text()
+    record = json.loads((tmp_path / "train_throughput.json").read_text())
+    assert record["families"]["resnet18"]["ratio_range"] == [0.5, 0.9]
+    assert record["command"] == info["command"]  # the measured run's provenance, kept
