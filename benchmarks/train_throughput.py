@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from el_zoo.benchmark import matmul_gflops
 from el_zoo.provenance import report_path
@@ -192,7 +193,7 @@ def render(args):
     options the measured run had (its recorded command)."""
     from el_zoo.provenance import json_beside, write_report
 
-    record = json.loads(json_beside(args.out).read_text())
+    record = json.loads(Path(json_beside(args.out)).read_text())
     for result in [*record["families"].values(), *record["experiments"].values()]:
         result.update(ratio_summary(result["windows"]))
     info = {key: value for key, value in record.items()
