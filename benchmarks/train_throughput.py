@@ -20,6 +20,7 @@ included: in training they run as float convs on +-1 values.
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -99,17 +100,9 @@ def measure_pair(options):
     return speeds
 
 
-def paired_ratios(windows):
-    """EL / no EL of each round: its EL window over its no-EL window, timed back to back, so
-    that a drift in machine speed between rounds cancels. The spread of these ratios is what
-    one run of this benchmark can tell apart."""
-    return [el / plain for plain, el in zip(windows["plain"], windows["el"])]
-
-
 def summary(speeds):
-    """Medians over windows, EL / no EL (``ratio_summary``), and achieved training GFLOP/s against the peak."""
-    import statistics
-
+    """Medians over windows, EL / no EL (``ratio_summary``), and achieved training GFLOP/s
+    against the peak."""
     plain, el = statistics.median(speeds["plain"]), statistics.median(speeds["el"])
     peak = statistics.median(speeds["peak_gflops"])
     achieved = {role: 3 * speeds["forward_flops"][role] * speed / 1e9
@@ -120,10 +113,10 @@ def summary(speeds):
 
 
 def ratio_summary(windows):
-    """{"ratio": median of the rounds' ``paired_ratios``, "ratio_range": [min, max]}."""
-    import statistics
-
-    ratios = paired_ratios(windows)
+    """{"ratio": median over rounds of EL / no EL, "ratio_range": [min, max]}. Each round's
+    ratio is its EL window over its no-EL window, timed back to back, so that a drift in
+    machine speed between rounds cancels; their range is what one run can tell apart."""
+    ratios = [el / plain for plain, el in zip(windows["plain"], windows["el"])]
     return {"ratio": statistics.median(ratios), "ratio_range": [min(ratios), max(ratios)]}
 
 
@@ -193,7 +186,11 @@ def render(args):
     options the measured run had (its recorded command)."""
     from el_zoo.provenance import json_beside, write_report
 
-    record = json.loads(Path(json_beside(args.out)).read_text())
+    measured = Path(json_beside(args.out))
+    if not measured.is_file():
+        raise SystemExit(f"no measurements to render: {measured} does not exist. --render "
+                         "rewrites a report measured earlier; run without --render to measure.")
+    record = json.loads(measured.read_text())
     for result in [*record["families"].values(), *record["experiments"].values()]:
         result.update(ratio_summary(result["windows"]))
     info = {key: value for key, value in record.items()

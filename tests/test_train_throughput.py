@@ -53,3 +53,10 @@ def test_render_rewrites_the_report_from_its_json_with_the_current_summary(tmp_p
     record = json.loads((tmp_path / "train_throughput.json").read_text())
     assert record["families"]["resnet18"]["ratio_range"] == [0.5, 0.9]
     assert record["command"] == info["command"]  # the measured run's provenance, kept
+
+
+def test_render_without_a_measured_report_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="no measurements to render: .* does not exist. "
+                                         "--render rewrites a report measured earlier"):
+        throughput.main(["--render", "--out", str(tmp_path / "train_throughput.md")])
+    assert list(tmp_path.iterdir()) == []  # nothing written
