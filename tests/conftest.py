@@ -1,10 +1,15 @@
-"""Shared fixtures: the data folder, real images, small model configurations, and random-
-weight models whose parity with their conversion does not depend on the machine."""
+"""Shared fixtures: the data folder, real images, small model configurations, random-
+weight models whose parity with their conversion does not depend on the machine, and facts
+(of builds, of published models) computed once per test run."""
 
 import contextlib
 import functools
+import hashlib
 import importlib.util
 import os
+import pickle
+import re
+import tempfile
 import types
 from pathlib import Path
 from typing import NamedTuple
@@ -33,25 +38,28 @@ class BuildFacts(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def build_facts(name, **config):
     """``BuildFacts`` of ``el_zoo.load(name, **config)`` (``config``'s values hashable: an
-    ``input_shape`` is a tuple), built once per process.
+    ``input_shape`` is a tuple), built once per test run (``shared_fact``).
 
     Why: the default (224x224) builds of every family take seconds each, and the EL cost
-    table, the default-build test and the cost tests read the same facts off them. Only
-    these facts are shared, never a Keras model: they are functions of the architecture
-    alone, so no test can change what another one reads.
+    table, the default-build test and the cost tests read the same facts off them, on
+    either worker of a parallel run. Only these facts are shared, never a Keras model: they
+    are functions of the architecture alone, so no test can change what another one reads.
 
     Example:
         ```python
         assert build_facts("resnet18").output_shape == (None, 1000)
         ```
     """
-    from el_zoo import ElasticLink
+    def build():
+        from el_zoo import ElasticLink
 
-    model = el_zoo.load(name, **config)
-    return BuildFacts(
-        profile=types.MappingProxyType(el_zoo.profile(model)),
-        input_shape=tuple(model.input_shape), output_shape=tuple(model.output_shape),
-        links=sum(isinstance(layer, ElasticLink) for layer in model.layers))
+        model = el_zoo.load(name, **config)
+        return {"profile": el_zoo.profile(model), "input_shape": tuple(model.input_shape),
+                "output_shape": tuple(model.output_shape),
+                "links": sum(isinstance(layer, ElasticLink) for layer in model.layers)}
+
+    facts = shared_fact(("build_facts", name, sorted(config.items())), build)
+    return BuildFacts(**{**facts, "profile": types.MappingProxyType(facts["profile"])})
 
 
 def benchmark_script(name):
@@ -407,19 +415,35 @@ def images_with_machine_independent_top1(model, images, margin=BINARIZATION_MARG
     to zero (measured on 40 test images of each published model: a median of 10 to 570
     values per image within 1e-4 of the RMS, none of the images without one), so the
     images are chosen instead: deterministically, from the model's own outputs. On them
-    Keras and the interpreter must agree exactly, on every machine.
+    Keras and the interpreter must agree exactly, on every machine. The choice is a fact of
+    the model (its architecture and weights) and the images, made once per test run
+    (``shared_fact``): tests/test_fold.py and tests/test_published.py make it for the same
+    published models and images.
     """
-    sites = binarized_tensors(model)
-    thresholds = [margin * _rms(values) for values in binarized_values(model, sites)(images)]
     images = np.asarray(images, np.float32)
-    top1 = model(images, training=False).numpy().argmax(-1)
-    with near_zero_signs_flipped(sites, thresholds):
-        flipped_top1 = model(images, training=False).numpy().argmax(-1)
-    kept = np.flatnonzero(top1 == flipped_top1)
+    # what the choice is a function of: the model's configuration (without the numbers
+    # Keras and Larq add to names in each process: a quantizer's "ste_sign_53"), weights
+    # and the images
+    configuration = re.sub(r'("name": "[^"]*?)_\d+"', r'\1"', model.to_json())
+    digest = hashlib.sha256(f"{configuration} {images.shape}".encode())
+    for array in (*model.get_weights(), images):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    kept = shared_fact(("machine_independent_top1", model.name, digest.hexdigest(), margin),
+                       lambda: _machine_independent_top1(model, images, margin))
     assert len(kept) >= at_least * len(images), (
         f"{model.name}: only {len(kept)} of {len(images)} images keep their top-1 when the "
         f"values binarized within {margin} of their RMS of zero take the other sign")
     return images[kept]
+
+
+def _machine_independent_top1(model, images, margin):
+    """The indices of ``images_with_machine_independent_top1``'s images."""
+    sites = binarized_tensors(model)
+    thresholds = [margin * _rms(values) for values in binarized_values(model, sites)(images)]
+    top1 = model(images, training=False).numpy().argmax(-1)
+    with near_zero_signs_flipped(sites, thresholds):
+        flipped_top1 = model(images, training=False).numpy().argmax(-1)
+    return np.flatnonzero(top1 == flipped_top1)
 
 
 # ----------------------------------------------------------------------------- toy family
@@ -432,3 +456,46 @@ def toy_family():
 
     with registered() as family:
         yield family
+
+
+# ---------------------------------------------------------------------------- shared facts
+# The folder in which the processes of this test run share facts (set by the session
+# fixture shared_facts_folder); None outside a test session.
+SHARED_FACTS = None
+
+
+def shared_fact(key, compute):
+    """``compute()``, a picklable value that depends only on ``key`` (a repr-able tuple),
+    computed once per test run: the first process to need it leaves it in a file of
+    ``SHARED_FACTS``, which the others (the workers of a parallel run) read instead.
+
+    Example:
+        ```python
+        squares = shared_fact(("squares", 4), lambda: [i * i for i in range(4)])
+        ```
+    """
+    if SHARED_FACTS is None:
+        return compute()
+    stored = SHARED_FACTS / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.pickle"
+    if stored.exists():
+        return pickle.loads(stored.read_bytes())
+    value = compute()
+    # written whole, then renamed: a reader never sees part of a file
+    with tempfile.NamedTemporaryFile(dir=SHARED_FACTS, delete=False) as temporary:
+        pickle.dump(value, temporary)
+    os.replace(temporary.name, stored)
+    return value
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_facts_folder(tmp_path_factory):
+    """Sets ``SHARED_FACTS`` (``shared_fact``): a folder in this run's temporary folder,
+    which every worker of a parallel run shares (pytest-xdist makes each worker's own
+    folder inside it) and no other run sees (pytest makes a new one per run)."""
+    global SHARED_FACTS
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    SHARED_FACTS = run / "shared_facts"
+    SHARED_FACTS.mkdir(exist_ok=True)
+    yield SHARED_FACTS
+    SHARED_FACTS = None

@@ -263,15 +263,18 @@ def jpeg_bytes():
     return buffer.getvalue()
 
 
-def test_a_bad_image_met_while_streaming_is_one_line_naming_the_file(tmp_path, capsys):
+def test_a_bad_image_met_while_streaming_is_one_line_naming_the_file(tmp_path, capsys,
+                                                                      toy_family):
     """--stream decodes images inside tf.data during fit: the error reaching the user is
     the same line as for cached data, not TensorFlow's error around a Python traceback.
-    (A file that is no image at all: test_training's imagenet_paper test.)"""
+    (A file that is no image at all: test_training's imagenet_paper test.) The toy family
+    (tests/toy.py) trains: the pipeline and the error are training.train's, whatever the
+    model, which is built and traced before the first batch is decoded."""
     from training import train
 
     bad = cifar_like_folder(tmp_path / "data", "truncated.jpg", jpeg_bytes()[:300])
     output = tmp_path / "run"
-    code = train.main(["resnet18", "--recipe", "cifar10", "--data-dir", str(tmp_path / "data"),
+    code = train.main(["toy_net", "--recipe", "cifar10", "--data-dir", str(tmp_path / "data"),
                        "--output-dir", str(output), "--epochs", "1", "--batch-size", "4",
                        "--stream", "--verbose", "0"])
     error = capsys.readouterr().err

@@ -39,10 +39,10 @@ def test_default_build_is_imagenet_sized(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_small_cifar_model_links_predicts_and_round_trips(name, tmp_path):
-    """What one SMALL build shows without changing it: its links, its predictions, its
-    config round trip and its save-and-reload (one build instead of four; the training step
-    below has its own, since it changes the weights). Calls are eager: ``model.predict``
+def test_small_cifar_model_links_predicts_round_trips_and_trains(name, tmp_path):
+    """What one SMALL build shows: its links, its predictions, its config round trip and
+    its save-and-reload, without changing it; then, last, one training step changes every
+    trainable variable (one build instead of five). Calls are eager: ``model.predict``
     would first trace the model, at more CPU cost than predicting two images."""
     model = el_zoo.load(name, **SMALL)
     binary_convs = [
@@ -70,11 +70,7 @@ def test_small_cifar_model_links_predicts_and_round_trips(name, tmp_path):
     np.testing.assert_array_equal(reloaded(x, training=False).numpy(), out,
                                   err_msg=f"{name}: save and reload changed the outputs")
 
-
-@pytest.mark.parametrize("name", MODELS)
-def test_one_training_step_changes_every_trainable_variable(name):
-    tf.keras.utils.set_random_seed(1)
-    model = el_zoo.load(name, **SMALL)
+    # One training step changes every trainable variable (it changes the weights: last).
     # Eager: one step does not pay for tracing a training graph.
     model.compile(tf.keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy",
                   run_eagerly=True)

@@ -1,6 +1,9 @@
 """Names, tags and weight files: what load() accepts and the errors it gives."""
 
+import functools
 import json
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,10 +49,45 @@ def test_missing_weights_path_is_an_error_never_a_random_init(tmp_path):
 
 
 def saved_weights(tmp_path, name="resnet18_el", **overrides):
+    """A SMALL model and its weights saved by Keras' ``model.save_weights`` (no config) as
+    ``tmp_path / "weights.h5"``; a test that needs only the file takes ``weights_file``."""
     model = el_zoo.load(name, **{**SMALL, **overrides})
     path = tmp_path / "weights.h5"
     model.save_weights(str(path))
     return model, path
+
+
+@functools.lru_cache(maxsize=None)
+def _weights_bytes(name, overrides_json, with_config):
+    """The bytes of ``weights_file``'s file, built and saved once per process."""
+    model = el_zoo.load(name, **{**SMALL, **json.loads(overrides_json)})
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "weights.h5"
+        if with_config:
+            el_zoo.save_weights(model, path)
+        else:
+            model.save_weights(str(path))
+        return path.read_bytes()
+
+
+def weights_file(tmp_path, name="resnet18_el", with_config=False, **overrides):
+    """The weights file ``saved_weights`` (``with_config``: ``saved_with_config``) writes
+    for ``el_zoo.load(name, **SMALL, **overrides)``, at the same path in ``tmp_path``,
+    without its model.
+
+    Why: the tests of what loading a file accepts or refuses built a SMALL model only to
+    save it (a build each); they read nothing of its weights' values, so its bytes are made
+    once per process and written into each test's own folder (a test that changes its file
+    changes its own copy). ``overrides`` are JSON values (e.g. an ``elastic_link`` dict).
+
+    Example:
+        ```python
+        path = weights_file(tmp_path, name="resnet18")
+        ```
+    """
+    path = tmp_path / (f"{name}.h5" if with_config else "weights.h5")
+    path.write_bytes(_weights_bytes(name, json.dumps(overrides, sort_keys=True), with_config))
+    return path
 
 
 def test_weights_file_loads_into_the_same_architecture(tmp_path):
@@ -68,19 +106,19 @@ def test_backbone_loads_from_a_full_weights_file(tmp_path):
 
 
 def test_classes_mismatch_with_top_weights_is_a_clear_error(tmp_path):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or include_top=False"):
         el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "classes": 5})
 
 
 def test_weights_of_another_width_are_a_clear_error(tmp_path):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     with pytest.raises(ValueError, match="another width_multiplier or architecture"):
         el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "width_multiplier": 0.5})
 
 
 def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
-    _, path = saved_weights(tmp_path, name="resnet18")
+    path = weights_file(tmp_path, name="resnet18")
     with pytest.raises(ValueError, match="has no weights for"):
         el_zoo.load("resnet18_el", weights=str(path), **SMALL)
 
@@ -112,7 +150,7 @@ def publish(tmp_path, model_path, name="resnet18_el.toy", config=None):
 
 
 def test_published_tag_resolves_config_and_verified_file(tmp_path, monkeypatch):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     monkeypatch.setattr(pretrained, "MODELS_DIR", models)
     assert el_zoo.list_models(pretrained=True) == ["resnet18_el.toy"]
@@ -142,7 +180,7 @@ def test_a_misspelt_keyword_names_the_model_and_the_nearest_keyword():
 
 
 def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     with open(models / "resnet18_el.toy" / "weights.h5", "ab") as f:
         f.write(b"tampered")
@@ -197,7 +235,7 @@ def test_published_elastic_link_options_build_the_model_the_weights_were_trained
 
 
 def test_default_elastic_link_weights_refuse_other_options(tmp_path, monkeypatch):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, path))
     assert el_zoo.load("resnet18_el.toy", elastic_link=True).output_shape == (None, 10)
     with pytest.raises(ValueError, match="trained with Elastic-Link options defaults; "
@@ -265,7 +303,7 @@ def test_a_configuration_is_recorded_in_json_types_or_refused():
 
 
 def test_weights_saved_with_other_elastic_link_options_are_refused(tmp_path):
-    _, path = saved_with_config(tmp_path, elastic_link={"position": "after_bn"})
+    path = weights_file(tmp_path, with_config=True, elastic_link={"position": "after_bn"})
     with pytest.raises(ValueError, match=r"was trained with Elastic-Link options \{'position': "
                                          r"'after_bn'\}; elastic_link=True cannot use"):
         el_zoo.load("resnet18_el", weights=str(path), elastic_link=True)
@@ -279,7 +317,7 @@ def test_weights_saved_with_other_elastic_link_options_are_refused(tmp_path):
 
 
 def test_saved_weights_refuse_another_width_or_stem(tmp_path):
-    _, path = saved_with_config(tmp_path)
+    path = weights_file(tmp_path, with_config=True)
     with pytest.raises(ValueError, match=r"\(saved from resnet18_el\(width_multiplier=0.25, "
                                          r".*trained with width_multiplier=0.25; "
                                          r"width_multiplier=0.5 cannot use"):
@@ -291,7 +329,7 @@ def test_saved_weights_refuse_another_width_or_stem(tmp_path):
 @pytest.mark.parametrize("saved_as, loaded_as", [("resnet18_el", "resnet18"),
                                                  ("resnet18", "resnet18_el")])
 def test_weights_never_load_into_the_elastic_link_twin(tmp_path, saved_as, loaded_as):
-    _, path = saved_with_config(tmp_path, name=saved_as)
+    path = weights_file(tmp_path, name=saved_as, with_config=True)
     with pytest.raises(ValueError, match=rf"holds weights of {saved_as}\(.*but the model is "
                                          rf"{loaded_as} \(another model\).*el_zoo.load\("
                                          rf"'{saved_as}', weights="):
@@ -300,12 +338,12 @@ def test_weights_never_load_into_the_elastic_link_twin(tmp_path, saved_as, loade
 
 def test_weights_without_a_config_never_load_into_the_elastic_link_twin(tmp_path):
     # model.save_weights files (users' own) carry no config: their layer names tell
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     with pytest.raises(ValueError, match=r"holds weights for \d+ Elastic-Link layer\(s\) the "
                                          r"model has not.*load it with resnet18_el\."):
         el_zoo.load("resnet18", weights=str(path), **SMALL)
     path.unlink()
-    saved_weights(tmp_path, name="resnet18")
+    weights_file(tmp_path, name="resnet18")
     with pytest.raises(ValueError, match=r"has no weights for \d+ Elastic-Link layer\(s\).*"
                                          r"without Elastic-Link; load it with resnet18\."):
         el_zoo.load("resnet18_el", weights=str(path), **SMALL)
@@ -313,7 +351,7 @@ def test_weights_without_a_config_never_load_into_the_elastic_link_twin(tmp_path
 
 def test_weights_without_a_config_refuse_a_smaller_architecture(tmp_path):
     # resnet26's downsampling convs have no place in resnet26p (weight-free shortcuts)
-    _, path = saved_weights(tmp_path, name="resnet26")
+    path = weights_file(tmp_path, name="resnet26")
     with pytest.raises(ValueError, match=r"holds weights for \d+ layer\(s\) the model has "
                                          r"not, e.g. \['stage1_block1_down_bn'"):
         el_zoo.load("resnet26p", weights=str(path), **SMALL)
@@ -395,12 +433,12 @@ def test_published_weights_were_trained_with_their_models_elastic_link_defaults(
 
 
 def test_each_family_builds_the_elastic_link_defaults_it_registered():
-    assert link_positions(el_zoo.load("mobilenet_v1_el", **SMALL)) == {"after_bn"}
+    model = el_zoo.load("mobilenet_v1_el", **SMALL)
+    assert link_positions(model) == {"after_bn"}
     assert link_positions(el_zoo.load("reactnet_a_el", **SMALL)) == {"before_bn"}
     assert link_positions(el_zoo.load("resnet26s_el", **SMALL)) == {"after_bn"}
     assert link_positions(el_zoo.load(
         "mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)) == {"after_bn"}
-    model = el_zoo.load("mobilenet_v1_el", **SMALL)
     assert built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(
         position="after_bn").as_dict()  # the full options, as records keep them
 
@@ -477,7 +515,7 @@ def test_list_models_refuses_filters_that_match_nothing_or_everything_by_mistake
 
 
 def test_a_tags_classifier_refuses_an_input_tensor_of_another_size(tmp_path, monkeypatch):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, path))
     with pytest.raises(ValueError, match=r"trained on 32x32 images; input_shape=\(64, 64, 3\)"):
         el_zoo.load("resnet18_el.toy", input_tensor=el_zoo.keras.Input((64, 64, 3)))

@@ -28,17 +28,6 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 TOY_CLI = [sys.executable, "-m", "tests.toy_cli"]
 
 
-def el_zoo_train(*arguments, **kwargs):
-    """Runs `el-zoo train ...` as users do (through the CLI) and returns the process, which
-    must succeed."""
-    command = [sys.executable, "-m", "el_zoo.cli", "train", *map(str, arguments)]
-    process = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=REPO,
-                             **kwargs)
-    if process.returncode != 0:
-        raise AssertionError(f"{command} failed:\n{process.stdout[-3000:]}\n{process.stderr[-3000:]}")
-    return process
-
-
 def log_rows(output):
     with open(output / "training_log.csv") as f:
         return list(csv.DictReader(f))
@@ -172,12 +161,13 @@ def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path
         args = SimpleNamespace(teacher=str(spec), tfds=tfds)
         return train.stage_teacher(args, None, stage, classes, None)
 
-    assert teacher_of("reactnet_a.cifar10", cifar10).published_name == "reactnet_a.cifar10"
+    teacher = teacher_of("reactnet_a.cifar10", cifar10)
+    assert teacher.published_name == "reactnet_a.cifar10"
     with pytest.raises(ValueError, match=r"--teacher reactnet_a.cifar10 scores the classes "
                                          r"airplane, .*, but the training data's class folders "
                                          r"are tench, .*the same classes, in the same order"):
         teacher_of("reactnet_a.cifar10", imagenette)
-    teacher_of("reactnet_a.cifar10", cifar10).save(tmp_path / "teacher.keras")  # names kept
+    teacher.save(tmp_path / "teacher.keras")  # names kept
     with pytest.raises(ValueError, match=r"--teacher .*teacher.keras scores the classes "
                                          r"airplane, .*, but the training data's class folders "
                                          r"are tench, "):
@@ -273,11 +263,14 @@ def test_a_stage_traces_its_train_step_once():
     assert trainer.train_function.experimental_get_tracing_count() == 1
 
 
-def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path):
+def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path, capsys):
+    """Through el_zoo.cli.main in this process: a fresh `python -m el_zoo.cli train` only
+    added a TensorFlow start-up (the toy family's runs through `python -m tests.toy_cli
+    train` are the trainings in fresh processes)."""
     output = tmp_path / "run"
-    el_zoo_train("resnet18_el", "--recipe", "cifar10", "--data-dir", data_dir,
-                 "--output-dir", output, "--epochs", 3, "--train-limit", 3000,
-                 "--eval-limit", 1000, "--batch-size", 64, "--verbose", 2)
+    el_zoo_train_here(capsys, "resnet18_el", "--recipe", "cifar10", "--data-dir", data_dir,
+                      "--output-dir", output, "--epochs", 3, "--train-limit", 3000,
+                      "--eval-limit", 1000, "--batch-size", 64, "--verbose", 2)
     metrics = json.loads((output / "metrics.json").read_text())
     # chance is 10 %; 3 epochs on 3000 images reach ~30 %
     assert metrics["top1"] > 0.2, metrics
@@ -298,13 +291,13 @@ def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_pa
         [0.4913, 0.4821, 0.4465])
 
 
-def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path):
+def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path, capsys):
     output = tmp_path / "run"
-    el_zoo_train("mobilenet_v1_el", "--recipe", "imagenette", "--data-dir", data_dir,
-                 "--output-dir", output, "--epochs", 1, "--train-limit", 160,
-                 "--eval-limit", 40, "--batch-size", 16, "--image-size", 64,
-                 "--width-multiplier", 0.25, "--elastic-link", "gamma_scale=fan_in",
-                 "--elastic-link", "gamma_initializer=0.5")
+    el_zoo_train_here(capsys, "mobilenet_v1_el", "--recipe", "imagenette", "--data-dir",
+                      data_dir, "--output-dir", output, "--epochs", 1, "--train-limit", 160,
+                      "--eval-limit", 40, "--batch-size", 16, "--image-size", 64,
+                      "--width-multiplier", 0.25, "--elastic-link", "gamma_scale=fan_in",
+                      "--elastic-link", "gamma_initializer=0.5")
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["dataset"] == "imagenette" and metrics["config"]["input_shape"] == [64, 64, 3]
     assert metrics["epochs"] == 1 and 0 <= metrics["top1"] <= 1

@@ -16,7 +16,7 @@ import pytest
 import el_zoo
 from el_zoo import builder, hub, pretrained
 from tests.conftest import REPO, SMALL, tiny_binary_model
-from tests.test_registry import link_positions, publish, saved_weights
+from tests.test_registry import link_positions, publish, weights_file
 from training import release
 
 ASSET = "resnet18_el.toy.weights.h5"  # models/resnet18_el.toy/weights.h5 as a release asset
@@ -74,7 +74,7 @@ class Server:
 @pytest.fixture
 def remote(tmp_path, monkeypatch):
     """A published model whose files are only on a server: (models dir, served dir, cache)."""
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     served = tmp_path / "served"
     release.stage(models, served)
@@ -223,7 +223,7 @@ def test_weights_path_that_does_not_exist_is_an_error_not_a_random_init(tmp_path
 
 
 def test_release_stages_every_verified_file_under_its_download_name(tmp_path, capsys):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     manifest_path = models / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -240,7 +240,7 @@ def test_release_stages_every_verified_file_under_its_download_name(tmp_path, ca
 
 
 def test_release_refuses_a_file_that_does_not_match_the_manifest(tmp_path):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     with open(models / "resnet18_el.toy" / "weights.h5", "ab") as f:
         f.write(b"changed after publishing")
@@ -261,7 +261,7 @@ def test_release_refuses_an_empty_manifest_and_a_missing_file(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="lists no files: publish a model first"):
         release.main(["--models-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "a")])
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     models = publish(tmp_path, path)
     (models / "resnet18_el.toy" / "weights.h5").unlink()
     with pytest.raises(SystemExit, match="listed in the manifest but missing"):
@@ -270,7 +270,7 @@ def test_release_refuses_an_empty_manifest_and_a_missing_file(tmp_path):
 
 
 def test_a_truncated_weights_file_is_one_clear_error(tmp_path):
-    _, path = saved_weights(tmp_path)
+    path = weights_file(tmp_path)
     payload = path.read_bytes()
     path.write_bytes(payload[: len(payload) // 2])  # an interrupted copy
     with pytest.raises(builder.WeightsFileError,
