@@ -174,8 +174,12 @@ def serving_saved_model(model):
 
     module = tf.Module()
     module.weights = list(model.weights)  # tracked, so the SavedModel holds their values
+    # Without the traced gradients of custom-gradient ops (Larq's quantizers), which a
+    # converter never reads: about a quarter of the export, the same converted bytes.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
     with tempfile.TemporaryDirectory() as saved_model_dir:
-        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": serve})
+        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": serve},
+                            options=options)
         yield saved_model_dir
 
 
