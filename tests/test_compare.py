@@ -10,7 +10,7 @@ from training import compare
 
 
 def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None,
-             elastic_link=None):
+             elastic_link=None, **recorded):
     folder = root / f"{model}-{seed}-{width}{'-variant' if elastic_link else ''}"
     folder.mkdir()
     recipe = {"width_multiplier": width, "image_size": 32, "batch_size": 128}
@@ -20,7 +20,7 @@ def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None,
         "model": model, "recipe": "cifar10", "dataset": "cifar10", "top1": top1,
         "epochs": epochs, "seed": seed, "eval_images": eval_images, "train_time_s": 600,
         "command": f"el-zoo train {model}", "git_commit": "0" * 40, "date": "today",
-        "recipe_config": recipe}))
+        "recipe_config": recipe, **recorded}))
     return str(folder)
 
 
@@ -40,6 +40,16 @@ def test_pairs_only_identical_budgets_and_averages_seeds(tmp_path, capsys):
     text = (tmp_path / "out.md").read_text()
     assert "+3.00 pt (+1.00 / +5.00)" in text
     assert "without a twin" in text and "resnet26_el (seed 0)" in text
+
+
+def test_training_times_that_include_pauses_are_marked(tmp_path, capsys):
+    # a record without paused_s was logged before training left its stopped time out
+    runs = [fake_run(tmp_path, "mobilenet_v1", 0.40),
+            fake_run(tmp_path, "mobilenet_v1_el", 0.45, train_time_s=900, paused_s=3000.0)]
+    compare.main([*runs, "--output", str(tmp_path / "out")])
+    text = (tmp_path / "out.md").read_text()
+    assert "| +5.00 pt | 10* / 15 min |" in text
+    assert "* marks a time that includes the time its process sat stopped" in text
 
 
 def test_el_variants_pair_with_the_plain_twin_on_rows_of_their_own(tmp_path, capsys):

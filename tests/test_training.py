@@ -280,6 +280,8 @@ def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_pa
                                  "width_multiplier": 0.25, "stem": "cifar"}
     assert [int(r["epoch"]) for r in log_rows(output)] == [1, 2, 3]
     assert all(float(r["epoch_cpu_s"]) > 0 for r in log_rows(output))  # the study's clock
+    # every epoch logs the time its process sat stopped, left out of its times
+    assert metrics["paused_s"] is not None and all(r["paused_s"] for r in log_rows(output))
     assert (output / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert list((output / "logs").rglob("events.out.tfevents.*"))
     import el_zoo

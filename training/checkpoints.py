@@ -22,6 +22,7 @@ from el_zoo.elastic_link import ElasticLinkOptions
 
 from training.command import documented_command
 from training.logs import LOG_COLUMNS, write_csv
+from training.pauses import RunningTime
 from training.recipes import OVERRIDABLE, recorded_elastic_link
 from training.run_folder import (CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RECIPE_FILE,
                                  TENSORBOARD_DIR, WEIGHTS_FILE)
@@ -236,6 +237,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     two are removed. The CSV log is rebuilt from the checkpointed history, so a killed run
     never logs an epoch twice.
 
+    An epoch's times leave out the time the process sat stopped, which its row records as
+    ``paused_s``: ``run["running_time"]`` is the invocation's ``training.pauses.RunningTime``.
+
     ``run["segment"]`` is this invocation's ``Segment``: past its ``--segment-minutes`` it
     ends here, recorded in the checkpoint written now, and training stops; unless this is
     the run's last epoch (``run["last_stage"]``), after which the run finishes instead.
@@ -247,12 +251,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.folder, self.checkpoint, self.history = Path(folder), checkpoint, history
         self.images_per_epoch, self.run, self.is_chief, self.keep = (
             images_per_epoch, run, is_chief, keep)
+        self.epoch_time = RunningTime(run["running_time"].stopped)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started, self.epoch_cpu_started = time.time(), time.process_time()
+        self.epoch_time.restart()
+        self.epoch_cpu_started = time.process_time()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.time() - self.epoch_started
+        seconds, paused = self.epoch_time.seconds()
+        run_seconds, _ = self.run["running_time"].seconds()
         cpu_seconds = time.process_time() - self.epoch_cpu_started
         optimizer = self.model.optimizer
         lr = optimizer.learning_rate
@@ -261,7 +268,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
                "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
                "epoch_time_s": round(seconds, 1), "epoch_cpu_s": round(cpu_seconds, 1),
-               "elapsed_s": round(self.run["elapsed_before"] + time.time() - self.run["started"], 1),
+               "paused_s": round(paused, 1),
+               "elapsed_s": round(self.run["elapsed_before"] + run_seconds, 1),
                "iterations": int(optimizer.iterations.numpy())}
         row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
         self.history.append(row)

@@ -8,10 +8,13 @@ from el_zoo.atomic import atomic_path
 
 from training.run_folder import TENSORBOARD_DIR
 
-# epoch_time_s is wall time; epoch_cpu_s the process's CPU time (all its threads) over the
-# same epoch, what it cost whatever else ran beside it (empty in logs written before it).
+# epoch_time_s is wall time, without the paused_s seconds the process sat stopped
+# (training.pauses; in logs written before paused_s, pauses are in it and paused_s is
+# empty); elapsed_s is the run's, likewise; epoch_cpu_s the process's CPU time (all its
+# threads) over the epoch, what it cost whatever else ran beside it (empty in older logs).
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
-               "lr", "img_per_s", "epoch_time_s", "epoch_cpu_s", "elapsed_s", "iterations")
+               "lr", "img_per_s", "epoch_time_s", "epoch_cpu_s", "paused_s", "elapsed_s",
+               "iterations")
 
 
 def write_csv(path, rows):

@@ -75,6 +75,7 @@ from training.checkpoints import (EpochCheckpoint, check_output_folder, check_re
                                   restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, plot_curves, tensorboard_callback
+from training.pauses import RunningTime
 from training.recipes import (get_recipe, recipe_preprocessing, recorded_elastic_link,
                               run_elastic_link)
 from training.restart import planned_restart, stages_done
@@ -536,7 +537,7 @@ def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, res
             print(f"restarting {stage['name']} after epoch {done} from "
                   f"{restart.record['weights']} with a fresh optimizer", flush=True)
         run = {"stage": stage["name"], "output_dir": folders.run, "earlier_rows": earlier_rows,
-               "started": time.time(), "segment": segment, "last_stage": stage is last,
+               "running_time": RunningTime(), "segment": segment, "last_stage": stage is last,
                "elapsed_before": history[-1]["elapsed_s"] if history else
                (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
         callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
@@ -575,6 +576,9 @@ def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, r
     # time and speed over the rows there are: a restart from a weights file (or a folder
     # without its log) has none for the epochs before it, which "epochs" counts
     train_seconds = sum(r["epoch_time_s"] for r in rows)
+    # None where a row's time was logged before pauses were (then its time includes them)
+    paused = (sum(r["paused_s"] for r in rows)
+              if all(r.get("paused_s") is not None for r in rows) else None)
     images_seen = (inputs.images_per_epoch or 0) * len(rows)
     metrics = {
         "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
@@ -583,6 +587,7 @@ def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, r
         "epochs": epochs_of(rows, stages_done(restart, recipe)),
         "stages": [s["name"] for s in recipe["stages"]], "logged_epochs": len(rows),
         "images_per_epoch": inputs.images_per_epoch, "train_time_s": round(train_seconds, 1),
+        "paused_s": None if paused is None else round(paused, 1),
         "img_per_s": round(images_seen / train_seconds, 1) if train_seconds and images_seen else None,
         "config": {"input_shape": [recipe["image_size"]] * 2 + [3], "classes": len(inputs.classes),
                    "width_multiplier": recipe["width_multiplier"], "stem": recipe["stem"]},

@@ -1,0 +1,88 @@
+"""A training process's stopped time (``training.pauses``): what its recorded times leave
+out."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from training.pauses import RunningTime, StoppedTime
+
+
+class ScriptedClock:
+    """A monotonic clock and a sleep for ``StoppedTime``: each sleep lasts what it was asked
+    plus the next scripted lateness; when the script runs out, the sleep never returns and
+    ``done`` is set (every wake-up before it has been counted)."""
+
+    def __init__(self, lateness):
+        self.now, self.lateness, self.done = 0.0, list(lateness), threading.Event()
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        if not self.lateness:
+            self.done.set()
+            threading.Event().wait()
+        self.now += seconds + self.lateness.pop(0)
+
+
+def test_only_wake_ups_later_than_the_slack_count_as_stopped():
+    script = ScriptedClock([0.01, 7.0, 0.3, 4.9, 12.5, 0.0])
+    stopped = StoppedTime(interval=1.0, slack=5.0, clock=script.clock, sleep=script.sleep)
+    assert script.done.wait(10)
+    assert stopped.seconds() == pytest.approx(7.0 + 12.5)
+
+
+class FixedStopped:
+    def __init__(self):
+        self.total = 0.0
+
+    def seconds(self):
+        return self.total
+
+
+def test_running_time_leaves_out_the_stops_since_its_start():
+    wall, stopped = [1000.0], FixedStopped()
+    stopped.total = 40.0  # before the start: not this span's
+    running = RunningTime(stopped, clock=lambda: wall[0])
+    wall[0], stopped.total = 1300.0, 40.0 + 200.0
+    assert running.seconds() == (100.0, 200.0)
+    running.restart()
+    wall[0] += 30.0
+    assert running.seconds() == (30.0, 0.0)
+
+
+CHILD = """
+import sys
+from training.pauses import StoppedTime
+stopped = StoppedTime(interval=0.05, slack=0.5)
+print("ready", flush=True)
+sys.stdin.readline()
+print(stopped.seconds(), flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
+def test_a_process_stopped_with_sigstop_counts_the_stop():
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(__file__)))
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        os.kill(child.pid, signal.SIGSTOP)
+        time.sleep(2.0)  # at least this long stopped, however busy the machine
+        os.kill(child.pid, signal.SIGCONT)
+        time.sleep(0.3)  # the watcher's next wake-up counts the stop
+        child.stdin.write("\n")
+        child.stdin.flush()
+        stopped = float(child.stdout.readline())
+    finally:
+        child.kill()
+        child.wait()
+    # the stop lasted >= 2 s: its wake-up came >= 1.95 s late, > the 0.5 s slack
+    assert stopped >= 1.9
