@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from training.logs import paused_of, wall_time_of
 from training.pauses import RunningTime, StoppedTime
 
 
@@ -55,6 +56,22 @@ def test_running_time_leaves_out_the_stops_since_its_start():
     running.restart()
     wall[0] += 30.0
     assert running.seconds() == (30.0, 0.0)
+
+
+def test_a_runs_pauses_are_unknown_once_a_row_was_logged_before_them():
+    # a resumed run: a checkpoint's history row (no key), a CSV row (empty cell), then new
+    old = [{"elapsed_s": 100.0}, {"elapsed_s": 250.0, "paused_s": None}]
+    new = [{"elapsed_s": 400.0, "paused_s": 0.0}, {"elapsed_s": 500.0, "paused_s": 3000.0}]
+    assert paused_of(new) == 3000.0 and paused_of(old + new) is None
+    assert paused_of([]) == 0
+
+
+def test_a_runs_wall_time_puts_back_the_pauses_its_elapsed_time_left_out():
+    # elapsed_s leaves out the epochs' paused_s; an old row's elapsed_s has its pauses in it
+    rows = [{"elapsed_s": 100.0}, {"elapsed_s": 250.0, "paused_s": None},
+            {"elapsed_s": 400.0, "paused_s": 20.0}, {"elapsed_s": 500.0, "paused_s": 3000.0}]
+    assert wall_time_of(rows) == 500.0 + 20.0 + 3000.0
+    assert wall_time_of(rows[:2]) == 250.0
 
 
 CHILD = """

@@ -263,6 +263,64 @@ def test_a_stage_traces_its_train_step_once():
     assert trainer.train_function.experimental_get_tracing_count() == 1
 
 
+class ScriptedStopped:
+    """A ``training.pauses.StoppedTime`` whose stopped seconds a test sets."""
+
+    def __init__(self):
+        self.total = 0.0
+
+    def seconds(self):
+        return self.total
+
+
+class NoSegmentLimit:
+    def epoch_done(self, rows):
+        pass
+
+    def limit_passed(self):
+        return False
+
+    def records(self):
+        return []
+
+
+def test_an_epochs_times_and_the_runs_elapsed_time_leave_out_its_pauses(tmp_path,
+                                                                         monkeypatch):
+    """A stage that began 1000 s ago, stopped for 100 s before its epoch (a checkpoint
+    write: no epoch's time) and for 300 s of the epoch, which began 500 s ago: 200 s of
+    training, and the run's elapsed time is its wall time less the epoch's 300 s (the real
+    seconds the test takes are in the tolerance)."""
+    import time
+    from types import SimpleNamespace
+
+    import tensorflow as tf
+
+    from training import pauses
+    from training.checkpoints import EpochCheckpoint
+    from training.logs import read_rows, wall_time_of
+
+    stopped = ScriptedStopped()
+    monkeypatch.setattr(pauses, "process_stopped_time", lambda: stopped)
+    run = {"stage": "main", "output_dir": tmp_path, "earlier_rows": [],
+           "started": time.time() - 1000.0, "segment": NoSegmentLimit(), "last_stage": True,
+           "elapsed_before": 40.0}
+    callback = EpochCheckpoint(tmp_path / "checkpoints", tf.train.Checkpoint(), [], 50_000, run)
+    callback.set_model(SimpleNamespace(optimizer=SimpleNamespace(
+        learning_rate=0.1, iterations=tf.Variable(391, dtype=tf.int64))))
+    callback.set_params({"epochs": 1})
+    stopped.total = 100.0  # before the epoch: not its pause
+    callback.on_epoch_begin(0)
+    callback.epoch_time.started -= 500.0
+    stopped.total += 300.0
+    callback.on_epoch_end(0)
+    row, = read_rows(tmp_path / "training_log.csv")
+    assert row["paused_s"] == 300.0
+    assert row["epoch_time_s"] == pytest.approx(200.0, abs=10)
+    assert row["img_per_s"] == pytest.approx(50_000 / row["epoch_time_s"], abs=0.1)
+    assert row["elapsed_s"] == pytest.approx(40.0 + 1000.0 - 300.0, abs=10)
+    assert wall_time_of([row]) == pytest.approx(40.0 + 1000.0, abs=10)
+
+
 def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_path, capsys):
     """Through el_zoo.cli.main in this process: a fresh `python -m el_zoo.cli train` only
     added a TensorFlow start-up (the toy family's runs through `python -m tests.toy_cli
@@ -495,6 +553,7 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
     (two trainings of 4 steps: the TensorFlow start-up once)."""
     from el_zoo.hub import sha256_of
     from training import cards, train
+    from training.logs import read_rows, wall_time_of
     from training.restart import OPTIMIZER_LOST
 
     source = tmp_path / "models" / "resnet18.cifar10"  # a copy, deleted below
@@ -530,11 +589,16 @@ def test_a_lost_run_restarts_from_published_weights_in_segments(data_dir, tmp_pa
     source_rows = log_rows(MODELS / "resnet18.cifar10")
     assert [{k: r[k] for k in source_rows[0]} for r in rows[:18]] == source_rows
     assert [int(r["iterations"]) for r in rows[18:]] == [4, 8]  # a fresh optimizer
+    # the source's epochs were logged before their pauses were: their times include them
+    paused = [r["paused_s"] for r in rows]
+    assert paused[:18] == [""] * 18 and "" not in paused[18:]
     # the schedule of 20 epochs continued after epoch 18 (step 72 of 80)
     assert [float(r["lr"]) for r in rows[18:]] == pytest.approx(
         [cosine_lr(75, 80), cosine_lr(79, 80)], rel=1e-4)
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["epochs"] == 20
+    assert metrics["paused_s"] is None and metrics["wall_time_s"] == wall_time_of(
+        read_rows(output / "training_log.csv"))
     # the source's schedule (18 epochs) had ended at lr 0; this one's of 20 goes on at
     # epoch 18's rate: a warm restart, recorded
     schedule = {"source_epochs": 18, "source_end_lr": 0.0, "epochs": 20,

@@ -19,7 +19,7 @@ from el_zoo.provenance import REPORTS_DIR, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
 from training import targets
-from training.compare import budget_of, el_options
+from training.compare import PAUSES_NOTE, budget_of, el_options, training_minutes
 from training.logs import read_rows
 from training.run_folder import LOG_FILE, METRICS_FILE
 
@@ -452,7 +452,8 @@ def el_column(training):
 
 def results_table(models_dir):
     """The README's table of every published model, from the published metrics: each row
-    links the model's card and its published ``.tflite`` file."""
+    links the model's card and its published ``.tflite`` file; under it, what its training
+    times are (``training.compare.PAUSES_NOTE``)."""
     lines = ["| model | EL | data set | top-1 | top-5 | OPs | params | .tflite | width | "
              "epochs | training time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, m in published_metrics(models_dir).items():
@@ -464,8 +465,8 @@ def results_table(models_dir):
             f"{m['cost']['params'] / 1e6:.2f} M | "
             f"[{m['tflite']['bytes'] / 1e6:.2f} MB](models/{name}/model.tflite) | "
             f"{t['config']['width_multiplier']:g} | {t['epochs']} | "
-            f"{t['train_time_s'] / 60:.0f} min |")
-    return "\n".join(lines)
+            f"{training_minutes(t)} min |")
+    return "\n".join([*lines, "", PAUSES_NOTE])
 
 
 def update_readme(readme, models_dir):

@@ -237,8 +237,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
     two are removed. The CSV log is rebuilt from the checkpointed history, so a killed run
     never logs an epoch twice.
 
-    An epoch's times leave out the time the process sat stopped, which its row records as
-    ``paused_s``: ``run["running_time"]`` is the invocation's ``training.pauses.RunningTime``.
+    An epoch's times leave out the time the process sat stopped in it
+    (``training.pauses``), which its row records as ``paused_s``; ``elapsed_s`` is the
+    run's wall time without its epochs' ``paused_s``: ``run["elapsed_before"]`` (the
+    previous row's), then the wall time since ``run["started"]``. Each worker counts its
+    own stops; the chief's rows are logged, so another worker's stop shows in them as
+    time the chief waited, not as ``paused_s``.
 
     ``run["segment"]`` is this invocation's ``Segment``: past its ``--segment-minutes`` it
     ends here, recorded in the checkpoint written now, and training stops; unless this is
@@ -251,7 +255,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.folder, self.checkpoint, self.history = Path(folder), checkpoint, history
         self.images_per_epoch, self.run, self.is_chief, self.keep = (
             images_per_epoch, run, is_chief, keep)
-        self.epoch_time = RunningTime(run["running_time"].stopped)
+        self.epoch_time = RunningTime()
+        self.paused = 0.0  # the paused_s of the epochs since run["started"]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_time.restart()
@@ -259,7 +264,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds, paused = self.epoch_time.seconds()
-        run_seconds, _ = self.run["running_time"].seconds()
+        paused = round(paused, 1)
+        self.paused += paused
+        elapsed = self.run["elapsed_before"] + time.time() - self.run["started"] - self.paused
         cpu_seconds = time.process_time() - self.epoch_cpu_started
         optimizer = self.model.optimizer
         lr = optimizer.learning_rate
@@ -268,8 +275,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         row = {"stage": self.run["stage"], "epoch": epoch + 1, "lr": lr,
                "img_per_s": round(self.images_per_epoch / seconds, 1) if self.images_per_epoch else None,
                "epoch_time_s": round(seconds, 1), "epoch_cpu_s": round(cpu_seconds, 1),
-               "paused_s": round(paused, 1),
-               "elapsed_s": round(self.run["elapsed_before"] + run_seconds, 1),
+               "paused_s": paused, "elapsed_s": round(elapsed, 1),
                "iterations": int(optimizer.iterations.numpy())}
         row.update({k: float(v) for k, v in (logs or {}).items() if k in LOG_COLUMNS})
         self.history.append(row)

@@ -163,8 +163,16 @@ def pct(x):
     return f"{100 * x:.2f} %"
 
 
+# what the * of ``training_minutes`` means, under every table that shows them
+PAUSES_NOTE = ("Training time is wall time, often on a machine shared with other work: not a "
+               "speed comparison. * marks a time that includes the time its process sat "
+               "stopped (while the machine ran tests or benchmarks): runs recorded before "
+               "training logged its pauses (`paused_s`).")
+
+
 def training_minutes(metrics):
-    """A run's training minutes, marked * if they include the time it sat stopped."""
+    """A run's training minutes, marked * if they include the time it sat stopped
+    (``PAUSES_NOTE``)."""
     pauses_left_out = metrics.get("paused_s") is not None
     return f"{metrics['train_time_s'] / 60:.0f}{'' if pauses_left_out else '*'}"
 
@@ -193,10 +201,7 @@ def report(pairs, unpaired, summary, info):
                      f"{pct(plain['top1'])} | "
                      f"{pct(el['top1'])} | {100 * (el['top1'] - plain['top1']):+.2f} pt | "
                      f"{training_minutes(plain)} / {training_minutes(el)} min |")
-    lines += ["", "Training time is wall time, often on a machine shared with other work: not "
-              "a speed comparison. * marks a time that includes the time its process sat "
-              "stopped (while the machine ran tests or benchmarks): runs recorded before "
-              "training logged its pauses (`paused_s`)."]
+    lines += ["", PAUSES_NOTE]
     if unpaired:
         lines += ["", "Runs without a twin under the same budget: " +
                   ", ".join(f"{m['model']} (seed {m['seed']})" for m in unpaired) + "."]

@@ -10,8 +10,9 @@ from training.run_folder import TENSORBOARD_DIR
 
 # epoch_time_s is wall time, without the paused_s seconds the process sat stopped
 # (training.pauses; in logs written before paused_s, pauses are in it and paused_s is
-# empty); elapsed_s is the run's, likewise; epoch_cpu_s the process's CPU time (all its
-# threads) over the epoch, what it cost whatever else ran beside it (empty in older logs).
+# empty); elapsed_s is the run's, without its epochs' paused_s (wall_time_of); epoch_cpu_s
+# the process's CPU time (all its threads) over the epoch, what it cost whatever else ran
+# beside it (empty in older logs).
 LOG_COLUMNS = ("stage", "epoch", "loss", "top1", "top5", "val_loss", "val_top1", "val_top5",
                "lr", "img_per_s", "epoch_time_s", "epoch_cpu_s", "paused_s", "elapsed_s",
                "iterations")
@@ -34,6 +35,28 @@ def epochs_of(rows, done=None):
     for row in rows:
         last[row["stage"]] = row["epoch"]
     return sum(last.values())
+
+
+def paused_of(rows):
+    """The seconds a run's epoch rows sat stopped (their ``paused_s``, which their times
+    leave out); None if a row was logged before pauses were (its time includes them)."""
+    if any(row.get("paused_s") is None for row in rows):
+        return None
+    return sum(row["paused_s"] for row in rows)
+
+
+def wall_time_of(rows):
+    """A run's wall time over its epoch rows (all stages and segments, in order): the last
+    row's ``elapsed_s`` with its epochs' ``paused_s`` put back (a row logged before pauses
+    were has none: its pauses are in ``elapsed_s``).
+
+    Example:
+        ```python
+        wall_time_of([{"elapsed_s": 100.0, "paused_s": None},
+                      {"elapsed_s": 190.0, "paused_s": 30.0}])  # 220.0
+        ```
+    """
+    return round(rows[-1]["elapsed_s"] + sum(row.get("paused_s") or 0.0 for row in rows), 1)
 
 
 def read_rows(path):

@@ -6,6 +6,11 @@ import functools
 import threading
 import time
 
+# The watcher's clock: Linux's CLOCK_BOOTTIME runs on while the machine is suspended, where
+# time.monotonic (CLOCK_MONOTONIC) stands still, so a suspend would make no wake-up late.
+BOOT_CLOCK = (functools.partial(time.clock_gettime, time.CLOCK_BOOTTIME)
+              if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic)
+
 
 class StoppedTime:
     """Seconds this process has been stopped since it was created, as a daemon thread sees
@@ -17,7 +22,8 @@ class StoppedTime:
     Arguments:
         interval: seconds between wake-ups.
         slack: lateness of a wake-up up to which it is not counted as a stop.
-        clock, sleep: the monotonic clock and the sleep the thread uses (``time``'s).
+        clock, sleep: the monotonic clock (``BOOT_CLOCK``) and the sleep (``time.sleep``)
+            the thread uses.
 
     Example:
         ```python
@@ -28,7 +34,7 @@ class StoppedTime:
         ```
     """
 
-    def __init__(self, interval=1.0, slack=5.0, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, interval=1.0, slack=5.0, clock=BOOT_CLOCK, sleep=time.sleep):
         self.interval, self.slack, self._clock, self._sleep = interval, slack, clock, sleep
         self._stopped, self._lock = 0.0, threading.Lock()
         self._thread = threading.Thread(target=self._watch, name="stopped-time", daemon=True)

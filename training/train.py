@@ -74,8 +74,7 @@ from training.checkpoints import (EpochCheckpoint, check_output_folder, check_re
                                   latest_checkpoint, recorded_segments, remove_stale_temporaries,
                                   restore_checkpoint, run_record)
 from training.command import STRATEGIES, documented_command, parse_args
-from training.logs import epochs_of, plot_curves, tensorboard_callback
-from training.pauses import RunningTime
+from training.logs import epochs_of, paused_of, plot_curves, tensorboard_callback, wall_time_of
 from training.recipes import (get_recipe, recipe_preprocessing, recorded_elastic_link,
                               run_elastic_link)
 from training.restart import planned_restart, stages_done
@@ -537,7 +536,7 @@ def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, res
             print(f"restarting {stage['name']} after epoch {done} from "
                   f"{restart.record['weights']} with a fresh optimizer", flush=True)
         run = {"stage": stage["name"], "output_dir": folders.run, "earlier_rows": earlier_rows,
-               "running_time": RunningTime(), "segment": segment, "last_stage": stage is last,
+               "started": time.time(), "segment": segment, "last_stage": stage is last,
                "elapsed_before": history[-1]["elapsed_s"] if history else
                (earlier_rows[-1]["elapsed_s"] if earlier_rows else 0.0)}
         callbacks = [EpochCheckpoint(folder, checkpoint, history, inputs.images_per_epoch, run,
@@ -575,10 +574,7 @@ def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, r
     """metrics.json's record of a finished run: with its segments and restart, if any."""
     # time and speed over the rows there are: a restart from a weights file (or a folder
     # without its log) has none for the epochs before it, which "epochs" counts
-    train_seconds = sum(r["epoch_time_s"] for r in rows)
-    # None where a row's time was logged before pauses were (then its time includes them)
-    paused = (sum(r["paused_s"] for r in rows)
-              if all(r.get("paused_s") is not None for r in rows) else None)
+    train_seconds, paused = sum(r["epoch_time_s"] for r in rows), paused_of(rows)
     images_seen = (inputs.images_per_epoch or 0) * len(rows)
     metrics = {
         "model": args.model, "recipe": args.recipe, "dataset": recipe["dataset"],
@@ -598,7 +594,8 @@ def run_metrics(args, recipe, results, rows, inputs, started, commit, segment, r
         **run_info(started, commit),
     }
     metrics["command"] = documented_command(args)
-    metrics["wall_time_s"] = round(rows[-1]["elapsed_s"] + 0.0, 1) if rows else metrics["wall_time_s"]
+    if rows:
+        metrics["wall_time_s"] = wall_time_of(rows)
     return metrics
 
 
