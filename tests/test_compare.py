@@ -236,8 +236,14 @@ def test_a_restarted_runs_next_step_reads_its_recorded_images_per_epoch(tmp_path
     line = cards.scale_up_line(short["training"], report_path=fake_throughput_report(
         tmp_path / "throughput.json"))
     assert "a width-1.0 epoch (50,000 images) would take about 4 min" in line
-    assert cards.train_time_text(short["training"]) == \
-        "9 min of training in the 2 epochs logged (185 img/s)"
+    assert cards.train_time_text(short["training"]) == (
+        "9 min of training in the 2 epochs logged (185 img/s; any time its process sat "
+        "stopped included)")  # a record from before pauses were logged
+    short["training"].update(paused_s=0.0)
+    assert cards.train_time_text(short["training"]).endswith("logged (185 img/s)")
+    short["training"].update(paused_s=3000.0)
+    assert cards.train_time_text(short["training"]).endswith(
+        "(185 img/s; 50 min stopped, left out)")
 
 
 def test_a_training_record_is_read_alike_from_run_and_published_folders():

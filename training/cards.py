@@ -346,7 +346,15 @@ def train_time_text(training):
     logged = training.get("logged_epochs", training["epochs"])
     if logged < training["epochs"]:
         text += f" in the {epochs_text(logged)} logged"
-    return f"{text} ({training['img_per_s']:.0f} img/s)"
+    return f"{text} ({training['img_per_s']:.0f} img/s{paused_text(training)})"
+
+
+def paused_text(training):
+    """What the training time says of the time its process sat stopped (``paused_s``)."""
+    paused = training.get("paused_s")
+    if paused is None:  # logged before pauses were
+        return "; any time its process sat stopped included"
+    return f"; {paused / 60:.0f} min stopped, left out" if paused >= 30 else ""
 
 
 def wall_time_text(training):
