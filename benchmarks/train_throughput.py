@@ -5,6 +5,9 @@ threads, batch size), on this machine.
     python benchmarks/train_throughput.py --data-dir ../shared/data --out reports/train_throughput.md
     python benchmarks/train_throughput.py --render   # the report again from its JSON
 
+One round (an EL and a no-EL window) resolves EL / no EL only to a tenth or so: telling a
+family's ratio from 0.9 takes more rounds, e.g. ``--repeats 12`` (about 4 min a family).
+
 Each configuration runs in a fresh process (thread settings are per process): build the
 model (cifar stem, width 0.25, 10 classes), compile with Adam, run ``--warmup`` steps
 (tracing), then time ``--steps`` training steps. The input is the real CIFAR-10 pipeline
@@ -40,7 +43,7 @@ EXPERIMENTS = (
     ("in-memory batch (no input pipeline)", {"in_memory": True}),
     ("1 thread", {"threads": 1}),
     ("batch 256", {"batch_size": 256}),
-    (WIDTH_ONE, {"width": 1.0, "steps": 5, "repeats": 2}),
+    (WIDTH_ONE, {"width": 1.0, "steps": 5}),
 )
 
 
@@ -131,9 +134,11 @@ def spread(values):
 
 
 def ratio_cell(result):
-    """'0.89 (0.72-0.95)': the median EL / no EL over rounds and its range."""
+    """'0.89 (0.72-0.95, 4 rounds)': the median EL / no EL over rounds, its range and the
+    rounds timed."""
     low, high = result["ratio_range"]
-    return f"{result['ratio']:.2f} ({low:.2f}-{high:.2f})"
+    rounds = len(result["windows"]["el"])
+    return f"{result['ratio']:.2f} ({low:.2f}-{high:.2f}, {rounds} rounds)"
 
 
 def efficiency(result, role):
@@ -156,10 +161,11 @@ def to_markdown(families, experiments, info, args):
         "# Training throughput", "",
         f"32x32 CIFAR-10 inputs, cifar stem, width 0.25, Adam. Each configuration runs in a "
         f"fresh process that builds both twins, warms each up ({args.warmup} steps), then "
-        f"times {args.repeats} alternating windows of {args.steps} steps per twin; the "
-        f"table gives the median img/s and the range over windows. EL / no EL: the median, "
-        f"over rounds, of the EL window over the no-EL window timed beside it, and in "
-        f"brackets its range over rounds (what one run can resolve). Peak: a "
+        f"times rounds of alternating windows of {args.steps} steps per twin (width 1.0: 5 "
+        f"steps); the table gives the median img/s and the range over windows. EL / no EL: "
+        f"the median, over rounds, of the EL window over the no-EL window timed beside it, "
+        f"and in brackets its range over rounds (what one run can resolve) and the rounds "
+        f"timed. Peak: a "
         f"{args.matmul_size}x{args.matmul_size} float32 matmul timed after each round in the "
         f"same process (median); training GFLOP/s = 3 x forward FLOPs x img/s. {info['note']}",
         "", "## Every family, with and without Elastic-Link (defaults: 2 threads, batch 128, "
@@ -207,7 +213,10 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=4, help="timed windows per twin")
+    parser.add_argument("--repeats", type=int, default=4,
+                        help="timed windows per twin (rounds) for each family")
+    parser.add_argument("--experiment-repeats", type=int, default=4,
+                        help="rounds for each speedup experiment on resnet26")
     parser.add_argument("--matmul-size", type=int, default=1024,
                         help="side of the float32 matmul that measures peak GFLOP/s")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
@@ -236,7 +245,8 @@ def main(argv=None):
         if not options and "resnet26" in families:
             experiments[label] = families["resnet26"]
             continue
-        experiments[label] = run_isolated({**base, **options, "family": "resnet26"})
+        experiments[label] = run_isolated({**base, "repeats": args.experiment_repeats,
+                                           **options, "family": "resnet26"})
         print(label, experiments[label], flush=True)
     info = {**run_info(started, commit), "note": args.note}
     write_report(args.out, to_markdown(families, experiments, info, args),

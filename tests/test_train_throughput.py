@@ -32,7 +32,7 @@ def test_summary_reports_achieved_training_gflops_against_the_peak():
     assert result["train_gflops"] == pytest.approx({"plain": 6.0, "el": 9.0})
     assert throughput.efficiency(result, "el") == "9.0, 18.0 %"
     row = throughput.family_row("resnet18", result)
-    assert row == "| resnet18 | 200 | 100-300 | 150 | 90-150 | 0.50 (0.45-1.50) | 50 | 6.0, 12.0 % | 9.0, 18.0 % |"
+    assert row == "| resnet18 | 200 | 100-300 | 150 | 90-150 | 0.50 (0.45-1.50, 3 rounds) | 50 | 6.0, 12.0 % | 9.0, 18.0 % |"
 
 
 def test_render_rewrites_the_report_from_its_json_with_the_current_summary(tmp_path):
@@ -48,7 +48,7 @@ def test_render_rewrites_the_report_from_its_json_with_the_current_summary(tmp_p
         {"families": {"resnet18": result}, "experiments": experiments, **info}))
     throughput.main(["--render", "--out", str(out)])
     # the rounds' ratios are 0.9 and 0.5: the median of two is their mean
-    assert "| 0.70 (0.50-0.90) |" in out.read_text()
+    assert "| 0.70 (0.50-0.90, 2 rounds) |" in out.read_text()
     assert "A note." in out.read_text() and "wall time 1.0 min" in out.read_text()
     record = json.loads((tmp_path / "train_throughput.json").read_text())
     assert record["families"]["resnet18"]["ratio_range"] == [0.5, 0.9]
@@ -60,3 +60,27 @@ def test_render_without_a_measured_report_says_so(tmp_path):
                                          "--render rewrites a report measured earlier"):
         throughput.main(["--render", "--out", str(tmp_path / "train_throughput.md")])
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_families_and_speedup_experiments_take_their_own_rounds(tmp_path, monkeypatch):
+    # many rounds where a ratio must be told from 0.9 (the families), fewer for the
+    # experiments on resnet26, width 1.0's among them
+    asked = []
+
+    def measured(options):
+        asked.append(options)
+        windows = {"plain": [100.0] * options["repeats"], "el": [90.0] * options["repeats"],
+                   "peak_gflops": [50.0] * options["repeats"]}
+        return throughput.summary({**windows, "forward_flops": {"plain": 1e7, "el": 1e7}})
+
+    monkeypatch.setattr(throughput, "run_isolated", measured)
+    out = tmp_path / "train_throughput.md"
+    throughput.main(["--families", "resnet26", "reactnet_a", "--repeats", "12",
+                     "--experiment-repeats", "3", "--out", str(out)])
+    families, experiments = asked[:2], asked[2:]
+    assert [(o["family"], o["repeats"]) for o in families] == [("resnet26", 12),
+                                                                ("reactnet_a", 12)]
+    assert len(experiments) == len(throughput.EXPERIMENTS) - 1  # the default reuses resnet26's
+    assert all((o["family"], o["repeats"]) == ("resnet26", 3) for o in experiments)
+    assert {(o.get("width"), o["steps"]) for o in experiments} >= {(1.0, 5), (None, 20)}
+    assert "| 0.90 (0.90-0.90, 12 rounds) |" in out.read_text()
