@@ -9,7 +9,7 @@ from el_zoo.provenance import REPORTS_DIR, json_beside, report_path
 from tests.conftest import REPO
 
 NOT_REPORTS = {"release.py"}  # its --out is the folder of staged release assets
-WRITERS = sorted(path for path in [*(REPO / "benchmarks").glob("*.py"),
+WRITERS = sorted(path for path in [*(REPO / "benchmarks").rglob("*.py"),  # folders too
                                    *(REPO / "training").glob("*.py")]
                  if path.name not in NOT_REPORTS)
 # the option that names a report's output: --out FILE.md, or --output PATH (no suffix)

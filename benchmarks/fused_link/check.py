@@ -31,6 +31,10 @@ OTHER_SPECS = [("general 6->4", (8, 8, 6), (8, 8, 4), 1),
                ("general 6->4 stride 2", (9, 9, 6), (5, 5, 4), 2)]
 
 
+# the largest worst_error accepted: float32 reductions in another order differ by about 1e-6
+TOLERANCE = 1e-5
+
+
 def sum_and_gradients(form, conv_out, x_real, gamma, stride, upstream):
     with tf.GradientTape() as tape:
         tape.watch([conv_out, x_real, gamma])
@@ -44,11 +48,33 @@ def worst_error(reference, fused):
     return float(np.max(np.abs(fused - reference)) / (np.max(np.abs(reference)) + 1e-12))
 
 
+def spec_errors(spec, batch, scalar_gamma, rng):
+    """``worst_error`` of the sum and of the gradients of conv_out, x_real and gamma (in that
+    order), fused op against ``linked_sum_for_training``, on random tensors of ``spec``
+    ((x_real shape, conv_out shape, stride), without the batch) at ``batch``.
+
+    Example:
+        ```python
+        spec_errors(((8, 8, 4), (8, 8, 8), 1), 2, False, np.random.default_rng(0))
+        ```
+    """
+    x_shape, out_shape, stride = spec
+    x_real, conv_out, upstream = (
+        tf.constant(rng.standard_normal((batch, *shape), np.float32))
+        for shape in (x_shape, out_shape, out_shape))
+    gamma = tf.constant(rng.standard_normal(() if scalar_gamma else out_shape[-1:],
+                                            np.float32))
+    return [worst_error(r, f) for r, f in zip(
+        sum_and_gradients(linked_sum_for_training, conv_out, x_real, gamma, stride, upstream),
+        sum_and_gradients(fused_linked_sum_for_training, conv_out, x_real, gamma, stride,
+                          upstream))]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--tolerance", type=float, default=1e-5)
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE)
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     failures = 0
@@ -58,16 +84,7 @@ def main(argv=None):
         for name, (link, x_shape, out_shape, stride) in specs:
             if scalar_gamma and name != "other":
                 continue
-            x_real, conv_out, upstream = (
-                tf.constant(rng.standard_normal((args.batch, *shape), np.float32))
-                for shape in (x_shape, out_shape, out_shape))
-            gamma_shape = () if scalar_gamma else out_shape[-1:]
-            gamma = tf.constant(rng.standard_normal(gamma_shape, np.float32))
-            errors = [worst_error(r, f) for r, f in zip(
-                sum_and_gradients(linked_sum_for_training, conv_out, x_real, gamma, stride,
-                                  upstream),
-                sum_and_gradients(fused_linked_sum_for_training, conv_out, x_real, gamma,
-                                  stride, upstream))]
+            errors = spec_errors((x_shape, out_shape, stride), args.batch, scalar_gamma, rng)
             ok = max(errors) <= args.tolerance
             failures += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {name} {link} {x_shape}"
