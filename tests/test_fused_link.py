@@ -54,11 +54,26 @@ def test_a_missing_library_names_the_build_command(fused, tmp_path, monkeypatch)
     (((4, 4, 8), (4, 4, 4), 1), False),
     (((5, 5, 4), (3, 3, 8), 2), False),
     (((4, 4, 6), (4, 4, 4), 1), True),
-], ids=["identity", "expand (tile)", "group-mean squeeze", "stride 2", "scalar gamma"])
+    # 2048 positions: on one intra-op thread (a parallel run) one shard of several of the
+    # gradient's 256-position chunks; on more (a serial run) shards adding into grad_gamma
+    (((32, 32, 24), (32, 32, 16), 1), False),
+], ids=["identity", "expand (tile)", "group-mean squeeze", "stride 2", "scalar gamma",
+        "general, many positions"])
 def test_fused_sum_and_gradients_match_the_training_sum(fused, built_op, spec, scalar_gamma):
     check = fused["check"]
     errors = check.spec_errors(spec, 2, scalar_gamma, np.random.default_rng(0))
     assert max(errors) <= check.TOLERANCE, dict(zip(["out", "conv_out", "x", "gamma"], errors))
+
+
+@pytest.mark.parametrize("x_channels, out_channels", [(0, 4), (4, 0)])
+def test_a_link_without_channels_is_an_error(built_op, x_channels, out_channels):
+    import tensorflow as tf
+
+    conv_out, x = tf.zeros((1, 2, 2, out_channels)), tf.zeros((1, 2, 2, x_channels))
+    gamma = tf.ones((out_channels,))
+    for op in (built_op.elastic_link_sum, built_op.elastic_link_sum_grad):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="at least one channel"):
+            op(conv_out, x, gamma)
 
 
 def test_the_report_records_ratios_per_round_and_the_link_totals(fused, tmp_path, monkeypatch):

@@ -70,6 +70,10 @@ Status MakeLayout(OpKernelContext* context, Layout* l) {
           " vs ", x.shape().DebugString(), " (squeeze x spatially first)");
   l->cin = x.dim_size(3);
   l->cout = y.dim_size(3);
+  // no channels: lcm and the group size would divide by zero (match_channels raises too)
+  if (l->cin == 0 || l->cout == 0)
+    return errors::InvalidArgument("ElasticLinkSum: conv_out and x need at least one channel: ",
+                                   y.shape().DebugString(), " vs ", x.shape().DebugString());
   if (gamma.dims() != 1 || gamma.dim_size(0) != l->cout)
     return errors::InvalidArgument("ElasticLinkSum: gamma must have shape (C_out,)");
   l->positions = y.dim_size(0) * y.dim_size(1) * y.dim_size(2);
