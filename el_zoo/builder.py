@@ -381,25 +381,28 @@ def _open_weights(path):
         raise _incomplete(path, error) from None
 
 
+def _stored_datasets(f, path):
+    """(layer name, [its weights' HDF5 datasets]) of an open Keras HDF5 weights file."""
+    group = f["model_weights"] if "model_weights" in f else f
+    try:
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["layer_names"]]
+        return [(name, [group[name][w.decode() if isinstance(w, bytes) else w]
+                        for w in group[name].attrs["weight_names"]]) for name in names]
+    except KeyError as error:
+        raise WeightsFileError(f"{path} is HDF5 but not a Keras weights file ({error}).") from None
+
+
 def _file_layers(path):
     """{layer name: [weight shapes]} of a Keras HDF5 weights file."""
     with _open_weights(path) as f:
-        group = f["model_weights"] if "model_weights" in f else f
-        try:
-            names = [n.decode() if isinstance(n, bytes) else n
-                     for n in group.attrs["layer_names"]]
-            layers = {}
-            for name in names:
-                weight_names = group[name].attrs["weight_names"]
-                layers[name] = [
-                    tuple(group[name][w.decode() if isinstance(w, bytes) else w].shape)
-                    for w in weight_names
-                ]
-        except KeyError as error:
-            raise WeightsFileError(
-                f"{path} is HDF5 but not a Keras weights file ({error})."
-            ) from None
-        return layers
+        return {name: [tuple(d.shape) for d in datasets]
+                for name, datasets in _stored_datasets(f, path)}
+
+
+def stored_weights(path):
+    """{layer name: [weight arrays]} of a Keras HDF5 weights file, in the file's order."""
+    with _open_weights(path) as f:
+        return {name: [d[()] for d in datasets] for name, datasets in _stored_datasets(f, path)}
 
 
 def stored_config(path, models_dir=None):

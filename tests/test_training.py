@@ -70,6 +70,29 @@ def test_stage_one_model_has_real_weights_and_binary_activations():
     assert [w.shape for w in real.weights] == [w.shape for w in model.weights]
 
 
+@pytest.mark.parametrize("family", ["reactnet_a_el", "resnet18_el"])
+def test_a_float_stage_initialises_the_binary_stage_by_layer_name(family, tmp_path):
+    # reactnet's float twin has a weight-free hard_tanh where the binary net's RSign has a
+    # learnable threshold: that layer keeps its initial weights, every other layer is copied
+    from training.train import build_model, save_weights_atomically, stage_model
+
+    recipe = recipes.get_recipe("cifar10_float_init")
+    float_stage, main_stage = recipe["stages"]
+    classes = [str(i) for i in range(10)]
+    teacher = build_model(family, recipe, float_stage, classes)
+    for weight in teacher.weights:
+        weight.assign(np.random.default_rng(0).standard_normal(weight.shape).astype("float32"))
+    save_weights_atomically(teacher, tmp_path / "float-weights.h5")
+    model = stage_model(family, recipe, main_stage, classes, tmp_path / "float-weights.h5")
+    copied = {layer.name: layer for layer in teacher.layers if layer.weights}
+    kept = [layer for layer in model.layers if layer.weights and layer.name not in copied]
+    assert all(type(layer).__name__ == "RSign" for layer in kept)
+    assert bool(kept) == (family == "reactnet_a_el")
+    for layer in model.layers:
+        for value, source in zip(layer.get_weights(), copied.get(layer.name, layer).get_weights()):
+            np.testing.assert_array_equal(value, source)
+
+
 def test_recipe_study_arms_are_cifar10_with_earlier_stages():
     base = recipes.get_recipe("cifar10")
     for name in ("cifar10_float_init", "cifar10_kd", "cifar10_float_init_kd",

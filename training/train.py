@@ -61,7 +61,7 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import load_weights_file
+from el_zoo.builder import load_weights_file, stored_weights
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
 from el_zoo.model_record import class_names_of
@@ -495,8 +495,18 @@ def stage_model(model_name, recipe, stage, classes, weights):
     """A stage's model, starting from ``weights`` (a previous stage's, or None)."""
     model = build_model(model_name, recipe, stage, classes)
     if weights is not None:
-        model.load_weights(str(weights), by_name=True)
+        load_stage_weights(model, weights)
     return model
+
+
+def load_stage_weights(model, weights):
+    """A stage's ``weights`` file into ``model`` by layer name. A layer that had no weights
+    in that stage keeps its initial ones: in a float twin, a weight-free hard_tanh stands
+    where ReActNet's RSign, with its learnable threshold, is in the binary net."""
+    layers = {layer.name: layer for layer in model.layers}
+    for name, values in stored_weights(weights).items():
+        if values and name in layers:
+            layers[name].set_weights(values)
 
 
 def train_stages(args, recipe, strategy, is_chief, folders, inputs, segment, restart=None):
