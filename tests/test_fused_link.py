@@ -111,3 +111,9 @@ def test_the_report_records_ratios_per_round_and_the_link_totals(fused, tmp_path
     assert record["links"]["resnet26s_el"]["totals"] == pytest.approx(
         {"training form": 5.4, "fused": 2.6})
     assert {"command", "git_commit", "machine", "date", "wall_time_s"} <= set(record)
+
+
+def test_measuring_nothing_is_refused_before_any_work(fused, capsys):
+    with pytest.raises(SystemExit):
+        fused["measure"].main(["--families"])
+    assert "nothing to measure: give --families and/or --links" in capsys.readouterr().err
