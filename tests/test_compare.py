@@ -134,7 +134,7 @@ def published(name, top1, seed=0):
     model = split_name(name)[0]
     return {"name": name, "evaluation": {"top1": top1}, "training": {
         "model": model, "recipe": "cifar10", "dataset": "cifar10", "epochs": 16, "seed": seed,
-        "train_time_s": 16 * 270.0, "img_per_s": 50_000 / 270.0,
+        "top1": top1, "train_time_s": 16 * 270.0, "img_per_s": 50_000 / 270.0,
         "recipe_config": {"width_multiplier": 0.25, "image_size": 32, "batch_size": 128}}}
 
 
@@ -163,13 +163,14 @@ def test_card_targets_compare_with_the_twin_only_under_the_same_budget(tmp_path,
     assert ("`mobilenet_v1_el` trains at 1800 img/s at width 0.25, and `resnet26_el` at width "
             "1.0 is 8.0x slower than at 0.25; at that slowdown a width-1.0 epoch (50,000 "
             "images) would take about 4 min") in lines[1]
-    assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[2]
+    assert lines[2].startswith("- What the curve predicts")
+    assert "EL minus plain +4.00 points; target >= +3 points: met" in lines[3]
     assert "88%" not in " ".join(cards.target_lines(plain["name"], plain, el))
     other_seed = published("mobilenet_v1.cifar10", 0.30, seed=1)
-    assert "No twin without EL" in cards.target_lines(el["name"], el, other_seed)[2]
+    assert "No twin without EL" in cards.target_lines(el["name"], el, other_seed)[3]
     worse = published("resnet26_el.cifar10", 0.70)
     lines = cards.target_lines(worse["name"], worse, published("resnet26.cifar10", 0.71))
-    assert "-1.00 points; target >= +3 points: not met" in lines[2]
+    assert "-1.00 points; target >= +3 points: not met" in lines[3]
 
 
 def fake_seed_report(path, **row):
@@ -303,7 +304,7 @@ def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, m
     monkeypatch.setattr(cards, "THROUGHPUT_REPORT", tmp_path / "missing.json")
     el = {"name": "resnet18_el.cifar10", "evaluation": {"top1": 0.78}, "training": this_run}
     lines = cards.target_lines(el["name"], el, None)
-    assert lines[1].startswith("- Next steps toward it") and lines[2] == line
+    assert lines[1].startswith("- Next steps toward it") and lines[3] == line
     el["evaluation"]["top1"] = 0.90
     assert not any("other budgets" in text for text in cards.target_lines(el["name"], el, None))
 
@@ -320,3 +321,38 @@ def test_publishing_refuses_a_run_trained_with_other_than_its_models_elastic_lin
         with pytest.raises(ValueError, match=rf"{model} was trained with Elastic-Link options "
                                              r"other than its defaults \(position="):
             publish.check_default_elastic_link({"model": model, "recipe_config": recipe})
+
+
+def test_cards_say_what_the_curve_of_schedule_ends_predicts_for_a_missed_target(tmp_path):
+    from training import cards
+
+    # a chain continued from 18 to 40 epochs (the finished source's segments carried over)
+    run = published("resnet18_el.cifar10", 0.84)["training"]
+    run.update(epochs=40, images_per_epoch=50_000, segments=[
+        {"ended_by": "finished", "epochs": [1, 18], "top1": 0.785},
+        {"ended_by": "interrupted", "epochs": [19, 25], "top1": 0.70},  # mid-schedule: left out
+        {"ended_by": "finished", "epochs": [26, 40], "top1": 0.84}])
+    empty = tmp_path / "missing.json"
+    assert cards.schedule_ends(run, empty) == [(18, 0.785), (40, 0.84)]
+    line = cards.forecast_line(run, 0.88, empty)
+    assert ("width 0.25 (18 epochs: 78.50%; 40 epochs: 84.00%) gives k = 0.37: 88% would take "
+            "about 87 epochs at this width, about 7 hours at this run's 185 img/s.") in line
+    # the same model's other lengths at this width in reports/el_vs_plain join the curve
+    runs = [fake_run(tmp_path, "resnet18_el", 0.70, seed=0, epochs=8),
+            fake_run(tmp_path, "resnet18_el", 0.72, seed=1, epochs=8),
+            fake_run(tmp_path, "resnet18_el", 0.60, width=0.5, epochs=4),  # another width
+            fake_run(tmp_path, "resnet18_el", 0.99, seed=2, epochs=18),  # the chain's own end wins
+            fake_run(tmp_path, "resnet18", 0.69, seed=0, epochs=8),  # twins: what compare pairs
+            fake_run(tmp_path, "resnet18", 0.69, seed=1, epochs=8),
+            fake_run(tmp_path, "resnet18", 0.69, seed=2, epochs=18)]
+    compare.main(runs + ["--output", str(tmp_path / "report")])
+    report = tmp_path / "report.json"
+    assert cards.schedule_ends(run, report) == [(8, pytest.approx(0.71)), (18, 0.785), (40, 0.84)]
+    assert "(8 epochs: 71.00%; 18 epochs: 78.50%; 40 epochs: 84.00%)" in cards.forecast_line(
+        run, 0.88, report)
+    # what the points cannot predict, said plainly
+    single = published("resnet18_el.cifar10", 0.785)["training"]
+    assert "nothing yet: at width 0.25 this model has ended a schedule at one length only " \
+           "(16 epochs: 78.50%)" in cards.forecast_line(single, 0.88, empty)
+    run["top1"], run["segments"][-1]["top1"] = 0.78, 0.78
+    assert "top-1 does not rise with epochs at width 0.25" in cards.forecast_line(run, 0.88, empty)

@@ -18,7 +18,7 @@ from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import REPORTS_DIR, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
-from training import targets
+from training import forecast, targets
 from training.compare import PAUSES_NOTE, budget_of, el_options, training_minutes
 from training.logs import read_rows
 from training.run_folder import LOG_FILE, METRICS_FILE
@@ -184,6 +184,14 @@ def measured_speeds(model, report_path):
     return speed, slowdown
 
 
+def images_per_epoch(training):
+    """Training images per epoch, to the nearest thousand: recorded since restarts (whose
+    time and speed cover only the epochs logged); before, every epoch was logged and timed."""
+    images = training.get("images_per_epoch") or (
+        training["img_per_s"] * training["train_time_s"] / training["epochs"])
+    return round(images, -3)
+
+
 def scale_up_line(training, report_path=None):
     """The cost, on this machine, of the next step toward an accuracy target: at width 1.0,
     more epochs; narrower CIFAR-10 runs also get full width's cost from measured training
@@ -197,11 +205,7 @@ def scale_up_line(training, report_path=None):
     if measured is None or training["dataset"] != "cifar10":
         return text
     speed, slowdown = measured
-    # recorded since restarts (whose time and speed cover only the epochs logged); before,
-    # every epoch was logged and timed
-    images = training.get("images_per_epoch") or (
-        training["img_per_s"] * training["train_time_s"] / training["epochs"])
-    images = round(images, -3)
+    images = images_per_epoch(training)
     minutes = images / (speed / slowdown) / 60
     return (f"{text} Measured here (`{THROUGHPUT_MD}`, 2 threads, nothing "
             f"else running): `{training['model']}` trains at {speed:.0f} img/s at width 0.25, "
@@ -224,17 +228,17 @@ def el_vs_plain_section(report_path, key):
         return None
 
 
-def other_budgets_line(training, report_path=None):
-    """The same model (same Elastic-Link options, recipe and data set) at the other widths
-    and epochs that ``reports/el_vs_plain.json`` holds runs of, each averaged over its
-    seeds: what more width and epochs measurably gave, toward a target this run misses.
-    None when the report holds no other budget."""
+def width_and_epochs(run):
+    return run["recipe_config"]["width_multiplier"], run["epochs"]
+
+
+def budget_scores(training, report_path=None):
+    """{(width, epochs): [top-1 of each seed]} of the runs of this model (same Elastic-Link
+    options, recipe and data set) that ``reports/el_vs_plain.json`` holds; None when the
+    report is missing or unreadable."""
     runs = el_vs_plain_section(report_path or EL_VS_PLAIN_REPORT, "runs")
     if runs is None:
         return None
-
-    def budget(run):
-        return run["recipe_config"]["width_multiplier"], run["epochs"]
 
     def same_model(run):
         return ((run["model"], run["recipe"], run["dataset"], el_options(run))
@@ -243,15 +247,67 @@ def other_budgets_line(training, report_path=None):
 
     scores = {}
     for run in filter(same_model, runs):
-        if budget(run) != budget(training):
-            scores.setdefault(budget(run), []).append(run["top1"])
+        scores.setdefault(width_and_epochs(run), []).append(run["top1"])
+    return scores
+
+
+def schedule_ends(training, report_path=None):
+    """(epochs, top-1) where this model's learning-rate schedules ended at this run's width
+    (what ``training.forecast`` fits): this run's end, the ends of the finished runs its
+    chain continued (``--restart-from``: their segments are carried over), and the other
+    lengths of the same model in ``reports/el_vs_plain.json``, averaged over seeds."""
+    ends = {training["epochs"]: training["top1"]}
+    for segment in training.get("segments") or []:
+        if segment["ended_by"] == "finished" and segment["epochs"] and segment["top1"]:
+            ends.setdefault(segment["epochs"][1], segment["top1"])
+    width = training["recipe_config"]["width_multiplier"]
+    for (other_width, epochs), top1 in (budget_scores(training, report_path) or {}).items():
+        if other_width == width:
+            ends.setdefault(epochs, sum(top1) / len(top1))
+    return sorted(ends.items())
+
+
+def forecast_line(training, goal, report_path=None):
+    """What this model's schedule ends at its width predict for the target ``goal``: the
+    epochs (and hours, at this run's training speed) a fit of its curve says it would take."""
+    lead = "- What the curve predicts (an extrapolation, not a measurement): "
+    result = forecast.epochs_to_reach(schedule_ends(training, report_path), goal)
+    width = training["recipe_config"]["width_multiplier"]
+    ends = "; ".join(f"{epochs_text(epochs)}: {top1:.2%}" for epochs, top1 in result.points)
+    if isinstance(result, forecast.NoForecast):
+        return {
+            "one length": f"{lead}nothing yet: at width {width} this model has ended a "
+                          f"schedule at one length only ({ends}); a run of another length, "
+                          "or this one continued (`--restart-from`), adds the next point.",
+            "flat": f"{lead}top-1 does not rise with epochs at width {width} ({ends}): more "
+                    "epochs at this width are not expected to reach it; more width is the "
+                    "next step.",
+            "reached": f"{lead}a run at width {width} already reached it ({ends}).",
+        }[result.reason]
+    hours = result.epochs * images_per_epoch(training) / training["img_per_s"] / 3600
+    return (f"{lead}fitting top-1 error ~ epochs^-k to where this model's schedules ended at "
+            f"width {width} ({ends}) gives k = {result.exponent:.2f}: {goal:.0%} would take "
+            f"about {result.epochs:.0f} epochs at this width, about {hours:.0f} hours at this "
+            f"run's {training['img_per_s']:.0f} img/s. The fit has no floor and a net of one "
+            "width has one, so this is a lower bound; a wider net may need fewer epochs.")
+
+
+def other_budgets_line(training, report_path=None):
+    """The same model (same Elastic-Link options, recipe and data set) at the other widths
+    and epochs that ``reports/el_vs_plain.json`` holds runs of, each averaged over its
+    seeds: what more width and epochs measurably gave, toward a target this run misses.
+    None when the report holds no other budget."""
+    scores = budget_scores(training, report_path)
+    if scores is None:
+        return None
+    scores.pop(width_and_epochs(training), None)
     if not scores:
         return None
     others = "; ".join(
         f"width {width}, {epochs} epochs: {sum(top1) / len(top1):.2%} "
         f"({len(top1)} seed{'s' if len(top1) > 1 else ''})"
         for (width, epochs), top1 in sorted(scores.items()))
-    width, epochs = budget(training)
+    width, epochs = width_and_epochs(training)
     return (f"- Measured at other budgets (`{EL_VS_PLAIN_MD}`, same model, recipe and "
             f"data; top-1 averaged over seeds): {others}; this run: width {width}, {epochs} "
             "epochs.")
@@ -315,6 +371,7 @@ def target_lines(name, published, twin):
                      f"({'met' if top1 >= goal else f'{100 * (goal - top1):.1f} points short'}).")
         if top1 < goal:
             lines.append(scale_up_line(t))
+            lines.append(forecast_line(t, goal))
             other_budgets = other_budgets_line(t)
             if other_budgets:
                 lines.append(other_budgets)
