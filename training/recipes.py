@@ -30,7 +30,9 @@ Recipes:
     with other stages before its "main" stage. Stage "float" trains the model's float twin
     (real weights, hard_tanh activations; one-cycle-like: 1 warm-up epoch, then cosine;
     label smoothing 0.1). The stage epochs are defaults; ``--stage-epochs NAME=N`` sets them.
-    cifar10_float_init: the float twin initialises the binary net's latent weights.
+    cifar10_float_init: the float twin initialises the binary net's latent weights. The
+        study's winner (docs/elastic_link.md, "Training cost"): the recipe for new CIFAR-10
+        runs; ``cifar10`` keeps its definition for the runs recorded under its name.
     cifar10_kd: the float twin is the teacher of a freshly initialised binary net.
     cifar10_float_init_kd: the float twin initialises the binary net and is its teacher.
     cifar10_two_stage: binary activations with real weights ("stage1"), then both binary.
