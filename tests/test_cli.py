@@ -83,6 +83,28 @@ def test_console_script_runs_the_demo(data_dir):
     assert result.stderr == ""  # no cuFFT lines, no "compiled metrics have yet to be built"
 
 
+def test_the_demos_labels_are_the_models_classes_matched_by_folder_name(tmp_path,
+                                                                        monkeypatch):
+    # a data folder of only cat/ and dog/ was labelled by folder position, so the demo
+    # printed "true: airplane" for a cat and scored its top-1 against those labels
+    import numpy as np
+    from PIL import Image
+
+    from el_zoo.demo import _demo_images
+
+    monkeypatch.setenv("EL_ZOO_CACHE", str(tmp_path / "cache"))
+    for i, folder in enumerate(["cat", "dog", "cat", "dog"]):
+        (tmp_path / "cifar10" / "test" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((32, 32, 3), i, np.uint8)).save(
+            tmp_path / "cifar10" / "test" / folder / f"{i}.png")
+    cifar10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+               "ship", "truck"]
+    _, labels, _ = _demo_images(tmp_path, cifar10)
+    assert [cifar10[label] for label in labels] == ["cat", "dog", "cat", "dog"]
+    _, unnamed, _ = _demo_images(tmp_path)  # a model without names: its classes numbered
+    assert unnamed.tolist() == [0, 1, 0, 1]
+
+
 def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
     target = tmp_path / "bench.json"
     assert main(["benchmark", "mobilenet_v1_el", "--input-size", "32", "--stem", "cifar",
