@@ -64,7 +64,10 @@ def test_convert_writes_a_tflite_file_and_no_fold_keeps_the_links_as_trained(
              "--width-multiplier", "0.25"]
     folded, as_trained = tmp_path / "folded.tflite", tmp_path / "as_trained.tflite"
     assert main(["convert", "resnet18_el", "-o", str(folded), *small]) == 0
-    assert folded.stat().st_size > 0 and "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out  # a name without a tag: said to be untrained
+    assert folded.stat().st_size > 0 and "wrote" in out
+    assert out.rstrip().endswith("; random weights (untrained): resnet18_el.TAG converts "
+                                 "published ones (el-zoo list --pretrained)")
     assert main(["convert", "resnet18_el", "-o", str(as_trained), "--no-fold", *small]) == 0
     assert "Elastic-Links as trained" in capsys.readouterr().out
     # resnet18_el's links fold away completely (tests/test_fold.py); as trained they add ops
@@ -417,3 +420,10 @@ def test_train_runs_in_this_process_and_its_expected_errors_print_one_line(
     assert documented_command(args) == "el-zoo train " + " ".join(arguments)
     assert train.main(arguments) == 2  # python -m training.train: the same
     assert capsys.readouterr().err.startswith("el-zoo train: error: reading TFDS")
+
+
+def test_only_a_name_without_a_tag_is_said_to_convert_random_weights():
+    from el_zoo.cli import _untrained_note
+
+    assert _untrained_note("resnet26_el.cifar10") == ""
+    assert "random weights (untrained)" in _untrained_note("resnet26_el")
