@@ -627,6 +627,18 @@ def _check_not_nested(model, path, stored, wanted, missing):
         )
 
 
+def _unrecorded_hint(path, models_dir):
+    """What to add to ``classes=`` for a file that records no configuration: the options
+    its weight shapes cannot tell (a stem's stride, Elastic-Link options), without which it
+    loads into another architecture without a word."""
+    if stored_config(path, models_dir)[0] is not None:
+        return ""
+    return (" The file records no el_zoo configuration (Keras' own save_weights): pass the "
+            "stem, width_multiplier, input_shape and elastic_link options its model was "
+            "built with too, since weights of one shape fit more than one architecture (a "
+            "stem's stride, where a link is added); el_zoo.save_weights files record them.")
+
+
 def load_weights_file(model, path, *, include_top=True, models_dir=None):
     """Loads an HDF5 weights file into ``model`` by layer name, with clear errors.
 
@@ -650,6 +662,7 @@ def load_weights_file(model, path, *, include_top=True, models_dir=None):
                     f"{path} has a classifier of shape {stored[name][0]} but the model's "
                     f"is {shapes[0]}: pass classes={stored[name][0][-1]}, or "
                     "include_top=False to load the backbone only."
+                    f"{_unrecorded_hint(path, models_dir)}"
                 )
             raise ValueError(
                 f"{path} does not match {model.name}: layer {name!r} has weights of shapes "

@@ -108,8 +108,18 @@ def test_backbone_loads_from_a_full_weights_file(tmp_path):
 
 def test_classes_mismatch_with_top_weights_is_a_clear_error(tmp_path):
     path = weights_file(tmp_path)
-    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or include_top=False"):
+    # Keras' own file: classes=10 alone would build mobilenet_v1_el's or reactnet_a_el's
+    # imagenet stem, whose weights have the cifar stem's shapes, so the rest is named too
+    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or "
+                                         r"include_top=False to load the backbone only. The "
+                                         r"file records no el_zoo configuration .* pass the "
+                                         r"stem, width_multiplier, input_shape and "
+                                         r"elastic_link options"):
         el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "classes": 5})
+    recorded = weights_file(tmp_path, with_config=True)  # one that records them: no more
+    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or "
+                                         r"include_top=False to load the backbone only.$"):
+        el_zoo.nets.resnet.resnet18_el(weights=str(recorded), **{**SMALL, "classes": 5})
 
 
 def test_weights_of_another_width_are_a_clear_error(tmp_path):
