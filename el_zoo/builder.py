@@ -14,7 +14,9 @@ changing any weight shape, so loading by layer name alone can succeed and give a
 model. ``save_weights`` therefore stores the configuration a model was built with
 (``built_config``: registered name, width, stem, resolved Elastic-Link options, head and
 input size) as the file's ``el_zoo_config`` attribute, and loading checks it against the
-model; the names of its classes, when known, go in ``el_zoo_class_names``. A file without
+model; the names of its classes, when known, go in ``el_zoo_class_names``, and the published
+``name.tag`` its weights were loaded from, if any, in ``el_zoo_published_weights`` (the images
+they were trained on are decoded at that tag's size and cropped as its are). A file without
 a configuration (saved by ``model.save_weights``, or one of the first published files)
 whose content is a published file's is checked against that model's manifest record; any
 other file is checked by its layer names and weight shapes only.
@@ -31,8 +33,9 @@ import h5py
 
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
-from el_zoo.model_record import (CONFIG_ATTRIBUTE, built_config, check_class_count,
-                                 class_names_of, in_json_types, name_classes, record)
+from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config,
+                                 check_class_count, class_names_of, in_json_types,
+                                 name_classes, published_weights_of, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
 from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
@@ -40,6 +43,7 @@ from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
 
 # The HDF5 attributes save_weights writes: el_zoo.model_record.CONFIG_ATTRIBUTE, and
 CLASS_NAMES_ATTRIBUTE = "el_zoo_class_names"  # the names of a classifier's classes
+PUBLISHED_WEIGHTS_ATTRIBUTE = "el_zoo_published_weights"  # the name.tag they were loaded from
 # What weights compute depends on these; classes and input size are either checked by the
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
@@ -108,7 +112,8 @@ def load(
     evaluate use as long as the classifier keeps the loaded weights. Any
     model with published weights (a backbone too) records it as ``model.published_weights``,
     from which they take the decode size and crop of a model that calls it as a layer (a
-    backbone under a new head).
+    backbone under a new head); so does a model loaded from a file ``el_zoo.save_weights``
+    wrote from such a model (fine-tuned or not), which records their ``name.tag``.
 
     Example:
         ```python
@@ -139,19 +144,20 @@ def load(
     }
     if "elastic_link" in kwargs:
         config["elastic_link"] = kwargs.pop("elastic_link")
-    weights_path = published = None
+    weights_path = published = origin = None
     if weights is not None:
         weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
         published = _published_name(arch, weights, weights_path)
+        origin = published or stored_published_weights(weights_path, arch)
     defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
     for key, value in defaults.items():
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
-    if published:  # el_zoo.model_record: kept by model.save, not by save_weights
-        record(model, published_weights=published)
-        if include_top:
-            record(model, published_name=published)
+    if origin:  # el_zoo.model_record: kept by model.save, and by save_weights as the origin
+        record(model, published_weights=origin)
+    if published and include_top:
+        record(model, published_name=published)
     if include_top and weights_path is not None:
         names = published_model(published).class_names if published else \
             stored_class_names(weights_path)
@@ -327,7 +333,10 @@ def save_weights(model, path, class_names=None):
     width, stem, classes) from the file and refuses a model they do not fit. A model that
     no el_zoo builder built (it records no configuration) is saved without one. Class
     names saved with the weights become the loaded model's ``class_names``, with which
-    ``el_zoo.predict`` and ``el_zoo.evaluate`` name its classes.
+    ``el_zoo.predict`` and ``el_zoo.evaluate`` name its classes. A model loaded with
+    published weights (``model.published_weights``) is saved with their ``name.tag``, so
+    that the model loaded from the file is fed images decoded and cropped as theirs were
+    (``resnet18_el.imagenette``: at 146, centre crop 128), not squashed to its input size.
 
     Arguments:
         model: a Keras model, normally built by ``el_zoo.load``.
@@ -342,7 +351,7 @@ def save_weights(model, path, class_names=None):
         same = el_zoo.load("resnet18_el", weights="weights.h5")  # cifar stem, 10 classes
         ```
     """
-    config = built_config(model)
+    config, origin = built_config(model), published_weights_of(model)
     if class_names is None:
         class_names = class_names_of(model)
     else:
@@ -354,6 +363,8 @@ def save_weights(model, path, class_names=None):
                 f.attrs[CONFIG_ATTRIBUTE] = json.dumps(in_json_types(config))
             if class_names is not None:
                 f.attrs[CLASS_NAMES_ATTRIBUTE] = json.dumps(list(class_names))
+            if origin is not None:
+                f.attrs[PUBLISHED_WEIGHTS_ATTRIBUTE] = json.dumps(origin)
     return Path(path)
 
 
@@ -408,11 +419,14 @@ def stored_weights(path):
 def stored_config(path, models_dir=None):
     """(config, published name) of the model weights file ``path`` was saved from.
 
-    The config is the file's ``el_zoo_config`` attribute (published name None), else, for
-    a file with a published weights file's content, that model's manifest record
+    The config is the file's ``el_zoo_config`` attribute, or that of the model a whole-model
+    file (``model.save("model.h5")``) holds (``_saved_model_config``; published name None),
+    else, for a file with a published weights file's content, that model's manifest record
     (published name e.g. ``"mobilenet_v1_el.cifar10"``); (None, None) for any other file.
     """
     config = _json_attribute(path, CONFIG_ATTRIBUTE)
+    if config is None:
+        config = _saved_model_config(path)
     if config is not None:
         return config, None
     published = published_with_content(path, models_dir)
@@ -421,10 +435,47 @@ def stored_config(path, models_dir=None):
     return _config_of_published(published.name, published.config), published.name
 
 
+def _saved_model_config(path):
+    """The configuration el_zoo recorded on the model a whole-model HDF5 file holds
+    (``model.save("model.h5")``: the record its input layer's config carries,
+    ``el_zoo.model_record``), or None: for a weights file, or a model el_zoo did not build
+    (a new head on an el_zoo model's layers: the record names other outputs, or another
+    number of classes than the file's classifier has). Why: loaded by layer names alone,
+    such a file of mobilenet_v1_el.cifar10 went into the default imagenet stem (its
+    weights have the same shapes), 32 % top-1 instead of 66 % on 200 test images."""
+    model_config = _json_attribute(path, "model_config")
+    if not isinstance(model_config, dict):
+        return None
+    functional = model_config.get("config") or {}
+    outputs = [output[0] for output in functional.get("output_layers") or []]
+    for layer in functional.get("layers") or []:
+        saved = (layer.get("config") or {}).get(LAYER_ATTRIBUTE) or {}
+        if CONFIG_ATTRIBUTE in saved:
+            config = saved[CONFIG_ATTRIBUTE]
+            recorded = [output[0] for output in saved.get("outputs") or []]
+            head = _file_layers(path).get(CLASSIFIER) or [()]
+            if recorded != outputs or config.get("include_top") and \
+                    head[0][-1:] != (config.get("classes"),):
+                return None
+            return config
+    return None
+
+
 def stored_class_names(path):
     """The class names saved with weights file ``path`` (``save_weights``), or None."""
     names = _json_attribute(path, CLASS_NAMES_ATTRIBUTE)
     return None if names is None else tuple(names)
+
+
+def stored_published_weights(path, arch):
+    """The published ``name.tag`` of model ``arch`` whose weights those of file ``path``
+    were loaded from (``save_weights`` records it), or None: for a file without one, or
+    one whose tag is no longer published for ``arch``."""
+    origin = _json_attribute(path, PUBLISHED_WEIGHTS_ATTRIBUTE)
+    if not isinstance(origin, str) or origin not in read_manifest().models \
+            or split_name(origin)[0] != arch:
+        return None
+    return origin
 
 
 def _json_attribute(path, key):
@@ -576,6 +627,18 @@ def _check_not_nested(model, path, stored, wanted, missing):
         )
 
 
+def _unrecorded_hint(path, models_dir):
+    """What to add to ``classes=`` for a file that records no configuration: the options
+    its weight shapes cannot tell (a stem's stride, Elastic-Link options), without which it
+    loads into another architecture without a word."""
+    if stored_config(path, models_dir)[0] is not None:
+        return ""
+    return (" The file records no el_zoo configuration (Keras' own save_weights): pass the "
+            "stem, width_multiplier, input_shape and elastic_link options its model was "
+            "built with too, since weights of one shape fit more than one architecture (a "
+            "stem's stride, where a link is added); el_zoo.save_weights files record them.")
+
+
 def load_weights_file(model, path, *, include_top=True, models_dir=None):
     """Loads an HDF5 weights file into ``model`` by layer name, with clear errors.
 
@@ -599,6 +662,7 @@ def load_weights_file(model, path, *, include_top=True, models_dir=None):
                     f"{path} has a classifier of shape {stored[name][0]} but the model's "
                     f"is {shapes[0]}: pass classes={stored[name][0][-1]}, or "
                     "include_top=False to load the backbone only."
+                    f"{_unrecorded_hint(path, models_dir)}"
                 )
             raise ValueError(
                 f"{path} does not match {model.name}: layer {name!r} has weights of shapes "

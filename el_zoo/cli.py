@@ -128,8 +128,19 @@ def cmd_convert(args):
     size = path.stat().st_size
     checked = "not verified" if args.no_verify else "LCE interpreter agrees with Keras"
     links = "; Elastic-Links as trained (not folded)" if args.no_fold else ""
-    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}{links}")
+    print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}{links}"
+          f"{_untrained_note(args.name)}")
     return 0
+
+
+def _untrained_note(name):
+    """What ``convert`` adds for a name without a weight tag: its file holds random weights,
+    which its one line did not say (``el-zoo convert resnet26_el`` read as the published
+    model's file)."""
+    if split_name(name)[1] is not None:
+        return ""
+    return (f"; random weights (untrained): {name}.TAG converts published ones "
+            "(el-zoo list --pretrained)")
 
 
 def cmd_benchmark(args):

@@ -26,7 +26,18 @@ from el_zoo.registry import split_name
 
 
 def _as_model(model_or_name, input_size=None):
+    """The model ``convert`` converts: ``model_or_name`` itself, or the registered name built
+    at ``input_size``. A model's own size is fixed: another ``input_size`` for it is refused
+    (it was ignored, and the file took another size than asked for)."""
     if isinstance(model_or_name, keras.Model):
+        shape = model_or_name.input_shape
+        if input_size is not None and (isinstance(shape, list) or
+                                       tuple(shape[1:3]) != (input_size, input_size)):
+            raise ValueError(
+                f"input_size={input_size} builds a registered model by name at that size, "
+                f"but {model_or_name.name} is a model of input shape {shape}: rebuild it with "
+                f"input_shape=({input_size}, {input_size}, 3), or leave input_size out."
+            )
         return model_or_name
     arch, tag = split_name(model_or_name)
     kwargs = {}
@@ -96,6 +107,8 @@ def convert(
     Arguments:
         model_or_name: a Keras model, or a registered name (``"resnet26_el"`` or
             ``"resnet26_el.cifar10"``) to build with ``input_size``.
+        input_size: the square input size to build a name at; a model keeps its own (another
+            is an error).
         output_path: where to write the file (atomically); None returns the bytes.
         inference_input_type, inference_output_type, target: as for
             ``larq_compute_engine.convert_keras_model``. An int8 input is a pixel in

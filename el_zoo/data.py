@@ -66,11 +66,13 @@ def labels_by_class_name(labels, folder_names, class_names, where):
     """``labels`` (indices into ``folder_names``, as ``image_folder`` gives them) as indices
     into a model's ``class_names``, matched by name, not by folder position: a folder that
     holds only ``cat/`` and ``dog/`` is labelled 3 and 5 for CIFAR-10's classes, not 0 and
-    1. Folders named by WordNet id match their readable names. Any subset of the classes is
-    fine; a folder that names none of them is an error listing the expected names.
+    1. Folders named by WordNet id match their readable names, or the ids themselves when
+    the model's classes are named by them. Any subset of the classes is fine; a folder that
+    names none of them is an error listing the expected names.
     """
     index = {name: i for i, name in enumerate(class_names)}
-    readable = readable_class_names(folder_names)
+    readable = [folder if folder in index else name
+                for folder, name in zip(folder_names, readable_class_names(folder_names))]
     unknown = [folder for folder, name in zip(folder_names, readable) if name not in index]
     if unknown:
         raise ValueError(

@@ -16,15 +16,21 @@ DEMO_CONFIG = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10,
                "width_multiplier": 0.25}
 
 
-def _demo_images(data_dir, count=16):
-    """Real CIFAR-10 test images when a data folder is available, else random pixels."""
+def _demo_images(data_dir, class_names=None, count=16):
+    """Real CIFAR-10 test images when a data folder is available, else random pixels.
+    Their labels index ``class_names`` (the model's), matched by class folder name, when
+    given: by folder position, a folder of only ``cat/`` and ``dog/`` was scored as
+    airplane and automobile."""
     try:
-        images, labels, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=count)
-        return images.astype(np.float32), labels, "CIFAR-10 test images (lossy JPEG copy)"
+        images, labels, folders = data.load_split("cifar10", "test", data_dir=data_dir,
+                                                  limit=count)
     except (ValueError, FileNotFoundError) as error:
         print(f"note: no CIFAR-10 here ({error}); using random pixels instead")
         rng = np.random.default_rng(0)
         return rng.uniform(0, 255, (count, 32, 32, 3)).astype(np.float32), None, "random pixels"
+    if class_names:
+        labels = data.labels_by_class_name(labels, folders, class_names, "cifar10/test")
+    return images.astype(np.float32), labels, "CIFAR-10 test images (lossy JPEG copy)"
 
 
 def _class_names(model):
@@ -56,7 +62,7 @@ def run_demo(data_dir=None):
     print(f"model: {what}, input {model.input_shape[1:]}")
     print(f"  {cost['params'] / 1e6:.2f}M params, {cost['size_mb']:.2f} MB, "
           f"OPs {cost['ops']:.3g} (BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g})")
-    images, labels, source = _demo_images(data_dir)
+    images, labels, source = _demo_images(data_dir, class_names_of(model))
     probabilities = model.predict(images, verbose=0)
     names = _class_names(model)
     print(f"Keras predictions for {len(images)} {source}:")

@@ -69,13 +69,16 @@ def _known_class_names(model, warn=True):
 
 
 def _backbone_preprocessing(model):
-    """The published decode size and crop of the weights of a backbone ``model`` calls as
-    a layer (``el_zoo.load`` records them, ``published_weights_of``), without their data set
-    and class names, which are the new head's; all None without one. Why: otherwise a
-    backbone from resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head
-    is fed images squashed to 128, which costs accuracy (docs/reliability.md)."""
+    """The published decode size and crop of the weights ``model`` was loaded with (from a
+    file ``el_zoo.save_weights`` wrote from a model with published weights), or of those
+    of a backbone it calls as a layer (``el_zoo.load`` records them,
+    ``published_weights_of``), without their data set and class names, which may be
+    another head's; all None without any. Why: otherwise a backbone from
+    resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head, or that
+    model saved and reloaded, is fed images squashed to 128, which costs accuracy
+    (docs/reliability.md)."""
     pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
-    for layer in model.layers:
+    for layer in [model, *model.layers]:
         published = published_weights_of(layer)
         if published:
             weights = preprocessing_of(published)

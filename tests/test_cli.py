@@ -64,7 +64,10 @@ def test_convert_writes_a_tflite_file_and_no_fold_keeps_the_links_as_trained(
              "--width-multiplier", "0.25"]
     folded, as_trained = tmp_path / "folded.tflite", tmp_path / "as_trained.tflite"
     assert main(["convert", "resnet18_el", "-o", str(folded), *small]) == 0
-    assert folded.stat().st_size > 0 and "wrote" in capsys.readouterr().out
+    out = capsys.readouterr().out  # a name without a tag: said to be untrained
+    assert folded.stat().st_size > 0 and "wrote" in out
+    assert out.rstrip().endswith("; random weights (untrained): resnet18_el.TAG converts "
+                                 "published ones (el-zoo list --pretrained)")
     assert main(["convert", "resnet18_el", "-o", str(as_trained), "--no-fold", *small]) == 0
     assert "Elastic-Links as trained" in capsys.readouterr().out
     # resnet18_el's links fold away completely (tests/test_fold.py); as trained they add ops
@@ -81,6 +84,28 @@ def test_console_script_runs_the_demo(data_dir):
     assert "top-1 agreement 100%" in result.stdout
     assert "not an ARM latency" in result.stdout
     assert result.stderr == ""  # no cuFFT lines, no "compiled metrics have yet to be built"
+
+
+def test_the_demos_labels_are_the_models_classes_matched_by_folder_name(tmp_path,
+                                                                        monkeypatch):
+    # a data folder of only cat/ and dog/ was labelled by folder position, so the demo
+    # printed "true: airplane" for a cat and scored its top-1 against those labels
+    import numpy as np
+    from PIL import Image
+
+    from el_zoo.demo import _demo_images
+
+    monkeypatch.setenv("EL_ZOO_CACHE", str(tmp_path / "cache"))
+    for i, folder in enumerate(["cat", "dog", "cat", "dog"]):
+        (tmp_path / "cifar10" / "test" / folder).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((32, 32, 3), i, np.uint8)).save(
+            tmp_path / "cifar10" / "test" / folder / f"{i}.png")
+    cifar10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+               "ship", "truck"]
+    _, labels, _ = _demo_images(tmp_path, cifar10)
+    assert [cifar10[label] for label in labels] == ["cat", "dog", "cat", "dog"]
+    _, unnamed, _ = _demo_images(tmp_path)  # a model without names: its classes numbered
+    assert unnamed.tolist() == [0, 1, 0, 1]
 
 
 def test_benchmark_prints_a_table_and_writes_json(tmp_path, capsys):
@@ -395,3 +420,10 @@ def test_train_runs_in_this_process_and_its_expected_errors_print_one_line(
     assert documented_command(args) == "el-zoo train " + " ".join(arguments)
     assert train.main(arguments) == 2  # python -m training.train: the same
     assert capsys.readouterr().err.startswith("el-zoo train: error: reading TFDS")
+
+
+def test_only_a_name_without_a_tag_is_said_to_convert_random_weights():
+    from el_zoo.cli import _untrained_note
+
+    assert _untrained_note("resnet26_el.cifar10") == ""
+    assert "random weights (untrained)" in _untrained_note("resnet26_el")

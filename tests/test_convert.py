@@ -189,3 +189,15 @@ def test_convert_refuses_to_verify_a_single_output_by_top1(monkeypatch):
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     for skip in (0, np.int64(0), None):  # the outputs compared by the user instead
         assert verify(convert(binary, verify_images=skip), binary, images)["max_abs_diff"] < 1e-4
+
+
+def test_an_input_size_for_a_model_of_another_size_is_refused(tmp_path):
+    # it was ignored: convert(model, input_size=64) wrote a 32x32 file without a word
+    model = el_zoo.load("resnet18_el", **SMALL)
+    with pytest.raises(ValueError, match=r"input_size=64 builds a registered model by name "
+                                         r"at that size, but resnet18_el is a model of input "
+                                         r"shape \(None, 32, 32, 3\): rebuild it with "
+                                         r"input_shape=\(64, 64, 3\)"):
+        convert(model, tmp_path / "model.tflite", input_size=64)
+    assert not (tmp_path / "model.tflite").exists()
+    assert convert_module._as_model(model, input_size=32) is model  # its own size: as given

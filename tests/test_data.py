@@ -332,6 +332,11 @@ def test_class_folders_map_to_the_models_classes_by_name():
     imagenette = data.readable_class_names(sorted(data.IMAGENETTE_NAMES))
     assert data.labels_by_class_name(labels, ["n01440764", "n03888257"], imagenette,
                                      "x").tolist() == [0, 9, 9, 0]
+    # a model whose classes are the WordNet ids themselves (a head trained on
+    # image_dataset_from_directory's class_names): its folders were "no class of the model"
+    wordnet_ids = sorted(data.IMAGENETTE_NAMES)
+    assert data.labels_by_class_name(labels, ["n01440764", "n03888257"], wordnet_ids,
+                                     "x").tolist() == [0, 9, 9, 0]
     with pytest.raises(ValueError, match="toy/test has class folder\\(s\\) 'kitten' that name no "
                                          "class of the model. Name each class folder after one "
                                          "of its classes \\(any subset of them\\): airplane, "

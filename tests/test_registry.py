@@ -5,6 +5,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -107,8 +108,18 @@ def test_backbone_loads_from_a_full_weights_file(tmp_path):
 
 def test_classes_mismatch_with_top_weights_is_a_clear_error(tmp_path):
     path = weights_file(tmp_path)
-    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or include_top=False"):
+    # Keras' own file: classes=10 alone would build mobilenet_v1_el's or reactnet_a_el's
+    # imagenet stem, whose weights have the cifar stem's shapes, so the rest is named too
+    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or "
+                                         r"include_top=False to load the backbone only. The "
+                                         r"file records no el_zoo configuration .* pass the "
+                                         r"stem, width_multiplier, input_shape and "
+                                         r"elastic_link options"):
         el_zoo.load("resnet18_el", weights=str(path), **{**SMALL, "classes": 5})
+    recorded = weights_file(tmp_path, with_config=True)  # one that records them: no more
+    with pytest.raises(ValueError, match=r"classifier of shape .* pass classes=10, or "
+                                         r"include_top=False to load the backbone only.$"):
+        el_zoo.nets.resnet.resnet18_el(weights=str(recorded), **{**SMALL, "classes": 5})
 
 
 def test_weights_of_another_width_are_a_clear_error(tmp_path):
@@ -268,6 +279,43 @@ def test_saved_weights_carry_their_config_and_load_with_it(tmp_path):
     assert built_config(loaded) == built_config(model)
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+
+
+def test_a_whole_model_file_loads_with_the_configuration_it_was_saved_with(tmp_path):
+    # model.save("model.h5") keeps el_zoo's record in its model_config, which load did not
+    # read: mobilenet_v1_el's stem weights have one shape at either stride, so this file,
+    # loaded with the classes the error asked for, went into the imagenet stem silently
+    model = el_zoo.load("mobilenet_v1_el", **SMALL, elastic_link={"position": "before_bn"})
+    model.save(tmp_path / "model.h5")
+    loaded = el_zoo.load("mobilenet_v1_el", weights=str(tmp_path / "model.h5"))
+    assert built_config(loaded) == built_config(model)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+    with pytest.raises(ValueError, match=r"model.h5 \(saved from mobilenet_v1_el\(width_"
+                                         r"multiplier=0.25, stem='cifar', .*\) was trained "
+                                         r"with stem='cifar'; stem='imagenet' cannot use"):
+        el_zoo.load("mobilenet_v1_el", weights=str(tmp_path / "model.h5"), stem="imagenet",
+                    input_shape=(32, 32, 3), classes=10)
+
+
+def test_a_whole_model_file_of_a_new_head_named_as_el_zoos_own_keeps_no_configuration(
+        tmp_path):
+    # the head of 3 classes on the layers of a 10-class model: its record is the base's
+    model = el_zoo.load("mobilenet_v1_el", **SMALL)
+    features = model.get_layer("avg_pool").output
+    head = el_zoo.keras.layers.Dense(3, name="predictions_3")(features)
+    outputs = el_zoo.keras.layers.Activation("softmax", name="probabilities_3")(head)
+    el_zoo.keras.Model(model.input, outputs).save(tmp_path / "other.h5")
+    assert builder.stored_config(tmp_path / "other.h5") == (None, None)
+    model.save(tmp_path / "model.h5")  # the model itself, with its 10 classes
+    with h5py.File(tmp_path / "model.h5", "r+") as f:  # its classifier replaced by 3 classes
+        del f["model_weights/predictions"]
+        group = f["model_weights"].create_group("predictions/predictions")
+        group.create_dataset("kernel:0", data=np.zeros((256, 3), np.float32))
+        group.create_dataset("bias:0", data=np.zeros(3, np.float32))
+        f["model_weights/predictions"].attrs["weight_names"] = [
+            b"predictions/kernel:0", b"predictions/bias:0"]
+    assert builder.stored_config(tmp_path / "model.h5") == (None, None)
 
 
 @pytest.mark.parametrize("reloaded", [False, True])
