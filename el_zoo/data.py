@@ -1,8 +1,8 @@
 """Image-classification data in ImageFolder layout (``<split>/<class>/<image>``).
 
 A data set named ``NAME`` is found under the data root (``data_dir=``, else the
-``EL_ZOO_DATA`` environment variable) either as a folder ``NAME/`` or as an archive
-``NAME*.tar.gz`` holding ``NAME/``. Archives are extracted once into the cache folder
+``EL_ZOO_DATA`` environment variable) either as a folder ``NAME/`` or as one archive
+``NAME.tar.gz`` or ``NAME-VARIANT.tar.gz`` holding ``NAME/`` (``is_archive_of``). Archives are extracted once into the cache folder
 (``el_zoo.hub.cache_root()``: ``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically:
 into a temporary folder that is renamed when complete, so an interrupted extraction never
 looks finished.
@@ -161,24 +161,56 @@ def extract_archive(archive, cache_dir=None):
     return target
 
 
+# Other names a data set's archives go by: fast.ai publishes Imagenette as imagenette2.
+ARCHIVE_ALIASES = {"imagenette": ("imagenette2",)}
+ARCHIVE_SEPARATORS = "-_."
+
+
+def is_archive_of(archive_name, name):
+    """Whether an archive named ``archive_name`` (without .tar.gz) holds data set ``name``:
+    it is named ``name`` (or an alias), alone or followed by a separator and a variant
+    (``cifar10-jpeg``, ``imagenette2-320``). Why not any name that starts with it:
+    ``cifar100`` starts with ``cifar10``, and its archive was read as CIFAR-10."""
+    for prefix in (name, *ARCHIVE_ALIASES.get(name, ())):
+        rest = archive_name[len(prefix):] if archive_name.startswith(prefix) else None
+        if rest == "" or (rest and rest[0] in ARCHIVE_SEPARATORS):
+            return True
+    return False
+
+
+def dataset_archive(root, name):
+    """The one ``.tar.gz`` archive of data set ``name`` in folder ``root``; an error when
+    there is none, or more than one (which one is meant is not for el_zoo to guess:
+    ``imagenette2-160`` and ``imagenette2-320`` hold other image sizes)."""
+    archives = sorted(path for path in root.glob("*.tar.gz")
+                      if is_archive_of(path.name[: -len(".tar.gz")], name))
+    if not archives:
+        raise FileNotFoundError(
+            f"data set {name!r} not found in {root}: expected a folder {name}/ or an "
+            f"archive {name}.tar.gz or {name}-VARIANT.tar.gz."
+        )
+    if len(archives) > 1:
+        raise ValueError(
+            f"{root} holds {len(archives)} archives of data set {name!r} "
+            f"({', '.join(path.name for path in archives)}): keep one, or extract the one "
+            f"to use as the folder {root / name}/."
+        )
+    return archives[0]
+
+
 def dataset_dir(name, data_dir=None, cache_dir=None):
     """The folder of data set ``name`` (a folder of the data root, or its extracted archive)."""
     root = data_root(data_dir)
     if (root / name).is_dir():
         return root / name
-    archives = sorted(root.glob(f"{name}*.tar.gz"))
-    if not archives:
-        raise FileNotFoundError(
-            f"data set {name!r} not found in {root}: expected a folder {name}/ or an "
-            f"archive {name}*.tar.gz."
-        )
-    extracted = extract_archive(archives[0], cache_dir)
+    archive = dataset_archive(root, name)
+    extracted = extract_archive(archive, cache_dir)
     if (extracted / name).is_dir():
         return extracted / name
     entries = [p for p in extracted.iterdir() if p.is_dir()]
     if len(entries) == 1:
         return entries[0]
-    raise ValueError(f"archive {archives[0]} does not hold a folder {name}/.")
+    raise ValueError(f"archive {archive} does not hold a folder {name}/.")
 
 
 def _visible(path):

@@ -43,6 +43,34 @@ def test_archive_is_extracted_once_into_the_cache(tmp_path):
     assert [p.name for p in (cache / "data").iterdir()] == [f"toy-jpeg-{key}"]  # no temp left
 
 
+@pytest.mark.parametrize("archive, name, holds", [
+    ("cifar10", "cifar10", True), ("cifar10-jpeg", "cifar10", True),
+    ("imagenette-224", "imagenette", True), ("imagenette2-320", "imagenette", True),
+    ("imagenette_160", "imagenette", True), ("cifar100", "cifar10", False),
+    ("cifar100-jpeg", "cifar10", False), ("cifar10jpeg", "cifar10", False),
+    ("imagenettev2", "imagenette", False), ("imagewoof2-320", "imagenette", False),
+])
+def test_an_archive_holds_a_data_set_only_by_its_name_or_alias(archive, name, holds):
+    assert data.is_archive_of(archive, name) is holds
+
+
+def test_a_cifar100_archive_is_not_read_as_cifar10(tmp_path):
+    data_root = make_archive(tmp_path, "cifar100")  # holds a single folder, cifar100/
+    with pytest.raises(FileNotFoundError, match=r"data set 'cifar10' not found in .*: expected "
+                                                r"a folder cifar10/ or an archive cifar10.tar.gz"):
+        data.dataset_dir("cifar10", data_root, tmp_path / "cache")
+
+
+def test_two_archives_of_one_data_set_are_an_error_not_a_guess(tmp_path):
+    data_root = make_archive(tmp_path)
+    (data_root / "toy-png.tar.gz").write_bytes((data_root / "toy-jpeg.tar.gz").read_bytes())
+    with pytest.raises(ValueError, match=r"holds 2 archives of data set 'toy' \(toy-jpeg.tar.gz, "
+                                         r"toy-png.tar.gz\): keep one, or extract the one to use "
+                                         r"as the folder .*toy/"):
+        data.dataset_dir("toy", data_root, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # refused before extracting anything
+
+
 def test_failed_extraction_leaves_nothing_in_the_cache(tmp_path):
     data_root = tmp_path / "data"
     data_root.mkdir()
