@@ -356,3 +356,32 @@ def test_cards_say_what_the_curve_of_schedule_ends_predicts_for_a_missed_target(
            "(16 epochs: 78.50%)" in cards.forecast_line(single, 0.88, empty)
     run["top1"], run["segments"][-1]["top1"] = 0.78, 0.78
     assert "top-1 does not rise with epochs at width 0.25" in cards.forecast_line(run, 0.88, empty)
+
+
+def test_a_forecast_takes_a_schedule_end_from_a_rerun_that_only_evaluated(tmp_path):
+    from training import cards
+
+    run = published("resnet18_el.cifar10", 0.84)["training"]
+    run.update(epochs=40, images_per_epoch=50_000, img_per_s=5000.0, segments=[
+        {"ended_by": "segment limit", "epochs": [1, 18], "top1": 0.78},
+        # the source's rerun after its last epoch: its final evaluation only, no epochs
+        {"ended_by": "finished", "epochs": None, "top1": 0.785},
+        {"ended_by": "finished", "epochs": [19, 40], "top1": 0.84}])
+    empty = tmp_path / "missing.json"
+    assert cards.schedule_ends(run, empty) == [(18, 0.785), (40, 0.84)]
+    # 87.0 epochs of 50,000 images at 5000 img/s: 14.5 min, not "about 0 hours"
+    assert "about 87 epochs at this width, about 15 min at this run's 5000 img/s" in \
+        cards.forecast_line(run, 0.88, empty)
+
+
+def test_a_forecast_within_a_schedule_that_missed_the_target_says_so(tmp_path):
+    from training import cards
+
+    run = published("resnet18_el.cifar10", 0.79)["training"]
+    run.update(epochs=40, segments=[
+        {"ended_by": "finished", "epochs": [1, 8], "top1": 0.70},
+        {"ended_by": "finished", "epochs": [9, 18], "top1": 0.80},
+        {"ended_by": "finished", "epochs": [19, 40], "top1": 0.79}])
+    line = cards.forecast_line(run, 0.805, tmp_path / "missing.json")
+    assert "puts 80% within 40 epochs, which fell short of it" in line
+    assert "would take" not in line

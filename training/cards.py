@@ -256,10 +256,13 @@ def schedule_ends(training, report_path=None):
     (what ``training.forecast`` fits): this run's end, the ends of the finished runs its
     chain continued (``--restart-from``: their segments are carried over), and the other
     lengths of the same model in ``reports/el_vs_plain.json``, averaged over seeds."""
-    ends = {training["epochs"]: training["top1"]}
+    ends, epoch = {training["epochs"]: training["top1"]}, None
     for segment in training.get("segments") or []:
-        if segment["ended_by"] == "finished" and segment["epochs"] and segment["top1"]:
-            ends.setdefault(segment["epochs"][1], segment["top1"])
+        # a rerun that only finished the final evaluation trained no epochs (None): its
+        # run's schedule ended at the last epoch an earlier segment trained
+        epoch = segment["epochs"][1] if segment["epochs"] else epoch
+        if segment["ended_by"] == "finished" and epoch and segment["top1"] is not None:
+            ends.setdefault(epoch, segment["top1"])
     width = training["recipe_config"]["width_multiplier"]
     for (other_width, epochs), top1 in (budget_scores(training, report_path) or {}).items():
         if other_width == width:
@@ -283,13 +286,26 @@ def forecast_line(training, goal, report_path=None):
                     "epochs at this width are not expected to reach it; more width is the "
                     "next step.",
             "reached": f"{lead}a run at width {width} already reached it ({ends}).",
+            "fell short": f"{lead}a fit of top-1 error ~ epochs^-k to where this model's "
+                          f"schedules ended at width {width} ({ends}) puts {goal:.0%} within "
+                          f"{epochs_text(result.points[-1][0])}, which fell short of it: the "
+                          "curve flattens faster than the fit, so more epochs at this width "
+                          "are not expected to reach it; more width is the next step.",
         }[result.reason]
-    hours = result.epochs * images_per_epoch(training) / training["img_per_s"] / 3600
+    seconds = result.epochs * images_per_epoch(training) / training["img_per_s"]
     return (f"{lead}fitting top-1 error ~ epochs^-k to where this model's schedules ended at "
             f"width {width} ({ends}) gives k = {result.exponent:.2f}: {goal:.0%} would take "
-            f"about {result.epochs:.0f} epochs at this width, about {hours:.0f} hours at this "
-            f"run's {training['img_per_s']:.0f} img/s. The fit has no floor and a net of one "
-            "width has one, so this is a lower bound; a wider net may need fewer epochs.")
+            f"about {result.epochs:.0f} epochs at this width, about {duration_text(seconds)} "
+            f"at this run's {training['img_per_s']:.0f} img/s. The fit has no floor and a net "
+            "of one width has one, so this is a lower bound; a wider net may need fewer epochs.")
+
+
+def duration_text(seconds):
+    """'40 min' under an hour and a half, else '2 hours', '7 hours': a forecast's training
+    time, rounded (never '0 hours' or '1 hours')."""
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} hours"
 
 
 def other_budgets_line(training, report_path=None):

@@ -25,7 +25,9 @@ class Forecast(NamedTuple):
 
 class NoForecast(NamedTuple):
     """Why the points predict nothing: "one length" (fewer than two epoch counts), "flat"
-    (the error does not fall with epochs) or "reached" (a point already meets the target)."""
+    (the error does not fall with epochs), "reached" (a point already meets the target) or
+    "fell short" (the fit puts the target at or before the longest schedule, which missed
+    it: the curve flattens faster than the fit)."""
     reason: str
     points: tuple
 
@@ -46,4 +48,6 @@ def epochs_to_reach(points, target):
     if slope >= 0:
         return NoForecast("flat", points)
     epochs = math.exp(x_mean + (math.log(1.0 - target) - y_mean) / slope)
+    if epochs <= points[-1][0]:  # e.g. 18 epochs 80 %, 40 epochs 79 %: 80.5 % "at 40"
+        return NoForecast("fell short", points)
     return Forecast(epochs, -slope, points)
