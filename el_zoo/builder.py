@@ -159,11 +159,26 @@ def load(
     if published and include_top:
         record(model, published_name=published)
     if include_top and weights_path is not None:
-        names = published_model(published).class_names if published else \
-            stored_class_names(weights_path)
-        if names is not None:
-            name_classes(model, names)
+        if not published:
+            _name_classes_from_file(model, weights_path)
+        elif published_model(published).class_names is not None:
+            name_classes(model, published_model(published).class_names)
     return model
+
+
+def _name_classes_from_file(model, path):
+    """Names the classes of ``model``, loaded from weights file ``path``, as the file does:
+    those ``save_weights`` saved, or those recorded on the model a whole-model file holds,
+    with the fingerprint of the classifier they named (``class_names_of`` gives them only
+    if it is the file's: not after that model's head was trained on other classes)."""
+    names = stored_class_names(path)
+    if names is not None:
+        name_classes(model, names)
+        return
+    saved = _saved_model_record(path) or {}
+    if saved.get("class_names") is not None:
+        record(model, class_names=tuple(saved["class_names"]),
+               named_classifier=saved.get("named_classifier"))
 
 
 def _published_name(arch, weights, path):
@@ -420,13 +435,13 @@ def stored_config(path, models_dir=None):
     """(config, published name) of the model weights file ``path`` was saved from.
 
     The config is the file's ``el_zoo_config`` attribute, or that of the model a whole-model
-    file (``model.save("model.h5")``) holds (``_saved_model_config``; published name None),
+    file (``model.save("model.h5")``) holds (``_saved_model_record``; published name None),
     else, for a file with a published weights file's content, that model's manifest record
     (published name e.g. ``"mobilenet_v1_el.cifar10"``); (None, None) for any other file.
     """
     config = _json_attribute(path, CONFIG_ATTRIBUTE)
     if config is None:
-        config = _saved_model_config(path)
+        config = (_saved_model_record(path) or {}).get(CONFIG_ATTRIBUTE)
     if config is not None:
         return config, None
     published = published_with_content(path, models_dir)
@@ -435,12 +450,14 @@ def stored_config(path, models_dir=None):
     return _config_of_published(published.name, published.config), published.name
 
 
-def _saved_model_config(path):
-    """The configuration el_zoo recorded on the model a whole-model HDF5 file holds
+def _saved_model_record(path):
+    """What el_zoo recorded on the model a whole-model HDF5 file holds
     (``model.save("model.h5")``: the record its input layer's config carries,
-    ``el_zoo.model_record``), or None: for a weights file, or a model el_zoo did not build
-    (a new head on an el_zoo model's layers: the record names other outputs, or another
-    number of classes than the file's classifier has). Why: loaded by layer names alone,
+    ``el_zoo.model_record``: configuration, published weights' ``name.tag``, class names and
+    the fingerprint of the classifier they named), or None: for a weights file, or a model
+    el_zoo did not build (a new head on an el_zoo model's layers: the record names other
+    outputs, or another number of classes than the file's classifier has). Why: loaded by
+    layer names alone,
     such a file of mobilenet_v1_el.cifar10 went into the default imagenet stem (its
     weights have the same shapes), 32 % top-1 instead of 66 % on 200 test images."""
     model_config = _json_attribute(path, "model_config")
@@ -457,7 +474,7 @@ def _saved_model_config(path):
             if recorded != outputs or config.get("include_top") and \
                     head[0][-1:] != (config.get("classes"),):
                 return None
-            return config
+            return saved
     return None
 
 
@@ -469,9 +486,12 @@ def stored_class_names(path):
 
 def stored_published_weights(path, arch):
     """The published ``name.tag`` of model ``arch`` whose weights those of file ``path``
-    were loaded from (``save_weights`` records it), or None: for a file without one, or
-    one whose tag is no longer published for ``arch``."""
+    were loaded from (``save_weights`` records it, as ``model.save`` does in a whole-model
+    file), or None: for a file without one, or one whose tag is no longer published for
+    ``arch``."""
     origin = _json_attribute(path, PUBLISHED_WEIGHTS_ATTRIBUTE)
+    if origin is None:  # a whole-model file: the record of the model it holds
+        origin = (_saved_model_record(path) or {}).get("published_weights")
     if not isinstance(origin, str) or origin not in read_manifest().models \
             or split_name(origin)[0] != arch:
         return None

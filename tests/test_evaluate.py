@@ -471,6 +471,27 @@ def test_published_weights_saved_with_save_weights_and_reloaded_keep_their_decod
     assert (preprocessing["resize"], preprocessing["crop"]) == (146, 128)
 
 
+def test_a_published_model_saved_whole_and_loaded_as_weights_keeps_its_origin_and_classes(
+        imagenette, tmp_path):
+    # a whole-model .h5 given as weights was built with the configuration recorded in it,
+    # but without the rest of that record: resnet18_el.imagenette saved whole and loaded so
+    # was fed images squashed to 128, not decoded at 146 and centre-cropped, its classes
+    # numbered
+    import h5py
+
+    imagenette.save(tmp_path / "model.h5")
+    again = el_zoo.load("resnet18_el", weights=str(tmp_path / "model.h5"))
+    assert again.published_weights == "resnet18_el.imagenette"
+    assert not hasattr(again, "published_name")  # the weights' origin, not the tag
+    preprocessing = evaluate_module._model_preprocessing(again)
+    assert (preprocessing["resize"], preprocessing["crop"]) == (146, 128)
+    assert class_names_of(again) == class_names_of(imagenette)
+    with h5py.File(tmp_path / "model.h5", "r+") as f:  # its head trained since it was named
+        f["model_weights/predictions/predictions/bias:0"][0] += 1.0
+    assert class_names_of(el_zoo.load("resnet18_el", weights=str(tmp_path / "model.h5"))) \
+        is None
+
+
 def test_a_saved_weights_origin_that_is_not_published_for_the_model_is_left_out(
         model, tmp_path):
     import h5py
