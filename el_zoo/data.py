@@ -2,8 +2,9 @@
 
 A data set named ``NAME`` is found under the data root (``data_dir=``, else the
 ``EL_ZOO_DATA`` environment variable) either as a folder ``NAME/`` or as one archive
-``NAME.tar.gz`` or ``NAME-VARIANT.tar.gz`` holding ``NAME/`` (``is_archive_of``). Archives are extracted once into the cache folder
-(``el_zoo.hub.cache_root()``: ``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically:
+``NAME.tar.gz`` or ``NAME-VARIANT.tar.gz`` holding ``NAME/`` (``is_archive_of``).
+Archives are extracted once into the cache folder (``el_zoo.hub.cache_root()``:
+``EL_ZOO_CACHE``, default ``~/.cache/el_zoo``), atomically:
 into a temporary folder that is renamed when complete, so an interrupted extraction never
 looks finished.
 
