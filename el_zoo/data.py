@@ -164,7 +164,7 @@ def extract_archive(archive, cache_dir=None):
 
 # Other names a data set's archives go by: fast.ai publishes Imagenette as imagenette2.
 ARCHIVE_ALIASES = {"imagenette": ("imagenette2",)}
-ARCHIVE_SEPARATORS = "-_."
+ARCHIVE_SEPARATORS = "-_"  # not ".": CIFAR-10.1 (cifar10.1) is another test set
 
 
 def is_archive_of(archive_name, name):

@@ -49,6 +49,7 @@ def test_archive_is_extracted_once_into_the_cache(tmp_path):
     ("imagenette_160", "imagenette", True), ("cifar100", "cifar10", False),
     ("cifar100-jpeg", "cifar10", False), ("cifar10jpeg", "cifar10", False),
     ("imagenettev2", "imagenette", False), ("imagewoof2-320", "imagenette", False),
+    ("cifar10.1-v6", "cifar10", False),  # CIFAR-10.1, another test set
 ])
 def test_an_archive_holds_a_data_set_only_by_its_name_or_alias(archive, name, holds):
     assert data.is_archive_of(archive, name) is holds
