@@ -2,9 +2,9 @@
 
     python benchmarks/el_scale.py [SOURCE ...] --data-dir DATA --out reports/el_scale.md
 
-A SOURCE is a published ``NAME.TAG`` (default: every published EL model) or a training run
+A SOURCE is a published ``NAME.TAG`` (default: every published EL model), a training run
 folder (its ``metrics.json`` and ``weights.h5``; run with non-default ``--elastic-link``
-options are built with them). On the first ``--images`` (class-balanced) images of the
+options are built with them) or a published ``models/NAME.TAG`` folder. On the first ``--images`` (class-balanced) images of the
 model's evaluation split, for every ElasticLink it measures the standard deviation of what
 the link adds, ``gamma * T(x)``, and of the tensor it is added to (the binary conv's raw
 output when the link sits before BN, the normalised one after BN), and reports their ratio
@@ -23,7 +23,6 @@ Delete the JSON to start over.
 """
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -38,23 +37,20 @@ def load_source(source, data_dir, images):
     from el_zoo.evaluate import preprocessing_of
     from el_zoo.pretrained import published_model
 
-    from training.compare import options_text
+    from training.compare import options_text, read_run_record
     from training.publish import model_config, preprocessing
-    from training.run_folder import METRICS_FILE, WEIGHTS_FILE
+    from training.run_folder import WEIGHTS_FILE
 
     folder = Path(source)
-    if (folder / METRICS_FILE).is_file():
-        metrics = json.loads((folder / METRICS_FILE).read_text())
-        config = model_config(metrics)
-        model = el_zoo.load(metrics["model"], weights=str(folder / WEIGHTS_FILE),
+    if folder.exists():  # a run folder or a published models/NAME.TAG folder
+        training = read_run_record(folder)
+        config = model_config(training)
+        model = el_zoo.load(training["model"], weights=str(folder / WEIGHTS_FILE),
                             **{**config, "input_shape": tuple(config["input_shape"])})
         recorded = config.get("elastic_link")
-        pre = {"dataset": metrics["dataset"], "split": metrics["eval_split"],
-               **preprocessing(metrics)}
-        name = f"{metrics['model']} (run {folder.name})"
-    elif folder.exists():
-        raise ValueError(f"{source} has no {METRICS_FILE}: give a finished training run folder "
-                         "or a published NAME.TAG.")
+        pre = {"dataset": training["dataset"], "split": training["eval_split"],
+               **preprocessing(training)}
+        name = f"{training['model']} (run {folder.name})"
     else:
         model, pre = el_zoo.load(source), preprocessing_of(source)
         recorded = published_model(source).config.elastic_link

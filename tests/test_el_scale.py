@@ -58,6 +58,28 @@ def test_a_published_variant_is_measured_and_labelled_with_its_manifest_options(
                                                    (4, 32, 32, 3))
 
 
+def test_a_run_folder_and_its_published_folder_are_measured_alike(tmp_path, data_dir):
+    # a published models/NAME.TAG folder keeps its run's record under "training"
+    from tests.test_registry import saved_weights
+
+    training = {"model": "mobilenet_v1_el", "dataset": "cifar10", "eval_split": "test",
+                "config": {**SMALL, "input_shape": [32, 32, 3]},
+                "recipe_config": {"image_size": 32, "elastic_link": {"position": "after_bn"}}}
+    run, published = tmp_path / "run", tmp_path / "models" / "mobilenet_v1_el.toy"
+    run.mkdir()
+    published.mkdir(parents=True)
+    saved_weights(run, name="mobilenet_v1_el")
+    (published / "weights.h5").write_bytes((run / "weights.h5").read_bytes())
+    (run / "metrics.json").write_text(json.dumps(training))
+    (published / "metrics.json").write_text(json.dumps(
+        {"name": "mobilenet_v1_el.toy", "training": training, "publish": {}}))
+    measured = [el_scale().load_source(str(folder), data_dir, 4) for folder in (run, published)]
+    for _, name, options_label, pixels in measured:
+        assert (options_label, pixels.shape) == ("position=after_bn", (4, 32, 32, 3))
+    assert [name for _, name, _, _ in measured] == ["mobilenet_v1_el (run run)",
+                                                    "mobilenet_v1_el (run mobilenet_v1_el.toy)"]
+
+
 # A result of a report written before each result kept its own provenance: the report's one
 # header said which command measured them all.
 OLD_HEADER = {"command": "python benchmarks/el_scale.py a.cifar10 /runs/b", "git_commit": "c" * 40,

@@ -3,6 +3,7 @@ epoch), with the minutes measured under sharing beside them, from run folders an
 JSON."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -181,6 +182,21 @@ def test_unfinished_or_subset_runs_are_refused(tmp_path, capsys):
         recipe_study.main([subset, "--output", str(tmp_path / "x")])
     assert "evaluated on a subset (100 images)" in capsys.readouterr().err
     assert not (tmp_path / "x.md").exists()
+
+
+def test_a_published_folder_is_studied_as_the_run_that_made_its_weights(tmp_path):
+    # training.publish copies the log and keeps the run's record under "training"; every
+    # reader of a run folder takes it from training.compare.read_run_record
+    run = Path(fake_run(tmp_path, "cifar10", 0.70, [("main", 3)]))
+    folder = tmp_path / "models" / "resnet18_el.cifar10"
+    folder.mkdir(parents=True)
+    folder.joinpath("training_log.csv").write_text((run / "training_log.csv").read_text())
+    folder.joinpath("metrics.json").write_text(json.dumps({
+        "name": "resnet18_el.cifar10", "publish": {},
+        "training": json.loads((run / "metrics.json").read_text())}))
+    _, from_run = study(tmp_path, [str(run)], output="from_run")
+    _, from_published = study(tmp_path, [str(folder)], output="from_published")
+    assert from_published["runs"] == from_run["runs"]
 
 
 def test_minutes_are_cpu_minutes_where_every_epoch_logged_its_cpu_time(tmp_path, capsys):

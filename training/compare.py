@@ -46,6 +46,27 @@ def recorded_training(metrics):
     return metrics["training"] if is_published(metrics) else metrics
 
 
+def read_run_record(source):
+    """The training record of ``source``, a finished run folder or a published
+    ``models/<name>.<tag>`` folder (``recorded_training`` of its metrics.json): every reader
+    of a run folder takes it from here, so each accepts both kinds of folder alike."""
+    path = Path(source) / METRICS_FILE
+    if not path.is_file():
+        raise ValueError(f"{source} has no {METRICS_FILE}: is it a finished training run "
+                         "(el-zoo train ... --output-dir DIR) or a published "
+                         "models/<name>.<tag> folder?")
+    return recorded_training(json.loads(path.read_text()))
+
+
+def check_whole_split(record, source, what):
+    """A run evaluated on a subset (``--eval-limit``) is refused: its top-1 is not comparable
+    with runs evaluated on the whole split. ``what``: what the caller does with runs."""
+    if record.get("eval_images"):
+        raise ValueError(f"{source}: {record['model']} was evaluated on a subset "
+                         f"({record['eval_images']} images); {what} only runs evaluated on "
+                         "the whole split.")
+
+
 def is_report(path):
     """A generated report's JSON (it keeps the run records it was made from)."""
     return path.suffix == ".json" and path.is_file()
@@ -65,18 +86,10 @@ def read_runs(source):
     path = Path(source)
     if is_report(path):
         records = saved_runs(path, "run folders, published folders or a compare output")
-    elif (path / METRICS_FILE).is_file():
-        metrics = json.loads((path / METRICS_FILE).read_text())
-        records = [recorded_training(metrics)]
     else:
-        raise ValueError(f"{source} has no {METRICS_FILE}: is it a finished training run "
-                         "(python -m training.train ... --output-dir DIR) or a published "
-                         "models/<name>.<tag> folder?")
+        records = [read_run_record(path)]
     for metrics in records:
-        if metrics.get("eval_images"):
-            raise ValueError(f"{source}: {metrics['model']} was evaluated on a subset "
-                             f"({metrics['eval_images']} images); compare only runs "
-                             "evaluated on the whole split.")
+        check_whole_split(metrics, source, "compare")
     return records
 
 

@@ -2,7 +2,8 @@
 
     python -m training.recipe_study SOURCE [SOURCE ...] [--stage-cost PATH] [--output PATH]
 
-A SOURCE is a finished training run folder (its ``metrics.json`` and ``training_log.csv``)
+A SOURCE is a finished training run folder (its ``metrics.json`` and ``training_log.csv``),
+a published ``models/<name>.<tag>`` folder (the record of the run that made its weights)
 or an earlier ``<output>.json``, which keeps every record it used under "runs" (run folders
 do not outlast a machine). For every run it reports the final top-1 and its cost in minutes
 alone, and its curve: top-1 on the evaluation split after each epoch against the minutes
@@ -31,7 +32,8 @@ from pathlib import Path
 
 from el_zoo.provenance import markdown_header, report_path, report_records, write_report
 
-from training.compare import el_options, is_report, report_info, report_parser, saved_runs
+from training.compare import (check_whole_split, el_options, is_report, read_run_record,
+                              report_info, report_parser, saved_runs)
 from training.logs import read_rows
 from training.recipes import run_elastic_link, stage_kind
 from training.run_folder import LOG_FILE, METRICS_FILE, RECIPE_FILE
@@ -113,11 +115,10 @@ def read_records(source):
         return checked_saved_records(path)
     if not (path / METRICS_FILE).is_file() or not (path / LOG_FILE).is_file():
         raise ValueError(f"{source} is not a finished training run (no {METRICS_FILE} or "
-                         f"{LOG_FILE}): give the --output-dir of a finished el-zoo train.")
-    metrics = json.loads((path / METRICS_FILE).read_text())
-    if metrics.get("eval_images"):
-        raise ValueError(f"{source} was evaluated on a subset ({metrics['eval_images']} "
-                         "images); study only runs evaluated on the whole split.")
+                         f"{LOG_FILE}): give the --output-dir of a finished el-zoo train, or "
+                         "a published models/<name>.<tag> folder.")
+    metrics = read_run_record(path)
+    check_whole_split(metrics, source, "study")
     metrics = {**metrics, "train_limit": train_limit(path, metrics)}
     return [study_record(metrics, *curve(path / LOG_FILE))]
 
