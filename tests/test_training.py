@@ -43,8 +43,42 @@ def test_recipes_are_documented_and_overridable():
     assert recipes.RECIPES["imagenet_paper"]["stages"][0]["epochs"] == 256  # not mutated
     with pytest.raises(ValueError, match="unknown recipe 'cifar100'"):
         recipes.get_recipe("cifar100")
-    with pytest.raises(ValueError, match="--epochs must be a positive integer"):
+    with pytest.raises(ValueError, match="--epochs must be a whole number above 0"):
         recipes.get_recipe("cifar10", epochs=0)
+
+
+# bad values of the recipe's numbers, as typed on the command line and as Python values
+BAD_OVERRIDES = {"epochs": ["0", "-1", "2.5"], "batch_size": ["0", "-8"],
+                 "image_size": ["0", "-32", "32.5"], "width_multiplier": ["0", "-1", "inf", "nan"],
+                 "lr": ["0", "-0.1", "inf", "nan"]}
+
+
+@pytest.mark.parametrize("key", recipes.OVERRIDABLE)
+def test_el_zoo_train_and_get_recipe_refuse_the_same_overrides(key, capsys):
+    """The command line (el-zoo's positive_int / positive_float, as every el-zoo command) and
+    get_recipe (for callers from Python) refuse alike: before, --width-multiplier inf and
+    --lr inf passed, and --image-size 0 was never checked."""
+    from el_zoo.cli import main
+    from training.command import build_parser
+
+    whole = key in recipes.WHOLE_OVERRIDES
+    option = "--" + key.replace("_", "-")
+    for text in BAD_OVERRIDES[key]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["resnet18", "--recipe", "cifar10", "--output-dir", "x",
+                                       option, text])
+        train_error = capsys.readouterr().err.splitlines()[-1]
+        assert f"must be {'a whole number' if whole else 'a number'} above 0" in train_error
+        if key in ("width_multiplier", "image_size"):  # el-zoo info's --input-size: the same
+            el_zoo_option = "--width-multiplier" if key == "width_multiplier" else "--input-size"
+            with pytest.raises(SystemExit):
+                main(["info", "resnet18", el_zoo_option, text])
+            assert capsys.readouterr().err.splitlines()[-1].split(": ", 2)[-1] == \
+                train_error.split(": ", 2)[-1].replace(option, el_zoo_option)
+        value = int(text) if whole and text.lstrip("-").isdigit() else float(text)
+        with pytest.raises(ValueError, match=f"{option} must be .* above 0"):
+            recipes.get_recipe("cifar10", **{key: value})
+    assert recipes.get_recipe("cifar10", **{key: 2 if whole else 0.5})
 
 
 def test_a_recipe_stored_larger_than_it_trains_is_evaluated_centre_cropped():

@@ -11,6 +11,7 @@ import argparse
 import shlex
 import sys
 
+from el_zoo.cli import positive_float, positive_int
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.errors import ElZooError
 
@@ -29,13 +30,18 @@ def add_arguments(parser):
     parser.add_argument("--recipe", required=True, choices=sorted(RECIPES))
     parser.add_argument("--data-dir", default=None, help="data root (default: $EL_ZOO_DATA)")
     parser.add_argument("--output-dir", required=True, help="run folder (resumed if it exists)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs per stage")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="epochs per stage")
     parser.add_argument("--stage-epochs", action="append", default=[], metavar="NAME=N",
                         help="epochs of one stage of the recipe (repeatable), after --epochs")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size")
-    parser.add_argument("--width-multiplier", type=float, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    parser.add_argument("--image-size", type=int, default=None, help="training resolution")
+    # the recipe's numbers (training.recipes.OVERRIDABLE): el-zoo's own types, so that a
+    # width or size is refused alike by every el-zoo command (get_recipe checks them again
+    # for callers from Python)
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="global batch size")
+    parser.add_argument("--width-multiplier", type=positive_float, default=None)
+    parser.add_argument("--lr", type=positive_float, default=None, help="peak learning rate")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help="training resolution")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--elastic-link", action="append", default=[], metavar="KEY=VALUE",
                         help="an Elastic-Link option replacing the model's default "

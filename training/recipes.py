@@ -45,6 +45,8 @@ Recipes:
 """
 
 import copy
+import math
+import numbers
 
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.registry import model_info
@@ -157,6 +159,21 @@ def _set_stage_epochs(recipe, stage_epochs):
         recipe["stages"][names.index(stage_name)]["epochs"] = epochs
 
 
+# the overridable settings that are whole numbers; the others (lr, width_multiplier) are reals
+WHOLE_OVERRIDES = ("epochs", "batch_size", "image_size")
+
+
+def _check_override(key, value):
+    """A positive, finite override, a whole number for ``WHOLE_OVERRIDES``: what el-zoo's
+    ``positive_int`` / ``positive_float`` accept on the command line (``training.command``),
+    for callers from Python."""
+    whole = key in WHOLE_OVERRIDES
+    kind = numbers.Integral if whole else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < math.inf:
+        what = "a whole number" if whole else "a number"
+        raise ValueError(f"--{key.replace('_', '-')} must be {what} above 0; got {value!r}.")
+
+
 def get_recipe(name, stage_epochs=None, **overrides):
     """A deep copy of recipe ``name`` with overrides applied (None means keep).
 
@@ -174,10 +191,7 @@ def get_recipe(name, stage_epochs=None, **overrides):
             raise ValueError(f"cannot override {key!r}; overridable: {', '.join(OVERRIDABLE)}.")
         if value is None:
             continue
-        if key in ("epochs", "batch_size") and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer; got {value}.")
-        if key in ("lr", "width_multiplier") and not value > 0:
-            raise ValueError(f"--{key.replace('_', '-')} must be positive; got {value}.")
+        _check_override(key, value)
         if key in ("epochs", "lr"):
             for stage in recipe["stages"]:
                 stage[key] = value
