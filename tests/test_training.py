@@ -91,6 +91,18 @@ def test_a_recipe_stored_larger_than_it_trains_is_evaluated_centre_cropped():
         {"resize": 182, "crop": 160}
 
 
+@pytest.mark.parametrize("name", [name for name, recipe in recipes.RECIPES.items()
+                                  if "stored_size" in recipe])
+def test_an_image_size_override_scales_the_stored_size_by_the_recipes_own_ratio(name):
+    """The table's stored sizes and an --image-size override follow one rule: before, the
+    override used a ratio of its own (1.14), and --image-size 224, imagenet_paper's own size,
+    decoded at 255 where the recipe says 256."""
+    recipe = recipes.get_recipe(name)
+    assert recipes.get_recipe(name, image_size=recipe["image_size"]) == recipe
+    doubled = recipes.get_recipe(name, image_size=2 * recipe["image_size"])
+    assert doubled["stored_size"] == 2 * recipe["stored_size"]
+
+
 def test_stage_one_model_has_real_weights_and_binary_activations():
     import el_zoo
     from el_zoo.binarization import strip_binarization

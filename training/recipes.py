@@ -174,6 +174,13 @@ def _check_override(key, value):
         raise ValueError(f"--{key.replace('_', '-')} must be {what} above 0; got {value!r}.")
 
 
+def _stored_size(recipe, image_size):
+    """The size images are decoded at for training size ``image_size``: the recipe's own
+    stored-to-training ratio (146/128, 256/224), the one rule its table spells out, so
+    that ``--image-size`` at the recipe's size leaves its stored size as it is."""
+    return int(round(image_size * recipe["stored_size"] / recipe["image_size"]))
+
+
 def get_recipe(name, stage_epochs=None, **overrides):
     """A deep copy of recipe ``name`` with overrides applied (None means keep).
 
@@ -196,9 +203,9 @@ def get_recipe(name, stage_epochs=None, **overrides):
             for stage in recipe["stages"]:
                 stage[key] = value
         else:
-            recipe[key] = value
             if key == "image_size" and "stored_size" in recipe:
-                recipe["stored_size"] = int(round(value * 1.14))
+                recipe["stored_size"] = _stored_size(recipe, value)
+            recipe[key] = value
     _set_stage_epochs(recipe, stage_epochs or {})
     return recipe
 
