@@ -57,9 +57,9 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 
 from el_zoo.provenance import (  # noqa: E402
-    RECORD_PROVENANCE, earlier_records, markdown_footer, merged_records, report_path)
+    RECORD_PROVENANCE, earlier_records, markdown_footer, merged_records)
 
-from training.recipe_study import COST_KEY, cost_key  # noqa: E402
+from training.recipe_study import COST_KEY, STAGE_COST_MD, cost_key  # noqa: E402
 from training.recipes import get_recipe, stage_kind  # noqa: E402
 
 # a recipe's settings that one process measures together: they share the data pipeline
@@ -318,7 +318,7 @@ def parse_options(argv):
                         help="side of the float32 matmul timed after each round: the "
                              "machine's peak GFLOP/s, a check that it was quiet")
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
-    parser.add_argument("--out", default=report_path("stage_cost.md"))
+    parser.add_argument("--out", default=STAGE_COST_MD)  # where the recipe study reads it
     add_one_option(parser)
     args = parser.parse_args(argv)
     if not args.one and args.model is None:

@@ -29,10 +29,9 @@ import time
 from pathlib import Path
 
 from el_zoo.benchmark import matmul_gflops
-from el_zoo.provenance import report_path
 from el_zoo.registry import elastic_link_twin, families
 
-from training.cards import EXPERIMENT_DEFAULT, WIDTH_ONE
+from training.cards import EXPERIMENT_DEFAULT, THROUGHPUT_MD, WIDTH_ONE
 
 FAMILIES = tuple(families(include_research=False))
 # (label, options) of the speedup experiments, each on resnet26 and resnet26_el; the cards
@@ -221,7 +220,7 @@ def main(argv=None):
                         help="side of the float32 matmul that measures peak GFLOP/s")
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
     parser.add_argument("--note", default="", help="conditions to record, e.g. other load")
-    parser.add_argument("--out", default=report_path("train_throughput.md"))
+    parser.add_argument("--out", default=THROUGHPUT_MD)  # where the cards read it
     parser.add_argument("--render", action="store_true",
                         help="rewrite the report from its JSON without measuring (render)")
     add_one_option(parser)

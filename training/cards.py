@@ -15,10 +15,11 @@ import string
 from pathlib import Path
 
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import REPORTS_DIR, report_path
+from el_zoo.provenance import json_beside, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
 from training import forecast, targets
+from training import compare
 from training.compare import PAUSES_NOTE, budget_of, el_options, training_minutes
 from training.logs import read_rows
 from training.run_folder import LOG_FILE, METRICS_FILE
@@ -160,8 +161,9 @@ def twin_name(name):
     return elastic_link_twin(name)
 
 
-THROUGHPUT_REPORT = REPO / REPORTS_DIR / "train_throughput.json"
+# benchmarks/train_throughput.py's report (its --out default takes it from here)
 THROUGHPUT_MD = report_path("train_throughput.md")
+THROUGHPUT_REPORT = REPO / json_beside(THROUGHPUT_MD)
 # Two labels of benchmarks/train_throughput.py's experiments (it takes them from here): the
 # keys under which its report's JSON holds the speeds a card reads.
 EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"
@@ -215,8 +217,8 @@ def scale_up_line(training, report_path=None):
             "checkpoints, so a long run can span sessions or move to a GPU.")
 
 
-EL_VS_PLAIN_REPORT = REPO / REPORTS_DIR / "el_vs_plain.json"
-EL_VS_PLAIN_MD = report_path("el_vs_plain.md")
+EL_VS_PLAIN_MD = report_path(f"{compare.REPORT_NAME}.md")  # training.compare's
+EL_VS_PLAIN_REPORT = REPO / json_beside(EL_VS_PLAIN_MD)
 
 
 def el_vs_plain_section(report_path, key):

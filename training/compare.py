@@ -35,6 +35,11 @@ from training.recipes import recorded_elastic_link
 from training.run_folder import METRICS_FILE
 
 
+# the name of this comparison's report: reports/el_vs_plain.md and .json (--output's
+# default), which the model cards read (training.cards)
+REPORT_NAME = "el_vs_plain"
+
+
 def is_published(metrics):
     """A published model's metrics.json keeps its run's record under "training"."""
     return "training" in metrics and "publish" in metrics
@@ -250,7 +255,7 @@ def report_info(module, argv):
 
 def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0], "training run folders, published model "
-                           "folders or an earlier compare output (.json)", "el_vs_plain")
+                           "folders or an earlier compare output (.json)", REPORT_NAME)
     args = parser.parse_args(argv)
     try:
         runs = [record for source in args.sources for record in read_runs(source)]

@@ -30,7 +30,8 @@ import json
 import shlex
 from pathlib import Path
 
-from el_zoo.provenance import markdown_header, report_path, report_records, write_report
+from el_zoo.provenance import (json_beside, markdown_header, report_path, report_records,
+                               write_report)
 
 from training.compare import (check_whole_split, el_options, is_report, read_run_record,
                               report_info, report_parser, saved_runs)
@@ -106,6 +107,11 @@ def checked_saved_records(path):
                 "and image size (the minutes-alone clock needs them): give its run folder "
                 f"instead ({run_folder_of(record['command'])}).")
     return records
+
+
+# benchmarks/stage_cost.py's report (its --out default takes it from here); the study
+# reads its JSON (--stage-cost)
+STAGE_COST_MD = report_path("stage_cost.md")
 
 
 def read_records(source):
@@ -311,7 +317,7 @@ def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0],
                            "finished training run folders or an earlier output (.json)",
                            "recipe_study")
-    parser.add_argument("--stage-cost", default=report_path("stage_cost.json"),
+    parser.add_argument("--stage-cost", default=json_beside(STAGE_COST_MD),
                         help="the JSON of benchmarks/stage_cost.py: seconds per epoch of each "
                              "stage kind alone (default: %(default)s)")
     args = parser.parse_args(argv)
