@@ -10,10 +10,11 @@ from training import compare
 
 
 def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None,
-             elastic_link=None, **recorded):
-    folder = root / f"{model}-{seed}-{width}{'-variant' if elastic_link else ''}"
+             elastic_link=None, batch_size=128, **recorded):
+    folder = root / (f"{model}-{seed}-{width}{'-variant' if elastic_link else ''}"
+                     f"{'' if batch_size == 128 else f'-batch{batch_size}'}")
     folder.mkdir()
-    recipe = {"width_multiplier": width, "image_size": 32, "batch_size": 128}
+    recipe = {"width_multiplier": width, "image_size": 32, "batch_size": batch_size}
     if elastic_link:
         recipe["elastic_link"] = elastic_link
     folder.joinpath("metrics.json").write_text(json.dumps({
@@ -385,3 +386,35 @@ def test_a_forecast_within_a_schedule_that_missed_the_target_says_so(tmp_path):
     line = cards.forecast_line(run, 0.805, tmp_path / "missing.json")
     assert "puts 80% within 40 epochs, which fell short of it" in line
     assert "would take" not in line
+
+
+def test_a_card_reads_the_seed_mean_of_its_own_budget_only(tmp_path, capsys):
+    """The report's rows and the card's lookup are one key (``compare.pool_key``): a run
+    trained with another batch size or image size is never judged on another budget's mean."""
+    from training import cards
+
+    def pair(seed, gain, batch_size):
+        return [fake_run(tmp_path, "mobilenet_v1", 0.40, seed=seed, batch_size=batch_size),
+                fake_run(tmp_path, "mobilenet_v1_el", 0.40 + gain, seed=seed,
+                         batch_size=batch_size)]
+
+    default = pair(0, 0.02, 128) + pair(1, 0.04, 128)
+    compare.main(default + ["--output", str(tmp_path / "default")])
+    batch_64 = pair(0, 0.06, 64) + pair(1, 0.10, 64)
+    compare.main(default + batch_64 + ["--output", str(tmp_path / "both")])
+    el_64 = json.loads((tmp_path / batch_64[1] / "metrics.json").read_text())
+    el_128 = json.loads((tmp_path / default[1] / "metrics.json").read_text())
+    both = tmp_path / "both.json"
+    assert cards.pooled_over_seeds(el_64, both)["el_minus_plain"] == pytest.approx(0.08)
+    assert cards.pooled_over_seeds(el_128, both)["el_minus_plain"] == pytest.approx(0.03)
+    # a report holding another budget's runs only has no mean for this one
+    assert cards.pooled_over_seeds(el_64, tmp_path / "default.json") is None
+    other_size = {**el_128, "recipe_config": {**el_128["recipe_config"], "image_size": 64}}
+    assert cards.pooled_over_seeds(other_size, tmp_path / "default.json") is None
+    # a row written before rows recorded data set, image size and batch size reads as before
+    old = tmp_path / "old.json"
+    (row,) = json.loads((tmp_path / "default.json").read_text())["summary"]
+    old.write_text(json.dumps({"summary": [{key: value for key, value in row.items()
+                                            if key not in ("dataset", "image_size",
+                                                           "batch_size")}]}))
+    assert cards.pooled_over_seeds(el_64, old)["el_minus_plain"] == pytest.approx(0.03)

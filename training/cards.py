@@ -332,17 +332,13 @@ def other_budgets_line(training, report_path=None):
 
 
 def pooled_over_seeds(training, report_path):
-    """The row of ``reports/el_vs_plain.json`` (``training.compare``'s seed means) for this
-    model's family, recipe, width and epochs, or None when the report has no single such row."""
+    """The row of ``reports/el_vs_plain.json`` (``training.compare``'s seed means) that pooled
+    the seeds of this EL run's model, options and budget (``training.compare.pool_key``), or
+    None when the report has no single such row."""
     summary = el_vs_plain_section(report_path, "summary")
     if summary is None:
         return None
-    key = (model_info(training["model"]).family, training["recipe"],
-           training["recipe_config"]["width_multiplier"], training["epochs"])
-    # a variant's rows (other Elastic-Link options) are another model than the defaults'
-    options = el_options(training)
-    rows = [r for r in summary if (r["model"], r["recipe"], r["width"], r["epochs"]) == key
-            and r.get("el_options", "defaults") == options]
+    rows = [row for row in summary if compare.pools(row, training)]
     return rows[0] if len(rows) == 1 else None
 
 

@@ -98,8 +98,12 @@ def read_runs(source):
     return records
 
 
+# what ``budget_of`` holds, by the names a summary row gives them (``pool_key``)
+BUDGET_FIELDS = ("recipe", "dataset", "width", "image_size", "batch_size", "epochs", "seed")
+
+
 def budget_of(metrics):
-    """Everything two twins must share: recipe, data, width, epochs, seed."""
+    """Everything two twins must share: recipe, data, width, epochs, seed (``BUDGET_FIELDS``)."""
     recipe = metrics["recipe_config"]
     return (metrics["recipe"], metrics["dataset"], recipe["width_multiplier"],
             recipe["image_size"], recipe["batch_size"], metrics["epochs"], metrics["seed"])
@@ -157,21 +161,48 @@ def pair_runs(runs):
     return pairs, unpaired
 
 
+def pool_key(el):
+    """What the seeds of EL run ``el`` pool over with its plain twin's, as the fields of the
+    summary row that holds their mean: the plain model, the Elastic-Link options and the
+    budget but its seed. The model cards find a run's row by it (``pools``).
+
+    Example::
+
+        pool_key(record)  # {"model": "resnet26", "el_options": "defaults", "recipe":
+                          #  "cifar10", "dataset": "cifar10", "width": 0.25, "image_size": 32,
+                          #  "batch_size": 128, "epochs": 16}
+    """
+    budget = dict(zip(BUDGET_FIELDS, budget_of(el)))
+    del budget["seed"]
+    return {"model": model_info(el["model"]).twin, "el_options": el_options(el), **budget}
+
+
+# What a summary row written before it recorded a field of ``pool_key`` meant by it: the
+# default options; a field missing here (data set, image size, batch size) was not told,
+# so such a row reads as before, matching any value.
+UNRECORDED_POOL_FIELDS = {"el_options": "defaults"}
+
+
+def pools(row, el):
+    """Whether summary ``row`` of a report holds the seed mean of EL run ``el``'s model,
+    options and budget (``pool_key``)."""
+    return all(row.get(field, UNRECORDED_POOL_FIELDS.get(field, value)) == value
+               for field, value in pool_key(el).items())
+
+
 def summarise(pairs):
-    """Per family, EL variant and budget (seeds pooled): seeds, mean plain, mean EL, mean
-    difference."""
+    """Per family, EL variant and budget (seeds pooled, ``pool_key``): seeds, mean plain, mean
+    EL, mean difference."""
     groups = {}
     for plain, el in pairs:
-        family = (plain["model"],) + budget_of(plain)[:-1] + (el_options(el),)
-        groups.setdefault(family, []).append((plain["top1"], el["top1"]))
+        key = tuple(pool_key(el).items())
+        groups.setdefault(key, []).append((plain["top1"], el["top1"]))
     rows = []
-    for family, scores in groups.items():
+    for key, scores in groups.items():
         plain_mean = sum(p for p, _ in scores) / len(scores)
         el_mean = sum(e for _, e in scores) / len(scores)
         diffs = [e - p for p, e in scores]
-        rows.append({"model": family[0], "el_options": family[7], "recipe": family[1],
-                     "width": family[3], "epochs": family[6], "seeds": len(scores),
-                     "plain_top1": plain_mean,
+        rows.append({**dict(key), "seeds": len(scores), "plain_top1": plain_mean,
                      "el_top1": el_mean, "el_minus_plain": el_mean - plain_mean,
                      "min_diff": min(diffs), "max_diff": max(diffs)})
     return rows
