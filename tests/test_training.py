@@ -970,6 +970,50 @@ def user_data(tmp_path, monkeypatch, stream, train, test):
     return trainer.load_data(recipes.get_recipe("cifar10"), args, seed=0)
 
 
+def pipelines_of(recipe, monkeypatch):
+    """{"decode": size, "train": ..., "eval": ...}: the decode size and the options the
+    trainer's ``load_data`` gives its two data pipelines for ``recipe`` (nothing loaded)."""
+    from types import SimpleNamespace
+
+    from el_zoo import data
+    from training import train as trainer
+
+    seen = {}
+
+    def split(name, split, image_size=None, **_):
+        seen.update({"decode": image_size} if image_size else {})  # load_split decodes
+        return ["a.png", "b.png"], np.array([0, 1]), ["a", "b"]
+
+    def pipeline(items, labels, *, training, image_size=None, **options):
+        seen.update({"decode": image_size} if image_size else {})  # file_dataset decodes
+        seen["train" if training else "eval"] = options
+
+    for name in ("load_split", "split_files"):
+        monkeypatch.setattr(data, name, split)
+    for name in ("array_dataset", "file_dataset"):
+        monkeypatch.setattr(data, name, pipeline)
+    args = SimpleNamespace(tfds=False, stream=False, skip_bad_images=False, train_limit=None,
+                           eval_limit=None, data_dir=None)
+    trainer.load_data(recipe, args, seed=0)
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES) + ["stored larger, cifar augment"])
+def test_training_evaluates_as_the_published_model_is_evaluated(name, monkeypatch):
+    # the trainer centre-cropped when augment was "imagenet", publishing (and el_zoo.evaluate)
+    # when the recipe stores its images larger: one rule now, recipe_preprocessing's
+    recipe = (recipes.get_recipe(name) if name in recipes.RECIPES else
+              {**recipes.get_recipe("imagenette"), "augment": "cifar"})
+    seen = pipelines_of(recipe, monkeypatch)
+    published = recipes.recipe_preprocessing(recipe)
+    assert (seen["decode"], seen["eval"]["crop_size"]) == (published["resize"],
+                                                          published["crop"])
+    if name in recipes.RECIPES:  # as before for every recipe: crop to the training size
+        crop = recipe["image_size"] if recipe["augment"] == "imagenet" else None
+        assert seen["eval"]["crop_size"] == seen["train"]["crop_size"] == crop
+        assert seen["train"]["augment"] == recipe["augment"]
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_users_folder_of_mixed_sizes_and_fewer_test_classes_trains_on_its_classes(
         tmp_path, monkeypatch, stream):

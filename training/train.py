@@ -216,38 +216,48 @@ def load_data(recipe, args, seed):
     they are on disk; the class names are the training split's, with which the evaluation
     split's folders are matched by name (``evaluation_labels``)."""
     decode = recipe_preprocessing(recipe)["resize"]
-    # the training size: random-resized-crop's output, and the centre crop of evaluation
-    crop = recipe["image_size"] if recipe["augment"] == "imagenet" else None
-    common = dict(batch_size=recipe["batch_size"], augment=recipe["augment"], seed=seed,
-                  crop_size=crop)
+    train_crop, eval_crop = pipeline_crops(recipe)
+    common = dict(batch_size=recipe["batch_size"], seed=seed)
+    # augmentation is the training pipeline's alone
+    train_options = dict(common, training=True, augment=recipe["augment"], crop_size=train_crop)
+    eval_options = dict(common, training=False, crop_size=eval_crop)
     name = recipe["dataset"]
     if args.tfds:
         tfds_name = "imagenet2012" if name == "imagenet" else name
         split_names = {"train": "train", "val": "validation", "test": "test"}
         train = data.tfds_dataset(tfds_name, split_names[recipe["train_split"]],
-                                  data_dir=args.data_dir, image_size=decode,
-                                  training=True, **common)
+                                  data_dir=args.data_dir, image_size=decode, **train_options)
         evaluation = data.tfds_dataset(tfds_name, split_names[recipe["eval_split"]],
                                        data_dir=args.data_dir, image_size=decode,
-                                       training=False, **common)
+                                       **eval_options)
         return train, evaluation, None, None
     if args.stream or name == "imagenet":
         splits = [data.split_files(name, split, data_dir=args.data_dir, limit=limit)
                   for split, limit in ((recipe["train_split"], args.train_limit),
                                        (recipe["eval_split"], args.eval_limit))]
         make = functools.partial(data.file_dataset, image_size=decode,
-                                 skip_bad_images=args.skip_bad_images, **common)
+                                 skip_bad_images=args.skip_bad_images)
     else:
         splits = [data.load_split(name, split, data_dir=args.data_dir, image_size=decode,
                                   limit=limit, skip_bad_images=args.skip_bad_images)
                   for split, limit in ((recipe["train_split"], args.train_limit),
                                        (recipe["eval_split"], args.eval_limit))]
-        make = functools.partial(data.array_dataset, **common)
+        make = data.array_dataset
     (train_items, train_labels, classes), (eval_items, eval_labels, eval_folders) = splits
     check_training_classes(train_labels, classes, recipe)
     eval_labels = evaluation_labels(eval_labels, eval_folders, classes, recipe)
-    return (make(train_items, train_labels, training=True),
-            make(eval_items, eval_labels, training=False), classes, len(train_items))
+    return (make(train_items, train_labels, **train_options),
+            make(eval_items, eval_labels, **eval_options), classes, len(train_items))
+
+
+def pipeline_crops(recipe):
+    """(training, evaluation) ``crop_size`` of a run's data pipelines. Evaluation crops as
+    the published model is evaluated (``recipe_preprocessing``, which the manifest records
+    and ``el_zoo.evaluate`` applies), so that the two are one rule; training crops at random
+    to the training size under ImageNet augmentation, else as evaluation does."""
+    evaluation = recipe_preprocessing(recipe)["crop"]
+    training = recipe["image_size"] if recipe["augment"] == "imagenet" else evaluation
+    return training, evaluation
 
 
 def check_training_classes(labels, classes, recipe):
