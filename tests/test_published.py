@@ -16,7 +16,7 @@ import pytest
 import el_zoo
 from el_zoo import hub, pretrained
 from tests.conftest import images_with_machine_independent_top1
-from training import cards, publish, targets
+from training import cards, publish, run_folder, targets
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
@@ -49,7 +49,7 @@ def test_manifest_hashes_and_sizes_match_the_files():
 def test_card_is_generated_from_metrics(name):
     twin = cards.published_metrics(MODELS).get(cards.twin_name(name))
     expected = cards.card(name, metrics_of(name), cards.read_log(MODELS / name), twin)
-    assert (MODELS / name / "README.md").read_text() == expected
+    assert (MODELS / name / run_folder.CARD_FILE).read_text() == expected
     # what publishing writes: re-rendered from the folder's records, nothing re-measured
     assert cards.published_card(MODELS, name) == expected
 
@@ -58,8 +58,8 @@ def test_card_is_generated_from_metrics(name):
 def test_card_says_whether_the_tflite_holds_folded_links(name):
     # publishing converts with el_zoo.fold (tests/test_fold.py checks the published _el
     # files are that form); the card says so for every model with Elastic-Link
-    line = next(line for line in (MODELS / name / "README.md").read_text().splitlines()
-                if line.startswith("- `model.tflite`"))
+    line = next(line for line in (MODELS / name / run_folder.CARD_FILE).read_text().splitlines()
+                if line.startswith(f"- `{run_folder.TFLITE_FILE}`"))
     folded = "Elastic-Links folded into neighbouring ops by `el_zoo.fold`" in line
     assert folded == el_zoo.registry.has_elastic_link(name), line
 
@@ -129,6 +129,25 @@ def test_readme_results_table_is_generated_from_metrics():
     text = (REPO / "README.md").read_text()
     start = text.index(cards.RESULTS_START) + len(cards.RESULTS_START)
     assert text[start:text.index(cards.RESULTS_END)].strip() == cards.results_table(MODELS)
+
+
+def test_a_published_folders_file_names_are_written_once(monkeypatch):
+    # the card, the README's links and publishing spelled "model.tflite" and "README.md"
+    # each on its own: renamed in one place (training.run_folder), all follow
+    for module in (cards, publish):
+        monkeypatch.setattr(module, "TFLITE_FILE", "renamed.tflite")
+        monkeypatch.setattr(module, "CARD_FILE", "CARD.md")
+    name = "resnet26_el.cifar10"
+    table = cards.results_table(MODELS)
+    assert f"(models/{name}/CARD.md)" in table and f"(models/{name}/renamed.tflite)" in table
+    assert "README.md" not in table and "model.tflite" not in table
+    assert "\n- `renamed.tflite` (" in cards.published_card(MODELS, name)
+    written = []
+    monkeypatch.setattr(publish, "write_text_atomically", lambda path, text: written.append(
+        Path(path).relative_to(MODELS)))
+    monkeypatch.setattr(publish, "update_manifest", lambda *args: None)
+    publish.write_cards(MODELS)
+    assert written == [Path(name, "CARD.md") for name in sorted(PUBLISHED)]
 
 
 def recorded_predictions(name):

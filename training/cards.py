@@ -22,7 +22,7 @@ from training import forecast, targets
 from training import compare
 from training.compare import PAUSES_NOTE, budget_of, el_options, training_minutes
 from training.logs import read_rows
-from training.run_folder import LOG_FILE, METRICS_FILE
+from training.run_folder import CARD_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
@@ -483,7 +483,7 @@ def card_fields(name, published, rows, twin=None):
         "params": f"{c['params'] / 1e6:.3f}", "binary_params": f"{c['binary_params'] / 1e6:.3f}",
         "float_params": f"{c['float_params'] / 1e6:.3f}", "el_params": c["el_params"],
         "ops": f"{c['ops']:.3g}", "bops": f"{c['bops']:.3g}", "flops": f"{c['flops']:.3g}",
-        "tflite_form": tflite_form(t),
+        "tflite_file": TFLITE_FILE, "tflite_form": tflite_form(t),
         "tflite_mb": f"{published['tflite']['bytes'] / 1e6:.3f}",
         "convert_s": f"{published['tflite']['convert_s']:.0f}",
         "parity_images": p["images"], "agreement": f"{p['top1_agreement']:.0%}",
@@ -538,11 +538,11 @@ def results_table(models_dir):
     for name, m in published_metrics(models_dir).items():
         t, e = m["training"], m["evaluation"]
         lines.append(
-            f"| [{name}](models/{name}/README.md) | {el_column(t)} "
+            f"| [{name}](models/{name}/{CARD_FILE}) | {el_column(t)} "
             f"| {e['dataset']} {e['split']}{' (lossy JPEG)' if e['dataset'] == 'cifar10' else ''} "
             f"| {e['top1']:.2%} | {e['top5']:.2%} | {m['cost']['ops']:.3g} | "
             f"{m['cost']['params'] / 1e6:.2f} M | "
-            f"[{m['tflite']['bytes'] / 1e6:.2f} MB](models/{name}/model.tflite) | "
+            f"[{m['tflite']['bytes'] / 1e6:.2f} MB](models/{name}/{TFLITE_FILE}) | "
             f"{t['config']['width_multiplier']:g} | {t['epochs']} | "
             f"{training_minutes(t)} min |")
     return "\n".join([*lines, "", PAUSES_NOTE])

@@ -44,12 +44,12 @@ from training import cards
 from training.compare import is_published
 from training.recipes import recipe_preprocessing, recorded_elastic_link
 from training.release import verified_files
-from training.run_folder import CURVES_FILE, LOG_FILE, METRICS_FILE, WEIGHTS_FILE
+from training.run_folder import (CARD_FILE, CURVES_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE,
+                                 WEIGHTS_FILE)
 
 REPO = Path(__file__).resolve().parent.parent
 # A published folder keeps these files of its run under their names in the run folder.
 COPIED = (WEIGHTS_FILE, LOG_FILE, CURVES_FILE)
-TFLITE_FILE = "model.tflite"  # the published folder's converted model
 # Each evaluation image's top-1 class index, in el_zoo.data.split_files' order (NumPy .npy,
 # an integer array, no pickle).
 PREDICTIONS = "eval_predictions.npy"
@@ -302,7 +302,7 @@ def write_cards(models_dir):
     """Every card, then the manifest: a new model changes its twin's card too."""
     everything = cards.published_metrics(models_dir)
     for name in everything:
-        write_text_atomically(Path(models_dir) / name / "README.md",
+        write_text_atomically(Path(models_dir) / name / CARD_FILE,
                               cards.published_card(models_dir, name, everything))
     for name, published in everything.items():
         update_manifest(models_dir, name, published)

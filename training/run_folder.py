@@ -3,6 +3,9 @@ once: the trainer writes them (``training.train``, ``training.checkpoints``,
 ``training.logs``) and the readers build their paths from them (``training.restart``,
 ``training.compare``, ``training.recipe_study``, ``training.cards``, ``training.publish``,
 ``benchmarks/el_scale.py``). ``training.train``'s docstring tells what each file holds.
+A published ``models/<name>.<tag>/`` folder keeps some of them under the same names and adds
+its own (``TFLITE_FILE``, ``CARD_FILE``): ``training.publish`` writes those, and
+``training.cards`` links them.
 
 It imports nothing, so that the readers which load no TensorFlow (cards, the recipe study,
 the comparison) can name a run's files without it; the names are the on-disk format, which
@@ -22,6 +25,10 @@ CURVES_FILE = "training_curves.png"
 WEIGHTS_FILE = "weights.h5"  # the final weights
 CHECKPOINTS_DIR = "checkpoints"  # checkpoints/<stage>/: a killed run resumes from them
 TENSORBOARD_DIR = "logs"  # logs/<stage>/: TensorBoard's
+
+# a published folder's own files (the manifest records their paths)
+TFLITE_FILE = "model.tflite"  # the converted model
+CARD_FILE = "README.md"  # the model card, which the README's results table links
 
 
 def stage_weights_file(stage):
