@@ -290,7 +290,10 @@ def test_cards_show_what_other_widths_and_epochs_gave_the_same_model(tmp_path, m
             fake_run(tmp_path, "resnet18_el", 0.78, width=0.5, epochs=18),
             fake_run(tmp_path, "resnet18", 0.71, seed=0),  # another model
             fake_run(tmp_path, "resnet18_el", 0.60, seed=2,  # another EL variant
-                     elastic_link={"position": "after_bn"})]
+                     elastic_link={"position": "after_bn"}),
+            # another batch size: another budget (compare.seedless_budget), never pooled in
+            fake_run(tmp_path, "resnet18_el", 0.10, seed=3, batch_size=64),
+            fake_run(tmp_path, "resnet18_el", 0.20, seed=3, width=0.5, epochs=8, batch_size=64)]
     compare.main(runs + ["--output", str(tmp_path / "report")])
     this_run = json.loads(open(f"{runs[2]}/metrics.json").read())
     line = cards.other_budgets_line(this_run, tmp_path / "report.json")

@@ -20,7 +20,8 @@ from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, spl
 
 from training import forecast, targets
 from training import compare
-from training.compare import PAUSES_NOTE, budget_of, el_options, training_minutes
+from training.compare import (PAUSES_NOTE, budget_of, el_options, seedless_budget,
+                              training_minutes)
 from training.logs import read_rows
 from training.run_folder import CARD_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE
 
@@ -230,22 +231,32 @@ def el_vs_plain_section(report_path, key):
         return None
 
 
+# what a card's other budgets of a model differ in; the rest of a budget
+# (``training.compare.seedless_budget``: recipe, data, image and batch size) is the run's own
+SCALES = ("width", "epochs")
+
+
 def width_and_epochs(run):
-    return run["recipe_config"]["width_multiplier"], run["epochs"]
+    budget = seedless_budget(run)
+    return tuple(budget[field] for field in SCALES)
 
 
 def budget_scores(training, report_path=None):
     """{(width, epochs): [top-1 of each seed]} of the runs of this model (same Elastic-Link
-    options, recipe and data set) that ``reports/el_vs_plain.json`` holds; None when the
-    report is missing or unreadable."""
+    options) that ``reports/el_vs_plain.json`` holds, one entry per budget
+    (``training.compare.seedless_budget``) that differs from this run's in width and epochs
+    only; None when the report is missing or unreadable."""
     runs = el_vs_plain_section(report_path or EL_VS_PLAIN_REPORT, "runs")
     if runs is None:
         return None
 
+    def rest_of_budget(run):
+        return {field: value for field, value in seedless_budget(run).items()
+                if field not in SCALES}
+
     def same_model(run):
-        return ((run["model"], run["recipe"], run["dataset"], el_options(run))
-                == (training["model"], training["recipe"], training["dataset"],
-                    el_options(training)))
+        return ((run["model"], el_options(run), rest_of_budget(run))
+                == (training["model"], el_options(training), rest_of_budget(training)))
 
     scores = {}
     for run in filter(same_model, runs):
@@ -311,9 +322,10 @@ def duration_text(seconds):
 
 
 def other_budgets_line(training, report_path=None):
-    """The same model (same Elastic-Link options, recipe and data set) at the other widths
-    and epochs that ``reports/el_vs_plain.json`` holds runs of, each averaged over its
-    seeds: what more width and epochs measurably gave, toward a target this run misses.
+    """The same model (same Elastic-Link options, recipe, data, image and batch size) at the
+    other widths and epochs that ``reports/el_vs_plain.json`` holds runs of, each averaged
+    over its seeds: what more width and epochs measurably gave, toward a target this run
+    misses.
     None when the report holds no other budget."""
     scores = budget_scores(training, report_path)
     if scores is None:

@@ -109,6 +109,20 @@ def budget_of(metrics):
             recipe["image_size"], recipe["batch_size"], metrics["epochs"], metrics["seed"])
 
 
+def seedless_budget(metrics):
+    """The budget of a run but its seed (``budget_of``), by field name: what the seeds of a
+    model pool over, here and in the model cards (``training.cards.budget_scores``).
+
+    Example::
+
+        seedless_budget(record)  # {"recipe": "cifar10", "dataset": "cifar10", "width": 0.25,
+                                 #  "image_size": 32, "batch_size": 128, "epochs": 16}
+    """
+    budget = dict(zip(BUDGET_FIELDS, budget_of(metrics)))
+    del budget["seed"]
+    return budget
+
+
 def options_text(options):
     """Elastic-Link options (``ElasticLinkOptions`` or None) as the text that names a variant:
     those that differ from the global defaults ("position=after_bn"), "defaults" if none.
@@ -172,9 +186,8 @@ def pool_key(el):
                           #  "cifar10", "dataset": "cifar10", "width": 0.25, "image_size": 32,
                           #  "batch_size": 128, "epochs": 16}
     """
-    budget = dict(zip(BUDGET_FIELDS, budget_of(el)))
-    del budget["seed"]
-    return {"model": model_info(el["model"]).twin, "el_options": el_options(el), **budget}
+    return {"model": model_info(el["model"]).twin, "el_options": el_options(el),
+            **seedless_budget(el)}
 
 
 # What a summary row written before it recorded a field of ``pool_key`` meant by it: the
