@@ -52,14 +52,6 @@ def _positive(kind, text, what):
     return value
 
 
-def _cost_line(cost):
-    return (
-        f"params {cost['params'] / 1e6:.2f}M ({cost['binary_params'] / 1e6:.2f}M binary, "
-        f"{cost['float_params'] / 1e6:.2f}M float), size {cost['size_mb']:.2f} MB, "
-        f"BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g}, OPs {cost['ops']:.3g}"
-    )
-
-
 def _config(args):
     kwargs = {"stem": args.stem} if args.stem else {}
     if args.input_size:
@@ -102,7 +94,7 @@ def _no_match(pattern, pretrained):
 
 
 def cmd_info(args):
-    from el_zoo.profile import larq_summary, profile  # imports TensorFlow
+    from el_zoo.profile import cost_line, larq_summary, profile  # imports TensorFlow
 
     model = _build(args)
     if args.summary:
@@ -112,7 +104,7 @@ def cmd_info(args):
         print(json.dumps({"name": args.name, "input_shape": model.input_shape[1:], **cost}))
     else:
         print(f"{args.name}: input {model.input_shape[1:]}, {model.output_shape[-1]} classes")
-        print(_cost_line(cost))
+        print(cost_line(cost))
         if cost["el_params"]:
             print(f"Elastic-Link: {cost['el_params']} params, {cost['el_flops']:.3g} FLOPs")
     return 0

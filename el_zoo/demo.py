@@ -8,7 +8,7 @@ from el_zoo import data
 from el_zoo.builder import load
 from el_zoo.convert import convert, verify
 from el_zoo.model_record import class_names_of
-from el_zoo.profile import profile
+from el_zoo.profile import cost_line, profile
 from el_zoo.registry import join_name, list_models
 
 DEMO_MODEL = "resnet26_el"
@@ -60,8 +60,7 @@ def run_demo(data_dir=None):
         what = f"{DEMO_MODEL} (random weights: no published weights in this checkout yet)"
     cost = profile(model)
     print(f"model: {what}, input {model.input_shape[1:]}")
-    print(f"  {cost['params'] / 1e6:.2f}M params, {cost['size_mb']:.2f} MB, "
-          f"OPs {cost['ops']:.3g} (BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g})")
+    print(f"  {cost_line(cost)}")
     images, labels, source = _demo_images(data_dir, class_names_of(model))
     probabilities = model.predict(images, verbose=0)
     names = _class_names(model)

@@ -151,6 +151,25 @@ def _elastic_link_flops(layer):
     return flops
 
 
+def cost_line(cost):
+    """``profile``'s cost of a model as the one line ``el-zoo info`` and the demo print.
+
+    Arguments:
+        cost: the dict ``profile`` returns.
+
+    Example:
+        ```python
+        print(cost_line(profile(el_zoo.load("reactnet_a"))))
+        # params ...M (...M binary, ...M float), size ... MB, BOPs ..., FLOPs ..., OPs ...
+        ```
+    """
+    return (
+        f"params {cost['params'] / 1e6:.2f}M ({cost['binary_params'] / 1e6:.2f}M binary, "
+        f"{cost['float_params'] / 1e6:.2f}M float), size {cost['size_mb']:.2f} MB, "
+        f"BOPs {cost['bops']:.3g}, FLOPs {cost['flops']:.3g}, OPs {cost['ops']:.3g}"
+    )
+
+
 def profile(model):
     """Cost of a built model with a fixed input size, as a dict.
 

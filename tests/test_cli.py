@@ -86,6 +86,26 @@ def test_console_script_runs_the_demo(data_dir):
     assert result.stderr == ""  # no cuFFT lines, no "compiled metrics have yet to be built"
 
 
+class _Stopped(Exception):
+    pass
+
+
+def test_the_demo_prints_the_cost_line_of_el_zoo_info(tmp_path, capsys, monkeypatch):
+    # the demo printed its own "0.07M params, ..." line: one format, profile.cost_line
+    from el_zoo import demo
+
+    def stop(model):
+        raise _Stopped  # the cost line is printed before the conversion
+
+    monkeypatch.setattr(demo, "convert", stop)
+    with pytest.raises(_Stopped):
+        demo.run_demo(data_dir=tmp_path)  # no CIFAR-10 there: random pixels
+    shown = capsys.readouterr().out.splitlines()
+    name = demo.list_models(demo.join_name(demo.DEMO_MODEL, "cifar10"), pretrained=True)[0]
+    assert main(["info", name]) == 0
+    assert shown[1] == "  " + capsys.readouterr().out.splitlines()[1]
+
+
 def test_the_demos_labels_are_the_models_classes_matched_by_folder_name(tmp_path,
                                                                         monkeypatch):
     # a data folder of only cat/ and dog/ was labelled by folder position, so the demo
