@@ -5,6 +5,7 @@ import time
 import numpy as np
 
 from el_zoo import data
+from el_zoo.benchmark import interleaved_latency_ms
 from el_zoo.builder import load
 from el_zoo.convert import convert, verify
 from el_zoo.model_record import class_names_of
@@ -37,20 +38,6 @@ def _class_names(model):
     return class_names_of(model) or [f"class {i}" for i in range(model.output_shape[-1])]
 
 
-def _median_latency_ms(flatbuffer, image, runs=20):
-    # LCE's interpreter extension: loaded only when a flatbuffer is run
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    interpreter = Interpreter(flatbuffer, num_threads=1)
-    interpreter.predict(image[None])
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        interpreter.predict(image[None])
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times))
-
-
 def run_demo(data_dir=None):
     pretrained = list_models(join_name(DEMO_MODEL, "cifar10"), pretrained=True)
     if pretrained:
@@ -79,7 +66,8 @@ def run_demo(data_dir=None):
     parity = verify(flatbuffer, model, images)
     print(f"LCE interpreter vs Keras: top-1 agreement {parity['top1_agreement']:.0%}, "
           f"max |diff| {parity['max_abs_diff']:.2e} over {parity['images']} images")
-    latency = _median_latency_ms(flatbuffer, images[0])
+    timed = interleaved_latency_ms({DEMO_MODEL: flatbuffer}, threads=1, rounds=1, runs=20)
+    latency = timed[DEMO_MODEL]["median"]
     print(f"x86 interpreter latency: {latency:.2f} ms median (1 thread). LCE has no "
           "optimised x86 kernels: this is not an ARM latency.")
     return 0 if parity["top1_agreement"] >= 0.99 else 1

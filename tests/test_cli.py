@@ -106,6 +106,36 @@ def test_the_demo_prints_the_cost_line_of_el_zoo_info(tmp_path, capsys, monkeypa
     assert shown[1] == "  " + capsys.readouterr().out.splitlines()[1]
 
 
+class _SteadyInterpreter:
+    """Stands in for the LCE interpreter: every predict takes 12.5 ms on a fake clock."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.input_shapes, self.input_types = [(1, 32, 32, 3)], ["float32"]
+
+    def predict(self, image):
+        self.clock.now += 0.0125
+
+
+def test_the_demo_times_the_interpreter_as_the_benchmark_does(tmp_path, capsys, monkeypatch):
+    # the demo had its own timing loop: el_zoo.benchmark's is the one
+    from types import SimpleNamespace
+
+    from el_zoo import benchmark, demo
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock.now)
+    monkeypatch.setattr(benchmark, "_interpreter",
+                        lambda flatbuffer, threads: _SteadyInterpreter(clock))
+    monkeypatch.setattr(demo, "convert", lambda model: b"not a flatbuffer")
+    monkeypatch.setattr(demo, "verify", lambda flatbuffer, model, images: {
+        "top1_agreement": 1.0, "max_abs_diff": 0.0, "images": len(images)})
+    assert demo.run_demo(data_dir=tmp_path) == 0  # no CIFAR-10 there: random pixels
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "x86 interpreter latency: 12.50 ms median (1 thread). LCE has no optimised x86 "
+        "kernels: this is not an ARM latency.")
+
+
 def test_the_demos_labels_are_the_models_classes_matched_by_folder_name(tmp_path,
                                                                         monkeypatch):
     # a data folder of only cat/ and dog/ was labelled by folder position, so the demo
