@@ -222,8 +222,9 @@ def _visible(path):
 
 
 def image_folder(split_dir):
-    """(paths, labels, class names) of an ImageFolder split; classes in sorted order.
-    Hidden folders and files (``_visible``) are left out."""
+    """(paths, labels, class names) of an ImageFolder split; classes in sorted order, each
+    with the images of its folder and its subfolders (``class_images``). Hidden folders and
+    files (``_visible``) are left out."""
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise FileNotFoundError(f"split folder {split_dir} does not exist.")
@@ -232,15 +233,26 @@ def image_folder(split_dir):
         raise ValueError(f"{split_dir} has no class folders (expected <split>/<class>/<image>).")
     paths, labels = [], []
     for label, class_name in enumerate(classes):
-        files = sorted(
-            p for p in (split_dir / class_name).iterdir()
-            if p.is_file() and _visible(p) and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = class_images(split_dir / class_name)
         paths.extend(files)
         labels.extend([label] * len(files))
     if not paths:
         raise ValueError(f"{split_dir} has class folders but no images.")
     return paths, np.asarray(labels, dtype=np.int32), classes
+
+
+def class_images(folder):
+    """The image files of class folder ``folder``, sorted, its subfolders' too (``cat/
+    2023/0.jpg``), as Keras' image_dataset_from_directory and torchvision's ImageFolder read
+    a class: only the folder's own were read, so a class kept in subfolders was scored on
+    part of its images, or on none, without a word. Hidden ones are left out; links to
+    folders are not followed (a link to a parent would never end)."""
+    files = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        files.extend(Path(parent) / name for name in names
+                     if _visible(Path(name)) and Path(name).suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(path for path in files if path.is_file())
 
 
 # PIL modes of grayscale images with 16-bit samples: "I;16*" for 16-bit PNG and TIFF files,

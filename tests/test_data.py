@@ -445,3 +445,21 @@ def test_hidden_folders_and_files_beside_the_data_are_left_out(tmp_path):
     assert classes == ["cat", "dog"] and len(paths) == 6
     assert data.load_split("toy", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")[0].shape \
         == (6, 8, 8, 3)
+
+
+def test_images_in_a_class_folders_subfolders_are_read_as_that_class(tmp_path):
+    # only a class folder's own files were read: cat/2023/*.jpg were left out without a word
+    # (evaluate scored part of the split; all of them nested gave "no images")
+    split = make_image_folder(tmp_path / "toy") / "test"
+    nested = split / "cat" / "2023"
+    nested.mkdir()
+    for name in ("0.jpg", "1.png"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(nested / name)
+    (split / "dog" / ".thumbnails").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(split / "dog" / ".thumbnails" / "0.jpg")
+    (nested / "notes.txt").write_text("not an image")
+    paths, labels, classes = data.image_folder(split)
+    assert [p.relative_to(split).as_posix() for p in paths] == [
+        "cat/0.jpg", "cat/1.jpg", "cat/2.jpg", "cat/2023/0.jpg", "cat/2023/1.png",
+        "dog/0.jpg", "dog/1.jpg", "dog/2.jpg"]
+    assert labels.tolist() == [0] * 5 + [1] * 3 and classes == ["cat", "dog"]
