@@ -211,15 +211,24 @@ def _check_keywords(arch, kwargs):
 
 
 def looks_like_path(weights):
-    """Whether ``load``'s ``weights`` names a file rather than a published tag."""
+    """Whether ``load``'s ``weights`` names a file rather than a published tag: it reads as a
+    path, or is a file in the working directory. A folder there is not: run from a data
+    folder, its ``cifar10/`` took every ``load("X.cifar10")`` for a weights file that
+    "does not exist"."""
     text = os.fspath(weights)
-    return is_path_like(text) or os.path.exists(text)
+    return is_path_like(text) or os.path.isfile(text)
 
 
 def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):
     """(path of the weights file, builder config) for ``weights`` = a tag or a path."""
     if looks_like_path(weights):
         path = Path(weights)
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"weights={os.fspath(weights)!r} is a folder, not a weights file: give the "
+                ".h5 file in it (a run folder's weights.h5), or load a SavedModel folder "
+                "with el_zoo.keras.models.load_model."
+            )
         if not path.is_file():
             raise FileNotFoundError(
                 f"weights file {path} does not exist; pass an existing .h5 file, a "

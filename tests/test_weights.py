@@ -382,3 +382,21 @@ def test_a_user_without_a_home_folder_is_told_to_set_the_cache(monkeypatch):
     with pytest.raises(ValueError, match=r"el_zoo's cache is ~/.cache/el_zoo, but this user "
                                          r"has no home folder .*: set EL_ZOO_CACHE to a folder"):
         hub.cache_root()
+
+
+def test_a_data_folder_named_as_the_tag_in_the_working_directory_is_not_the_weights(
+        tmp_path, monkeypatch):
+    # run from a data folder (cifar10/ beside it), every load("X.cifar10") took the folder
+    # for the weights file and said "weights file cifar10 does not exist"
+    (tmp_path / "cifar10" / "test").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    model = el_zoo.load("resnet18_el.cifar10")
+    assert model.published_name == "resnet18_el.cifar10"
+    assert el_zoo.load("resnet18_el", weights="cifar10").output_shape == (None, 10)
+
+
+def test_a_folder_given_as_the_weights_file_says_it_is_a_folder(tmp_path):
+    (tmp_path / "run").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"weights='.*run' is a folder, not a "
+                                                r"weights file: give the .h5 file in it"):
+        el_zoo.load("resnet18_el", weights=str(tmp_path / "run"), **SMALL)
