@@ -131,6 +131,7 @@ def convert(
         check_writable(output_path)  # now, not after a minute of conversion
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
+    verify_images = _checked_verify_images(model, verify_images)
     _check_verifiable(model, verify_images)
     for io_type in (inference_input_type, inference_output_type):
         if io_type not in (tf.float32, tf.int8):
@@ -225,6 +226,32 @@ def _with_int8_ranges(model, input_type, output_type):
             )
         outputs = _fake_quant(outputs, 0.0, 1.0, "int8_output")
     return keras.Model(inputs, outputs, name=model.name)
+
+
+def _checked_verify_images(model, verify_images):
+    """``verify_images`` as ``convert`` uses it (0 to skip, a count, or an array of images
+    of the model's input shape), or a clear error before converting: ``True`` failed in
+    numpy ("an integer is required"), ``2.5`` or ``"8"`` in an IndexError, each after a
+    minute of conversion, and a negative count skipped the check without a word."""
+    if verify_images is None or verify_images is False:
+        return 0
+    if isinstance(verify_images, numbers.Integral) and not isinstance(verify_images, bool):
+        if verify_images < 0:
+            raise ValueError(f"verify_images={verify_images} is negative: give how many images "
+                             "to check (8 by default), or 0 to skip the check.")
+        return int(verify_images)
+    shape = tuple(model.input_shape[1:])
+    images = None if isinstance(verify_images, (str, bytes, numbers.Number)) \
+        else np.asarray(verify_images)
+    if images is None or images.ndim != 4 or tuple(images.shape[1:]) != shape \
+            or not len(images) or not np.issubdtype(images.dtype, np.number):
+        got = f"an array of shape {images.shape}" if images is not None else repr(verify_images)
+        raise TypeError(
+            f"verify_images must be how many images to check (a whole number; 8 by default), "
+            f"an array of images of shape (N, {', '.join(map(str, shape))}) (RGB pixels in "
+            f"[0, 255]) or 0/None to skip the check; got {got}."
+        )
+    return images
 
 
 def _check_verifiable(model, verify_images):

@@ -201,3 +201,18 @@ def test_an_input_size_for_a_model_of_another_size_is_refused(tmp_path):
         convert(model, tmp_path / "model.tflite", input_size=64)
     assert not (tmp_path / "model.tflite").exists()
     assert convert_module._as_model(model, input_size=32) is model  # its own size: as given
+
+
+@pytest.mark.parametrize("verify_images, problem", [
+    (True, "got True"), (2.5, "got 2.5"), ("8", "got '8'"),
+    (np.zeros((2, 64, 64, 3)), r"got an array of shape \(2, 64, 64, 3\)"),
+    (-3, "verify_images=-3 is negative")])
+def test_a_verify_images_that_is_no_count_and_no_images_is_refused_before_converting(
+        monkeypatch, verify_images, problem):
+    # True failed in numpy ("an integer is required"), 2.5 and "8" in an IndexError, after
+    # the conversion; -3 skipped the check without a word
+    model = el_zoo.load("resnet18_el", **SMALL)
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *args, **kwargs: pytest.fail("converted before the check"))
+    with pytest.raises((TypeError, ValueError), match=problem):
+        convert(model, verify_images=verify_images)
