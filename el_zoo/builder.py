@@ -620,6 +620,7 @@ def _check_layer_names(model, path, stored, wanted):
     extra = sorted(name for name, shapes in stored.items()
                    if shapes and name not in wanted and name != CLASSIFIER)
     _check_not_nested(model, path, stored, wanted, missing)
+    _check_not_own_head(model, path, missing, extra)
     cases = (  # (layers, the other side's layers, what is wrong, the file's model, hint)
         (missing, stored, "it has no weights for {}", "without",
          "architecture or width_multiplier"),
@@ -653,6 +654,23 @@ def _check_not_nested(model, path, stored, wanted, missing):
             f"it cannot be loaded into {model.name} by layer name. Rebuild that model as you "
             "built it and call its load_weights(path), or save the whole model "
             "(model.save('model.keras')) and load it with keras.models.load_model."
+        )
+
+
+def _check_not_own_head(model, path, missing, extra):
+    """Refuses, saying why, a file that holds every layer of ``model``'s backbone and layers
+    of the user's own: a head built on ``backbone.output`` (keras.applications' fine-tuning
+    idiom), which no el_zoo builder rebuilds. The generic message blamed another
+    architecture or width_multiplier, which the user then tried in vain."""
+    own = [name for name in extra if name not in _link_layers(extra)]
+    if own and set(missing) <= {CLASSIFIER}:
+        raise ValueError(
+            f"{path} holds all of {model.name}'s backbone and weights for {len(extra)} "
+            f"layer(s) it has not, e.g. {extra[:3]}: it was saved from a model with layers "
+            "of your own on the backbone (e.g. a new head on backbone.output, README: "
+            "Fine-tuning), which el_zoo cannot rebuild. Rebuild that model as you built it "
+            "and call its load_weights(path), or save the whole model "
+            "(model.save('model.keras')) and load it with el_zoo.keras.models.load_model."
         )
 
 

@@ -400,3 +400,20 @@ def test_a_folder_given_as_the_weights_file_says_it_is_a_folder(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"weights='.*run' is a folder, not a "
                                                 r"weights file: give the .h5 file in it"):
         el_zoo.load("resnet18_el", weights=str(tmp_path / "run"), **SMALL)
+
+
+@pytest.mark.parametrize("include_top", [True, False])
+def test_a_file_of_a_new_head_on_the_backbones_output_says_it_has_layers_of_your_own(
+        tmp_path, include_top):
+    # keras.applications' idiom, Dense(...)(backbone.output): its file was refused as "no
+    # weights for 1 layer(s), e.g. ['predictions']. Was it saved from another architecture
+    # or width_multiplier?" (include_top=False: "... holds weights for 1 layer(s) the model
+    # has not, e.g. ['dense'] ... another architecture?")
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
+    head = el_zoo.keras.layers.Dense(2, activation="softmax", name="my_head")(backbone.output)
+    path = el_zoo.save_weights(el_zoo.keras.Model(backbone.input, head), tmp_path / "tuned.h5")
+    with pytest.raises(ValueError, match=r"tuned.h5 holds all of resnet18_el's backbone and "
+                                         r"weights for 1 layer\(s\) it has not, e.g. "
+                                         r"\['my_head'\]: it was saved from a model with layers "
+                                         r"of your own .* call its load_weights\(path\)"):
+        el_zoo.load("resnet18_el", weights=str(path), include_top=include_top, **SMALL)
