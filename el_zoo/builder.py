@@ -620,7 +620,7 @@ def _check_layer_names(model, path, stored, wanted):
     extra = sorted(name for name, shapes in stored.items()
                    if shapes and name not in wanted and name != CLASSIFIER)
     _check_not_nested(model, path, stored, wanted, missing)
-    _check_not_own_head(model, path, missing, extra)
+    _check_not_own_head(model, path, stored, missing, extra)
     cases = (  # (layers, the other side's layers, what is wrong, the file's model, hint)
         (missing, stored, "it has no weights for {}", "without",
          "architecture or width_multiplier"),
@@ -657,13 +657,15 @@ def _check_not_nested(model, path, stored, wanted, missing):
         )
 
 
-def _check_not_own_head(model, path, missing, extra):
+def _check_not_own_head(model, path, stored, missing, extra):
     """Refuses, saying why, a file that holds every layer of ``model``'s backbone and layers
-    of the user's own: a head built on ``backbone.output`` (keras.applications' fine-tuning
-    idiom), which no el_zoo builder rebuilds. The generic message blamed another
-    architecture or width_multiplier, which the user then tried in vain."""
+    of the user's own instead of el_zoo's classifier: a head built on ``backbone.output``
+    (keras.applications' fine-tuning idiom), which no el_zoo builder rebuilds. The generic
+    message blamed another architecture or width_multiplier, which the user then tried in
+    vain. A file with el_zoo's classifier and extra layers is another, larger architecture
+    (resnet26's downsampling convs given to resnet26p): the generic message is right."""
     own = [name for name in extra if name not in _link_layers(extra)]
-    if own and set(missing) <= {CLASSIFIER}:
+    if own and not stored.get(CLASSIFIER) and set(missing) <= {CLASSIFIER}:
         raise ValueError(
             f"{path} holds all of {model.name}'s backbone and weights for {len(extra)} "
             f"layer(s) it has not, e.g. {extra[:3]}: it was saved from a model with layers "
