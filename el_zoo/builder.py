@@ -214,7 +214,8 @@ def looks_like_path(weights):
     """Whether ``load``'s ``weights`` names a file rather than a published tag: it reads as a
     path, or is a file in the working directory. A folder there is not: run from a data
     folder, its ``cifar10/`` took every ``load("X.cifar10")`` for a weights file that
-    "does not exist"."""
+    "does not exist". ``el-zoo train --teacher`` tells a ``NAME.TAG`` from a saved model
+    by it too."""
     text = os.fspath(weights)
     return is_path_like(text) or os.path.isfile(text)
 

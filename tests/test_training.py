@@ -211,6 +211,32 @@ def test_a_teacher_path_to_no_file_is_named(tmp_path):
         load_teacher(str(tmp_path / "t.keras"))
 
 
+def test_a_teacher_tag_beside_a_folder_of_its_name_is_the_published_model(tmp_path,
+                                                                           monkeypatch):
+    # --teacher is told apart as el_zoo.load's weights= are: a folder in the working
+    # directory named as the teacher (a run's --output-dir resnet18.cifar10, a copy of
+    # models/resnet18.cifar10/) was read as a saved Keras model: "SavedModel file does not
+    # exist at: resnet18.cifar10/{saved_model.pbtxt|saved_model.pb}"
+    from training.train import load_teacher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "resnet18.cifar10").mkdir()
+    teacher = load_teacher("resnet18.cifar10")
+    assert teacher.published_name == "resnet18.cifar10" and not teacher.trainable
+
+
+def test_a_teacher_folder_without_a_path_is_told_how_to_give_it(tmp_path, monkeypatch):
+    # a bare folder name reads as a zoo NAME.TAG, as it does for el_zoo.load's weights=
+    from training.train import load_teacher
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_teacher").mkdir()
+    with pytest.raises(ValueError, match=r"--teacher my_teacher: Unknown model 'my_teacher'.* "
+                                         r"folder my_teacher in the working directory.*"
+                                         r"--teacher \./my_teacher"):
+        load_teacher("my_teacher")
+
+
 def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path):
     # distillation pairs outputs by position: cifar10's teacher would have trained an
     # imagenette student towards other classes' scores without a word; 3 classes against 10

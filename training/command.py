@@ -52,7 +52,8 @@ def add_arguments(parser):
                              "recipe")
     parser.add_argument("--strategy", choices=STRATEGIES, default="default")
     parser.add_argument("--teacher", default=None,
-                        help="distil from this model: a zoo NAME.TAG or a saved Keras model")
+                        help="distil from this model: a zoo NAME.TAG or a saved Keras model "
+                             "(a file, or a folder given as a path: ./FOLDER)")
     parser.add_argument("--train-limit", type=int, default=None,
                         help="use only this many (class-balanced) training images")
     parser.add_argument("--eval-limit", type=int, default=None,

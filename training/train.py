@@ -61,13 +61,12 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import load_weights_file, stored_weights
+from el_zoo.builder import load_weights_file, looks_like_path, stored_weights
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
 from el_zoo.model_record import class_names_of
 from el_zoo.nets._blocks import STANDARDIZE, set_standardization
 from el_zoo.provenance import git_commit, run_info
-from el_zoo.registry import is_path_like
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
@@ -324,22 +323,40 @@ def earlier_stage_teacher(model_name, recipe, stage, classes, weights):
     names, with ``weights`` (that stage's trained weights; None: a fresh initialisation,
     as ``benchmarks/stage_cost.py`` times it, whose cost does not depend on the weights)."""
     source = next(s for s in recipe["stages"] if s["name"] == stage["teacher"])
-    teacher = stage_model(model_name, recipe, source, classes, weights)
-    teacher.trainable = False
-    return teacher
+    return frozen(stage_model(model_name, recipe, source, classes, weights))
 
 
 def load_teacher(spec):
-    """A frozen teacher: a zoo ``NAME.TAG`` or a saved Keras model (file or folder)."""
-    if os.path.exists(spec):
-        teacher = keras.models.load_model(spec, compile=False)
-    elif is_path_like(spec):
+    """A frozen teacher: a zoo ``NAME.TAG`` or a saved Keras model (file or folder), told
+    apart as ``el_zoo.load`` tells its ``weights=`` (``looks_like_path``): a folder in the
+    working directory named as the teacher (a run's ``--output-dir resnet18.cifar10``) was
+    read as a saved model, and ``resnet18.cifar10`` failed as "SavedModel file does not
+    exist"; a folder is given as a path (``./folder``)."""
+    if not looks_like_path(spec):
+        return frozen(_zoo_teacher(spec))
+    if not os.path.exists(spec):
         raise FileNotFoundError(f"--teacher {spec}: no such file or folder (give a saved "
                                 "Keras model, or a published NAME.TAG).")
-    else:
-        teacher = el_zoo.load(spec)
-    teacher.trainable = False
-    return teacher
+    return frozen(keras.models.load_model(spec, compile=False))
+
+
+def _zoo_teacher(spec):
+    """``el_zoo.load(spec)``; a name it does not know that is a folder here is said to be
+    given as a path (it is one the teacher could mean: a saved model's folder)."""
+    try:
+        return el_zoo.load(spec)
+    except ValueError as error:
+        if not os.path.isdir(spec):
+            raise
+        raise ValueError(f"--teacher {spec}: {error} To distil from the folder {spec} in the "
+                         f"working directory (a saved Keras model), give it as a path: "
+                         f"--teacher ./{spec}") from None
+
+
+def frozen(model):
+    """``model``, not trainable (a teacher)."""
+    model.trainable = False
+    return model
 
 
 def check_teacher(teacher, spec, folders, classes):
