@@ -6,16 +6,22 @@ import tempfile
 from pathlib import Path
 
 
-def check_writable(path, remedy="choose another path"):
+def check_writable(path, remedy="choose another path", *, suffix=None):
     """Raises a clear OSError now if a file cannot be written at ``path`` later, so that no
     long work is done for nothing: ``path`` is a folder, a parent of it is a file, or its
     folder (or the nearest existing folder above, in which ``atomic_path`` would create the
     rest) does not take new files. Creates nothing. ``remedy`` ends the message: what the
     caller can do (by default, give another path).
 
+    Arguments:
+        path: where the file will be written.
+        remedy: the end of an OSError's message.
+        suffix: the suffix of the kind of file written (``".tflite"``); a path that does not
+            end with it is a ValueError (the tools that read such files tell them by it).
+
     Example:
         ```python
-        check_writable("out/model.tflite")  # before minutes of conversion
+        check_writable("out/model.tflite", suffix=".tflite")  # before minutes of conversion
         ```
     """
     text = os.fspath(path)
@@ -23,6 +29,8 @@ def check_writable(path, remedy="choose another path"):
     try:
         if path.is_dir() or text.endswith(("/", os.sep)):
             raise IsADirectoryError(f"{text} is a folder; give the path of a file to write in it.")
+        if suffix is not None:
+            _check_suffix(path, suffix)
         folder = path.parent
         while not folder.exists():  # atomic_path creates the missing folders
             folder = folder.parent
@@ -39,6 +47,18 @@ def check_writable(path, remedy="choose another path"):
             f"cannot write {text}: {folder} takes no new files ({error.strerror or error}); "
             f"{remedy}."
         ) from None
+
+
+def _check_suffix(path, suffix):
+    """A ValueError unless ``path`` ends with ``suffix``: under another name (``-o m.h5``) the
+    file reads as another kind (el_zoo and Keras take ``m.h5`` for weights)."""
+    if os.fspath(path).endswith(suffix):
+        return
+    raise ValueError(
+        f"{os.fspath(path)} does not end with {suffix}: the file written there is a {suffix} "
+        f"file, and the tools that read one tell it by that suffix; give a path ending "
+        f"{suffix}, e.g. {path.with_suffix(suffix)}."
+    )
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from el_zoo.atomic import check_writable, write_text_atomically
 from el_zoo.errors import ElZooError
-from el_zoo.registry import list_models, split_name
+from el_zoo.registry import TFLITE_SUFFIX, list_models, split_name
 
 # Errors a user causes and can fix, printed as one line `el-zoo CMD: error: message` (exit 2):
 # bad input (ValueError and its subclasses, which el_zoo raises for every bad argument),
@@ -111,7 +111,8 @@ def cmd_info(args):
 
 
 def cmd_convert(args):
-    check_writable(args.output)  # before TensorFlow loads and the model is built
+    # before TensorFlow loads and the model is built
+    check_writable(args.output, suffix=TFLITE_SUFFIX)
     from el_zoo.convert import convert  # imports TensorFlow
 
     started = time.time()
@@ -140,7 +141,7 @@ def cmd_benchmark(args):
         check_writable(args.json)  # before minutes of timing
     from el_zoo import benchmark  # imports TensorFlow
 
-    if args.name.endswith(".tflite"):
+    if args.name.endswith(TFLITE_SUFFIX):
         if not Path(args.name).is_file():
             raise FileNotFoundError(f"{args.name} does not exist.")
         results = benchmark.benchmark_file(args.name, runs=args.runs)

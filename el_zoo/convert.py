@@ -22,7 +22,7 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.registry import split_name
+from el_zoo.registry import TFLITE_SUFFIX, split_name
 
 
 def _as_model(model_or_name, input_size=None):
@@ -109,7 +109,8 @@ def convert(
             ``"resnet26_el.cifar10"``) to build with ``input_size``.
         input_size: the square input size to build a name at; a model keeps its own (another
             is an error).
-        output_path: where to write the file (atomically); None returns the bytes.
+        output_path: where to write the file (atomically), a path ending ``.tflite``
+            (another is an error, before converting); None returns the bytes.
         inference_input_type, inference_output_type, target: as for
             ``larq_compute_engine.convert_keras_model``. An int8 input is a pixel in
             [0, 255] as ``pixel - 128`` (scale 1): only for models that take [0, 255] pixels,
@@ -128,7 +129,8 @@ def convert(
     """
     if output_path is not None:
         output_path = user_path(output_path, "output_path")  # ~ as a shell expands it
-        check_writable(output_path)  # now, not after a minute of conversion
+        # now, not after a minute of conversion
+        check_writable(output_path, suffix=TFLITE_SUFFIX)
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
     verify_images = _checked_verify_images(model, verify_images)

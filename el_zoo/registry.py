@@ -165,6 +165,11 @@ def join_name(arch, tag):
     return arch if tag is None else f"{arch}.{tag}"
 
 
+# The suffix of a TFLite flatbuffer's file: el-zoo benchmark, TFLite's and LCE's tools tell
+# the files by it, so el_zoo writes them under no other (el_zoo.convert).
+TFLITE_SUFFIX = ".tflite"
+
+
 def is_path_like(text):
     """Whether ``text`` reads as a file path, not a model name or weights tag: it holds a
     folder separator or ends as a Keras weights or model file does (no registered name

@@ -62,7 +62,8 @@ def test_convert_writes_a_tflite_file_and_no_fold_keeps_the_links_as_trained(
 
     small = ["--input-size", "32", "--stem", "cifar", "--classes", "10",
              "--width-multiplier", "0.25"]
-    folded, as_trained = tmp_path / "folded.tflite", tmp_path / "as_trained.tflite"
+    # as_trained's folder does not exist yet: convert creates it, as it writes the file
+    folded, as_trained = tmp_path / "folded.tflite", tmp_path / "new" / "as_trained.tflite"
     assert main(["convert", "resnet18_el", "-o", str(folded), *small]) == 0
     out = capsys.readouterr().out  # a name without a tag: said to be untrained
     assert folded.stat().st_size > 0 and "wrote" in out
@@ -383,6 +384,28 @@ def test_convert_checks_its_output_path_before_building(unwritable_path, monkeyp
     error = capsys.readouterr().err
     assert error.startswith("el-zoo convert: error: ") and message in error
     assert len(error.splitlines()) == 1
+
+
+@pytest.mark.parametrize("output, fix", [
+    ("m.h5", "m.tflite"),  # a Keras weights file's name (el-zoo benchmark m.h5 took it for
+    ("m", "m.tflite"),     # a model name); no suffix; a NAME.TAG, as el-zoo list shows it
+    ("resnet18.cifar10", "resnet18.tflite"),
+    ("new/m.h5", "new/m.tflite"),  # its missing folder is not created
+])
+def test_convert_refuses_an_output_not_named_tflite_before_building(
+        output, fix, tmp_path, monkeypatch, capsys):
+    # a TFLite flatbuffer was written under whatever name -o gave
+    def no_build(args):
+        raise AssertionError("built a model before checking the output path")
+
+    monkeypatch.setattr("el_zoo.cli._build", no_build)
+    monkeypatch.chdir(tmp_path)
+    assert main(["convert", "resnet18", "-o", output]) == 2
+    error = capsys.readouterr().err
+    assert error == (f"el-zoo convert: error: {output} does not end with .tflite: the file "
+                     "written there is a .tflite file, and the tools that read one tell it by "
+                     f"that suffix; give a path ending .tflite, e.g. {fix}.\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_benchmark_checks_its_json_path_before_timing(tmp_path, monkeypatch, capsys):

@@ -39,6 +39,29 @@ def test_convert_checks_its_output_path_before_converting(unwritable_path, monke
     assert message in str(error.value)
 
 
+def test_convert_refuses_an_output_not_named_tflite_before_converting(tmp_path, monkeypatch):
+    from larq_compute_engine.mlir.python import converter as lce_converter
+
+    from el_zoo.convert import convert
+    from tests.conftest import tiny_binary_model
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted before checking the output path")
+
+    monkeypatch.setattr(lce_converter, "convert_saved_model", no_conversion)
+    with pytest.raises(ValueError, match=r"m\.h5 does not end with \.tflite: the file written "
+                                         r"there is a \.tflite file.*e\.g\. .*new/m\.tflite\.$"):
+        convert(tiny_binary_model(), tmp_path / "new" / "m.h5", verify_images=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_as_output_is_named_as_a_folder_not_for_its_suffix(tmp_path):
+    from el_zoo.registry import TFLITE_SUFFIX
+
+    with pytest.raises(IsADirectoryError, match="is a folder; give the path of a file"):
+        check_writable(tmp_path, suffix=TFLITE_SUFFIX)
+
+
 def test_convert_writes_a_path_with_tilde_in_the_home_folder(tmp_path, monkeypatch):
     from el_zoo.convert import convert
     from tests.conftest import tiny_binary_model
