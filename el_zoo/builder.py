@@ -146,8 +146,11 @@ def load(
         config["elastic_link"] = kwargs.pop("elastic_link")
     weights_path = published = origin = None
     if weights is not None:
-        weights_path, config = resolve_weights(arch, weights, config, include_top=include_top)
-        published = _published_name(arch, weights, weights_path)
+        # the tag of a NAME.TAG is a tag: a file named as it here is not the weights
+        is_path = tag is None and looks_like_path(weights)
+        weights_path, config = resolve_weights(arch, weights, config, include_top=include_top,
+                                               is_path=is_path)
+        published = _published_name(arch, weights, weights_path, is_path)
         origin = published or stored_published_weights(weights_path, arch)
     defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
     for key, value in defaults.items():
@@ -181,11 +184,12 @@ def _name_classes_from_file(model, path):
                named_classifier=saved.get("named_classifier"))
 
 
-def _published_name(arch, weights, path):
-    """The ``name.tag`` of the published weights ``load`` loads: a tag's, or that of the
-    published file a weights path holds the content of (``weights="models/X/weights.h5"``
-    or a copy), which is then named and preprocessed as the tag would be."""
-    if not looks_like_path(weights):
+def _published_name(arch, weights, path, is_path):
+    """The ``name.tag`` of the published weights ``load`` loads: a tag's, or (``is_path``)
+    that of the published file a weights path holds the content of
+    (``weights="models/X/weights.h5"`` or a copy), which is then named and preprocessed as
+    the tag would be."""
+    if not is_path:
         return join_name(arch, weights)
     published = published_with_content(path)
     if published is None or split_name(published.name)[0] != arch:
@@ -214,15 +218,20 @@ def looks_like_path(weights):
     """Whether ``load``'s ``weights`` names a file rather than a published tag: it reads as a
     path, or is a file in the working directory. A folder there is not: run from a data
     folder, its ``cifar10/`` took every ``load("X.cifar10")`` for a weights file that
-    "does not exist". ``el-zoo train --teacher`` tells a ``NAME.TAG`` from a saved model
-    by it too."""
+    "does not exist". The tag of a ``load("X.cifar10")`` is a tag, whatever the working
+    directory holds. ``el-zoo train --teacher`` tells a ``NAME.TAG`` from a saved model by
+    it too."""
     text = os.fspath(weights)
     return is_path_like(text) or os.path.isfile(text)
 
 
-def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None):
-    """(path of the weights file, builder config) for ``weights`` = a tag or a path."""
-    if looks_like_path(weights):
+def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None,
+                    is_path=None):
+    """(path of the weights file, builder config) for ``weights`` = a tag or a path;
+    ``is_path`` says which (by default, ``looks_like_path``)."""
+    if is_path is None:
+        is_path = looks_like_path(weights)
+    if is_path:
         path = Path(weights)
         if path.is_dir():
             raise IsADirectoryError(

@@ -216,11 +216,13 @@ def test_a_teacher_tag_beside_a_folder_of_its_name_is_the_published_model(tmp_pa
     # --teacher is told apart as el_zoo.load's weights= are: a folder in the working
     # directory named as the teacher (a run's --output-dir resnet18.cifar10, a copy of
     # models/resnet18.cifar10/) was read as a saved Keras model: "SavedModel file does not
-    # exist at: resnet18.cifar10/{saved_model.pbtxt|saved_model.pb}"
+    # exist at: resnet18.cifar10/{saved_model.pbtxt|saved_model.pb}"; a file named as its
+    # tag was read as its weights ("cifar10 is not an HDF5 weights file")
     from training.train import load_teacher
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "resnet18.cifar10").mkdir()
+    (tmp_path / "cifar10").write_text("notes on the data set")
     teacher = load_teacher("resnet18.cifar10")
     assert teacher.published_name == "resnet18.cifar10" and not teacher.trainable
 

@@ -417,3 +417,13 @@ def test_a_file_of_a_new_head_on_the_backbones_output_says_it_has_layers_of_your
                                          r"\['my_head'\]: it was saved from a model with layers "
                                          r"of your own .* call its load_weights\(path\)"):
         el_zoo.load("resnet18_el", weights=str(path), include_top=include_top, **SMALL)
+
+
+def test_the_tag_of_a_name_is_a_tag_beside_a_file_of_its_name(tmp_path, monkeypatch):
+    # load("X.cifar10") read a file cifar10 in the working directory as its weights ("cifar10
+    # is not an HDF5 weights file"); only weights= may name a file, and a path there names one
+    (tmp_path / "cifar10").write_text("notes on the data set")
+    monkeypatch.chdir(tmp_path)
+    assert el_zoo.load("resnet18_el.cifar10").published_name == "resnet18_el.cifar10"
+    with pytest.raises(builder.WeightsFileError, match="cifar10 is not an HDF5 weights file"):
+        el_zoo.load("resnet18_el", weights="cifar10")
