@@ -239,6 +239,25 @@ def test_a_teacher_folder_without_a_path_is_told_how_to_give_it(tmp_path, monkey
         load_teacher("my_teacher")
 
 
+@pytest.mark.parametrize("spec, message", [
+    ("resnet18", "--teacher resnet18 names an architecture without trained weights"),
+    ("resnet18.nosuchtag", "'resnet18.nosuchtag' is not published"),
+    ("./missing.keras", "--teacher ./missing.keras: no such file or folder")],
+    ids=["no tag", "unpublished tag", "missing file"])
+def test_a_teacher_without_trained_weights_is_refused_before_the_data_loads(
+        tmp_path, capsys, spec, message):
+    # --teacher resnet18 built a teacher of random weights, which the student was distilled
+    # towards without a word when its class count matched the data's; the other two were
+    # found only when the stage started, after the data had loaded
+    from training import train
+
+    output = tmp_path / "run"
+    code = train.main(["resnet18", "--recipe", "cifar10", "--output-dir", str(output),
+                       "--data-dir", str(tmp_path / "no data"), "--teacher", spec])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not output.exists()
+
+
 def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path):
     # distillation pairs outputs by position: cifar10's teacher would have trained an
     # imagenette student towards other classes' scores without a word; 3 classes against 10

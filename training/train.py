@@ -66,7 +66,9 @@ from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
 from el_zoo.model_record import class_names_of
 from el_zoo.nets._blocks import STANDARDIZE, set_standardization
+from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
+from el_zoo.registry import model_info, split_name
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
@@ -332,25 +334,37 @@ def load_teacher(spec):
     working directory named as the teacher (a run's ``--output-dir resnet18.cifar10``) was
     read as a saved model, and ``resnet18.cifar10`` failed as "SavedModel file does not
     exist"; a folder is given as a path (``./folder``)."""
-    if not looks_like_path(spec):
-        return frozen(_zoo_teacher(spec))
-    if not os.path.exists(spec):
-        raise FileNotFoundError(f"--teacher {spec}: no such file or folder (give a saved "
-                                "Keras model, or a published NAME.TAG).")
-    return frozen(keras.models.load_model(spec, compile=False))
+    check_teacher_spec(spec)
+    if looks_like_path(spec):
+        return frozen(keras.models.load_model(spec, compile=False))
+    return frozen(el_zoo.load(spec))
 
 
-def _zoo_teacher(spec):
-    """``el_zoo.load(spec)``; a name it does not know that is a folder here is said to be
-    given as a path (it is one the teacher could mean: a saved model's folder)."""
+def check_teacher_spec(spec):
+    """A one-line error, before the data loads, unless ``--teacher spec`` names a file or
+    folder that exists or published weights (``NAME.TAG``). Why: a name without a tag
+    (``--teacher resnet18``) built a teacher of random weights, which the student was
+    distilled towards without a word when its class count matched the data's."""
+    if looks_like_path(spec):
+        if not os.path.exists(spec):
+            raise FileNotFoundError(f"--teacher {spec}: no such file or folder (give a saved "
+                                    "Keras model, or a published NAME.TAG).")
+        return
     try:
-        return el_zoo.load(spec)
+        arch, tag = split_name(spec)
+        model_info(arch)
     except ValueError as error:
         if not os.path.isdir(spec):
             raise
+        # a name it does not know that is a folder here is one the teacher could mean
         raise ValueError(f"--teacher {spec}: {error} To distil from the folder {spec} in the "
                          f"working directory (a saved Keras model), give it as a path: "
                          f"--teacher ./{spec}") from None
+    if tag is None:
+        raise ValueError(f"--teacher {spec} names an architecture without trained weights (a "
+                         f"teacher of random weights): give published weights NAME.TAG "
+                         f"(el-zoo list --pretrained) or a saved Keras model.")
+    published_model(spec)  # an error naming el-zoo list --pretrained if it is not published
 
 
 def frozen(model):
@@ -694,6 +708,8 @@ def train(args):
     restart = planned_restart(args, recipe, output)  # the source read and checked
     record = run_record(args, recipe, restart and restart.record)
     resuming = check_resumable(output, record)  # before anything is written
+    if args.teacher:
+        check_teacher_spec(args.teacher)  # before the data loads
     if (output / METRICS_FILE).exists():
         metrics = json.loads((output / METRICS_FILE).read_text())
         print(f"{output} is already complete: {summary(metrics)}; nothing to do "
