@@ -571,6 +571,23 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
         el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"
 
 
+def test_a_saved_model_given_to_a_command_says_how_to_load_and_convert_it(capsys, tmp_path):
+    # `el-zoo convert tuned.h5` (a fine-tuned model saved whole) was told to load it as a
+    # weights file, which el_zoo.load refuses, and to give it to el_zoo.predict or evaluate
+    saved = tmp_path / "tuned.h5"
+    saved.write_bytes(b"")
+    assert main(["convert", str(saved), "-o", str(tmp_path / "tuned.tflite")]) == 2
+    error = capsys.readouterr().err
+    assert f"or a model saved whole (model.save) with el_zoo.keras.models.load_model(" \
+           f"'{saved}'), and give that model to el_zoo's functions (el_zoo.predict, " \
+           "evaluate, convert, profile)" in error
+    folder = tmp_path / "tuned_savedmodel"
+    folder.mkdir()
+    assert main(["info", str(folder)]) == 2
+    assert f"load a saved model with el_zoo.keras.models.load_model('{folder}')" in \
+        capsys.readouterr().err
+
+
 @pytest.mark.parametrize("filters, error", [
     ({"tags": "research"}, "tags must be a tuple of tags, e.g. \\('research',\\)"),
     ({"tags": ("reserch",)}, "unknown model tags \\['reserch'\\]"),
