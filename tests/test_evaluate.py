@@ -114,8 +114,12 @@ def test_predict_takes_class_names_for_any_model(model, image_paths):
     shouted = [name.upper() for name in CIFAR10]
     rows = el_zoo.predict(model, image_paths[0], top=2, class_names=shouted)
     assert len(rows) == 1 and all(name in shouted for name, _ in rows[0])
-    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10 classes"):
+    with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+    # ten letters were ten "names" ('a', 'i', ...), as save_weights already refused them
+    with pytest.raises(ValueError, match="class names must be a list of names; got the string "
+                                         "'airplanes!'"):
+        el_zoo.predict(model, image_paths, class_names="airplanes!")
 
 
 def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
@@ -393,8 +397,10 @@ def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
     predicted = model.predict(images[keep].astype(np.float32), verbose=0).argmax(-1)
     named = el_zoo.evaluate(unnamed, class_names=CIFAR10, **split)
     assert named["top1"] == float(np.mean(predicted == labels[keep])) >= 0.5
-    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10"):
+    with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.evaluate(unnamed, class_names=["cat", "dog"], **split)
+    with pytest.raises(ValueError, match="class names must be a list of names; got the string"):
+        el_zoo.evaluate(unnamed, class_names="airplanes!", **split)
 
 
 @pytest.mark.parametrize("sizes, message", [
