@@ -173,7 +173,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         dataset, split: the data set and split (ImageFolder ``dataset/split/class/image``).
         data_dir: the data root (default ``$EL_ZOO_DATA``).
         limit: evaluate only this many images (a positive integer; None: all).
-        batch_size, resize, crop: inference batch size and preprocessing overrides.
+        batch_size, resize, crop: inference batch size (a positive integer) and
+            preprocessing overrides.
         predictions: also return each image's top-1 class index, as ``"predictions"`` (an
             integer array in the order ``el_zoo.data.load_split`` gives the images; the
             first ``limit`` of the whole split's). ``"top1"`` is their accuracy.
@@ -191,7 +192,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         el_zoo.evaluate("resnet26_el.cifar10", limit=10, predictions=True)["predictions"]
         ```
     """
-    data.check_limit(limit)  # before the model loads
+    data.check_limit(limit)  # before the model loads and the split is decoded
+    data.check_count(batch_size, "batch_size")
     model, pre = _load(name_or_model, "evaluate", class_names)
     if class_names is not None:
         pre["class_names"] = _class_names(pre, class_names, model)

@@ -84,6 +84,19 @@ def test_evaluate_checks_the_limit_before_loading_the_model(limit, monkeypatch):
         el_zoo.evaluate(PUBLISHED, limit=limit)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_evaluate_checks_the_batch_size_before_loading_the_model(batch_size, monkeypatch):
+    # 0 or -1 failed in tf.data's "Batch size must be greater than zero" (2.5 in its
+    # conversion to int64), in a traceback, once the whole split had been decoded
+    def no_load(name_or_model, use, class_names):
+        raise AssertionError("the model was loaded before the batch size was checked")
+
+    monkeypatch.setattr(evaluate_module, "_load", no_load)
+    with pytest.raises(ValueError, match=f"batch_size must be a positive whole number; "
+                                         f"got {batch_size}\."):
+        el_zoo.evaluate(PUBLISHED, limit=5, batch_size=batch_size)
+
+
 def test_evaluate_cli_refuses_a_negative_limit(capsys):
     # the command line refuses it while parsing, before the library's own check
     with pytest.raises(SystemExit) as exit_info:
