@@ -64,11 +64,24 @@ class WeightsFileError(ValueError):
     """A weights file that cannot be read: not HDF5, truncated, or not written by Keras."""
 
 
+class _NameTag:
+    """``load``'s default ``weights``: none given, so the tag of the name, if any, names
+    them. Why not None: ``load("resnet18_el.cifar10", weights=None)``, a random
+    initialisation as keras.applications read ``weights=None``, loaded the published
+    weights without a word (a "from scratch" baseline that was pretrained)."""
+
+    def __repr__(self):
+        return "<the name's tag, else None>"
+
+
+NAME_TAG = _NameTag()
+
+
 # ----------------------------------------------------------------------------------- load
 def load(
     name,
     *,
-    weights=None,
+    weights=NAME_TAG,
     input_shape=None,
     classes=None,
     include_top=True,
@@ -82,7 +95,9 @@ def load(
         name: a registered name (``"resnet26_el"``), optionally with a weight tag
             (``"resnet26_el.cifar10"``).
         weights: None (random initialisation), a published tag (``"cifar10"``) or the path
-            of an HDF5 weights file. A file written by ``el_zoo.save_weights`` (or
+            of an HDF5 weights file; by default the tag of ``name``, if it has one, else
+            None (``weights=None`` with a tagged name is an error, naming the call that
+            builds the tag's configuration untrained). A file written by ``el_zoo.save_weights`` (or
             with a published file's content) carries the configuration it was saved with:
             like a tag's, it fills in the arguments not given, and one that contradicts
             it (or another architecture) is an error.
@@ -123,16 +138,7 @@ def load(
     arch, tag = split_name(name)
     builder = get_builder(arch)
     _check_keywords(arch, kwargs)
-    if weights is not None and not isinstance(weights, (str, os.PathLike)):
-        raise TypeError(f"weights must be None, a published tag (e.g. 'cifar10') or the path "
-                        f"of an .h5 file; got {weights!r}.")
-    if tag is not None:
-        if weights is not None and weights != tag:
-            raise ValueError(
-                f"{name!r} names weights {tag!r} but weights={weights!r} was passed too; "
-                "give the weights once."
-            )
-        weights = tag
+    weights = _weights_of(name, tag, weights)
     if input_shape is None and kwargs.get("input_tensor") is not None:
         # the weights' input size is checked against it as against input_shape
         input_shape = tuple(kwargs["input_tensor"].shape[1:])
@@ -167,6 +173,31 @@ def load(
         elif published_model(published).class_names is not None:
             name_classes(model, published_model(published).class_names)
     return model
+
+
+def _weights_of(name, tag, weights):
+    """The weights ``load`` loads: ``weights``, or by default (``NAME_TAG``) the tag of
+    ``name`` (None without one); a tag and other weights, or None, are refused."""
+    if weights is NAME_TAG:
+        return tag
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights must be None, a published tag (e.g. 'cifar10') or the path "
+                        f"of an .h5 file; got {weights!r}.")
+    if tag is None or weights == tag:
+        return weights
+    published = read_manifest().models.get(name)
+    if weights is None and published is None:
+        return tag  # an unpublished tag: resolve_weights says so, listing the published ones
+    if weights is None:
+        arguments = "".join(f", {key}={getattr(published.config, key)!r}"
+                            for key in CONFIG_KEYS if getattr(published.config, key) is not None)
+        raise ValueError(
+            f"{name!r} names published weights but weights=None (a random initialisation) "
+            f"was passed too: load({name!r}) loads them; el_zoo.load({split_name(name)[0]!r}"
+            f"{arguments}) builds their configuration untrained."
+        )
+    raise ValueError(f"{name!r} names weights {tag!r} but weights={weights!r} was passed "
+                     "too; give the weights once.")
 
 
 def _name_classes_from_file(model, path):

@@ -310,15 +310,17 @@ def skip_or_raise(error, skip_bad_images):
     warnings.warn(f"skipping {error}", stacklevel=3)
 
 
+def check_count(value, what, note=""):
+    """``value`` is a positive whole number (numpy's integers too, not a bool), else a
+    ValueError naming ``what`` (``note`` follows "whole number")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a positive whole number{note}; got {value!r}.")
+
+
 def check_limit(limit):
     """``limit`` (a number of images) is None or a positive integer, else a ValueError."""
-    if limit is None:
-        return
-    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
-        raise ValueError(
-            f"limit must be a positive whole number of images (leave it out for all of "
-            f"them); got {limit!r}."
-        )
+    if limit is not None:
+        check_count(limit, "limit", " of images (leave it out for all of them)")
 
 
 def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, limit=None,

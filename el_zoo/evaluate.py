@@ -13,8 +13,9 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.builder import load
-from el_zoo.model_record import (built_config, class_names_of, published_name_of,
-                                 published_weights_of, recorded_class_names)
+from el_zoo.model_record import (built_config, check_class_count, class_names_of,
+                                 published_name_of, published_weights_of,
+                                 recorded_class_names)
 from el_zoo.pretrained import published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
@@ -172,7 +173,8 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         dataset, split: the data set and split (ImageFolder ``dataset/split/class/image``).
         data_dir: the data root (default ``$EL_ZOO_DATA``).
         limit: evaluate only this many images (a positive integer; None: all).
-        batch_size, resize, crop: inference batch size and preprocessing overrides.
+        batch_size, resize, crop: inference batch size (a positive integer) and
+            preprocessing overrides.
         predictions: also return each image's top-1 class index, as ``"predictions"`` (an
             integer array in the order ``el_zoo.data.load_split`` gives the images; the
             first ``limit`` of the whole split's). ``"top1"`` is their accuracy.
@@ -190,10 +192,11 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         el_zoo.evaluate("resnet26_el.cifar10", limit=10, predictions=True)["predictions"]
         ```
     """
-    data.check_limit(limit)  # before the model loads
+    data.check_limit(limit)  # before the model loads and the split is decoded
+    data.check_count(batch_size, "batch_size")
     model, pre = _load(name_or_model, "evaluate", class_names)
     if class_names is not None:
-        pre["class_names"] = _class_names(pre, class_names, model.output_shape[-1])
+        pre["class_names"] = _class_names(pre, class_names, model)
     dataset, split = dataset or pre["dataset"], split or pre["split"]
     resize, crop = resize or pre["resize"], crop or pre["crop"]
     if dataset is None or split is None:
@@ -253,13 +256,13 @@ def _checked_top(top, classes):
     return top
 
 
-def _class_names(pre, class_names, classes):
-    """Names to print: ``class_names`` if given, else the published ones, else indices."""
+def _class_names(pre, class_names, model):
+    """Names to print: ``class_names`` if given (one name per output of ``model``, as
+    ``check_class_count`` asks: a string of ten letters was ten "names"), else the
+    published ones, else indices."""
     if class_names is None:
-        return pre["class_names"] or [str(i) for i in range(classes)]
-    if len(class_names) != classes:
-        raise ValueError(f"class_names has {len(class_names)} names but the model has "
-                         f"{classes} classes.")
+        return pre["class_names"] or [str(i) for i in range(model.output_shape[-1])]
+    check_class_count(model, class_names)
     return list(class_names)
 
 
@@ -321,7 +324,7 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
     model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
     top = _checked_top(top, classes)
-    names = _class_names(pre, class_names, classes)
+    names = _class_names(pre, class_names, model)
     if pre["resize"] is None:
         raise ValueError(_any_size_message(model, "predict", "call model.predict on your "
                                            "own arrays of the size it was trained at"))

@@ -179,16 +179,19 @@ def is_path_like(text):
 
 def _path_as_name(name):
     """The error for a file path given where a model name goes: it says how to load the
-    file, instead of calling it an unknown (misspelt) model."""
+    file, instead of calling it an unknown (misspelt) model, and what to give the model to
+    (``el-zoo convert tuned.keras`` was told to use el_zoo.predict or el_zoo.evaluate, and
+    a whole model's ``.h5`` file to load it as weights, which refuses it)."""
     what = "a file path" if os.path.exists(name) else "a path (to no file)"
-    how = (f"load a saved model with el_zoo.keras.models.load_model({name!r})"
-           if name.endswith(".keras") else
-           f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
-           "architecture it was saved from)")
+    whole = f"el_zoo.keras.models.load_model({name!r})"
+    how = (f"load a saved model with {whole}" if name.endswith(".keras") or os.path.isdir(name)
+           else f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
+                f"architecture it was saved from), or a model saved whole (model.save) with "
+                f"{whole}")
     return ValueError(
-        f"{name!r} is {what}, not a model name: {how} and give that model to "
-        "el_zoo.predict or el_zoo.evaluate; el-zoo predict and evaluate take a published "
-        "NAME.TAG (el-zoo list --pretrained)."
+        f"{name!r} is {what}, not a model name: {how}, and give that model to el_zoo's "
+        "functions (el_zoo.predict, evaluate, convert, profile); the el-zoo commands take a "
+        "registered NAME or a published NAME.TAG (el-zoo list, el-zoo list --pretrained)."
     )
 
 

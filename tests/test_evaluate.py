@@ -84,6 +84,19 @@ def test_evaluate_checks_the_limit_before_loading_the_model(limit, monkeypatch):
         el_zoo.evaluate(PUBLISHED, limit=limit)
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_evaluate_checks_the_batch_size_before_loading_the_model(batch_size, monkeypatch):
+    # 0 or -1 failed in tf.data's "Batch size must be greater than zero" (2.5 in its
+    # conversion to int64), in a traceback, once the whole split had been decoded
+    def no_load(name_or_model, use, class_names):
+        raise AssertionError("the model was loaded before the batch size was checked")
+
+    monkeypatch.setattr(evaluate_module, "_load", no_load)
+    with pytest.raises(ValueError, match=f"batch_size must be a positive whole number; "
+                                         f"got {batch_size}\."):
+        el_zoo.evaluate(PUBLISHED, limit=5, batch_size=batch_size)
+
+
 def test_evaluate_cli_refuses_a_negative_limit(capsys):
     # the command line refuses it while parsing, before the library's own check
     with pytest.raises(SystemExit) as exit_info:
@@ -114,8 +127,12 @@ def test_predict_takes_class_names_for_any_model(model, image_paths):
     shouted = [name.upper() for name in CIFAR10]
     rows = el_zoo.predict(model, image_paths[0], top=2, class_names=shouted)
     assert len(rows) == 1 and all(name in shouted for name, _ in rows[0])
-    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10 classes"):
+    with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+    # ten letters were ten "names" ('a', 'i', ...), as save_weights already refused them
+    with pytest.raises(ValueError, match="class names must be a list of names; got the string "
+                                         "'airplanes!'"):
+        el_zoo.predict(model, image_paths, class_names="airplanes!")
 
 
 def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
@@ -393,8 +410,10 @@ def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
     predicted = model.predict(images[keep].astype(np.float32), verbose=0).argmax(-1)
     named = el_zoo.evaluate(unnamed, class_names=CIFAR10, **split)
     assert named["top1"] == float(np.mean(predicted == labels[keep])) >= 0.5
-    with pytest.raises(ValueError, match="class_names has 2 names but the model has 10"):
+    with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.evaluate(unnamed, class_names=["cat", "dog"], **split)
+    with pytest.raises(ValueError, match="class names must be a list of names; got the string"):
+        el_zoo.evaluate(unnamed, class_names="airplanes!", **split)
 
 
 @pytest.mark.parametrize("sizes, message", [

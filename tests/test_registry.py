@@ -2,6 +2,7 @@
 
 import functools
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -180,6 +181,25 @@ def test_published_tag_resolves_config_and_verified_file(tmp_path, monkeypatch):
     backbone = el_zoo.load("resnet18_el.toy", include_top=False, input_shape=(64, 64, 3))
     assert backbone.output_shape == (None, 8, 8, 128)
     assert el_zoo.load("resnet18_el.toy", input_shape=[32, 32, 3]).output_shape == (None, 10)
+
+
+def test_weights_none_with_a_tagged_name_is_refused_not_the_published_weights(
+        tmp_path, monkeypatch):
+    """weights=None asks for a random initialisation (keras.applications); next to a tag it
+    loaded the tag's weights without a word, so a "from scratch" baseline was pretrained."""
+    models = publish(tmp_path, weights_file(tmp_path))
+    monkeypatch.setattr(pretrained, "MODELS_DIR", models)
+    untrained = ("el_zoo.load('resnet18_el', input_shape=(32, 32, 3), classes=10, "
+                 "width_multiplier=0.25, stem='cifar')")
+    with pytest.raises(ValueError, match="names published weights but weights=None .* "
+                       + re.escape(untrained) + " builds their configuration untrained"):
+        el_zoo.load("resnet18_el.toy", weights=None)
+    assert el_zoo.load("resnet18_el.toy").published_name == "resnet18_el.toy"
+    model = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), classes=10,
+                        width_multiplier=0.25, stem="cifar")
+    assert model.output_shape == (None, 10) and not hasattr(model, "published_name")
+    with pytest.raises(ValueError, match="no published weights 'mars'"):
+        el_zoo.load("resnet18_el.mars", weights=None)
 
 
 def test_a_misspelt_keyword_names_the_model_and_the_nearest_keyword():
@@ -549,6 +569,23 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
                                          r"model name: load a saved model with "
                                          r"el_zoo.keras.models.load_model\('tuned.keras'\)"):
         el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"
+
+
+def test_a_saved_model_given_to_a_command_says_how_to_load_and_convert_it(capsys, tmp_path):
+    # `el-zoo convert tuned.h5` (a fine-tuned model saved whole) was told to load it as a
+    # weights file, which el_zoo.load refuses, and to give it to el_zoo.predict or evaluate
+    saved = tmp_path / "tuned.h5"
+    saved.write_bytes(b"")
+    assert main(["convert", str(saved), "-o", str(tmp_path / "tuned.tflite")]) == 2
+    error = capsys.readouterr().err
+    assert f"or a model saved whole (model.save) with el_zoo.keras.models.load_model(" \
+           f"'{saved}'), and give that model to el_zoo's functions (el_zoo.predict, " \
+           "evaluate, convert, profile)" in error
+    folder = tmp_path / "tuned_savedmodel"
+    folder.mkdir()
+    assert main(["info", str(folder)]) == 2
+    assert f"load a saved model with el_zoo.keras.models.load_model('{folder}')" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("filters, error", [
