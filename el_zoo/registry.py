@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import fnmatch
 import os
+from pathlib import Path
 from typing import Optional
 
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -182,12 +183,20 @@ def _path_as_name(name):
     file, instead of calling it an unknown (misspelt) model, and what to give the model to
     (``el-zoo convert tuned.keras`` was told to use el_zoo.predict or el_zoo.evaluate, and
     a whole model's ``.h5`` file to load it as weights, which refuses it)."""
-    what = "a file path" if os.path.exists(name) else "a path (to no file)"
+    what = ("a folder path" if os.path.isdir(name) else "a file path" if os.path.exists(name)
+            else "a path (to no file)")
     whole = f"el_zoo.keras.models.load_model({name!r})"
-    how = (f"load a saved model with {whole}" if name.endswith(".keras") or os.path.isdir(name)
-           else f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
-                f"architecture it was saved from), or a model saved whole (model.save) with "
-                f"{whole}")
+    weights_files = sorted(Path(name).glob("*.h5")) if os.path.isdir(name) else []
+    if weights_files:  # a run's folder, a copy of models/NAME.TAG/: its weights file
+        how = (f"load the weights file in it with el_zoo.load(MODEL, weights="
+               f"{os.path.join(name, weights_files[0].name)!r}) (MODEL: the architecture it "
+               f"was saved from)")
+    elif name.endswith(".keras") or os.path.isdir(name):
+        how = f"load a saved model with {whole}"
+    else:
+        how = (f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
+               f"architecture it was saved from), or a model saved whole (model.save) with "
+               f"{whole}")
     return ValueError(
         f"{name!r} is {what}, not a model name: {how}, and give that model to el_zoo's "
         "functions (el_zoo.predict, evaluate, convert, profile); the el-zoo commands take a "
