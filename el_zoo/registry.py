@@ -173,9 +173,10 @@ TFLITE_SUFFIX = ".tflite"
 
 def is_path_like(text):
     """Whether ``text`` reads as a file path, not a model name or weights tag: it holds a
-    folder separator or ends as a Keras weights or model file does (no registered name
-    does either)."""
-    return "/" in text or os.sep in text or text.endswith((".h5", ".hdf5", ".keras"))
+    folder separator or ends as a Keras weights or model file, or a converted model
+    (``TFLITE_SUFFIX``), does (no registered name does either)."""
+    return ("/" in text or os.sep in text
+            or text.endswith((".h5", ".hdf5", ".keras", TFLITE_SUFFIX)))
 
 
 def _path_as_name(name):
@@ -185,6 +186,8 @@ def _path_as_name(name):
     a whole model's ``.h5`` file to load it as weights, which refuses it)."""
     what = ("a folder path" if os.path.isdir(name) else "a file path" if os.path.exists(name)
             else "a path (to no file)")
+    if name.endswith(TFLITE_SUFFIX):
+        return _tflite_as_name(name, what)
     whole = f"el_zoo.keras.models.load_model({name!r})"
     weights_files = sorted(Path(name).glob("*.h5")) if os.path.isdir(name) else []
     if weights_files:  # a run's folder, a copy of models/NAME.TAG/: its weights file
@@ -201,6 +204,20 @@ def _path_as_name(name):
         f"{name!r} is {what}, not a model name: {how}, and give that model to el_zoo's "
         "functions (el_zoo.predict, evaluate, convert, profile); the el-zoo commands take a "
         "registered NAME or a published NAME.TAG (el-zoo list, el-zoo list --pretrained)."
+    )
+
+
+def _tflite_as_name(name, what):
+    """The error for a .tflite file given where a model name goes (it was "Unknown model
+    'm'"): a converted model does not load back into Keras; it runs in an interpreter."""
+    return ValueError(
+        f"{name!r} is {what} of a converted TFLite model, not a model name: el_zoo.load "
+        "builds Keras models and cannot load a .tflite file back into Keras. Run it with "
+        f"interpreter_outputs({name!r}, images), from el_zoo.convert (images: RGB pixels in "
+        "[0, 255], shape (N, H, W, 3); it returns the model's outputs) or LCE's "
+        "larq_compute_engine.tflite.python.interpreter.Interpreter, time it with el-zoo "
+        f"benchmark {name}, or load the Keras model it was converted from (its NAME.TAG, or "
+        "el_zoo.load(MODEL, weights=FILE.h5)) for el_zoo.predict and evaluate."
     )
 
 

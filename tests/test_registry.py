@@ -571,6 +571,26 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
         el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"
 
 
+def test_a_tflite_file_given_as_a_model_name_says_it_runs_in_an_interpreter(capsys, tmp_path,
+                                                                            monkeypatch):
+    # el_zoo.load("m.tflite") said "Unknown model 'm'", as if a model name were misspelt
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.tflite").write_bytes(b"")
+    message = (r"'m.tflite' is a file path of a converted TFLite model, not a model name: "
+               r"el_zoo.load builds Keras models and cannot load a .tflite file back into "
+               r"Keras. Run it with interpreter_outputs\('m.tflite', images\), from "
+               r"el_zoo.convert .* or LCE's larq_compute_engine.tflite.python.interpreter."
+               r"Interpreter, time it with el-zoo benchmark m.tflite")
+    with pytest.raises(ValueError, match=message):
+        el_zoo.load("m.tflite")
+    with pytest.raises(ValueError, match=r"'gone.tflite' is a path \(to no file\) of a "
+                                         r"converted TFLite model"):
+        el_zoo.load("gone.tflite")
+    assert main(["predict", "m.tflite", __file__]) == 2
+    assert "el-zoo predict: error: 'm.tflite' is a file path of a converted TFLite model" in \
+        capsys.readouterr().err
+
+
 def test_a_saved_model_given_to_a_command_says_how_to_load_and_convert_it(capsys, tmp_path):
     # `el-zoo convert tuned.h5` (a fine-tuned model saved whole) was told to load it as a
     # weights file, which el_zoo.load refuses, and to give it to el_zoo.predict or evaluate
