@@ -137,7 +137,7 @@ def load(
         ```
     """
     arch, tag = split_name(name)
-    builder = get_builder(arch)
+    builder = get_builder(name)  # an unknown name is named whole, with its tag
     _check_keywords(arch, kwargs)
     weights = _weights_of(name, tag, weights)
     _warn_of_a_folder_named(name, arch, weights)

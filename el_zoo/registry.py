@@ -137,12 +137,23 @@ def model_info(name):
     arch, _ = split_name(name)
     models = _MODELS
     if arch not in models:
-        close = difflib.get_close_matches(arch, list(models), n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"Unknown model {arch!r}.{hint} Registered models: {', '.join(sorted(models))}."
+            f"Unknown model {arch!r}.{_did_you_mean(name, arch, models)} Registered models: "
+            f"{', '.join(sorted(models))}."
         )
     return models[arch]
+
+
+def _did_you_mean(name, arch, models):
+    """The hint of ``model_info``'s unknown-name error: ``name`` in lower case when that is a
+    registered name (``ResNet18_EL.cifar10``, ``RESNET26``: names are lower case, and the
+    closest names by spelling missed an all-caps one), else the closest registered names,
+    case aside. A name in other case is not taken: el-zoo list, file names and records all
+    spell it one way."""
+    if arch.lower() in models:
+        return f" Did you mean {name.lower()!r}? Model names are lower case."
+    close = difflib.get_close_matches(arch.lower(), list(models), n=3, cutoff=0.4)
+    return f" Did you mean {', '.join(close)}?" if close else ""
 
 
 def model_tags(name):

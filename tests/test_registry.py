@@ -30,6 +30,19 @@ def test_unknown_name_suggests_the_closest_registered_names():
         el_zoo.load("resnet28_el")
 
 
+@pytest.mark.parametrize("name, meant", [("ResNet18_EL.cifar10", "resnet18_el.cifar10"),
+                                         ("RESNET26", "resnet26")])
+def test_a_name_in_other_case_is_suggested_in_lower_case_not_taken(name, meant, capsys):
+    # an all-caps name got no suggestion at all (the closest names by spelling missed it),
+    # a mixed-case one only the model without its tag
+    message = rf"Unknown model '{name.split('.')[0]}'. Did you mean '{meant}'\? Model names " \
+              r"are lower case\."
+    with pytest.raises(ValueError, match=message):
+        el_zoo.load(name)
+    assert main(["info", name]) == 2
+    assert f"Did you mean '{meant}'? Model names are lower case." in capsys.readouterr().err
+
+
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="registered already"):
         el_zoo.register_model(el_zoo.registry.get_builder("resnet18"))
