@@ -290,6 +290,32 @@ def _are_distributions(outputs):
                 and np.all(np.abs(outputs.sum(-1) - 1) <= PROBABILITY_TOLERANCE))
 
 
+def _image_paths(paths):
+    """``predict``'s ``paths`` as a list of paths (str or PathLike), or a TypeError naming
+    what was given instead: an image array, or bytes (a path read from a binary file or
+    a subprocess, or an image's content), which were taken one byte at a time ("got a
+    int")."""
+    one = (str, os.PathLike, bytes, bytearray, memoryview)
+    paths = [paths] if isinstance(paths, one) else list(paths)
+    if not paths:
+        raise ValueError("predict needs at least one image file.")
+    not_paths = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if not not_paths:
+        return paths
+    given = not_paths[0]
+    if isinstance(given, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"predict takes image files as paths (str or pathlib.Path); got {type(given).__name__} "
+            f"{bytes(given[:40])!r}: give a path as a str (decode it: path.decode()), or save "
+            "an image's content to a file and give its path."
+        )
+    raise TypeError(
+        f"predict takes image files (paths); got a {type(given).__name__}. Save "
+        "the image to a file, or call model.predict on a batch of [0, 255] pixels at "
+        "the model's input size."
+    )
+
+
 def predict(name_or_model, paths, *, top=None, class_names=None):
     """For each image file: a list of ``(class name, probability)``, most likely first.
 
@@ -311,16 +337,7 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
         el_zoo.predict(model, ["cat.png"], top=3)  # [[("cat", 0.91), ("dog", 0.05), ...]]
         ```
     """
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise ValueError("predict needs at least one image file.")
-    not_paths = [p for p in paths if not isinstance(p, (str, os.PathLike))]
-    if not_paths:
-        raise TypeError(
-            f"predict takes image files (paths); got a {type(not_paths[0]).__name__}. Save "
-            "the image to a file, or call model.predict on a batch of [0, 255] pixels at "
-            "the model's input size."
-        )
+    paths = _image_paths(paths)
     model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
     top = _checked_top(top, classes)
