@@ -13,7 +13,7 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.builder import load
-from el_zoo.model_record import (built_config, check_class_count, class_names_of,
+from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
                                  published_name_of, published_weights_of,
                                  recorded_class_names)
 from el_zoo.pretrained import published_model
@@ -103,8 +103,8 @@ def _check_classifier(model, use):
     (``include_top=False``) gives features, and their arg-max would be scored as a class
     (a top-1 of 0 %, or names for feature indices) without any error, and a binary
     classifier's single score would be class 0 at 100 % for every image."""
-    config, shape = built_config(model), model.output_shape
-    if config is not None and not config.get("include_top", True):
+    shape = model.output_shape
+    if built_without_classifier(model):
         raise ValueError(
             f"{use} needs a classifier, but {model.name} was built with include_top=False: "
             f"its {shape[-1]} outputs are features, not class scores. Load it with "
