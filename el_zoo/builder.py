@@ -27,6 +27,7 @@ import difflib
 import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 
 import h5py
@@ -136,9 +137,10 @@ def load(
         ```
     """
     arch, tag = split_name(name)
-    builder = get_builder(arch)
+    builder = get_builder(name)  # an unknown name is named whole, with its tag
     _check_keywords(arch, kwargs)
     weights = _weights_of(name, tag, weights)
+    _warn_of_a_folder_named(name, arch, weights)
     if input_shape is None and kwargs.get("input_tensor") is not None:
         # the weights' input size is checked against it as against input_shape
         input_shape = tuple(kwargs["input_tensor"].shape[1:])
@@ -198,6 +200,32 @@ def _weights_of(name, tag, weights):
         )
     raise ValueError(f"{name!r} names weights {tag!r} but weights={weights!r} was passed "
                      "too; give the weights once.")
+
+
+def _warn_of_a_folder_named(name, arch, weights):
+    """Warns when a folder in the working directory is named as the model ``name`` names
+    (a run's ``--output-dir resnet18_el.cifar10``, a copy of ``models/resnet18_el.cifar10/``):
+    a bare name is a model name (``looks_like_path``), so that folder is not read, and its
+    weights (maybe a run's own) silently lost to the published ones. A folder holding the
+    published file of that name (a copy of ``models/``) is the same model: no warning."""
+    if not os.path.isdir(name):
+        return
+    files = sorted(Path(name).glob("*.h5"))
+    if weights is None:
+        what = f"{arch} untrained (random weights)"
+    elif looks_like_path(weights):
+        what = f"{arch} with weights={os.fspath(weights)!r}"
+    else:
+        what = f"the published weights {join_name(arch, weights)}"
+        if any(getattr(published_with_content(path), "name", None) == join_name(arch, weights)
+               for path in files):
+            return
+    how = (f"el_zoo.load({arch!r}, weights={f'./{name}/{files[0].name}'!r})" if files
+           else f"weights='./{name}/FILE.h5'")
+    warnings.warn(
+        f"el_zoo.load({name!r}) loads {what}, not the folder {name} in the working "
+        f"directory: a bare name is a model name. To load weights from that folder, give "
+        f"its file as a path: {how}.", stacklevel=3)
 
 
 def _name_classes_from_file(model, path):

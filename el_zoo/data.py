@@ -9,7 +9,7 @@ into a temporary folder that is renamed when complete, so an interrupted extract
 looks finished.
 
 Decoded splits are cached as ``.npy`` arrays of uint8 RGB images (grayscale images become
-RGB, 16-bit images are scaled to 8 bits), written the same atomic way, and fed to Keras
+RGB, 16-bit and float images are scaled to 8 bits), written the same atomic way, and fed to Keras
 through ``tf.data``. Every cache entry is named after what it was made from (see
 ``source_key``), so data from another folder or a replaced archive is never mistaken for it.
 """
@@ -261,12 +261,39 @@ def class_images(folder):
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
+# PIL's mode of grayscale images with 32-bit float samples (a float TIFF, as scientific
+# and HDR tools write them); convert("RGB") clips them too, so [0, 1] turned black.
+FLOAT_MODE = "F"
+
+
+class ImageRangeError(ValueError):
+    """A float image whose values are neither in [0, 1] nor in [0, 255]."""
+
+
 def to_8_bit(image):
-    """A PIL image with 8-bit samples: 16-bit grayscale is scaled (65535 -> 255)."""
+    """A PIL image with 8-bit samples: 16-bit grayscale is scaled (65535 -> 255); float
+    grayscale in [0, 1] is scaled by 255, in [0, 255] taken as it is (``float_to_8_bit``)."""
+    if image.mode == FLOAT_MODE:
+        return Image.fromarray(float_to_8_bit(np.asarray(image, dtype=np.float64)), "L")
     if image.mode not in SIXTEEN_BIT_MODES:
         return image
     samples = np.asarray(image, dtype=np.float64) / 257  # 257 * 255 == 65535
     return Image.fromarray(np.clip(np.round(samples), 0, 255).astype(np.uint8), "L")
+
+
+def float_to_8_bit(samples):
+    """Float samples as uint8: [0, 1] (the usual range of float images) scaled by 255,
+    [0, 255] as they are. Any other range (negative values, above 255, NaN: a depth map,
+    standardised data) is an ImageRangeError: a guess at its scale would feed the model
+    another image without a word."""
+    low, high = (float(samples.min()), float(samples.max())) if samples.size else (0.0, 0.0)
+    if not (np.isfinite(samples).all() and low >= 0 and high <= 255):
+        raise ImageRangeError(
+            f"it is a float image with values from {low:g} to {high:g}, and float images are "
+            "read as [0, 1] (scaled by 255) or [0, 255]: rescale it to one of them, or save "
+            "it as an 8-bit image")
+    scale = 255 if high <= 1 else 1
+    return np.clip(np.round(samples * scale), 0, 255).astype(np.uint8)
 
 
 def upright(image):
@@ -280,8 +307,9 @@ def upright(image):
 
 
 # Part of every decoded split's cache name: raise it when read_image decodes differently,
-# so that no split decoded the old way is served from the cache (2: EXIF orientation).
-READER_VERSION = 2
+# so that no split decoded the old way is served from the cache (2: EXIF orientation; 3:
+# float images scaled, not clipped).
+READER_VERSION = 3
 
 
 def read_image(path, size=None):
@@ -298,7 +326,7 @@ def read_image(path, size=None):
             f"cannot read image {path}: {error} Replace it with a smaller image, or raise "
             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ImageRangeError) as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.builder import load
-from el_zoo.model_record import (built_config, check_class_count, class_names_of,
+from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
                                  published_name_of, published_weights_of,
                                  recorded_class_names)
 from el_zoo.pretrained import published_model
@@ -103,8 +103,8 @@ def _check_classifier(model, use):
     (``include_top=False``) gives features, and their arg-max would be scored as a class
     (a top-1 of 0 %, or names for feature indices) without any error, and a binary
     classifier's single score would be class 0 at 100 % for every image."""
-    config, shape = built_config(model), model.output_shape
-    if config is not None and not config.get("include_top", True):
+    shape = model.output_shape
+    if built_without_classifier(model):
         raise ValueError(
             f"{use} needs a classifier, but {model.name} was built with include_top=False: "
             f"its {shape[-1]} outputs are features, not class scores. Load it with "
@@ -290,6 +290,32 @@ def _are_distributions(outputs):
                 and np.all(np.abs(outputs.sum(-1) - 1) <= PROBABILITY_TOLERANCE))
 
 
+def _image_paths(paths):
+    """``predict``'s ``paths`` as a list of paths (str or PathLike), or a TypeError naming
+    what was given instead: an image array, or bytes (a path read from a binary file or
+    a subprocess, or an image's content), which were taken one byte at a time ("got a
+    int")."""
+    one = (str, os.PathLike, bytes, bytearray, memoryview)
+    paths = [paths] if isinstance(paths, one) else list(paths)
+    if not paths:
+        raise ValueError("predict needs at least one image file.")
+    not_paths = [p for p in paths if not isinstance(p, (str, os.PathLike))]
+    if not not_paths:
+        return paths
+    given = not_paths[0]
+    if isinstance(given, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"predict takes image files as paths (str or pathlib.Path); got {type(given).__name__} "
+            f"{bytes(given[:40])!r}: give a path as a str (decode it: path.decode()), or save "
+            "an image's content to a file and give its path."
+        )
+    raise TypeError(
+        f"predict takes image files (paths); got a {type(given).__name__}. Save "
+        "the image to a file, or call model.predict on a batch of [0, 255] pixels at "
+        "the model's input size."
+    )
+
+
 def predict(name_or_model, paths, *, top=None, class_names=None):
     """For each image file: a list of ``(class name, probability)``, most likely first.
 
@@ -311,16 +337,7 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
         el_zoo.predict(model, ["cat.png"], top=3)  # [[("cat", 0.91), ("dog", 0.05), ...]]
         ```
     """
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise ValueError("predict needs at least one image file.")
-    not_paths = [p for p in paths if not isinstance(p, (str, os.PathLike))]
-    if not_paths:
-        raise TypeError(
-            f"predict takes image files (paths); got a {type(not_paths[0]).__name__}. Save "
-            "the image to a file, or call model.predict on a batch of [0, 255] pixels at "
-            "the model's input size."
-        )
+    paths = _image_paths(paths)
     model, pre = _load(name_or_model, "predict", class_names)
     classes = model.output_shape[-1]
     top = _checked_top(top, classes)

@@ -157,6 +157,15 @@ def built_config(model):
     return dict(config) if config is not None else None
 
 
+def built_without_classifier(model):
+    """Whether an el_zoo builder built ``model`` without its classifier
+    (``include_top=False``, with or without ``pooling``): its outputs are features, not
+    class scores (``predict`` and ``evaluate`` refuse it; ``convert`` compares them by
+    value, not by arg-max)."""
+    config = built_config(model)
+    return config is not None and not config.get("include_top", True)
+
+
 def name_classes(model, class_names):
     """Records the names of ``model``'s classes, in output order, as ``model.class_names``,
     with the fingerprint of its classifier (``classifier_fingerprint``): ``class_names_of``

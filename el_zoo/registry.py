@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import fnmatch
 import os
+from pathlib import Path
 from typing import Optional
 
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -136,12 +137,23 @@ def model_info(name):
     arch, _ = split_name(name)
     models = _MODELS
     if arch not in models:
-        close = difflib.get_close_matches(arch, list(models), n=3, cutoff=0.4)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
-            f"Unknown model {arch!r}.{hint} Registered models: {', '.join(sorted(models))}."
+            f"Unknown model {arch!r}.{_did_you_mean(name, arch, models)} Registered models: "
+            f"{', '.join(sorted(models))}."
         )
     return models[arch]
+
+
+def _did_you_mean(name, arch, models):
+    """The hint of ``model_info``'s unknown-name error: ``name`` in lower case when that is a
+    registered name (``ResNet18_EL.cifar10``, ``RESNET26``: names are lower case, and the
+    closest names by spelling missed an all-caps one), else the closest registered names,
+    case aside. A name in other case is not taken: el-zoo list, file names and records all
+    spell it one way."""
+    if arch.lower() in models:
+        return f" Did you mean {name.lower()!r}? Model names are lower case."
+    close = difflib.get_close_matches(arch.lower(), list(models), n=3, cutoff=0.4)
+    return f" Did you mean {', '.join(close)}?" if close else ""
 
 
 def model_tags(name):
@@ -172,9 +184,10 @@ TFLITE_SUFFIX = ".tflite"
 
 def is_path_like(text):
     """Whether ``text`` reads as a file path, not a model name or weights tag: it holds a
-    folder separator or ends as a Keras weights or model file does (no registered name
-    does either)."""
-    return "/" in text or os.sep in text or text.endswith((".h5", ".hdf5", ".keras"))
+    folder separator or ends as a Keras weights or model file, or a converted model
+    (``TFLITE_SUFFIX``), does (no registered name does either)."""
+    return ("/" in text or os.sep in text
+            or text.endswith((".h5", ".hdf5", ".keras", TFLITE_SUFFIX)))
 
 
 def _path_as_name(name):
@@ -182,16 +195,40 @@ def _path_as_name(name):
     file, instead of calling it an unknown (misspelt) model, and what to give the model to
     (``el-zoo convert tuned.keras`` was told to use el_zoo.predict or el_zoo.evaluate, and
     a whole model's ``.h5`` file to load it as weights, which refuses it)."""
-    what = "a file path" if os.path.exists(name) else "a path (to no file)"
+    what = ("a folder path" if os.path.isdir(name) else "a file path" if os.path.exists(name)
+            else "a path (to no file)")
+    if name.endswith(TFLITE_SUFFIX):
+        return _tflite_as_name(name, what)
     whole = f"el_zoo.keras.models.load_model({name!r})"
-    how = (f"load a saved model with {whole}" if name.endswith(".keras") or os.path.isdir(name)
-           else f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
-                f"architecture it was saved from), or a model saved whole (model.save) with "
-                f"{whole}")
+    weights_files = sorted(Path(name).glob("*.h5")) if os.path.isdir(name) else []
+    if weights_files:  # a run's folder, a copy of models/NAME.TAG/: its weights file
+        how = (f"load the weights file in it with el_zoo.load(MODEL, weights="
+               f"{os.path.join(name, weights_files[0].name)!r}) (MODEL: the architecture it "
+               f"was saved from)")
+    elif name.endswith(".keras") or os.path.isdir(name):
+        how = f"load a saved model with {whole}"
+    else:
+        how = (f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "
+               f"architecture it was saved from), or a model saved whole (model.save) with "
+               f"{whole}")
     return ValueError(
         f"{name!r} is {what}, not a model name: {how}, and give that model to el_zoo's "
         "functions (el_zoo.predict, evaluate, convert, profile); the el-zoo commands take a "
         "registered NAME or a published NAME.TAG (el-zoo list, el-zoo list --pretrained)."
+    )
+
+
+def _tflite_as_name(name, what):
+    """The error for a .tflite file given where a model name goes (it was "Unknown model
+    'm'"): a converted model does not load back into Keras; it runs in an interpreter."""
+    return ValueError(
+        f"{name!r} is {what} of a converted TFLite model, not a model name: el_zoo.load "
+        "builds Keras models and cannot load a .tflite file back into Keras. Run it with "
+        f"interpreter_outputs({name!r}, images), from el_zoo.convert (images: RGB pixels in "
+        "[0, 255], shape (N, H, W, 3); it returns the model's outputs) or LCE's "
+        "larq_compute_engine.tflite.python.interpreter.Interpreter, time it with el-zoo "
+        f"benchmark {name}, or load the Keras model it was converted from (its NAME.TAG, or "
+        "el_zoo.load(MODEL, weights=FILE.h5)) for el_zoo.predict and evaluate."
     )
 
 

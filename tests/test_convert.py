@@ -50,7 +50,7 @@ def test_family_converts_and_matches_keras_on_real_images(
     actual = interpreter_outputs(flatbuffer, images)
     difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
-    assert difference <= 1e-4 * scale, (difference, scale)
+    assert difference <= convert_module.OUTPUT_TOLERANCE * scale, (difference, scale)
 
 
 def test_verify_reports_agreement_and_difference(cifar_images, calibrate_batch_norm):
@@ -74,7 +74,8 @@ def test_clearing_leaves_a_wrong_sign_in_the_conversion_visible(cifar_images,
     kernel[..., 0] *= -1
     conv.kernel.assign(kernel)
     report = verify(convert(wrong, verify_images=0), model, images)
-    assert report["max_abs_diff"] > 100 * 1e-4, report  # the family test allows 1e-4 * scale
+    # the family test allows OUTPUT_TOLERANCE (1e-4) * scale
+    assert report["max_abs_diff"] > 100 * convert_module.OUTPUT_TOLERANCE, report
 
 
 def test_convert_writes_the_file_atomically(tmp_path, monkeypatch):
@@ -128,6 +129,37 @@ def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, mo
     assert message.endswith("pass verify_images=0 (el-zoo convert --no-verify).")
     assert not target.exists()
     assert convert(model, target, verify_images=0) == target  # the check can be skipped
+
+
+def backbone():
+    """A seeded quarter-width resnet18_el backbone (include_top=False, pooling="avg")."""
+    tf.keras.utils.set_random_seed(0)
+    return el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
+
+
+def test_a_backbones_conversion_is_checked_by_its_features_values(monkeypatch):
+    # its parity check took the arg-max of the features for a class: a conversion whose
+    # features were all scaled (or all wrong but the largest) "agreed with Keras"
+    model = backbone()
+    monkeypatch.setattr(convert_module, "_convert_keras_model", lambda *a, **k: b"converted")
+
+    def scaled_outputs(flatbuffer, images, num_threads=1):
+        return 1.5 * model.predict(images, verbose=0)  # the same arg-max, other features
+
+    monkeypatch.setattr(convert_module, "interpreter_outputs", scaled_outputs)
+    with pytest.raises(RuntimeError, match=r"converted resnet18_el disagrees with Keras: its "
+                                           r"outputs are features, compared by value: 0.0% of "
+                                           r"images within 0.0001 of the largest output "
+                                           r"\(< 99%\) over 8 images"):
+        convert(model)
+
+
+def test_a_backbone_converts_and_its_features_match_keras(cifar_images, calibrate_batch_norm):
+    images, _ = cifar_images
+    model = clear_binarizations_of_zero(calibrate_batch_norm(backbone()), images)
+    flatbuffer = convert(model, verify_images=images, fold=False)  # checked by value
+    report = verify(flatbuffer, model, images)
+    assert report["close_agreement"] == 1.0, report
 
 
 def test_convert_by_name_with_an_input_size(cleared_loads):

@@ -330,6 +330,35 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert image[0, :, 0].tolist() == [0, 100, 128, 255] and np.all(image[..., 2] == image[..., 0])
 
 
+def test_a_float_tiff_is_scaled_not_clipped(tmp_path):
+    # a 32-bit float TIFF of values in [0, 1] (mode "F") was clipped by PIL's
+    # convert("RGB") to 0 and 1: read black everywhere images are decoded
+    levels = np.array([[0.0, 100 / 255, 0.5, 1.0]], np.float32)
+    Image.fromarray(levels).save(tmp_path / "float.tif")
+    assert Image.open(tmp_path / "float.tif").mode == "F"
+    image = data.read_image(tmp_path / "float.tif")
+    assert image[0, :, 0].tolist() == [0, 100, 128, 255] and np.all(image[..., 2] == image[..., 0])
+    Image.fromarray(levels * 255).save(tmp_path / "float255.tif")  # [0, 255]: as it is
+    assert data.read_image(tmp_path / "float255.tif")[0, :, 1].tolist() == [0, 100, 128, 255]
+    folder = tmp_path / "data" / "toy" / "test" / "cat"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((8, 8), 0.5, np.float32)).save(folder / "0.tif")
+    images, _, _ = data.load_split("toy", "test", data_dir=tmp_path / "data",
+                                   cache_dir=tmp_path / "cache", image_size=8)
+    assert np.all(images == 128)  # evaluate and training decode it as predict does
+
+
+@pytest.mark.parametrize("values", [[-1.0, 0.5], [0.0, 300.0], [0.0, np.nan]])
+def test_a_float_image_of_another_range_is_refused_naming_it(tmp_path, values):
+    # a depth map, standardised data: any guess at its scale feeds the model another image
+    Image.fromarray(np.array([values], np.float32)).save(tmp_path / "depth.tif")
+    with pytest.raises(ValueError, match=r"cannot read image .*depth.tif: it is a float image "
+                                         r"with values from .* and float images are read as "
+                                         r"\[0, 1\] \(scaled by 255\) or \[0, 255\]: "
+                                         r"rescale it"):
+        data.read_image(tmp_path / "depth.tif")
+
+
 def test_a_photo_tagged_with_an_exif_orientation_is_read_upright(tmp_path):
     # a phone's portrait photo: stored sideways (wide) with orientation 6, "turn 90 degrees
     # clockwise to show"; it was read as stored, so a model saw it lying on its side

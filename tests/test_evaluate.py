@@ -597,3 +597,15 @@ def test_a_model_takes_uint8_images_through_an_input_tensor(model, test_images):
 def test_predict_of_an_image_array_says_it_takes_files(model, test_images):
     with pytest.raises(TypeError, match="predict takes image files \\(paths\\); got a ndarray"):
         el_zoo.predict(model, test_images[0][:2])
+
+
+@pytest.mark.parametrize("paths", [b"images/cat.jpg", [b"images/cat.jpg"],
+                                   bytearray(b"images/cat.jpg")])
+def test_predict_of_bytes_names_them_and_says_to_give_a_str(model, paths):
+    # a path as bytes (read from a binary file, a subprocess) was taken a byte at a time:
+    # "predict takes image files (paths); got a int"
+    with pytest.raises(TypeError, match=r"predict takes image files as paths \(str or "
+                                        r"pathlib.Path\); got (bytes|bytearray) "
+                                        r"b'images/cat.jpg': give a path as a str \(decode "
+                                        r"it: path.decode\(\)\)"):
+        el_zoo.predict(model, paths)

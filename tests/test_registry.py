@@ -30,6 +30,19 @@ def test_unknown_name_suggests_the_closest_registered_names():
         el_zoo.load("resnet28_el")
 
 
+@pytest.mark.parametrize("name, meant", [("ResNet18_EL.cifar10", "resnet18_el.cifar10"),
+                                         ("RESNET26", "resnet26")])
+def test_a_name_in_other_case_is_suggested_in_lower_case_not_taken(name, meant, capsys):
+    # an all-caps name got no suggestion at all (the closest names by spelling missed it),
+    # a mixed-case one only the model without its tag
+    message = rf"Unknown model '{name.split('.')[0]}'. Did you mean '{meant}'\? Model names " \
+              r"are lower case\."
+    with pytest.raises(ValueError, match=message):
+        el_zoo.load(name)
+    assert main(["info", name]) == 2
+    assert f"Did you mean '{meant}'? Model names are lower case." in capsys.readouterr().err
+
+
 def test_registering_a_name_twice_is_an_error():
     with pytest.raises(ValueError, match="registered already"):
         el_zoo.register_model(el_zoo.registry.get_builder("resnet18"))
@@ -569,6 +582,26 @@ def test_a_weights_file_given_as_a_model_name_says_how_to_load_it(name, capsys, 
                                          r"model name: load a saved model with "
                                          r"el_zoo.keras.models.load_model\('tuned.keras'\)"):
         el_zoo.load("tuned.keras")  # was "Unknown model 'tuned'. Did you mean ...?"
+
+
+def test_a_tflite_file_given_as_a_model_name_says_it_runs_in_an_interpreter(capsys, tmp_path,
+                                                                            monkeypatch):
+    # el_zoo.load("m.tflite") said "Unknown model 'm'", as if a model name were misspelt
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.tflite").write_bytes(b"")
+    message = (r"'m.tflite' is a file path of a converted TFLite model, not a model name: "
+               r"el_zoo.load builds Keras models and cannot load a .tflite file back into "
+               r"Keras. Run it with interpreter_outputs\('m.tflite', images\), from "
+               r"el_zoo.convert .* or LCE's larq_compute_engine.tflite.python.interpreter."
+               r"Interpreter, time it with el-zoo benchmark m.tflite")
+    with pytest.raises(ValueError, match=message):
+        el_zoo.load("m.tflite")
+    with pytest.raises(ValueError, match=r"'gone.tflite' is a path \(to no file\) of a "
+                                         r"converted TFLite model"):
+        el_zoo.load("gone.tflite")
+    assert main(["predict", "m.tflite", __file__]) == 2
+    assert "el-zoo predict: error: 'm.tflite' is a file path of a converted TFLite model" in \
+        capsys.readouterr().err
 
 
 def test_a_saved_model_given_to_a_command_says_how_to_load_and_convert_it(capsys, tmp_path):

@@ -9,6 +9,7 @@ import json
 import shutil
 import threading
 import types
+import warnings
 
 import numpy as np
 import pytest
@@ -393,6 +394,47 @@ def test_a_data_folder_named_as_the_tag_in_the_working_directory_is_not_the_weig
     model = el_zoo.load("resnet18_el.cifar10")
     assert model.published_name == "resnet18_el.cifar10"
     assert el_zoo.load("resnet18_el", weights="cifar10").output_shape == (None, 10)
+
+
+def test_a_folder_named_as_the_model_in_the_working_directory_is_warned_of(tmp_path,
+                                                                          monkeypatch):
+    # a run's --output-dir resnet18_el.cifar10 (weights of its own) beside the user: a bare
+    # name is a model name, so load gave the published model without a word, the folder's
+    # weights silently lost; the warning names the call that loads them, and that folder
+    # given as a path is told the same
+    run = tmp_path / "resnet18_el.cifar10"
+    run.mkdir()
+    el_zoo.save_weights(el_zoo.load("resnet18_el", **SMALL), run / "weights.h5")
+    monkeypatch.chdir(tmp_path)
+    with pytest.warns(UserWarning, match=r"el_zoo.load\('resnet18_el.cifar10'\) loads the "
+                                         r"published weights resnet18_el.cifar10, not the "
+                                         r"folder resnet18_el.cifar10 in the working directory:"
+                                         r" a bare name is a model name\. .*el_zoo.load\("
+                                         r"'resnet18_el', weights='./resnet18_el.cifar10/"
+                                         r"weights.h5'\)"):
+        assert el_zoo.load("resnet18_el.cifar10").published_name == "resnet18_el.cifar10"
+    own = el_zoo.load("resnet18_el", weights="./resnet18_el.cifar10/weights.h5")
+    assert own.output_shape == (None, 10) and not hasattr(own, "published_name")
+    with pytest.raises(ValueError, match=r"'./resnet18_el.cifar10' is a folder path, not a "
+                                         r"model name: load the weights file in it with "
+                                         r"el_zoo.load\(MODEL, weights='./resnet18_el.cifar10/"
+                                         r"weights.h5'\)"):
+        el_zoo.load("./resnet18_el.cifar10")
+    (tmp_path / "resnet18_el").mkdir()
+    with pytest.warns(UserWarning, match=r"loads resnet18_el untrained \(random weights\), "
+                                         r"not the folder resnet18_el .*weights='./resnet18_el/"
+                                         r"FILE.h5'"):
+        el_zoo.load("resnet18_el", **SMALL)
+
+
+def test_a_copy_of_the_published_folder_in_the_working_directory_is_the_same_model(
+        tmp_path, monkeypatch):
+    # a copy of models/resnet18_el.cifar10/ holds the published file: nothing to warn of
+    shutil.copytree(REPO / "models" / "resnet18_el.cifar10", tmp_path / "resnet18_el.cifar10")
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        assert el_zoo.load("resnet18_el.cifar10").published_name == "resnet18_el.cifar10"
 
 
 def test_a_folder_given_as_the_weights_file_says_it_is_a_folder(tmp_path):
