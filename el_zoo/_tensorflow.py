@@ -25,6 +25,13 @@ REGISTRATION_NOISE = re.compile(
     rb"plugin cu\w+ when one has already been registered"
 )
 
+# What TensorFlow's TFLite converter (tf.lite.TFLiteConverter, el_zoo.benchmark.float_tflite)
+# logs on every conversion of a SavedModel: options it ignores there, and absl's first line.
+CONVERTER_NOISE = re.compile(
+    rb"Ignored (output_format|drop_control_dependency)\.|All log messages before "
+    rb"absl::InitializeLog\(\) is called are written to STDERR"
+)
+
 
 SET_LEGACY_KERAS = ("set the environment variable TF_USE_LEGACY_KERAS=1 before TensorFlow is "
                     "imported (`export TF_USE_LEGACY_KERAS=1`, or "

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from el_zoo._tensorflow import CONVERTER_NOISE, stderr_without
 from el_zoo.binarization import strip_binarization
 from el_zoo.builder import CONFIG_KEYS, load
 from el_zoo.model_record import built_config
@@ -200,7 +201,7 @@ def float_twin(model):
 def float_tflite(model):
     """Converts a float Keras model with TensorFlow's TFLite converter (from its serving
     signature: ``from_keras_model`` gives the same ops and sizes, 3-4x slower)."""
-    with serving_saved_model(model) as saved_model_dir:
+    with serving_saved_model(model) as saved_model_dir, stderr_without(CONVERTER_NOISE):
         return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
 
 
@@ -285,7 +286,13 @@ def _twin_config(model, config):
 def _median_ratio(results, role, other, threads=1):
     """Median over rounds of (``role``'s round median / ``other``'s round median)."""
     key = f"latency_ms_{threads}t"
-    pairs = zip(results[role][key]["round_medians"], results[other][key]["round_medians"])
+    return median_ratio(results[role][key], results[other][key])
+
+
+def median_ratio(timing, other):
+    """Median over rounds of (``timing``'s round median / ``other``'s), two timings of
+    ``interleaved_latency_ms``: the latency ratio, robust to a round the machine slowed."""
+    pairs = zip(timing["round_medians"], other["round_medians"])
     return float(np.median([a / b for a, b in pairs]))
 
 

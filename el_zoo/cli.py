@@ -117,13 +117,28 @@ def cmd_convert(args):
 
     started = time.time()
     verify_images = 0 if args.no_verify else 8
-    path = convert(_build(args), args.output, verify_images=verify_images, fold=not args.no_fold)
+    model = _build(args)
+    path = convert(model, args.output, verify_images=verify_images, fold=not args.no_fold)
     size = path.stat().st_size
     checked = "not verified" if args.no_verify else "LCE interpreter agrees with Keras"
     links = "; Elastic-Links as trained (not folded)" if args.no_fold else ""
     print(f"wrote {path} ({size / 1e6:.2f} MB) in {time.time() - started:.0f} s; {checked}{links}"
           f"{_untrained_note(args.name)}")
+    _print_deployment(path, model)
     return 0
+
+
+def _print_deployment(path, model):
+    """What the written file takes and gives, and where its class names are: what whoever
+    runs it on a phone needs (pixels scaled to [0, 1] would give wrong answers silently)."""
+    from el_zoo.convert import io_description, labels_path
+
+    labels = labels_path(path)
+    names = labels.read_text(encoding="utf-8").splitlines() if labels.is_file() else None
+    for line in io_description(path.read_bytes(), model, names):
+        print(f"  {line}")
+    if names is not None:
+        print(f"  class names, one per line in output order: {labels}")
 
 
 def _untrained_note(name):

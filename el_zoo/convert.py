@@ -17,12 +17,13 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.atomic import check_writable, write_bytes_atomically
+from el_zoo.atomic import check_writable, write_bytes_atomically, write_text_atomically
 from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.model_record import built_without_classifier
+from el_zoo.layers import Standardize
+from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
 from el_zoo.registry import TFLITE_SUFFIX, split_name
 
 
@@ -108,8 +109,15 @@ def convert(
     input_size=None,
     verify_images=8,
     fold=True,
+    class_names=None,
 ):
     """Converts a Keras model (or a registered name) to an LCE TFLite flatbuffer.
+
+    The file takes what the Keras model takes: for el_zoo's models, RGB pixels in [0, 255]
+    (float32, or int8 ``pixel - 128``), batch of 1, height, width, channels; they
+    standardise the pixels themselves, so pixels scaled to [0, 1] give wrong answers without
+    an error (``io_description`` says it all of a file). Its outputs are in the model's class
+    order, which ``labels_path(output_path)`` lists beside the file.
 
     Arguments:
         model_or_name: a Keras model, or a registered name (``"resnet26_el"`` or
@@ -133,6 +141,12 @@ def convert(
         fold: convert the deployment form of the Elastic-Links
             (``el_zoo.fold.fold_elastic_links``: same outputs, fewer ops); False converts
             them as trained. The parity check compares with the model as given.
+        class_names: the names of the model's classes in its output order (a fine-tuned
+            head's, as ``el_zoo.predict`` takes them); by default those ``el_zoo.load``
+            recorded (a published model's). When known, they are written one a line to
+            ``labels_path(output_path)`` (``m.tflite``: ``m.labels.txt``), the labels file
+            TFLite's image classifiers read; when not, a labels file left there by an
+            earlier conversion is removed (it would name another model's classes).
 
     Returns:
         The flatbuffer bytes, or ``output_path`` after writing it.
@@ -150,6 +164,8 @@ def convert(
             raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
     if not isinstance(fold, bool):
         raise TypeError(f"fold must be True or False; got {fold!r}.")
+    if class_names is not None:
+        check_class_count(model, class_names)
     deployed = fold_elastic_links(model) if fold else model
     flatbuffer = _convert_keras_model(
         _with_int8_ranges(deployed, inference_input_type, inference_output_type),
@@ -162,7 +178,66 @@ def convert(
     if output_path is None:
         return flatbuffer
     write_bytes_atomically(output_path, flatbuffer)
+    _write_labels(output_path, class_names if class_names is not None
+                  else class_names_of(model))
     return Path(output_path)
+
+
+# The labels file ``convert`` writes beside a .tflite file: ``m.tflite`` -> ``m.labels.txt``.
+LABELS_SUFFIX = ".labels.txt"
+
+
+def labels_path(tflite_path):
+    """The labels file beside the .tflite file ``tflite_path``: its classes' names, one a
+    line, line i naming output i (``m.tflite`` -> ``m.labels.txt``)."""
+    path = Path(tflite_path)
+    return path.with_name(path.name[:-len(TFLITE_SUFFIX)] + LABELS_SUFFIX)
+
+
+def _write_labels(tflite_path, class_names):
+    """Writes ``class_names`` to ``labels_path(tflite_path)``; with None, removes a labels
+    file there: written for an earlier file of that name, it would name the wrong classes
+    (a fine-tuned head's file named with the published model's CIFAR-10 classes)."""
+    path = labels_path(tflite_path)
+    if class_names is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_text_atomically(path, "".join(f"{name}\n" for name in class_names))
+
+
+def io_description(flatbuffer, model, class_names=None):
+    """Two lines that say what a converted ``model``'s file takes and gives, for whoever
+    runs it elsewhere (a phone): its input tensor's type and shape and the pixels it takes
+    (el_zoo's models: RGB in [0, 255], which they standardise themselves; [0, 1] would be
+    wrong without an error), and its output's, with the class order when ``class_names``
+    are known."""
+    model_ = schema.ModelT.InitFromPackedBuf(bytes(flatbuffer), 0)
+    graph = model_.subgraphs[0]
+    tensor_in, tensor_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
+    if any(isinstance(layer, Standardize) for layer in model.submodules):
+        pixels = ("RGB pixels in [0, 255] as decoded, not scaled to [0, 1] nor standardised "
+                  "(the model standardises them itself)")
+    else:  # a model of one's own: it may take [0, 1], which convert's check cannot tell
+        pixels = ("what the Keras model takes: it has no el_zoo Standardize layer, so el_zoo "
+                  "cannot tell RGB pixels in [0, 255] (what convert checked it on) from [0, 1]")
+    if tensor_in.type == schema.TensorType.INT8:  # _with_int8_ranges: scale 1, zero point -128
+        pixels = f"pixel - 128 for pixels in [0, 255]; the pixels: {pixels}"
+    softmax = getattr(model.layers[-1], "activation", None) is keras.activations.softmax
+    scores = "probabilities" if softmax else "scores"
+    if class_names is not None:
+        outputs = f"{scores} of {', '.join(class_names)}, in this order"
+    elif _compared_by_value(model):
+        outputs = "features"
+    else:
+        outputs = f"{scores} of classes 0 to {model.output_shape[-1] - 1} (names not known)"
+    return [f"input: {_tensor_text(tensor_in)} (batch, height, width, RGB): {pixels}",
+            f"output: {_tensor_text(tensor_out)}: {outputs}"]
+
+
+def _tensor_text(tensor):
+    """'float32 [1, 32, 32, 3]' of a flatbuffer's tensor."""
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    return f"{types[tensor.type]} {list(tensor.shape)}"
 
 
 def _convert_keras_model(model, **options):
@@ -321,7 +396,8 @@ def _check_parity(flatbuffer, model, verify_images):
 
 
 def interpreter_outputs(flatbuffer, images, num_threads=1):
-    """Runs the LCE interpreter on a batch of images (float32, model input layout)."""
+    """Runs the LCE interpreter on a batch of images (float32, model input layout: for
+    el_zoo's models RGB pixels in [0, 255], which an int8 file gets as ``pixel - 128``)."""
     # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 

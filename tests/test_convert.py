@@ -248,3 +248,45 @@ def test_a_verify_images_that_is_no_count_and_no_images_is_refused_before_conver
                         lambda *args, **kwargs: pytest.fail("converted before the check"))
     with pytest.raises((TypeError, ValueError), match=problem):
         convert(model, verify_images=verify_images)
+
+
+def test_convert_writes_the_class_order_beside_the_file_and_says_what_it_takes(tmp_path):
+    """A fine-tuned head's class order, given as class_names=, is written beside the .tflite
+    (m.labels.txt); a later conversion to that path without names removes it (it would name
+    the other model's classes); io_description says what the file takes and gives, int8
+    included, and for a model without el_zoo's Standardize (this one scales by 1/255 itself)
+    that el_zoo cannot tell [0, 255] from [0, 1]. Before: no file held the class order, and
+    nothing said what a .tflite takes."""
+    model = tiny_binary_model()
+    target = tmp_path / "m.tflite"
+    with pytest.raises(ValueError, match="3 class names for .* which has 10 outputs"):
+        convert(model, target, class_names=["cat", "dog", "frog"])  # before converting
+    assert not target.exists()
+    names = [f"class {c}" for c in "abcdefghij"]
+    convert(model, target, verify_images=0, class_names=names)
+    labels = convert_module.labels_path(target)
+    assert labels == tmp_path / "m.labels.txt"
+    assert labels.read_text().splitlines() == names
+    described = convert_module.io_description(target.read_bytes(), model, names)
+    assert described[0].startswith("input: float32 [1, 32, 32, 3] (batch, height, width, RGB)")
+    assert "no el_zoo Standardize layer" in described[0] and "[0, 1]" in described[0]
+    assert described[1] == f"output: float32 [1, 10]: probabilities of {', '.join(names)}, " \
+                           "in this order"
+
+    convert(model, target, verify_images=0, inference_input_type=tf.int8)
+    assert not labels.exists()  # no names known now: the stale ones are gone
+    described = convert_module.io_description(target.read_bytes(), model)
+    assert described[0].startswith("input: int8 [1, 32, 32, 3] (batch, height, width, RGB): "
+                                   "pixel - 128 for pixels in [0, 255]; the pixels: what")
+    assert described[1].endswith("probabilities of classes 0 to 9 (names not known)")
+
+
+def test_a_published_models_file_is_said_to_take_pixels_in_0_to_255_in_class_order():
+    model = el_zoo.load("resnet26s.cifar10")
+    published = el_zoo.pretrained.MODELS_DIR / "resnet26s.cifar10" / "model.tflite"
+    described = convert_module.io_description(published.read_bytes(), model, model.class_names)
+    assert described == [
+        "input: float32 [1, 32, 32, 3] (batch, height, width, RGB): RGB pixels in [0, 255] as "
+        "decoded, not scaled to [0, 1] nor standardised (the model standardises them itself)",
+        "output: float32 [1, 10]: probabilities of airplane, automobile, bird, cat, deer, dog, "
+        "frog, horse, ship, truck, in this order"]

@@ -64,6 +64,25 @@ def test_card_says_whether_the_tflite_holds_folded_links(name):
     assert folded == el_zoo.registry.has_elastic_link(name), line
 
 
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_card_states_what_its_tflite_takes_and_its_class_order(name):
+    """A phone app's author reads the card beside model.tflite: its input tensor's type and
+    shape as the file has them, pixels in [0, 255] (not [0, 1], which gives wrong answers
+    silently) and the class order (before: "10 classes", in no order)."""
+    from el_zoo.convert import io_description
+
+    manifest = pretrained.manifest_json(MODELS)["models"][name]
+    card = (MODELS / name / "README.md").read_text()
+    model = el_zoo.load(name)
+    tflite = (MODELS / manifest["tflite"]).read_bytes()
+    file_input = io_description(tflite, model)[0].split(" (batch")[0][len("input: "):]
+    assert f"- `model.tflite` takes {file_input} (batch, height, width, RGB): RGB pixels in " \
+           "[0, 255] (" in card
+    assert "not scaled to [0, 1] nor standardised" in card
+    assert f"probabilities, in the order {', '.join(manifest['class_names'])} (" in card
+    assert list(model.class_names) == manifest["class_names"]
+
+
 def test_cards_are_the_template_filled_in(tmp_path, monkeypatch):
     name = "resnet26_el.cifar10"
     fields = cards.card_fields(name, metrics_of(name), cards.read_log(MODELS / name))

@@ -14,6 +14,7 @@ import math
 import string
 from pathlib import Path
 
+from el_zoo import data
 from el_zoo.atomic import write_text_atomically
 from el_zoo.provenance import json_beside, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
@@ -481,6 +482,8 @@ def card_fields(name, published, rows, twin=None):
         "name": name, "model": t["model"], "el_text": el_text(t),
         "width_multiplier": t["config"]["width_multiplier"], "stem": t["config"]["stem"],
         "input_size": f"{size[0]}x{size[1]}", "classes": t["config"]["classes"],
+        "input_height": size[0], "input_width": size[1],
+        "class_order": ", ".join(data.readable_class_names(t["classes"])),
         "dataset": e["dataset"], "split": e["split"], "images": e["images"],
         "top1": f"{e['top1']:.2%}", "top5": f"{e['top5']:.2%}",
         "dataset_text": DATASET_TEXT.get(t["dataset"], t["dataset"]), "inputs": crop,
