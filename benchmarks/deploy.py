@@ -24,10 +24,15 @@ It needs no timing (``--ops-only`` runs only this part).
     python benchmarks/deploy.py --ops-only --out /tmp/deploy_ops.md
     python benchmarks/deploy.py --latency-only --families resnet26 --sizes 32 --rounds 3 \
         --out /tmp/deploy_resnet26.md   # a short comparison of plain, EL folded and floor
+    python benchmarks/deploy.py --render   # the report again from its JSON, measuring nothing
+
+Latency is reported as ratios only (to the float twin's, timed in the same rounds): LCE has
+no optimised x86 kernels, so an x86 time is no ARM latency. The times stay in the JSON.
 """
 
 import argparse
 import collections
+import json
 import time
 from pathlib import Path
 
@@ -120,7 +125,8 @@ def floor_model(linked, plain):
 def rows(family, size, results):
     ratios = results["ratios"]
     roles = [role for role in ("model", "no_el", "floor", "float") if role in results]
-    lines = [benchmark.table_row(results[role], extra_cells=(size,)) for role in roles]
+    lines = [benchmark.table_row(results[role], results["float"], extra_cells=(size,))
+             for role in roles]
     floor = ""
     if "floor_latency_vs_no_el_1t" in ratios:  # reports before the floor have none
         floor = (f" (floor {100 * (ratios['floor_latency_vs_no_el_1t'] - 1):+.1f} %; "
@@ -142,9 +148,11 @@ def latency_markdown(all_results, info, runs, rounds):
         "link, its output added to itself: the op every link keeps however it is "
         "folded, and the LceQuantize it forces where the conv fed the next binary conv "
         "bit-packed output) and its float "
-        f"twin (binarization off, TensorFlow's TFLite converter). Latency: median / p90 over "
-        f"{rounds} rounds of {runs} runs after 3 warm-up runs, one image, the four models "
-        "timed in turn in each round; a ratio is the median of the per-round ratios. Peak "
+        f"twin (binarization off, TensorFlow's TFLite converter). Latency, as a ratio to the "
+        f"float twin's: {rounds} rounds of {runs} runs after 3 warm-up runs, one image, the "
+        "four models timed in turn in each round; a ratio is the median of the per-round "
+        "ratios (in brackets: their range over the rounds). The times are kept in the JSON "
+        "beside this report, not reported: on x86 they are no ARM latencies. Peak "
         "memory: the peak resident memory that loading and running the model once adds to a "
         "fresh process. The EL models have the Elastic-Link options of the published "
         f"`FAMILY_el.{PUBLISHED_TAG}` and its weights wherever a layer matches (name and "
@@ -155,9 +163,7 @@ def latency_markdown(all_results, info, runs, rounds):
         "",
         f"**{benchmark.X86_NOTE.format(machine=info['machine'])}**",
         "",
-        "| model | input | size (MB) | 1 thread (ms) | 2 threads (ms) | peak memory (MB) | "
-        "LCE convert (s) |",
-        "|---|---|---|---|---|---|---|",
+        *benchmark.table_header(("input",), reference="the float twin"),
     ]
     for (family, size), results in all_results.items():
         lines += rows(family, size, results)
@@ -254,7 +260,29 @@ def to_markdown(latency, accounts, info, runs, rounds):
 def write_deploy_report(out, latency, accounts, info, runs, rounds):
     serializable = {f"{f}@{s}": r for (f, s), r in latency.items()}
     write_report(out, to_markdown(latency, accounts, info, runs, rounds),
-                 {"results": serializable, "op_accounting": accounts, **info})
+                 {"results": serializable, "op_accounting": accounts, **info,
+                  "runs": runs, "rounds": rounds})
+
+
+def render(out, runs, rounds):
+    """Rewrites the report ``out`` from the JSON beside it, its measurements as they were,
+    in this script's layout: a change in how results are shown needs no new measurement.
+    ``runs``: the measured run's (its recorded command's), where the JSON does not record
+    it (reports measured before it did); ``rounds`` then comes from the timings."""
+    from el_zoo.provenance import json_beside
+
+    measured = Path(json_beside(out))
+    if not measured.is_file():
+        raise SystemExit(f"no measurements to render: {measured} does not exist. --render "
+                         "rewrites a report measured earlier; run without --render to measure.")
+    record = json.loads(measured.read_text())
+    latency = {tuple(key.split("@")): results for key, results in record["results"].items()}
+    info = {key: value for key, value in record.items()
+            if key not in ("results", "op_accounting", "runs", "rounds")}
+    timed = [len(r["model"]["latency_ms_1t"]["round_medians"]) for r in latency.values()]
+    write_deploy_report(out, latency, record["op_accounting"], info, record.get("runs", runs),
+                        record.get("rounds", timed[0] if timed else rounds))
+    print(f"rewrote {out} from its measurements")
 
 
 def main():
@@ -271,7 +299,12 @@ def main():
                       help="only the op accounting (no latency measurement)")
     only.add_argument("--latency-only", action="store_true",
                       help="only the latency measurement (no op accounting)")
+    parser.add_argument("--render", action="store_true",
+                        help="rewrite the report from its JSON without measuring (give the "
+                             "measured run's --runs and --rounds if not the defaults)")
     args = parser.parse_args()
+    if args.render:
+        return render(args.out, args.runs, args.rounds)
     unknown = sorted(set(args.families) - set(FAMILIES)) + sorted(set(args.sizes) - set(CONFIGS))
     if unknown:
         parser.error(f"unknown families or sizes {unknown}; use families from {FAMILIES} "

@@ -31,6 +31,13 @@ X86_NOTE = (
     "Measured on {machine}: LCE has no optimised x86 kernels (binary convolutions run on "
     "reference kernels here), so these latencies are not ARM latencies; use them as ratios."
 )
+ARM_NOTE = "Measured on {machine}, on LCE's optimised ARM kernels."
+# The machines (platform.machine()) on which LCE runs binary convolutions on kernels
+# optimised for them: ARM, 64-bit and 32-bit. Anywhere else (x86) its reference kernels run,
+# whose times say nothing of a phone's: only ratios of them are reported there.
+ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv8l")
+# The thread counts ``measure`` times each model on.
+THREADS = (1, 2)
 
 # The file identifier every TFLite flatbuffer holds in its bytes 4 to 8.
 TFLITE_IDENTIFIER = b"TFL3"
@@ -205,7 +212,20 @@ def float_tflite(model):
         return tf.lite.TFLiteConverter.from_saved_model(saved_model_dir).convert()
 
 
-def measure(flatbuffers, threads=(1, 2), runs=20, rounds=5):
+def reference_kernels(machine=None):
+    """Whether LCE runs binary convolutions on its reference kernels on ``machine``
+    (``platform.machine()``; this one by default): everywhere but on ARM."""
+    return (machine or platform.machine()).lower() not in ARM_MACHINES
+
+
+def timing_note(machine=None):
+    """What a latency measured on ``machine`` (this one by default) is: not an ARM latency
+    on reference kernels."""
+    machine = machine or platform.machine()
+    return (X86_NOTE if reference_kernels(machine) else ARM_NOTE).format(machine=machine)
+
+
+def measure(flatbuffers, threads=THREADS, runs=20, rounds=5):
     """Size, latency at each thread count (models interleaved) and peak memory of each
     flatbuffer in ``{role: flatbuffer}``."""
     reports = {role: {"size_bytes": len(fb)} for role, fb in flatbuffers.items()}
@@ -262,10 +282,14 @@ def benchmark_model(name, runs=20, rounds=5, weights_from=None, extra=None, **co
         results[role].update(report)
     results["input_shape"] = list(model.input_shape[1:])
     results["ratios"] = _ratios(results, extra_roles=tuple(extra or ()))
-    results["method"] = (f"{rounds} rounds of {runs} single-image runs, the models timed in "
-                         "turn; ratios are medians of the per-round ratios")
-    results["note"] = X86_NOTE.format(machine=platform.machine())
+    results["method"] = _method(rounds, runs)
+    results["note"] = timing_note()
     return results
+
+
+def _method(rounds, runs):
+    return (f"{rounds} rounds of {runs} single-image runs, the models timed in turn; ratios "
+            "are medians of the per-round ratios")
 
 
 def _twin_config(model, config):
@@ -292,8 +316,13 @@ def _median_ratio(results, role, other, threads=1):
 def median_ratio(timing, other):
     """Median over rounds of (``timing``'s round median / ``other``'s), two timings of
     ``interleaved_latency_ms``: the latency ratio, robust to a round the machine slowed."""
-    pairs = zip(timing["round_medians"], other["round_medians"])
-    return float(np.median([a / b for a, b in pairs]))
+    return float(np.median(round_ratios(timing, other)))
+
+
+def round_ratios(timing, other):
+    """Each round's (``timing``'s median / ``other``'s), two timings of
+    ``interleaved_latency_ms`` timed in the same rounds."""
+    return [a / b for a, b in zip(timing["round_medians"], other["round_medians"])]
 
 
 def _ratios(results, extra_roles=()):
@@ -311,44 +340,100 @@ def _ratios(results, extra_roles=()):
     return ratios
 
 
-def benchmark_file(path, runs=20):
-    """Measures one .tflite file (no twins: a file does not say its architecture)."""
+def benchmark_file(path, runs=20, against=None, rounds=5):
+    """Measures one .tflite file: alone, in one round (a file does not say its architecture,
+    so it has no twins), or, with ``against`` (another .tflite file), both timed in turns
+    over ``rounds`` rounds, with the ratios of their latencies and sizes (the headline on
+    x86, where a time alone is no ARM latency)."""
+    files = {"model": path, **({"against": against} if against is not None else {})}
+    flatbuffers = {role: tflite_bytes(file) for role, file in files.items()}
+    rounds = rounds if against is not None else 1
+    measured = measure(flatbuffers, runs=runs, rounds=rounds)
+    results = {role: {"name": str(file), **measured[role]} for role, file in files.items()}
+    if against is not None:
+        results["ratios"] = {
+            **{f"latency_vs_against_{count}t": _median_ratio(results, "model", "against", count)
+               for count in THREADS},
+            "size_vs_against": results["model"]["size_bytes"] / results["against"]["size_bytes"],
+        }
+        results["method"] = _method(rounds, runs)
+    results["note"] = timing_note()
+    return results
+
+
+def tflite_bytes(path):
+    """The bytes of the .tflite file ``path``; a clear error for a file that is none."""
     flatbuffer = Path(path).read_bytes()
     if flatbuffer[4:8] != TFLITE_IDENTIFIER:
         raise ValueError(
             f"{path} is not a TFLite model ({len(flatbuffer)} bytes without TFLite's file "
             "identifier): give a .tflite file written by el-zoo convert or a TFLite converter."
         )
-    measured = measure({"model": flatbuffer}, runs=runs, rounds=1)["model"]
-    return {"model": {"name": str(path), **measured},
-            "note": X86_NOTE.format(machine=platform.machine())}
+    return flatbuffer
 
 
-def table_row(measured, extra_cells=(), decimals=1):
-    """One Markdown row: name, extra cells, size, latencies, peak memory, conversion time."""
-    one, two = measured["latency_ms_1t"], measured["latency_ms_2t"]
-    cells = [
-        measured["name"],
-        *extra_cells,
-        f"{measured['size_bytes'] / 1e6:.2f}",
-        f"{one['median']:.{decimals}f} / {one['p90']:.{decimals}f}",
-        f"{two['median']:.{decimals}f} / {two['p90']:.{decimals}f}",
-        f"{measured['peak_memory_bytes'] / 1e6:.1f}",
-        f"{measured['convert_s']:.0f}" if "convert_s" in measured else "-",
-    ]
+# The model the latency columns of a table are ratios to: a model's float twin, or the file
+# a .tflite file was timed against.
+REFERENCE_ROLES = ("float", "against")
+
+
+def table_header(extra_columns=(), reference=None, absolute=False, machine=None):
+    """The header of ``table_row``'s table (its Markdown header and separator lines): a
+    column per thread count of latency as a ratio to ``reference`` (a label, e.g. "the
+    float twin"; none without one) and, if ``absolute``, of times in ms, labelled as the
+    reference kernels' times on ``machine`` (this one by default) where they run."""
+    kernels = ", this machine's reference kernels" if reference_kernels(machine) else ""
+    columns = ["model", *extra_columns, "size (MB)"]
+    if reference is not None:
+        columns += [f"latency / {reference}'s, {_threads(count)}" for count in THREADS]
+    if absolute:
+        columns += [f"{_threads(count)}, median / p90 (ms{kernels})" for count in THREADS]
+    columns += ["peak memory (MB)", "LCE convert (s)"]
+    return ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+
+
+def _threads(count):
+    return f"{count} thread{'s' if count > 1 else ''}"
+
+
+def table_row(measured, reference=None, extra_cells=(), absolute=False, decimals=1):
+    """One Markdown row of ``table_header``'s table: name, extra cells, size, latency as a
+    ratio to the ``reference`` model's (timed in the same rounds: the median of the
+    per-round ratios and, over several rounds, their range), times in ms if ``absolute``,
+    peak memory, conversion time."""
+    cells = [measured["name"], *extra_cells, f"{measured['size_bytes'] / 1e6:.2f}"]
+    keys = [f"latency_ms_{count}t" for count in THREADS]
+    if reference is not None:
+        cells += [ratio_cell(round_ratios(measured[key], reference[key])) for key in keys]
+    if absolute:
+        cells += [f"{measured[key]['median']:.{decimals}f} / {measured[key]['p90']:.{decimals}f}"
+                  for key in keys]
+    cells += [f"{measured['peak_memory_bytes'] / 1e6:.1f}",
+              f"{measured['convert_s']:.0f}" if "convert_s" in measured else "-"]
     return "| " + " | ".join(cells) + " |"
 
 
-def to_table(results):
-    """A Markdown table of one benchmark result."""
-    lines = [
-        "| model | size (MB) | 1 thread median / p90 (ms) | 2 threads median / p90 (ms) "
-        "| peak memory (MB) | convert (s) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for role in ("model", "no_el", "float"):
+def ratio_cell(ratios):
+    """'2.50x (2.31-2.71)': the median of per-round ratios, and their range if it is one."""
+    median, low, high = (f"{value:.2f}" for value in (np.median(ratios), min(ratios),
+                                                      max(ratios)))
+    return f"{median}x" + (f" ({low}-{high})" if low != high else "")
+
+
+def to_table(results, absolute=False, machine=None):
+    """A Markdown table of one benchmark result, its latencies as ratios to the float twin's
+    (or to the file a file was timed against); times in ms too where LCE runs its optimised
+    ARM kernels (``machine``: this one by default), or if ``absolute`` (a file timed by
+    itself: then labelled as reference-kernel times on x86)."""
+    reference = next((role for role in REFERENCE_ROLES if role in results), None)
+    label = None if reference is None else (
+        "the float twin" if reference == "float" else results[reference]["name"])
+    absolute = absolute or not reference_kernels(machine)
+    lines = table_header(reference=label, absolute=absolute, machine=machine)
+    for role in ("model", "no_el", "float", "against"):
         if role in results:
-            lines.append(table_row(results[role], decimals=2))
+            lines.append(table_row(results[role], reference and results[reference],
+                                   absolute=absolute, decimals=2))
     ratios = results.get("ratios", {})
     if ratios:
         lines.append("")

@@ -140,7 +140,7 @@ def load(
     builder = get_builder(name)  # an unknown name is named whole, with its tag
     _check_keywords(arch, kwargs)
     weights = _weights_of(name, tag, weights)
-    _warn_of_a_folder_named(name, arch, weights)
+    warn_of_a_folder_named(name, arch, weights)
     if input_shape is None and kwargs.get("input_tensor") is not None:
         # the weights' input size is checked against it as against input_shape
         input_shape = tuple(kwargs["input_tensor"].shape[1:])
@@ -154,8 +154,7 @@ def load(
         config["elastic_link"] = kwargs.pop("elastic_link")
     weights_path = published = origin = None
     if weights is not None:
-        # the tag of a NAME.TAG is a tag: a file named as it here is not the weights
-        is_path = tag is None and looks_like_path(weights)
+        is_path = _names_a_file(tag, weights)
         weights_path, config = resolve_weights(arch, weights, config, include_top=include_top,
                                                is_path=is_path)
         published = _published_name(arch, weights, weights_path, is_path)
@@ -202,30 +201,54 @@ def _weights_of(name, tag, weights):
                      "too; give the weights once.")
 
 
-def _warn_of_a_folder_named(name, arch, weights):
+class FolderNamedAsModel(UserWarning):
+    """A folder in the working directory is named as a model that a bare name loads instead
+    (``warn_of_a_folder_named``)."""
+
+
+def warn_of_a_folder_named(name, arch, weights, subject=None, give_path=None):
     """Warns when a folder in the working directory is named as the model ``name`` names
     (a run's ``--output-dir resnet18_el.cifar10``, a copy of ``models/resnet18_el.cifar10/``):
     a bare name is a model name (``looks_like_path``), so that folder is not read, and its
     weights (maybe a run's own) silently lost to the published ones. A folder holding the
-    published file of that name (a copy of ``models/``) is the same model: no warning."""
+    published file of that name (a copy of ``models/``) is the same model: no warning.
+
+    ``subject``: the call as its user wrote it (``el_zoo.load('NAME')`` by default);
+    ``give_path(arch, folder, files)``: the sentence that says how that call takes the
+    folder's ``.h5`` ``files`` as a path (by default as ``el_zoo.load``'s ``weights=``).
+    ``el-zoo train --teacher`` words them as a ``--teacher`` value."""
     if not os.path.isdir(name):
         return
     files = sorted(Path(name).glob("*.h5"))
     if weights is None:
         what = f"{arch} untrained (random weights)"
-    elif looks_like_path(weights):
+    elif _names_a_file(split_name(name)[1], weights):
         what = f"{arch} with weights={os.fspath(weights)!r}"
     else:
         what = f"the published weights {join_name(arch, weights)}"
         if any(getattr(published_with_content(path), "name", None) == join_name(arch, weights)
                for path in files):
             return
-    how = (f"el_zoo.load({arch!r}, weights={f'./{name}/{files[0].name}'!r})" if files
-           else f"weights='./{name}/FILE.h5'")
+    subject = subject or f"el_zoo.load({name!r})"
     warnings.warn(
-        f"el_zoo.load({name!r}) loads {what}, not the folder {name} in the working "
-        f"directory: a bare name is a model name. To load weights from that folder, give "
-        f"its file as a path: {how}.", stacklevel=3)
+        f"{subject} loads {what}, not the folder {name} in the working directory: a bare "
+        f"name is a model name. {(give_path or _weights_path)(arch, name, files)}.",
+        FolderNamedAsModel, stacklevel=3)
+
+
+def _weights_path(arch, folder, files):
+    how = (f"el_zoo.load({arch!r}, weights={f'./{folder}/{files[0].name}'!r})" if files
+           else f"weights='./{folder}/FILE.h5'")
+    return f"To load weights from that folder, give its file as a path: {how}"
+
+
+def holds_whole_model(path):
+    """Whether the file ``path`` holds a whole Keras model in HDF5 (``model.save("m.h5")``,
+    which ``keras.models.load_model`` reads), not weights only (``save_weights``)."""
+    try:
+        return _json_attribute(path, "model_config") is not None
+    except WeightsFileError:
+        return False
 
 
 def _name_classes_from_file(model, path):
@@ -271,6 +294,12 @@ def _check_keywords(arch, kwargs):
         f"load({arch!r}) got an unexpected keyword argument {unknown[0]!r}{hint}; it takes "
         f"{', '.join(accepted)}."
     )
+
+
+def _names_a_file(tag, weights):
+    """Whether ``load``'s ``weights`` name a file, given the ``tag`` of its ``name``: the tag
+    of a NAME.TAG is a tag, whatever file is named as it here; else ``looks_like_path``."""
+    return tag is None and looks_like_path(weights)
 
 
 def looks_like_path(weights):

@@ -152,22 +152,38 @@ def _untrained_note(name):
 
 
 def cmd_benchmark(args):
+    is_file = args.name.endswith(TFLITE_SUFFIX)
+    _check_benchmark_files(args, is_file)  # before minutes of timing
     if args.json:
-        check_writable(args.json)  # before minutes of timing
+        check_writable(args.json)
     from el_zoo import benchmark  # imports TensorFlow
 
-    if args.name.endswith(TFLITE_SUFFIX):
-        if not Path(args.name).is_file():
-            raise FileNotFoundError(f"{args.name} does not exist.")
-        results = benchmark.benchmark_file(args.name, runs=args.runs)
+    if is_file:
+        results = benchmark.benchmark_file(args.name, runs=args.runs, against=args.against,
+                                           rounds=args.rounds)
     else:
         results = benchmark.benchmark_model(args.name, runs=args.runs, rounds=args.rounds,
                                            **_config(args))
-    print(benchmark.to_table(results))
+    # a file timed alone has no ratio to give: its time, labelled as what it is on x86
+    print(benchmark.to_table(results, absolute=is_file))
+    if is_file and args.against is None and benchmark.reference_kernels():
+        print(f"For a ratio, time it in turns with another file: --against OTHER{TFLITE_SUFFIX}.")
     if args.json:
         write_text_atomically(args.json, benchmark.to_json(results))
         print(f"wrote {args.json}")
     return 0
+
+
+def _check_benchmark_files(args, is_file):
+    """The files ``el-zoo benchmark`` times exist; ``--against`` goes with a .tflite file."""
+    if args.against is not None and not is_file:
+        raise ValueError(f"--against times a {TFLITE_SUFFIX} file against another; {args.name} "
+                         "is a model name, timed against its no-EL and float twins: give "
+                         f"NAME as a {TFLITE_SUFFIX} file, or leave out --against.")
+    paths = ([args.name] if is_file else []) + ([args.against] if args.against else [])
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path} does not exist.")
 
 
 def cmd_predict(args):
@@ -251,7 +267,11 @@ def build_parser():
     bench.add_argument("--rounds", type=positive_int, default=5,
                        help="rounds in which the model, its no-EL twin and its float twin are "
                             "timed in turn (ratios are medians of per-round ratios); a .tflite "
-                            "file is timed in one round")
+                            "file is timed in one round, or in these with --against")
+    bench.add_argument("--against", metavar=f"OTHER{TFLITE_SUFFIX}", default=None,
+                       help=f"with a {TFLITE_SUFFIX} file: time it and OTHER in turns and give "
+                            "the ratio of their latencies (on x86, where LCE has no optimised "
+                            "kernels, a time alone is no ARM latency)")
     bench.add_argument("--json", default=None, help="also write the results as JSON here")
     bench.set_defaults(run=cmd_benchmark)
 

@@ -149,3 +149,49 @@ def test_the_no_el_twin_of_a_tag_is_built_at_the_tags_configuration(monkeypatch)
     different = {"model", "elastic_link"}
     assert {k: v for k, v in twin.items() if k not in different} == \
         {k: v for k, v in model.items() if k not in different}
+
+
+def timed(*round_medians):
+    return {"median": float(np.median(round_medians)), "p90": max(round_medians),
+            "round_medians": list(round_medians)}
+
+
+def twins_result():
+    """What benchmark_model returns, with times in ms that read as no ratio (123.4 ms)."""
+    def measured(name, scale):
+        return {"name": name, "size_bytes": int(2e6 * scale), "peak_memory_bytes": 5e6,
+                **{f"latency_ms_{n}t": timed(123.4 * scale, 150.6 * scale, 141.2 * scale)
+                   for n in benchmark.THREADS}}
+
+    return {"model": measured("resnet18_el", 2.0), "no_el": measured("resnet18", 1.9),
+            "float": measured("resnet18_el (float)", 1.0), "ratios": {"size_vs_float": 2.0},
+            "method": "3 rounds", "note": benchmark.timing_note("x86_64")}
+
+
+def test_a_benchmark_table_gives_x86_latency_only_as_ratios():
+    # el-zoo benchmark NAME printed "1 thread median / p90 (ms)" of each twin: LCE has no
+    # optimised x86 kernels, so an x86 time is no ARM latency; only ratios are shown there
+    table = benchmark.to_table(twins_result(), machine="x86_64")
+    assert " ms" not in table and "(ms" not in table
+    assert "123" not in table and "150" not in table  # no time of any round
+    assert "| resnet18_el | 4.00 | 2.00x | 2.00x | 5.0 | - |" in table
+    assert "| resnet18 | 3.80 | 1.90x | 1.90x | 5.0 | - |" in table
+    assert "| resnet18_el (float) | 2.00 | 1.00x | 1.00x | 5.0 | - |" in table
+    assert "not ARM latencies" in table
+
+
+def test_on_arm_a_benchmark_table_gives_times_too():
+    table = benchmark.to_table(twins_result(), machine="aarch64")
+    assert "| resnet18_el | 4.00 | 2.00x | 2.00x | 282.40 / 301.20 | 282.40 / 301.20 |" in table
+    assert "reference kernels" not in table.splitlines()[0]
+
+
+def test_a_ratio_cell_gives_the_range_over_rounds_where_there_is_one():
+    assert benchmark.ratio_cell([2.0, 2.5, 1.5]) == "2.00x (1.50-2.50)"
+    assert benchmark.ratio_cell([1.0, 1.0]) == "1.00x"
+
+
+def test_reference_kernels_run_everywhere_but_on_arm():
+    assert benchmark.reference_kernels("x86_64") and benchmark.reference_kernels("AMD64")
+    assert not benchmark.reference_kernels("aarch64") and not benchmark.reference_kernels("arm64")
+    assert "not ARM latencies" not in benchmark.timing_note("aarch64")

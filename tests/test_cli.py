@@ -532,3 +532,71 @@ def test_only_a_name_without_a_tag_is_said_to_convert_random_weights():
 
     assert _untrained_note("resnet26_el.cifar10") == ""
     assert "random weights (untrained)" in _untrained_note("resnet26_el")
+
+
+def _steady_files(tmp_path, monkeypatch, seconds):
+    """.tflite files in ``tmp_path`` named as ``seconds``' keys, each timed as taking that
+    many seconds per predict on a fake clock; their peak memory 1 MB (no probe process)."""
+    from types import SimpleNamespace
+
+    from el_zoo import benchmark
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(benchmark.time, "perf_counter", lambda: clock.now)
+    monkeypatch.setattr(benchmark, "_interpreter", lambda flatbuffer, threads: _SteadyInterpreter(
+        clock, seconds[flatbuffer[8:].decode()]))
+    monkeypatch.setattr(benchmark, "peak_memory_bytes", lambda flatbuffer, threads=1: 10**6)
+    paths = {}
+    for name in seconds:
+        paths[name] = tmp_path / f"{name}.tflite"
+        paths[name].write_bytes(b"\0\0\0\0TFL3" + name.encode())
+    return paths
+
+
+def test_benchmark_of_a_file_against_another_headlines_their_ratio_on_x86(tmp_path, capsys,
+                                                                          monkeypatch):
+    # a .tflite file was timed alone, its x86 ms printed as its latency: LCE has no
+    # optimised x86 kernels, so there it is a ratio to another file's, timed in turns, and
+    # the time itself is labelled as this machine's reference-kernel time
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    paths = _steady_files(tmp_path, monkeypatch, {"mine": 0.025, "theirs": 0.0125})
+    assert main(["benchmark", str(paths["mine"]), "--against", str(paths["theirs"]),
+                 "--runs", "2", "--rounds", "3", "--json", str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")]
+    assert rows[0] == (f"| model | size (MB) | latency / {paths['theirs']}'s, 1 thread | "
+                       f"latency / {paths['theirs']}'s, 2 threads | 1 thread, median / p90 "
+                       "(ms, this machine's reference kernels) | 2 threads, median / p90 "
+                       "(ms, this machine's reference kernels) | peak memory (MB) | "
+                       "LCE convert (s) |")
+    assert rows[1:] == [
+        f"| {paths['mine']} | 0.00 | 2.00x | 2.00x | 25.00 / 25.00 | 25.00 / 25.00 | 1.0 | - |",
+        f"| {paths['theirs']} | 0.00 | 1.00x | 1.00x | 12.50 / 12.50 | 12.50 / 12.50 | 1.0 | - |"]
+    assert "latency_vs_against_1t: 2.000" in out and "Timing: 3 rounds of 2" in out
+    assert "not ARM latencies" in out and "--against OTHER" not in out
+    results = json.loads((tmp_path / "b.json").read_text())
+    assert results["ratios"]["latency_vs_against_2t"] == pytest.approx(2.0)
+    assert len(results["against"]["latency_ms_1t"]["round_medians"]) == 3
+
+
+@pytest.mark.parametrize("machine, hint", [("x86_64", True), ("aarch64", False)])
+def test_benchmark_of_a_file_alone_labels_its_time_by_the_machines_kernels(
+        tmp_path, capsys, monkeypatch, machine, hint):
+    monkeypatch.setattr("platform.machine", lambda: machine)
+    paths = _steady_files(tmp_path, monkeypatch, {"mine": 0.025})
+    assert main(["benchmark", str(paths["mine"]), "--runs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert ("1 thread, median / p90 (ms, this machine's reference kernels)" in out) == hint
+    assert ("For a ratio, time it in turns with another file: --against OTHER.tflite."
+            in out) == hint
+    assert f"| {paths['mine']} | 0.00 | 25.00 / 25.00 | 25.00 / 25.00 | 1.0 | - |" in out
+
+
+def test_benchmark_against_goes_with_a_tflite_file_that_exists(tmp_path, capsys):
+    assert main(["benchmark", "resnet18", "--against", str(tmp_path / "a.tflite")]) == 2
+    assert "--against times a .tflite file against another; resnet18 is a model name" in \
+        capsys.readouterr().err
+    (tmp_path / "mine.tflite").write_bytes(b"\0\0\0\0TFL3")
+    assert main(["benchmark", str(tmp_path / "mine.tflite"), "--against",
+                 str(tmp_path / "missing.tflite")]) == 2
+    assert "missing.tflite does not exist" in capsys.readouterr().err

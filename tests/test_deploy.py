@@ -1,6 +1,7 @@
 """benchmarks/deploy.py: op accounting of Elastic-Link, and the benchmark's model set-up."""
 
 import collections
+import json
 import sys
 
 import numpy as np
@@ -14,7 +15,7 @@ from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.convert import convert
 from el_zoo.layers import ElasticLink
 from el_zoo.registry import elastic_link_twin, families, has_elastic_link
-from tests.conftest import SMALL, benchmark_script
+from tests.conftest import REPO, SMALL, benchmark_script
 
 
 def deploy():
@@ -172,3 +173,49 @@ def test_the_benchmarked_el_model_takes_the_published_weights_where_layers_match
                                 published.get_layer(name).get_weights()):
             np.testing.assert_array_equal(mine, theirs)
     assert model.get_layer("predictions").get_weights()[0].shape == (1024, 1000)
+
+
+def test_the_report_renders_from_its_json_with_latency_only_as_ratios(tmp_path):
+    # reports/deploy.md gave every model's x86 "1 thread (ms)" and "2 threads (ms)": LCE
+    # has no optimised x86 kernels, so an x86 time is no ARM latency. The report shows
+    # ratios to the float twin's, re-rendered from its JSON (the times stay there, as data)
+    from tests.test_benchmark import timed
+
+    module = deploy()
+
+    def measured(name, scale, convert_s=6.0):
+        return {"name": name, "size_bytes": int(4e6 * scale), "peak_memory_bytes": 2.5e7,
+                "convert_s": convert_s,
+                **{f"latency_ms_{n}t": timed(130.9 * scale, 141.4 * scale, 2 * 122.2 * scale)
+                   for n in (1, 2)}}
+
+    results = {"model": measured("resnet18_el", 2.0), "no_el": measured("resnet18", 1.9),
+               "floor": measured("resnet18 + 1 ADD per link (floor)", 2.1),
+               "float": {**measured("resnet18_el (float)", 1.0), "convert_s": None},
+               "ratios": {"size_vs_float": 0.089, "latency_vs_float_1t": 2.0,
+                          "el_latency_overhead_1t": 0.05, "el_size_overhead": 0.003,
+                          "floor_latency_vs_no_el_1t": 1.1, "model_latency_vs_floor_1t": 0.95}}
+    del results["float"]["convert_s"]
+    record = {"results": {"resnet18@224": results}, "op_accounting": {},
+              "command": "python benchmarks/deploy.py", "git_commit": "abc",
+              "machine": "Linux x86_64, 2 cores", "date": "2026-12-02 07:49 UTC",
+              "wall_time_s": 60.0}
+    (tmp_path / "deploy.json").write_text(json.dumps(record))
+    module.render(str(tmp_path / "deploy.md"), 20, 5)
+    text = (tmp_path / "deploy.md").read_text()
+    assert "(ms)" not in text and " ms" not in text
+    assert "130" not in text and "261" not in text  # no time of any round
+    assert ("| model | input | size (MB) | latency / the float twin's, 1 thread | latency / "
+            "the float twin's, 2 threads | peak memory (MB) | LCE convert (s) |") in text
+    assert "| resnet18_el | 224 | 8.00 | 2.00x | 2.00x | 25.0 | 6 |" in text
+    assert "| resnet18_el (float) | 224 | 4.00 | 1.00x | 1.00x | 25.0 | - |" in text
+    assert "EL latency overhead +5.0 % (floor +10.0 %; EL/floor 0.950)" in text
+    assert "3 rounds of 20 runs" in text  # the rounds the timings have
+    assert "Command: `python benchmarks/deploy.py`" in text
+    kept = json.loads((tmp_path / "deploy.json").read_text())
+    assert kept["results"] == record["results"] and kept["rounds"] == 3
+
+
+def test_the_published_report_gives_no_x86_time():
+    text = (REPO / "reports" / "deploy.md").read_text()
+    assert "(ms)" not in text and " ms" not in text

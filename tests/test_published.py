@@ -4,6 +4,7 @@ score the card's top-1 and the model re-predicts them, the .tflite agrees with K
 the wheel carries the files."""
 
 import json
+import re
 import string
 import subprocess
 import sys
@@ -310,3 +311,14 @@ def test_a_non_editable_wheel_carries_the_published_models(tmp_path):
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "[el_zoo.commands]\ntrain = training.command:add_command\n" in \
         zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_a_card_gives_x86_latency_only_as_ratios(name):
+    # cards said "x86 latency ratios (1 thread, 10.38 ms median here)": LCE has no
+    # optimised x86 kernels, so an x86 time is no ARM latency (metrics.json keeps it, as data)
+    card = cards.published_card(MODELS, name)
+    line = next(line for line in card.splitlines() if line.startswith("- x86 latency"))
+    assert line.startswith("- x86 latency ratios (1 thread): vs the float twin ")
+    assert not re.search(r"\d ms\b", card)
+    assert metrics_of(name)["x86_latency"]["median_ms_1t"] > 0

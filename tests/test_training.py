@@ -223,8 +223,52 @@ def test_a_teacher_tag_beside_a_folder_of_its_name_is_the_published_model(tmp_pa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "resnet18.cifar10").mkdir()
     (tmp_path / "cifar10").write_text("notes on the data set")
-    teacher = load_teacher("resnet18.cifar10")
+    # the warning says what loads: it said "loads resnet18 with weights='cifar10'"
+    with pytest.warns(UserWarning, match=r"--teacher resnet18.cifar10 loads the published "
+                                         r"weights resnet18.cifar10, not the folder"):
+        teacher = load_teacher("resnet18.cifar10")
     assert teacher.published_name == "resnet18.cifar10" and not teacher.trainable
+
+
+def test_a_teacher_tag_beside_a_folder_of_its_name_is_warned_of_as_a_teacher_value(
+        tmp_path, monkeypatch):
+    # the warning was el_zoo.load's, worded for it: "el_zoo.load('resnet18.cifar10') loads
+    # ... give its file as a path: el_zoo.load('resnet18', weights='./resnet18.cifar10/
+    # weights.h5')", no --teacher value; and --teacher takes a model saved whole, which a
+    # run's weights.h5 is not
+    import warnings
+
+    import el_zoo
+    from training.train import load_teacher
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "resnet18.cifar10"
+    run.mkdir()
+    with pytest.warns(UserWarning) as caught:
+        load_teacher("resnet18.cifar10")  # an empty folder
+    (message,) = [str(w.message) for w in caught if "not the folder" in str(w.message)]
+    assert message == (
+        "--teacher resnet18.cifar10 loads the published weights resnet18.cifar10, not the "
+        "folder resnet18.cifar10 in the working directory: a bare name is a model name. To "
+        "distil from a model saved in that folder, give its file as a path: --teacher "
+        "./resnet18.cifar10/MODEL.keras.")
+    model = el_zoo.load("resnet18", input_shape=(32, 32, 3), stem="cifar", classes=10,
+                        width_multiplier=0.25)
+    el_zoo.save_weights(model, run / "weights.h5")
+    with pytest.warns(UserWarning, match=r"--teacher takes a model saved whole, and "
+                                         r"\./resnet18\.cifar10/weights\.h5 holds weights "
+                                         r"only: save el_zoo\.load\('resnet18', weights="
+                                         r"'\./resnet18\.cifar10/weights\.h5'\) as a model"):
+        load_teacher("resnet18.cifar10")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.save(run / "whole.h5")
+    with pytest.warns(UserWarning) as caught:
+        load_teacher("resnet18.cifar10")
+    hint = "give its file as a path: --teacher ./resnet18.cifar10/whole.h5."
+    assert [w for w in caught if str(w.message).endswith(hint)]
+    assert not [w for w in caught if "el_zoo.load('resnet18.cifar10')" in str(w.message)]
+    load_teacher("./resnet18.cifar10/whole.h5")  # the value it gives loads
 
 
 def test_a_teacher_folder_without_a_path_is_told_how_to_give_it(tmp_path, monkeypatch):

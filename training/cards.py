@@ -503,7 +503,6 @@ def card_fields(name, published, rows, twin=None):
         "convert_s": f"{published['tflite']['convert_s']:.0f}",
         "parity_images": p["images"], "agreement": f"{p['top1_agreement']:.0%}",
         "max_abs_diff": f"{p['max_abs_diff']:.1e}",
-        "latency_ms": f"{lat['median_ms_1t']:.2f}",
         "latency_vs_float": f"{ratios['latency_vs_float_1t']:.2f}",
         "size_vs_float": f"{ratios['size_vs_float']:.3f}",
         # the timing method is recorded since publishing timed models in rounds

@@ -51,6 +51,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -61,7 +62,8 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
 from el_zoo.binarization import strip_binarization
-from el_zoo.builder import load_weights_file, looks_like_path, stored_weights
+from el_zoo.builder import (FolderNamedAsModel, holds_whole_model, load_weights_file,
+                            looks_like_path, stored_weights, warn_of_a_folder_named)
 from el_zoo.cli import run_command
 from el_zoo.layers import ElasticLink, gamma_initializer_from
 from el_zoo.model_record import class_names_of
@@ -337,7 +339,32 @@ def load_teacher(spec):
     check_teacher_spec(spec)
     if looks_like_path(spec):
         return frozen(keras.models.load_model(spec, compile=False))
-    return frozen(el_zoo.load(spec))
+    # el_zoo.load's warning of a folder named as the teacher, worded for --teacher: its
+    # advice, a weights= value for el_zoo.load, is no --teacher value
+    arch, tag = split_name(spec)
+    warn_of_a_folder_named(spec, arch, tag, subject=f"--teacher {spec}",
+                           give_path=_teacher_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FolderNamedAsModel)
+        return frozen(el_zoo.load(spec))
+
+
+def _teacher_path(arch, folder, files):
+    """How ``--teacher`` takes a model in ``folder`` as a path: what
+    ``keras.models.load_model`` reads, a SavedModel folder or a model saved whole, not a
+    weights file such as a run's weights.h5 (``files``: the folder's .h5 files)."""
+    if (Path(folder) / "saved_model.pb").is_file():
+        return f"To distil from that folder (a SavedModel), give it as a path: --teacher ./{folder}"
+    whole = sorted(Path(folder).glob("*.keras")) + [f for f in files if holds_whole_model(f)]
+    if whole:
+        return ("To distil from the model saved in that folder, give its file as a path: "
+                f"--teacher ./{whole[0]}")
+    if files:
+        return (f"--teacher takes a model saved whole, and ./{files[0]} holds weights only: "
+                f"save el_zoo.load({arch!r}, weights='./{files[0]}') as a model "
+                "(model.save('teacher.keras')) and give --teacher ./teacher.keras")
+    return ("To distil from a model saved in that folder, give its file as a path: "
+            f"--teacher ./{folder}/MODEL.keras")
 
 
 def check_teacher_spec(spec):
