@@ -39,7 +39,7 @@ from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config
                                  name_classes, published_weights_of, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
-from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
+from el_zoo.registry import (elastic_link_twin, get_builder, h5_files_in, has_elastic_link,
                              is_path_like, join_name, model_info, split_name)
 
 # The HDF5 attributes save_weights writes: el_zoo.model_record.CONFIG_ATTRIBUTE, and
@@ -219,7 +219,7 @@ def warn_of_a_folder_named(name, arch, weights, subject=None, give_path=None):
     ``el-zoo train --teacher`` words them as a ``--teacher`` value."""
     if not os.path.isdir(name):
         return
-    files = sorted(Path(name).glob("*.h5"))
+    files = h5_files_in(name)
     if weights is None:
         what = f"{arch} untrained (random weights)"
     elif _names_a_file(split_name(name)[1], weights):
