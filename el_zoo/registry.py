@@ -23,6 +23,10 @@ _MODELS = {}
 # A model tagged "research" is registered to measure something (e.g. which part of an
 # architecture Elastic-Link helps) and has no published weights unless a result earns them.
 MODEL_TAGS = ("research",)
+# The stems every registered builder takes (el_zoo.nets._blocks checks them): "imagenet"
+# downsamples in the stem (224x224 inputs by default), "cifar" does not (32x32). Here, not
+# with the blocks, so that el-zoo's --stem lists them without loading TensorFlow.
+STEMS = ("imagenet", "cifar")
 
 
 @dataclasses.dataclass(frozen=True)

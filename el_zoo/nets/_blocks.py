@@ -25,12 +25,10 @@ from el_zoo.builder import BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file
 from el_zoo.model_record import record_config
 from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
-from el_zoo.registry import model_info
+from el_zoo.registry import STEMS, model_info
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-STEMS = ("imagenet", "cifar")
 
 # The name of every model's input standardisation (``Standardize``, ``assemble``): trainers
 # find it by this name, and weight files carry its statistics under it.
