@@ -59,6 +59,9 @@ BN_SUFFIX = "_bn"
 # What load passes on to a registered builder besides its own arguments (keras.applications'
 # pooling, classifier_activation and input_tensor, and an _el model's elastic_link).
 BUILDER_KEYWORDS = ("pooling", "classifier_activation", "input_tensor", "elastic_link")
+# The builder arguments that neither load's caller nor the weights gave: keras.applications'
+# head and el_zoo's full width and ImageNet stem (el_zoo.nets._blocks.build's defaults too).
+BUILD_DEFAULTS = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
 
 
 class WeightsFileError(ValueError):
@@ -159,8 +162,7 @@ def load(
                                                is_path=is_path)
         published = _published_name(arch, weights, weights_path, is_path)
         origin = published or stored_published_weights(weights_path, arch)
-    defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
-    for key, value in defaults.items():
+    for key, value in BUILD_DEFAULTS.items():
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)

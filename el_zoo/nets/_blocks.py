@@ -21,7 +21,8 @@ import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.builder import BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file
+from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, LINK_SUFFIX,
+                            load_weights_file)
 from el_zoo.model_record import record_config
 from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
@@ -314,10 +315,10 @@ def build(
     input_shape=None,
     include_top=True,
     weights=None,
-    classes=1000,
+    classes=BUILD_DEFAULTS["classes"],
     input_tensor=None,
-    width_multiplier=1.0,
-    stem="imagenet",
+    width_multiplier=BUILD_DEFAULTS["width_multiplier"],
+    stem=BUILD_DEFAULTS["stem"],
     pooling=None,
     classifier_activation="softmax",
 ):
