@@ -49,19 +49,27 @@ PUBLISHED_WEIGHTS_ATTRIBUTE = "el_zoo_published_weights"  # the name.tag they we
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
 CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of ModelConfig
-# An ElasticLink layer is named after its binary conv unit plus this suffix
-# ("block1_dw" -> "block1_dw_el"; el_zoo.nets._blocks names them), which is how weight
-# files without a recorded config are recognised as holding links.
 CLASSIFIER = "predictions"  # the name of a model's classifier layer (its head's Dense)
-LINK_SUFFIX = "_el"
-# A unit's batch norm is named after the unit plus this suffix ("block1_dw" -> "block1_dw_bn").
+# A conv unit NAME (el_zoo.nets._blocks names them) is its conv NAME + CONV_SUFFIX, its batch
+# norm NAME + BN_SUFFIX and, for a binary conv with Elastic-Link, its ElasticLink NAME +
+# LINK_SUFFIX ("block1_dw": "block1_dw_conv", "block1_dw_bn", "block1_dw_el"; ``link_unit``
+# undoes the last). The link's suffix is how weight files without a recorded config are
+# recognised as holding links.
+CONV_SUFFIX = "_conv"
 BN_SUFFIX = "_bn"
+LINK_SUFFIX = "_el"
 # What load passes on to a registered builder besides its own arguments (keras.applications'
 # pooling, classifier_activation and input_tensor, and an _el model's elastic_link).
 BUILDER_KEYWORDS = ("pooling", "classifier_activation", "input_tensor", "elastic_link")
 # The builder arguments that neither load's caller nor the weights gave: keras.applications'
 # head and el_zoo's full width and ImageNet stem (el_zoo.nets._blocks.build's defaults too).
 BUILD_DEFAULTS = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
+
+
+def link_unit(link_name):
+    """The conv unit an ElasticLink layer belongs to: ``"block1_dw_el"`` -> ``"block1_dw"``
+    (whose conv is ``"block1_dw" + CONV_SUFFIX`` and batch norm ``+ BN_SUFFIX``)."""
+    return link_name.removesuffix(LINK_SUFFIX)
 
 
 class WeightsFileError(ValueError):

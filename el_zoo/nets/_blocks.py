@@ -21,7 +21,7 @@ import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, LINK_SUFFIX,
+from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, CONV_SUFFIX, LINK_SUFFIX,
                             load_weights_file)
 from el_zoo.model_record import record_config
 from el_zoo.data import NORMALIZATION
@@ -109,7 +109,7 @@ def binary_conv_bn(
         padding="same",
         pad_values=1.0,
         strides=strides,
-        name=f"{name}_conv",
+        name=f"{name}{CONV_SUFFIX}",
     )
     input_quantizer = "ste_sign" if binary_input is None else None
     binary_in = x if binary_input is None else binary_input
@@ -138,7 +138,7 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
     """A full-precision conv + BN (stems and downsampling shortcuts)."""
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", use_bias=False,
-        name=f"{name}_conv",
+        name=f"{name}{CONV_SUFFIX}",
     )(x)
     return batch_norm(x, f"{name}{BN_SUFFIX}")
 
