@@ -8,13 +8,13 @@ or run models are imported inside the commands that use them.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from el_zoo.arguments import is_positive
 from el_zoo.atomic import check_writable, write_text_atomically
 from el_zoo.errors import ElZooError
 from el_zoo.registry import STEMS, TFLITE_SUFFIX, list_models, split_name
@@ -47,7 +47,7 @@ def _positive(kind, text, what):
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or not 0 < value < math.inf:  # refuses nan and inf too
+    if value is None or not is_positive(value):  # refuses nan and inf too
         raise argparse.ArgumentTypeError(f"must be {what} above 0; got {text!r}")
     return value
 

@@ -14,13 +14,12 @@ Conventions shared by all families (each is documented once here):
 """
 
 import functools
-import math
 
 import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.arguments import is_number
+from el_zoo.arguments import is_positive
 from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, CONV_SUFFIX, LINK_SUFFIX,
                             load_weights_file)
 from el_zoo.model_record import record_config
@@ -146,7 +145,7 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
 def check_width_multiplier(model_name, width_multiplier):
     """A positive, finite number; 0 or a negative width would build layers of 8 channels
     (``scaled``'s floor) or fail deep inside Keras."""
-    if not is_number(width_multiplier) or not 0 < width_multiplier < math.inf:
+    if not is_positive(width_multiplier):
         raise ValueError(
             f"{model_name}: width_multiplier must be a positive number (1.0 is the full "
             f"width, 0.25 a quarter); got {width_multiplier!r}."
@@ -223,7 +222,7 @@ def finish_model(
             f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
         )
     if include_top:
-        if not is_number(classes, whole=True) or classes < 1:
+        if not is_positive(classes, whole=True):
             raise ValueError(
                 f"{model_name}: classes must be a positive integer; got {classes!r}."
             )
