@@ -355,7 +355,8 @@ def _teacher_path(arch, folder, files):
     weights file such as a run's weights.h5 (``files``: the folder's .h5 files)."""
     if (Path(folder) / "saved_model.pb").is_file():
         return f"To distil from that folder (a SavedModel), give it as a path: --teacher ./{folder}"
-    whole = sorted(Path(folder).glob(f"*{KERAS_SUFFIX}")) + [f for f in files if holds_whole_model(f)]
+    whole = (sorted(Path(folder).glob(f"*{KERAS_SUFFIX}"))
+             + [f for f in files if holds_whole_model(f)])
     if whole:
         return ("To distil from the model saved in that folder, give its file as a path: "
                 f"--teacher ./{whole[0]}")
