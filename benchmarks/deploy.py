@@ -40,7 +40,7 @@ from el_zoo import benchmark  # first: it sets TF_USE_LEGACY_KERAS before Tensor
 
 import tensorflow as tf
 from el_zoo._keras import keras
-from el_zoo.builder import BN_SUFFIX, LINK_SUFFIX
+from el_zoo.builder import BN_SUFFIX, link_unit
 from el_zoo.layers import ElasticLink
 from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
 from el_zoo.registry import elastic_link_twin, families, join_name
@@ -101,8 +101,7 @@ def floor_model(linked, plain):
         floor = floor_model(el_zoo.load("resnet26_el"), el_zoo.load("resnet26"))
         ```
     """
-    units = [layer.name[:-len(LINK_SUFFIX)] for layer in linked.layers
-             if isinstance(layer, ElasticLink)]
+    units = [link_unit(layer.name) for layer in linked.layers if isinstance(layer, ElasticLink)]
     norms = {f"{unit}{BN_SUFFIX}" for unit in units}
     missing = sorted(norms - {layer.name for layer in plain.layers})
     if missing:

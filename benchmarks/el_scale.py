@@ -64,7 +64,9 @@ def load_source(source, data_dir, images):
 
 
 def conv_kind(model, link):
-    conv = model.get_layer(link.name.removesuffix("_el") + "_conv")
+    from el_zoo.builder import CONV_SUFFIX, link_unit
+
+    conv = model.get_layer(link_unit(link.name) + CONV_SUFFIX)
     height, width = conv.kernel_size
     return f"{'depthwise ' if 'Depthwise' in type(conv).__name__ else ''}{height}x{width}"
 

@@ -35,3 +35,10 @@ def _keras_2_runs_as_written_in_tf_functions():
 
 
 _keras_2_runs_as_written_in_tf_functions()
+
+
+def weight_name(weight):
+    """A layer weight's own name, without its layer's scope and the tensor index:
+    ``"stage1_block1_bn/moving_variance:0"`` -> ``"moving_variance"`` (the key Keras 2 gives
+    it in a layer's ``weights``, whatever scope the layer was built in)."""
+    return weight.name.split("/")[-1].split(":")[0]

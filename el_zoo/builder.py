@@ -39,7 +39,7 @@ from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config
                                  name_classes, published_weights_of, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
-from el_zoo.registry import (elastic_link_twin, get_builder, has_elastic_link,
+from el_zoo.registry import (elastic_link_twin, get_builder, h5_files_in, has_elastic_link,
                              is_path_like, join_name, model_info, split_name)
 
 # The HDF5 attributes save_weights writes: el_zoo.model_record.CONFIG_ATTRIBUTE, and
@@ -49,16 +49,27 @@ PUBLISHED_WEIGHTS_ATTRIBUTE = "el_zoo_published_weights"  # the name.tag they we
 # weight shapes (the head) or may differ (a backbone loads a full model's weights).
 ARCHITECTURE_KEYS = ("model", "width_multiplier", "stem", "elastic_link")
 CONFIG_KEYS = ("input_shape", "classes", "width_multiplier", "stem")  # of ModelConfig
-# An ElasticLink layer is named after its binary conv unit plus this suffix
-# ("block1_dw" -> "block1_dw_el"; el_zoo.nets._blocks names them), which is how weight
-# files without a recorded config are recognised as holding links.
 CLASSIFIER = "predictions"  # the name of a model's classifier layer (its head's Dense)
-LINK_SUFFIX = "_el"
-# A unit's batch norm is named after the unit plus this suffix ("block1_dw" -> "block1_dw_bn").
+# A conv unit NAME (el_zoo.nets._blocks names them) is its conv NAME + CONV_SUFFIX, its batch
+# norm NAME + BN_SUFFIX and, for a binary conv with Elastic-Link, its ElasticLink NAME +
+# LINK_SUFFIX ("block1_dw": "block1_dw_conv", "block1_dw_bn", "block1_dw_el"; ``link_unit``
+# undoes the last). The link's suffix is how weight files without a recorded config are
+# recognised as holding links.
+CONV_SUFFIX = "_conv"
 BN_SUFFIX = "_bn"
+LINK_SUFFIX = "_el"
 # What load passes on to a registered builder besides its own arguments (keras.applications'
 # pooling, classifier_activation and input_tensor, and an _el model's elastic_link).
 BUILDER_KEYWORDS = ("pooling", "classifier_activation", "input_tensor", "elastic_link")
+# The builder arguments that neither load's caller nor the weights gave: keras.applications'
+# head and el_zoo's full width and ImageNet stem (el_zoo.nets._blocks.build's defaults too).
+BUILD_DEFAULTS = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
+
+
+def link_unit(link_name):
+    """The conv unit an ElasticLink layer belongs to: ``"block1_dw_el"`` -> ``"block1_dw"``
+    (whose conv is ``"block1_dw" + CONV_SUFFIX`` and batch norm ``+ BN_SUFFIX``)."""
+    return link_name.removesuffix(LINK_SUFFIX)
 
 
 class WeightsFileError(ValueError):
@@ -159,8 +170,7 @@ def load(
                                                is_path=is_path)
         published = _published_name(arch, weights, weights_path, is_path)
         origin = published or stored_published_weights(weights_path, arch)
-    defaults = {"classes": 1000, "width_multiplier": 1.0, "stem": "imagenet"}
-    for key, value in defaults.items():
+    for key, value in BUILD_DEFAULTS.items():
         if config[key] is None:
             config[key] = value
     model = builder(weights=weights_path, include_top=include_top, **config, **kwargs)
@@ -219,7 +229,7 @@ def warn_of_a_folder_named(name, arch, weights, subject=None, give_path=None):
     ``el-zoo train --teacher`` words them as a ``--teacher`` value."""
     if not os.path.isdir(name):
         return
-    files = sorted(Path(name).glob("*.h5"))
+    files = h5_files_in(name)
     if weights is None:
         what = f"{arch} untrained (random weights)"
     elif _names_a_file(split_name(name)[1], weights):

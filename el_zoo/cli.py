@@ -8,16 +8,16 @@ or run models are imported inside the commands that use them.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from el_zoo.arguments import is_positive
 from el_zoo.atomic import check_writable, write_text_atomically
 from el_zoo.errors import ElZooError
-from el_zoo.registry import TFLITE_SUFFIX, list_models, split_name
+from el_zoo.registry import STEMS, TFLITE_SUFFIX, list_models, split_name
 
 # Errors a user causes and can fix, printed as one line `el-zoo CMD: error: message` (exit 2):
 # bad input (ValueError and its subclasses, which el_zoo raises for every bad argument),
@@ -47,7 +47,7 @@ def _positive(kind, text, what):
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or not 0 < value < math.inf:  # refuses nan and inf too
+    if value is None or not is_positive(value):  # refuses nan and inf too
         raise argparse.ArgumentTypeError(f"must be {what} above 0; got {text!r}")
     return value
 
@@ -226,7 +226,7 @@ def _add_model_options(parser):
     )
     parser.add_argument("--input-size", type=positive_int, default=None,
                         help="square input size")
-    parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None)
+    parser.add_argument("--stem", choices=STEMS, default=None)
     parser.add_argument("--classes", type=positive_int, default=None)
     parser.add_argument("--width-multiplier", type=positive_float, default=None)
 

@@ -17,6 +17,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 from el_zoo import data
 from el_zoo._keras import keras
+from el_zoo.arguments import is_number
 from el_zoo.atomic import check_writable, write_bytes_atomically, write_text_atomically
 from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
@@ -322,7 +323,7 @@ def _checked_verify_images(model, verify_images):
     minute of conversion, and a negative count skipped the check without a word."""
     if verify_images is None or verify_images is False:
         return 0
-    if isinstance(verify_images, numbers.Integral) and not isinstance(verify_images, bool):
+    if is_number(verify_images, whole=True):
         if verify_images < 0:
             raise ValueError(f"verify_images={verify_images} is negative: give how many images "
                              "to check (8 by default), or 0 to skip the check.")

@@ -17,7 +17,6 @@ through ``tf.data``. Every cache entry is named after what it was made from (see
 import contextlib
 import gzip
 import hashlib
-import numbers
 import os
 import shutil
 import warnings
@@ -30,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from el_zoo.arguments import is_positive
 from el_zoo.atomic import atomic_path
 from el_zoo.hub import cache_root, check_cache_writable, user_path
 from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
@@ -120,6 +120,15 @@ def source_key(files):
 # What a bad archive raises while it is read: a truncated one EOFError (or a TarError),
 # damaged compressed data zlib.error or BadGzipFile.
 ARCHIVE_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile)
+ARCHIVE_SUFFIX = ".tar.gz"  # a data set's archive: a gzipped tar file
+
+
+def archive_stem(archive):
+    """The name of archive file ``archive`` without ``ARCHIVE_SUFFIX`` (its stem, for a file
+    that does not end with it): ``imagenette2-320.tar.gz`` -> ``imagenette2-320``."""
+    archive = Path(archive)
+    name = archive.name
+    return name[:-len(ARCHIVE_SUFFIX)] if name.endswith(ARCHIVE_SUFFIX) else archive.stem
 
 
 def extract_archive(archive, cache_dir=None):
@@ -130,8 +139,7 @@ def extract_archive(archive, cache_dir=None):
     that is truncated, corrupt or unsafe (a member that would land outside the folder)
     raises a ValueError naming it, and leaves nothing in the cache.
     """
-    archive = Path(archive)
-    name = archive.name[: -len(".tar.gz")] if archive.name.endswith(".tar.gz") else archive.stem
+    archive, name = Path(archive), archive_stem(archive)
     target = cache_root(cache_dir) / "data" / f"{name}-{source_key([archive.resolve()])}"
     if target.is_dir():
         return target
@@ -183,12 +191,12 @@ def dataset_archive(root, name):
     """The one ``.tar.gz`` archive of data set ``name`` in folder ``root``; an error when
     there is none, or more than one (which one is meant is not for el_zoo to guess:
     ``imagenette2-160`` and ``imagenette2-320`` hold other image sizes)."""
-    archives = sorted(path for path in root.glob("*.tar.gz")
-                      if is_archive_of(path.name[: -len(".tar.gz")], name))
+    archives = sorted(path for path in root.glob(f"*{ARCHIVE_SUFFIX}")
+                      if is_archive_of(archive_stem(path), name))
     if not archives:
         raise FileNotFoundError(
             f"data set {name!r} not found in {root}: expected a folder {name}/ or an "
-            f"archive {name}.tar.gz or {name}-VARIANT.tar.gz."
+            f"archive {name}{ARCHIVE_SUFFIX} or {name}-VARIANT{ARCHIVE_SUFFIX}."
         )
     if len(archives) > 1:
         raise ValueError(
@@ -341,7 +349,7 @@ def skip_or_raise(error, skip_bad_images):
 def check_count(value, what, note=""):
     """``value`` is a positive whole number (numpy's integers too, not a bool), else a
     ValueError naming ``what`` (``note`` follows "whole number")."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_positive(value, whole=True):
         raise ValueError(f"{what} must be a positive whole number{note}; got {value!r}.")
 
 

@@ -13,8 +13,9 @@ which kept only the options that differed from them (or none), resolves against 
 """
 
 import dataclasses
-import numbers
 from collections.abc import Mapping
+
+from el_zoo.arguments import is_number
 
 TRUE_WORDS, FALSE_WORDS = ("true",), ("false",)
 
@@ -74,8 +75,8 @@ class ElasticLinkOptions:
         if not isinstance(self.activation_scaling, bool):
             self._refuse("activation_scaling", self.activation_scaling, "use True or False")
         initializer = self.gamma_initializer
-        # numbers.Real: numpy's numbers too (np.float32(0.5) from an array of candidates)
-        if isinstance(initializer, numbers.Real) and not isinstance(initializer, bool):
+        # numpy's numbers too (np.float32(0.5) from an array of candidates)
+        if is_number(initializer):
             object.__setattr__(self, "gamma_initializer", float(initializer))  # 1 == 1.0
         elif not isinstance(initializer, str) or not initializer:
             self._refuse("gamma_initializer", initializer,

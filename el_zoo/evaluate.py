@@ -2,7 +2,6 @@
 and ``predict`` (top-k class names of image files), with the preprocessing the model was
 published with."""
 
-import numbers
 import os
 import time
 import warnings
@@ -12,6 +11,7 @@ import tensorflow as tf
 
 from el_zoo import data
 from el_zoo._keras import keras
+from el_zoo.arguments import is_number
 from el_zoo.builder import load
 from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
                                  published_name_of, published_weights_of,
@@ -250,7 +250,7 @@ def _checked_top(top, classes):
     """``top``, or without one (None) ``DEFAULT_TOP`` classes, or all of a model with fewer."""
     if top is None:
         return min(DEFAULT_TOP, classes)
-    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or not 1 <= top <= classes:
+    if not is_number(top, whole=True) or not 1 <= top <= classes:
         raise ValueError(f"top must be a whole number from 1 to {classes} (the "
                          f"model's classes); got {top!r}.")
     return top

@@ -36,7 +36,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from el_zoo._keras import keras
+from el_zoo._keras import keras, weight_name
 from el_zoo.model_record import copy_record
 from el_zoo.layers import (
     ElasticLink,
@@ -294,8 +294,7 @@ class _Sum:
 
 def _bn_affine(layer):
     """(scale, offset) of a BatchNormalization layer in inference mode."""
-    weights = dict(zip([w.name.split("/")[-1].split(":")[0] for w in layer.weights],
-                       layer.get_weights()))
+    weights = dict(zip([weight_name(w) for w in layer.weights], layer.get_weights()))
     variance = weights["moving_variance"].astype(np.float64)
     gamma = weights.get("gamma", np.ones_like(variance)).astype(np.float64)
     beta = weights.get("beta", np.zeros_like(variance)).astype(np.float64)

@@ -6,13 +6,13 @@ reload and convert without passing ``custom_objects``.
 
 import json
 import math
-import numbers
 
 import larq as lq
 import numpy as np
 import tensorflow as tf
 
 from el_zoo._keras import keras
+from el_zoo.arguments import is_number
 from el_zoo.model_record import LAYER_ATTRIBUTE
 
 
@@ -132,17 +132,11 @@ def _group_means(x, channels_out, group_size):
     return tf.reshape(means, [-1, height, width, channels_out])
 
 
-def _is_number(value):
-    """True for a number, numpy's included (``np.float32(0.5)``, which is no ``float``);
-    False for a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def gamma_initializer_from(value):
     """The Keras initializer of an Elastic-Link's gamma: a number (a constant), an
     initializer, its name or its config; a name Keras does not know is a ValueError that
     says what to use (Keras' own message is about custom-object scopes)."""
-    if _is_number(value):
+    if is_number(value):
         return keras.initializers.Constant(float(value))
     try:
         return keras.initializers.get(value)
@@ -470,7 +464,7 @@ class RPReLU(keras.layers.Layer):
 
     def __init__(self, slope_initializer=0.25, **kwargs):
         super().__init__(**kwargs)
-        if _is_number(slope_initializer):
+        if is_number(slope_initializer):
             slope_initializer = keras.initializers.Constant(float(slope_initializer))
         self.slope_initializer = keras.initializers.get(slope_initializer)
 

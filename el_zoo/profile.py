@@ -19,7 +19,7 @@ import math
 import larq as lq
 import numpy as np
 
-from el_zoo._keras import keras
+from el_zoo._keras import keras, weight_name
 from el_zoo.layers import ElasticLink, RSign
 
 _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
@@ -116,8 +116,7 @@ def _conv_macs(layer, output_shape, input_shape=None):
 
 
 def _is_binary_kernel(layer, weight):
-    name = weight.name.split("/")[-1].split(":")[0]
-    return _binary_kernel(layer) and name in ("kernel", "depthwise_kernel")
+    return _binary_kernel(layer) and weight_name(weight) in ("kernel", "depthwise_kernel")
 
 
 def _add_params(totals, layer, weights):

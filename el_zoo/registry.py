@@ -23,6 +23,10 @@ _MODELS = {}
 # A model tagged "research" is registered to measure something (e.g. which part of an
 # architecture Elastic-Link helps) and has no published weights unless a result earns them.
 MODEL_TAGS = ("research",)
+# The stems every registered builder takes (el_zoo.nets._blocks checks them): "imagenet"
+# downsamples in the stem (224x224 inputs by default), "cifar" does not (32x32). Here, not
+# with the blocks, so that el-zoo's --stem lists them without loading TensorFlow.
+STEMS = ("imagenet", "cifar")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,6 +184,10 @@ def join_name(arch, tag):
 # The suffix of a TFLite flatbuffer's file: el-zoo benchmark, TFLite's and LCE's tools tell
 # the files by it, so el_zoo writes them under no other (el_zoo.convert).
 TFLITE_SUFFIX = ".tflite"
+# The suffixes of an HDF5 file, to which Keras writes weights (save_weights) or a model
+# saved whole (model.save("m.h5")); and that of a model saved whole in Keras' own format.
+HDF5_SUFFIXES = (".h5", ".hdf5")
+KERAS_SUFFIX = ".keras"
 
 
 def is_path_like(text):
@@ -187,7 +195,14 @@ def is_path_like(text):
     folder separator or ends as a Keras weights or model file, or a converted model
     (``TFLITE_SUFFIX``), does (no registered name does either)."""
     return ("/" in text or os.sep in text
-            or text.endswith((".h5", ".hdf5", ".keras", TFLITE_SUFFIX)))
+            or text.endswith((*HDF5_SUFFIXES, KERAS_SUFFIX, TFLITE_SUFFIX)))
+
+
+def h5_files_in(folder):
+    """The ``.h5`` files of ``folder`` (a run's folder, a copy of ``models/NAME.TAG/``),
+    sorted: the weights files that the errors and warnings about a folder named where a
+    model name goes point to."""
+    return sorted(Path(folder).glob("*.h5"))
 
 
 def _path_as_name(name):
@@ -200,12 +215,12 @@ def _path_as_name(name):
     if name.endswith(TFLITE_SUFFIX):
         return _tflite_as_name(name, what)
     whole = f"el_zoo.keras.models.load_model({name!r})"
-    weights_files = sorted(Path(name).glob("*.h5")) if os.path.isdir(name) else []
+    weights_files = h5_files_in(name) if os.path.isdir(name) else []
     if weights_files:  # a run's folder, a copy of models/NAME.TAG/: its weights file
         how = (f"load the weights file in it with el_zoo.load(MODEL, weights="
                f"{os.path.join(name, weights_files[0].name)!r}) (MODEL: the architecture it "
                f"was saved from)")
-    elif name.endswith(".keras") or os.path.isdir(name):
+    elif name.endswith(KERAS_SUFFIX) or os.path.isdir(name):
         how = f"load a saved model with {whole}"
     else:
         how = (f"load a weights file with el_zoo.load(MODEL, weights={name!r}) (MODEL: the "

@@ -1,6 +1,7 @@
 """The el-zoo command line, run as a user runs it."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -403,6 +404,20 @@ def test_positive_types_accept_positive_numbers():
     from el_zoo.cli import positive_float, positive_int
 
     assert positive_int("3") == 3 and positive_float("0.25") == 0.25
+
+
+def test_the_number_rule_takes_numpy_numbers_and_refuses_bools_and_non_finite_ones():
+    """el_zoo.arguments: the one rule behind el-zoo's positive types, the builders' width and
+    classes, data's counts, evaluate's top, convert's verify_images and the recipes'
+    overrides."""
+    import numpy as np
+    from el_zoo.arguments import is_number, is_positive
+
+    assert is_number(np.float32(0.5)) and is_number(np.int64(3), whole=True)
+    assert not is_number(True) and not is_number(True, whole=True)
+    assert not is_number(2.0, whole=True) and not is_number("3")
+    assert is_positive(np.int64(3), whole=True) and is_positive(0.25)
+    assert not any(is_positive(value) for value in (0, -1, math.inf, math.nan, "3", None))
 
 
 def test_convert_checks_its_output_path_before_building(unwritable_path, monkeypatch, capsys):

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo import ElasticLink, RSign
+from el_zoo.builder import CONV_SUFFIX, link_unit
 from el_zoo.registry import has_elastic_link
 from tests.conftest import SMALL
 
@@ -148,7 +149,7 @@ def test_gamma_scale_fan_in_starts_each_link_at_its_binary_conv_scale():
     depthwise = [link for link in links if "_dw_" in link.name]
     assert depthwise and len(depthwise) < len(links)
     for link in links:
-        conv = model.get_layer(link.name.removesuffix("_el") + "_conv")
+        conv = model.get_layer(link_unit(link.name) + CONV_SUFFIX)
         height, width = conv.kernel_size
         fan_in = height * width * (1 if link in depthwise else conv.input_shape[-1])
         assert link.gamma.numpy() == pytest.approx(0.25 * fan_in**0.5), link.name
@@ -160,9 +161,8 @@ def test_gamma_scale_fan_in_starts_each_link_at_its_binary_conv_scale():
 @pytest.mark.parametrize("convs, kernel", [("1x1", 1), ("3x3", 3)])
 def test_elastic_link_convs_option_links_only_that_kernel_size(convs, kernel):
     model = el_zoo.load("resnet26_el", elastic_link={"convs": convs}, **SMALL)
-    linked = {link.name.removesuffix("_el") for link in model.layers
-              if isinstance(link, ElasticLink)}
-    binary = {layer.name.removesuffix("_conv"): layer.kernel_size[0] for layer in model.layers
+    linked = {link_unit(link.name) for link in model.layers if isinstance(link, ElasticLink)}
+    binary = {layer.name.removesuffix(CONV_SUFFIX): layer.kernel_size[0] for layer in model.layers
               if getattr(layer, "kernel_quantizer", None)}
     assert linked == {name for name, size in binary.items() if size == kernel}
     assert 0 < len(linked) < len(binary)

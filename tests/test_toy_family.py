@@ -9,7 +9,7 @@ import pytest
 import el_zoo
 from el_zoo import registry
 from el_zoo.cli import main as el_zoo_command
-from el_zoo.convert import interpreter_outputs, tflite_op_names
+from el_zoo.convert import OUTPUT_TOLERANCE, interpreter_outputs, tflite_op_names
 from el_zoo.layers import ElasticLink
 from tests.conftest import SMALL, benchmark_script, clear_binarizations_of_zero
 from tests.test_registry import link_positions
@@ -62,7 +62,7 @@ def test_the_toy_family_converts_and_matches_keras(toy_family, name, cifar_image
     expected = model.predict(images, verbose=0)
     actual = interpreter_outputs(flatbuffer, images)
     assert np.array_equal(actual.argmax(-1), expected.argmax(-1))
-    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert np.abs(actual - expected).max() <= OUTPUT_TOLERANCE * np.abs(expected).max()
 
 
 def test_the_benchmarks_take_the_toy_family_from_the_registry(toy_family, monkeypatch):

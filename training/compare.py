@@ -51,16 +51,22 @@ def recorded_training(metrics):
     return metrics["training"] if is_published(metrics) else metrics
 
 
+def read_metrics(source):
+    """The metrics.json of ``source``, a finished run folder or a published
+    ``models/<name>.<tag>`` folder; for any other folder an error saying what to give."""
+    path = Path(source) / METRICS_FILE
+    if not path.is_file():
+        raise ValueError(f"{source} has no {METRICS_FILE}: give a finished training run's "
+                         "--output-dir (el-zoo train ... --output-dir DIR) or a published "
+                         "models/<name>.<tag> folder.")
+    return json.loads(path.read_text())
+
+
 def read_run_record(source):
     """The training record of ``source``, a finished run folder or a published
     ``models/<name>.<tag>`` folder (``recorded_training`` of its metrics.json): every reader
     of a run folder takes it from here, so each accepts both kinds of folder alike."""
-    path = Path(source) / METRICS_FILE
-    if not path.is_file():
-        raise ValueError(f"{source} has no {METRICS_FILE}: is it a finished training run "
-                         "(el-zoo train ... --output-dir DIR) or a published "
-                         "models/<name>.<tag> folder?")
-    return recorded_training(json.loads(path.read_text()))
+    return recorded_training(read_metrics(source))
 
 
 def check_whole_split(record, source, what):

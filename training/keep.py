@@ -36,7 +36,7 @@ from pathlib import Path
 
 from training.checkpoints import LATEST_FILE, latest_checkpoint, run_differences
 from training.run_folder import (CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RECIPE_FILE,
-                                 WEIGHTS_FILE)
+                                 stage_weights_file)
 
 
 def kept_files(run):
@@ -53,7 +53,7 @@ def kept_files(run):
         raise ValueError(f"{run} is not a run folder with a checkpoint ({RECIPE_FILE} and "
                          f"{CHECKPOINTS_DIR}/<stage>/{LATEST_FILE}): nothing to keep; give the "
                          "--output-dir of a run that trained at least one epoch.")
-    files = [run / RECIPE_FILE, run / LOG_FILE, *run.glob(f"*-{WEIGHTS_FILE}")]
+    files = [run / RECIPE_FILE, run / LOG_FILE, *run.glob(stage_weights_file("*"))]
     for epoch in newest:
         files += [epoch.parent / LATEST_FILE, *epoch.rglob("*")]
     return [path.relative_to(run) for path in files if path.is_file()]

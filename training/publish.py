@@ -41,7 +41,7 @@ from el_zoo.provenance import git_commit, run_info
 from el_zoo.registry import join_name, model_info, split_name
 
 from training import cards
-from training.compare import is_published
+from training.compare import is_published, read_metrics
 from training.recipes import recipe_preprocessing, recorded_elastic_link
 from training.release import verified_files
 from training.run_folder import (CARD_FILE, CURVES_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE,
@@ -195,11 +195,7 @@ def read_predictions(path):
 def training_record(run_dir, tag):
     """(training record, tag) of a finished run folder, or of a published model folder,
     whose metrics.json keeps the record of the run that made its weights under "training"."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise ValueError(f"{run_dir} has no {METRICS_FILE}: give a finished training run's "
-                         "--output-dir or a published models/<name>.<tag> folder.")
-    metrics = json.loads(path.read_text())
+    metrics = read_metrics(run_dir)
     if is_published(metrics):
         published_tag = split_name(metrics["name"])[1]
         if tag not in (None, published_tag):

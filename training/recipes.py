@@ -45,9 +45,8 @@ Recipes:
 """
 
 import copy
-import math
-import numbers
 
+from el_zoo.arguments import is_positive
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.registry import model_info
 
@@ -168,8 +167,7 @@ def _check_override(key, value):
     ``positive_int`` / ``positive_float`` accept on the command line (``training.command``),
     for callers from Python."""
     whole = key in WHOLE_OVERRIDES
-    kind = numbers.Integral if whole else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not 0 < value < math.inf:
+    if not is_positive(value, whole=whole):
         what = "a whole number" if whole else "a number"
         raise ValueError(f"--{key.replace('_', '-')} must be {what} above 0; got {value!r}.")
 

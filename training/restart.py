@@ -46,6 +46,7 @@ from typing import NamedTuple, Optional
 
 from el_zoo.builder import resolve_weights
 from el_zoo.hub import sha256_of
+from el_zoo.registry import HDF5_SUFFIXES
 
 from training.checkpoints import has_progress, run_differences, run_record
 from training.command import build_parser
@@ -74,7 +75,7 @@ def source_files(source):
     source; a clear error for a path that is neither a weights file nor a finished or
     published run."""
     path = Path(source)
-    if path.is_file() and path.suffix in (".h5", ".hdf5"):
+    if path.is_file() and path.suffix in HDF5_SUFFIXES:
         return path, None, None
     if not (path / METRICS_FILE).is_file() or not (path / WEIGHTS_FILE).is_file():
         raise ValueError(

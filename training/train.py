@@ -70,7 +70,7 @@ from el_zoo.model_record import class_names_of
 from el_zoo.nets._blocks import STANDARDIZE, set_standardization
 from el_zoo.pretrained import published_model
 from el_zoo.provenance import git_commit, run_info
-from el_zoo.registry import model_info, split_name
+from el_zoo.registry import KERAS_SUFFIX, model_info, split_name
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
                                   kill_points, removed_if_failing_before_a_checkpoint,
@@ -355,7 +355,8 @@ def _teacher_path(arch, folder, files):
     weights file such as a run's weights.h5 (``files``: the folder's .h5 files)."""
     if (Path(folder) / "saved_model.pb").is_file():
         return f"To distil from that folder (a SavedModel), give it as a path: --teacher ./{folder}"
-    whole = sorted(Path(folder).glob("*.keras")) + [f for f in files if holds_whole_model(f)]
+    whole = (sorted(Path(folder).glob(f"*{KERAS_SUFFIX}"))
+             + [f for f in files if holds_whole_model(f)])
     if whole:
         return ("To distil from the model saved in that folder, give its file as a path: "
                 f"--teacher ./{whole[0]}")

@@ -14,23 +14,21 @@ Conventions shared by all families (each is documented once here):
 """
 
 import functools
-import math
-import numbers
 
 import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.builder import BN_SUFFIX, CLASSIFIER, LINK_SUFFIX, load_weights_file
+from el_zoo.arguments import is_positive
+from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, CONV_SUFFIX, LINK_SUFFIX,
+                            load_weights_file)
 from el_zoo.model_record import record_config
 from el_zoo.data import NORMALIZATION
 from el_zoo.layers import ElasticLink, Standardize
-from el_zoo.registry import model_info
+from el_zoo.registry import STEMS, model_info
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
-
-STEMS = ("imagenet", "cifar")
 
 # The name of every model's input standardisation (``Standardize``, ``assemble``): trainers
 # find it by this name, and weight files carry its statistics under it.
@@ -110,7 +108,7 @@ def binary_conv_bn(
         padding="same",
         pad_values=1.0,
         strides=strides,
-        name=f"{name}_conv",
+        name=f"{name}{CONV_SUFFIX}",
     )
     input_quantizer = "ste_sign" if binary_input is None else None
     binary_in = x if binary_input is None else binary_input
@@ -139,7 +137,7 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
     """A full-precision conv + BN (stems and downsampling shortcuts)."""
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding="same", use_bias=False,
-        name=f"{name}_conv",
+        name=f"{name}{CONV_SUFFIX}",
     )(x)
     return batch_norm(x, f"{name}{BN_SUFFIX}")
 
@@ -147,8 +145,7 @@ def float_conv_bn(x, filters, kernel_size, *, name, strides=1):
 def check_width_multiplier(model_name, width_multiplier):
     """A positive, finite number; 0 or a negative width would build layers of 8 channels
     (``scaled``'s floor) or fail deep inside Keras."""
-    if (isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real)
-            or not 0 < width_multiplier < math.inf):
+    if not is_positive(width_multiplier):
         raise ValueError(
             f"{model_name}: width_multiplier must be a positive number (1.0 is the full "
             f"width, 0.25 a quarter); got {width_multiplier!r}."
@@ -225,8 +222,7 @@ def finish_model(
             f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
         )
     if include_top:
-        if isinstance(classes, bool) or not isinstance(classes, numbers.Integral) \
-                or classes < 1:  # numpy's integers are whole numbers too
+        if not is_positive(classes, whole=True):
             raise ValueError(
                 f"{model_name}: classes must be a positive integer; got {classes!r}."
             )
@@ -316,10 +312,10 @@ def build(
     input_shape=None,
     include_top=True,
     weights=None,
-    classes=1000,
+    classes=BUILD_DEFAULTS["classes"],
     input_tensor=None,
-    width_multiplier=1.0,
-    stem="imagenet",
+    width_multiplier=BUILD_DEFAULTS["width_multiplier"],
+    stem=BUILD_DEFAULTS["stem"],
     pooling=None,
     classifier_activation="softmax",
 ):

@@ -20,10 +20,16 @@ def separable_block(x, filters, strides, name, elastic_link):
     return binary_conv_bn(x, filters, 1, name=f"{name}_pw", elastic_link=elastic_link)
 
 
+def conv_stem(x, *, width_multiplier, stem):
+    """MobileNetV1's stem, which ReActNet-A keeps: a full-precision 3x3 conv + BN, strided
+    under the "imagenet" stem."""
+    strides = 2 if stem == "imagenet" else 1
+    return float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=strides,
+                         name="stem")
+
+
 def _body(x, *, width_multiplier, stem, elastic_link):
-    stem_strides = 2 if stem == "imagenet" else 1
-    x = float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=stem_strides,
-                      name="stem")
+    x = conv_stem(x, width_multiplier=width_multiplier, stem=stem)
     for index, (filters, strides) in enumerate(BLOCKS, start=1):
         x = separable_block(
             x, scaled(filters, width_multiplier), strides, f"block{index}", elastic_link

@@ -4,12 +4,13 @@ them)."""
 
 from el_zoo._keras import keras
 from el_zoo.layers import RPReLU, RSign
-from el_zoo.nets._blocks import binary_conv_bn, build, float_conv_bn, scaled
+from el_zoo.nets._blocks import binary_conv_bn, build
+from el_zoo.nets._mobilenet import BLOCKS, STEM_WIDTH, conv_stem
 
-STEM_WIDTH = 32
-# Output channels of the 13 blocks; a block is strided where its channels grow, except
-# the first (32 -> 64), as in the ReActNet-A reference code.
-BLOCK_WIDTHS = (64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
+# ReActNet-A keeps the MobileNetV1 layout: its stem and the output channels of its 13
+# blocks. A block is strided where its channels grow, except the first (32 -> 64), as in the
+# ReActNet-A reference code (MobileNetV1's strides).
+BLOCK_WIDTHS = tuple(filters for filters, _ in BLOCKS)
 
 
 def _unit(x, filters, kernel_size, strides, name, elastic_link):
@@ -49,9 +50,7 @@ def reactnet_block(x, out_filters, strides, name, elastic_link):
 
 
 def _body(x, *, width_multiplier, stem, elastic_link):
-    stem_strides = 2 if stem == "imagenet" else 1
-    x = float_conv_bn(x, scaled(STEM_WIDTH, width_multiplier), 3, strides=stem_strides,
-                      name="stem")
+    x = conv_stem(x, width_multiplier=width_multiplier, stem=stem)
     previous = STEM_WIDTH
     for index, width in enumerate(BLOCK_WIDTHS, start=1):
         # Channels double exactly where the layout doubles them, whatever the width
