@@ -37,9 +37,16 @@ from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
 DATA_ENV = "EL_ZOO_DATA"
 # The files of a class folder that are images (other files, .DS_Store or notes, are left
 # out): every format read_image reads, 16-bit TIFF and PGM/PPM too, as torchvision's
-# ImageFolder takes them.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
-                  ".ppm")
+# ImageFolder takes them, and the other names of those formats that photos are saved under
+# (a browser saves a JPEG as .jfif), which predict read but evaluate and training left out
+# without a word. HEIC/HEIF (a phone's photos) and AVIF are read when Pillow can (HEIC with
+# the pillow-heif plugin); a file it cannot read is an error naming it (``HEIF_HINT``), as
+# any unreadable image is, not a photo left out of its class unseen.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif",
+                  ".tiff", ".pgm", ".ppm", ".pbm", ".pnm", ".avif", ".heic", ".heif")
+HEIF_SUFFIXES = (".heic", ".heif")
+HEIF_HINT = ("; Pillow reads HEIC/HEIF photos with the pillow-heif plugin (pip install "
+             "pillow-heif, then pillow_heif.register_heif_opener()), or convert them to JPEG")
 
 # Per-data-set normalisation of images scaled to [0, 1] (mean, std per channel). CIFAR-10's
 # means are those of its train set (../shared/README.md); its stds are the usual ones.
@@ -335,7 +342,9 @@ def read_image(path, size=None):
             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ImageRangeError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+        hint = HEIF_HINT if isinstance(error, UnidentifiedImageError) and \
+            Path(path).suffix.lower() in HEIF_SUFFIXES else ""
+        raise ValueError(f"cannot read image {path}: {error}{hint}") from None
 
 
 def skip_or_raise(error, skip_bad_images):

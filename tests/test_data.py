@@ -433,6 +433,27 @@ def test_tiff_pgm_and_ppm_images_are_read_from_a_class_folder(tmp_path):
     assert sorted(images.reshape(3, -1).max(-1).tolist()) == [0, 0, 255]
 
 
+def test_photos_saved_as_jfif_jpe_or_heic_are_not_left_out_of_their_class(tmp_path):
+    # predict read a JPEG saved as .jfif (a browser's name for it) or .jpe, and a .pbm/.pnm,
+    # but evaluate and training left them out without a word: a class of such photos was
+    # "empty"; a phone's .heic photos, which Pillow reads with a plugin, were left out too
+    folder = tmp_path / "photos" / "train" / "cat"
+    folder.mkdir(parents=True)
+    for name in ("web.jfif", "old.jpe"):
+        Image.fromarray(np.full((4, 4, 3), 200, np.uint8)).save(folder / name, "JPEG")
+    Image.fromarray(np.full((4, 4), 255, np.uint8)).save(folder / "scan.pnm", "PPM")
+    paths, _, _ = data.image_folder(folder.parent)
+    assert sorted(p.name for p in paths) == ["old.jpe", "scan.pnm", "web.jfif"]
+    images = data.load_split("photos", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")[0]
+    assert images.shape == (3, 4, 4, 3) and images.min() > 190
+    (folder / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(64))
+    with pytest.raises(ValueError, match=r"cannot read image .*phone\.heic: .*; Pillow reads "
+                       r"HEIC/HEIF photos with the pillow-heif plugin \(pip install "
+                       r"pillow-heif, then pillow_heif\.register_heif_opener\(\)\), or convert "
+                       r"them to JPEG \(pass --skip-bad-images to leave it out\)"):
+        data.load_split("photos", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
 def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(
         tmp_path, monkeypatch):
     # "~/..." from os.environ or a config file: the cache became a folder named "~" in the
