@@ -22,6 +22,7 @@ import shutil
 import warnings
 import tarfile
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -65,9 +66,18 @@ IMAGENETTE_NAMES = {
 }
 
 
+def composed(name):
+    """A class name in Unicode's composed form (NFC), in which names are compared: macOS
+    (HFS+, and archives made there) names folders in the decomposed form, so a folder
+    ``café`` from a Mac did not match the class ``café`` typed or saved elsewhere, and the
+    error listed the two as the same name."""
+    return unicodedata.normalize("NFC", name)
+
+
 def readable_class_names(folder_names):
-    """Class folder names as people read them: known WordNet ids become names."""
-    return [IMAGENETTE_NAMES.get(name, name) for name in folder_names]
+    """Class folder names as people read them: known WordNet ids become names; every name
+    ``composed``."""
+    return [composed(IMAGENETTE_NAMES.get(name, name)) for name in folder_names]
 
 
 def labels_by_class_name(labels, folder_names, class_names, where):
@@ -75,11 +85,12 @@ def labels_by_class_name(labels, folder_names, class_names, where):
     into a model's ``class_names``, matched by name, not by folder position: a folder that
     holds only ``cat/`` and ``dog/`` is labelled 3 and 5 for CIFAR-10's classes, not 0 and
     1. Folders named by WordNet id match their readable names, or the ids themselves when
-    the model's classes are named by them. Any subset of the classes is fine; a folder that
-    names none of them is an error listing the expected names.
+    the model's classes are named by them. Names are compared ``composed`` (a folder named
+    on a Mac matches the name typed elsewhere). Any subset of the classes is fine; a folder
+    that names none of them is an error listing the expected names.
     """
-    index = {name: i for i, name in enumerate(class_names)}
-    readable = [folder if folder in index else name
+    index = {composed(name): i for i, name in enumerate(class_names)}
+    readable = [composed(folder) if composed(folder) in index else name
                 for folder, name in zip(folder_names, readable_class_names(folder_names))]
     unknown = [folder for folder, name in zip(folder_names, readable) if name not in index]
     if unknown:

@@ -373,6 +373,28 @@ def test_a_photo_tagged_with_an_exif_orientation_is_read_upright(tmp_path):
     assert data.read_image(tmp_path / "portrait.jpg", 16).shape == (16, 16, 3)
 
 
+def test_class_folders_named_on_a_mac_match_the_same_names_typed_elsewhere(tmp_path):
+    # macOS names folders in Unicode's decomposed form: a folder "café" from a Mac (or an
+    # archive made there) was "no class of the model" for the class "café", the error
+    # listing the two as one name; a run trained on such folders saved the decomposed names
+    import unicodedata
+
+    decomposed = [unicodedata.normalize("NFD", name) for name in ("café", "thé")]
+    for name in decomposed:
+        folder = tmp_path / "drinks" / "test" / name
+        folder.mkdir(parents=True)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "0.png")
+    _, labels, folders = data.image_folder(tmp_path / "drinks" / "test")
+    assert folders == decomposed  # as the file system names them
+    assert data.labels_by_class_name(labels, folders, ["thé", "water", "café"],
+                                     "drinks/test").tolist() == [2, 0]
+    assert data.readable_class_names(folders) == ["café", "thé"]  # composed, as typed
+    assert data.readable_class_names(folders) != decomposed
+    # and the other way round: a model that saved decomposed names, folders composed
+    assert data.labels_by_class_name(labels, ["café", "thé"], decomposed[::-1],
+                                     "drinks/test").tolist() == [1, 0]
+
+
 @pytest.mark.parametrize("limit", [-5, 0, 2.5, "10", True])
 def test_limit_must_be_a_positive_integer(tmp_path, limit):
     # Checked before the data folder is even looked at: no folder here.

@@ -417,7 +417,7 @@ def check_teacher(teacher, spec, folders, classes):
     names = class_names_of(teacher)
     if names is not None and folders is not None:
         readable = data.readable_class_names(folders)
-        if list(names) != readable:
+        if data.readable_class_names(names) != readable:
             raise ValueError(
                 f"--teacher {spec} scores the classes {', '.join(names)}, but the training "
                 f"data's class folders are {', '.join(readable)}: distillation matches the "
