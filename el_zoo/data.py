@@ -386,16 +386,17 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
     ``limit`` (a positive integer) takes the first ``limit`` images of a class-balanced
     interleaving (``split_files``), so a small subset still holds every class. Decoded
     arrays are cached per size and per source: the ``source_key`` of the image files they
-    were decoded from. A file that is not a readable image raises an error naming it, or with
-    ``skip_bad_images`` is left out with a warning naming it (a split with bad images is
-    then not cached).
+    were decoded from, in a file named after the last part of ``name`` (a data set given as
+    a path, ``"/home/me/pets"``, was cached beside it, in the user's data folder). A file
+    that is not a readable image raises an error naming it, or with ``skip_bad_images`` is
+    left out with a warning naming it (a split with bad images is then not cached).
     """
     paths, labels, classes = split_files(name, split, data_dir=data_dir, cache_dir=cache_dir,
                                          limit=limit)
     size_tag = image_size or "orig"
     source = source_key(paths)
-    cache = (cache_root(cache_dir) / "arrays"
-             / f"{name}-{split}-{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
+    cache = (cache_root(cache_dir) / "arrays" / f"{Path(name).name}-{Path(split).name}-"
+             f"{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
     if cache.exists():
         return np.load(cache, allow_pickle=False), labels, classes
     check_cache_writable(cache, cache_dir)  # before minutes of decoding

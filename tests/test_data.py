@@ -476,6 +476,20 @@ def test_photos_saved_as_jfif_jpe_or_heic_are_not_left_out_of_their_class(tmp_pa
         data.load_split("photos", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")
 
 
+def test_a_data_set_given_as_a_path_is_cached_in_the_cache_not_beside_it(tmp_path):
+    # dataset="/home/me/pets" reads that folder (the path joins the data root as itself),
+    # but its decoded arrays were written to /home/me/pets-test-...npy, in the user's data
+    # folder and outside el_zoo's cache
+    make_image_folder(tmp_path / "mine" / "pets")
+    cache = tmp_path / "cache"
+    images, _, classes = data.load_split(str(tmp_path / "mine" / "pets"), "train",
+                                         data_dir=tmp_path, cache_dir=cache)
+    assert len(images) and classes
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["pets"]
+    assert [p.name.split("-")[:2] for p in (cache / "arrays").glob("*.npy")] == [
+        ["pets", "train"]]
+
+
 def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(
         tmp_path, monkeypatch):
     # "~/..." from os.environ or a config file: the cache became a folder named "~" in the
