@@ -542,6 +542,13 @@ def _file_layers(path):
                 for name, datasets in _stored_datasets(f, path)}
 
 
+def stored_classes(path):
+    """The number of outputs of the classifier a weights file holds, or None (a backbone's
+    file, or one whose model has no classifier named as el_zoo names it)."""
+    head = _file_layers(path).get(CLASSIFIER)
+    return head[0][-1] if head else None
+
+
 def stored_weights(path):
     """{layer name: [weight arrays]} of a Keras HDF5 weights file, in the file's order."""
     with _open_weights(path) as f:

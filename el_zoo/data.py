@@ -22,6 +22,7 @@ import shutil
 import warnings
 import tarfile
 import tempfile
+import unicodedata
 import zlib
 from pathlib import Path
 
@@ -37,9 +38,16 @@ from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
 DATA_ENV = "EL_ZOO_DATA"
 # The files of a class folder that are images (other files, .DS_Store or notes, are left
 # out): every format read_image reads, 16-bit TIFF and PGM/PPM too, as torchvision's
-# ImageFolder takes them.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm",
-                  ".ppm")
+# ImageFolder takes them, and the other names of those formats that photos are saved under
+# (a browser saves a JPEG as .jfif), which predict read but evaluate and training left out
+# without a word. HEIC/HEIF (a phone's photos) and AVIF are read when Pillow can (HEIC with
+# the pillow-heif plugin); a file it cannot read is an error naming it (``HEIF_HINT``), as
+# any unreadable image is, not a photo left out of its class unseen.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif",
+                  ".tiff", ".pgm", ".ppm", ".pbm", ".pnm", ".avif", ".heic", ".heif")
+HEIF_SUFFIXES = (".heic", ".heif")
+HEIF_HINT = ("; Pillow reads HEIC/HEIF photos with the pillow-heif plugin (pip install "
+             "pillow-heif, then pillow_heif.register_heif_opener()), or convert them to JPEG")
 
 # Per-data-set normalisation of images scaled to [0, 1] (mean, std per channel). CIFAR-10's
 # means are those of its train set (../shared/README.md); its stds are the usual ones.
@@ -58,9 +66,18 @@ IMAGENETTE_NAMES = {
 }
 
 
+def composed(name):
+    """A class name in Unicode's composed form (NFC), in which names are compared: macOS
+    (HFS+, and archives made there) names folders in the decomposed form, so a folder
+    ``café`` from a Mac did not match the class ``café`` typed or saved elsewhere, and the
+    error listed the two as the same name."""
+    return unicodedata.normalize("NFC", name)
+
+
 def readable_class_names(folder_names):
-    """Class folder names as people read them: known WordNet ids become names."""
-    return [IMAGENETTE_NAMES.get(name, name) for name in folder_names]
+    """Class folder names as people read them: known WordNet ids become names; every name
+    ``composed``."""
+    return [composed(IMAGENETTE_NAMES.get(name, name)) for name in folder_names]
 
 
 def labels_by_class_name(labels, folder_names, class_names, where):
@@ -68,11 +85,12 @@ def labels_by_class_name(labels, folder_names, class_names, where):
     into a model's ``class_names``, matched by name, not by folder position: a folder that
     holds only ``cat/`` and ``dog/`` is labelled 3 and 5 for CIFAR-10's classes, not 0 and
     1. Folders named by WordNet id match their readable names, or the ids themselves when
-    the model's classes are named by them. Any subset of the classes is fine; a folder that
-    names none of them is an error listing the expected names.
+    the model's classes are named by them. Names are compared ``composed`` (a folder named
+    on a Mac matches the name typed elsewhere). Any subset of the classes is fine; a folder
+    that names none of them is an error listing the expected names.
     """
-    index = {name: i for i, name in enumerate(class_names)}
-    readable = [folder if folder in index else name
+    index = {composed(name): i for i, name in enumerate(class_names)}
+    readable = [composed(folder) if composed(folder) in index else name
                 for folder, name in zip(folder_names, readable_class_names(folder_names))]
     unknown = [folder for folder, name in zip(folder_names, readable) if name not in index]
     if unknown:
@@ -335,7 +353,9 @@ def read_image(path, size=None):
             "PIL.Image.MAX_IMAGE_PIXELS if you trust the file"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ImageRangeError) as error:
-        raise ValueError(f"cannot read image {path}: {error}") from None
+        hint = HEIF_HINT if isinstance(error, UnidentifiedImageError) and \
+            Path(path).suffix.lower() in HEIF_SUFFIXES else ""
+        raise ValueError(f"cannot read image {path}: {error}{hint}") from None
 
 
 def skip_or_raise(error, skip_bad_images):
@@ -366,16 +386,17 @@ def load_split(name, split, *, data_dir=None, cache_dir=None, image_size=None, l
     ``limit`` (a positive integer) takes the first ``limit`` images of a class-balanced
     interleaving (``split_files``), so a small subset still holds every class. Decoded
     arrays are cached per size and per source: the ``source_key`` of the image files they
-    were decoded from. A file that is not a readable image raises an error naming it, or with
-    ``skip_bad_images`` is left out with a warning naming it (a split with bad images is
-    then not cached).
+    were decoded from, in a file named after the last part of ``name`` (a data set given as
+    a path, ``"/home/me/pets"``, was cached beside it, in the user's data folder). A file
+    that is not a readable image raises an error naming it, or with ``skip_bad_images`` is
+    left out with a warning naming it (a split with bad images is then not cached).
     """
     paths, labels, classes = split_files(name, split, data_dir=data_dir, cache_dir=cache_dir,
                                          limit=limit)
     size_tag = image_size or "orig"
     source = source_key(paths)
-    cache = (cache_root(cache_dir) / "arrays"
-             / f"{name}-{split}-{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
+    cache = (cache_root(cache_dir) / "arrays" / f"{Path(name).name}-{Path(split).name}-"
+             f"{size_tag}-{len(paths)}-{source}-r{READER_VERSION}.npy")
     if cache.exists():
         return np.load(cache, allow_pickle=False), labels, classes
     check_cache_writable(cache, cache_dir)  # before minutes of decoding

@@ -373,6 +373,28 @@ def test_a_photo_tagged_with_an_exif_orientation_is_read_upright(tmp_path):
     assert data.read_image(tmp_path / "portrait.jpg", 16).shape == (16, 16, 3)
 
 
+def test_class_folders_named_on_a_mac_match_the_same_names_typed_elsewhere(tmp_path):
+    # macOS names folders in Unicode's decomposed form: a folder "café" from a Mac (or an
+    # archive made there) was "no class of the model" for the class "café", the error
+    # listing the two as one name; a run trained on such folders saved the decomposed names
+    import unicodedata
+
+    decomposed = [unicodedata.normalize("NFD", name) for name in ("café", "thé")]
+    for name in decomposed:
+        folder = tmp_path / "drinks" / "test" / name
+        folder.mkdir(parents=True)
+        Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(folder / "0.png")
+    _, labels, folders = data.image_folder(tmp_path / "drinks" / "test")
+    assert folders == decomposed  # as the file system names them
+    assert data.labels_by_class_name(labels, folders, ["thé", "water", "café"],
+                                     "drinks/test").tolist() == [2, 0]
+    assert data.readable_class_names(folders) == ["café", "thé"]  # composed, as typed
+    assert data.readable_class_names(folders) != decomposed
+    # and the other way round: a model that saved decomposed names, folders composed
+    assert data.labels_by_class_name(labels, ["café", "thé"], decomposed[::-1],
+                                     "drinks/test").tolist() == [1, 0]
+
+
 @pytest.mark.parametrize("limit", [-5, 0, 2.5, "10", True])
 def test_limit_must_be_a_positive_integer(tmp_path, limit):
     # Checked before the data folder is even looked at: no folder here.
@@ -431,6 +453,41 @@ def test_tiff_pgm_and_ppm_images_are_read_from_a_class_folder(tmp_path):
     assert sorted(p.name for p in paths) == ["colour.ppm", "deep.tif", "plain.pgm"]
     images = data.load_split("scans", "train", data_dir=tmp_path, cache_dir=tmp_path / "cache")[0]
     assert sorted(images.reshape(3, -1).max(-1).tolist()) == [0, 0, 255]
+
+
+def test_photos_saved_as_jfif_jpe_or_heic_are_not_left_out_of_their_class(tmp_path):
+    # predict read a JPEG saved as .jfif (a browser's name for it) or .jpe, and a .pbm/.pnm,
+    # but evaluate and training left them out without a word: a class of such photos was
+    # "empty"; a phone's .heic photos, which Pillow reads with a plugin, were left out too
+    folder = tmp_path / "photos" / "train" / "cat"
+    folder.mkdir(parents=True)
+    for name in ("web.jfif", "old.jpe"):
+        Image.fromarray(np.full((4, 4, 3), 200, np.uint8)).save(folder / name, "JPEG")
+    Image.fromarray(np.full((4, 4), 255, np.uint8)).save(folder / "scan.pnm", "PPM")
+    paths, _, _ = data.image_folder(folder.parent)
+    assert sorted(p.name for p in paths) == ["old.jpe", "scan.pnm", "web.jfif"]
+    images = data.load_split("photos", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")[0]
+    assert images.shape == (3, 4, 4, 3) and images.min() > 190
+    (folder / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + bytes(64))
+    with pytest.raises(ValueError, match=r"cannot read image .*phone\.heic: .*; Pillow reads "
+                       r"HEIC/HEIF photos with the pillow-heif plugin \(pip install "
+                       r"pillow-heif, then pillow_heif\.register_heif_opener\(\)\), or convert "
+                       r"them to JPEG \(pass --skip-bad-images to leave it out\)"):
+        data.load_split("photos", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")
+
+
+def test_a_data_set_given_as_a_path_is_cached_in_the_cache_not_beside_it(tmp_path):
+    # dataset="/home/me/pets" reads that folder (the path joins the data root as itself),
+    # but its decoded arrays were written to /home/me/pets-test-...npy, in the user's data
+    # folder and outside el_zoo's cache
+    make_image_folder(tmp_path / "mine" / "pets")
+    cache = tmp_path / "cache"
+    images, _, classes = data.load_split(str(tmp_path / "mine" / "pets"), "train",
+                                         data_dir=tmp_path, cache_dir=cache)
+    assert len(images) and classes
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["pets"]
+    assert [p.name.split("-")[:2] for p in (cache / "arrays").glob("*.npy")] == [
+        ["pets", "train"]]
 
 
 def test_a_data_folder_and_a_cache_given_as_tilde_paths_are_in_the_home_folder(

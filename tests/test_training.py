@@ -922,6 +922,37 @@ def test_a_restart_from_a_weights_file_counts_the_epochs_it_did_not_log(data_dir
         f"{cosine_lr(10, 11):.3g}; the weights file records no schedule of its own.")
 
 
+@pytest.mark.parametrize("classes, trained", [
+    (["cat", "dog"], "10 classes (airplane, automobile, bird, cat, deer, dog, frog, horse, "
+     "ship, truck), but cifar10/train has 2 class folders (cat, dog)"),
+    ([f"kind{i}" for i in range(10)], "10 classes (airplane, automobile, bird, cat, deer, "
+     "dog, frog, horse, ship, truck), but cifar10/train has 10 class folders (kind0, kind1"),
+], ids=["fewer classes", "as many other classes"])
+def test_a_restart_on_a_users_folder_of_other_classes_is_refused(tmp_path, monkeypatch, capsys,
+                                                                 classes, trained):
+    """--restart-from published weights on a user's own class folders (a fine-tuning the
+    command does not do): as many classes trained the old head on without a word, recorded
+    as the same run; two failed after the data had loaded in the weights' loader, "pass
+    classes=10, or include_top=False", options el-zoo train has not."""
+    from el_zoo import hub
+    from training import train
+
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "cache"))
+    sizes = {name: [(32, 32)] for name in classes}
+    data_dir = make_user_folder(tmp_path / "data", sizes, sizes)
+    output = tmp_path / "run"
+    code = train.main(["resnet18", "--recipe", "cifar10", "--width-multiplier", "0.5",
+                       "--epochs", "19", "--batch-size", "2", "--verbose", "0",
+                       "--data-dir", str(data_dir), "--output-dir", str(output),
+                       "--restart-from", f"{MODELS}/resnet18.cifar10/weights.h5",
+                       "--restart-epoch", "18"])
+    error = capsys.readouterr().err
+    assert code == 2 and (f"--restart-from {MODELS}/resnet18.cifar10/weights.h5 holds weights "
+                          f"trained on {trained}") in error
+    assert "fine-tune them under a new head in Keras (README: Fine-tuning)" in error
+    assert not output.exists()
+
+
 def test_a_restart_refuses_a_run_folder_with_checkpoints(tmp_path, capsys):
     from training import train
 

@@ -44,8 +44,10 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from el_zoo.builder import resolve_weights
+from el_zoo.builder import resolve_weights, stored_class_names, stored_classes
+from el_zoo.data import readable_class_names
 from el_zoo.hub import sha256_of
+from el_zoo.pretrained import published_with_content
 from el_zoo.registry import HDF5_SUFFIXES
 
 from training.checkpoints import has_progress, run_differences, run_record
@@ -63,11 +65,13 @@ OPTIMIZER_LOST = "fresh: its state was not saved with the weights and was lost w
 class Restart(NamedTuple):
     """A run's restart: its ``record`` (recipe.json's and metrics.json's "restart"), and
     what the first invocation carries over from a folder source: its epoch ``rows`` and
-    ``segments`` (None on a rerun, which resumes from the run's own checkpoints)."""
+    ``segments``, and the ``classes`` its weights were trained on (``source_classes``)
+    (None on a rerun, which resumes from the run's own checkpoints)."""
 
     record: dict
     rows: Optional[list] = None
     segments: Optional[list] = None
+    classes: Optional["SourceClasses"] = None
 
 
 def source_files(source):
@@ -245,6 +249,50 @@ def carried_segments(training, rows):
                                **known)]
 
 
+class SourceClasses(NamedTuple):
+    """The classes a restart's weights were trained on: their ``names`` (readable, as
+    ``el_zoo.data.readable_class_names`` gives them), or None when no record names them, and
+    their ``count`` (the classifier's outputs)."""
+
+    names: Optional[list]
+    count: Optional[int]
+
+
+def source_classes(weights, training):
+    """The ``SourceClasses`` of a restart's ``weights`` file: named by the source's training
+    record (``training``, a folder's metrics.json), by the file (``el_zoo.save_weights``
+    keeps them; ``el-zoo train`` writes them) or, for a published file, by its manifest."""
+    names = (training or {}).get("classes") or stored_class_names(weights)
+    if names is None:
+        published = published_with_content(weights)
+        names = published and published.class_names
+    names = readable_class_names(names) if names else None
+    return SourceClasses(names, len(names) if names else stored_classes(weights))
+
+
+def check_same_classes(source, classes, folders, where):
+    """Refuses a restart on data of other classes than its weights were trained on
+    (``classes``, a ``SourceClasses``; ``folders``: the training split's class folders,
+    ``where`` that split): a restart continues the run of those weights, whose i-th
+    output scores their i-th class. Why: a user's own folders of as many classes trained
+    the old head on without a word, recorded as the same run, and of another count failed
+    once the data had loaded, in the weights' loader ("pass classes=10, or
+    include_top=False"), options el-zoo train does not have."""
+    readable = readable_class_names(folders)
+    if classes.names is not None and classes.names == readable:
+        return
+    if classes.names is None and classes.count in (None, len(readable)):
+        return  # nothing tells them apart
+    trained = (f"{len(classes.names)} classes ({', '.join(classes.names)})" if classes.names
+               else f"{classes.count} classes")
+    raise ValueError(
+        f"--restart-from {source} holds weights trained on {trained}, but {where} has "
+        f"{len(readable)} class folders ({', '.join(readable)}): a restart continues that "
+        "run, on its classes. To train those weights on classes of your own, fine-tune them "
+        "under a new head in Keras (README: Fine-tuning); or train a new run without "
+        "--restart-from.")
+
+
 def read_restart(args, recipe):
     """The ``Restart`` of a new run folder started ``--restart-from`` a source: read and
     checked before anything is written."""
@@ -261,11 +309,12 @@ def read_restart(args, recipe):
               "stage": recipe["stages"][-1]["name"], "epoch": epoch,
               "optimizer": OPTIMIZER_LOST, "source": source,
               "schedule": schedule_record(training, recipe, epoch)}
+    classes = source_classes(weights, training)
     if training is None:
-        return Restart(record, [], [])
+        return Restart(record, [], [], classes)
     log = Path(args.restart_from) / LOG_FILE
     rows = read_rows(log) if log.is_file() else []  # then the epochs are the record's only
-    return Restart(record, rows, carried_segments(training, rows))
+    return Restart(record, rows, carried_segments(training, rows), classes)
 
 
 def planned_restart(args, recipe, output):

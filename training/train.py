@@ -80,7 +80,7 @@ from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, paused_of, plot_curves, tensorboard_callback, wall_time_of
 from training.recipes import (get_recipe, recipe_preprocessing, recorded_elastic_link,
                               run_elastic_link)
-from training.restart import planned_restart, stages_done
+from training.restart import check_same_classes, planned_restart, stages_done
 from training.run_folder import (CHECKPOINTS_DIR, CURVES_FILE, LOG_FILE, METRICS_FILE,
                                  RECIPE_FILE, WEIGHTS_FILE, stage_weights_file)
 from training.schedules import learning_rate
@@ -417,7 +417,7 @@ def check_teacher(teacher, spec, folders, classes):
     names = class_names_of(teacher)
     if names is not None and folders is not None:
         readable = data.readable_class_names(folders)
-        if list(names) != readable:
+        if data.readable_class_names(names) != readable:
             raise ValueError(
                 f"--teacher {spec} scores the classes {', '.join(names)}, but the training "
                 f"data's class folders are {', '.join(readable)}: distillation matches the "
@@ -746,6 +746,9 @@ def train(args):
     segment = this_segment(args, output, recipe, restart, resuming, commit, started)
     tf.keras.utils.set_random_seed(args.seed)
     inputs = prepare_inputs(recipe, args, data_seed(args, output, recipe, restart))
+    if restart is not None and restart.classes is not None and not args.tfds:
+        check_same_classes(args.restart_from, restart.classes, inputs.classes,
+                           f"{recipe['dataset']}/{recipe['train_split']}")
     if not is_chief:  # made first, so that a failing worker removes nothing of the chief's
         folders.own.mkdir(parents=True, exist_ok=True)
     with removed_if_failing_before_a_checkpoint(folders.own):
