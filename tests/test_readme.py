@@ -1,6 +1,7 @@
 """The README's and the Elastic-Link page's promises: the README's commands are the ones CI
 runs, every code block of it runs as written, the generated tables are current, and every
-number of docs/elastic_link.md is in a file the paragraph links."""
+number of docs/elastic_link.md is in a file the paragraph links; no prose page gives a time
+in ms (x86 times are ratios)."""
 
 import re
 import shlex
@@ -205,3 +206,11 @@ def test_every_number_of_the_el_page_is_in_a_file_its_paragraph_links():
 def test_local_links_point_to_existing_files(page):
     targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text())
     assert [t for t in targets if not (page.parent / t).exists()] == []
+
+
+@pytest.mark.parametrize("page", [README, *sorted((REPO / "docs").glob("*.md"))],
+                         ids=lambda page: page.name)
+def test_prose_pages_give_no_absolute_milliseconds(page):
+    """x86 times are ratios only: LCE has no optimised x86 kernels, so a time in ms measured
+    here reads as an ARM latency it is not (the reports keep the times, in their JSON)."""
+    assert re.findall(r".{0,40}\d ?ms\b", page.read_text()) == []
