@@ -32,8 +32,9 @@ LICENCE = "Apache-2.0 (code and weights)"
 CITATION = ("Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022, "
             "arXiv:2112.10149 (BibTeX in the repository README)")
 DATASET_TEXT = {
-    "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracies are "
-               "slightly below the original PNG data's), 50,000 train / 10,000 test images",
+    "cifar10": "CIFAR-10 (a lossy JPEG copy: quality 75, 4:2:0 chroma; accuracy on it is "
+               "expected slightly below the original PNG data's, not measured here), "
+               "50,000 train / 10,000 test images",
     "imagenette": "Imagenette (imagenette2 split, images stored at 224x224), 9,469 train / "
                   "3,925 val images. These are ImageNet images: ImageNet's terms "
                   "(non-commercial research) apply to the data set",

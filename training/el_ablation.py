@@ -81,7 +81,8 @@ def to_markdown(args, results, info):
         f"{args.train_images} images of CIFAR-10's train split (class-balanced) for "
         f"{args.epochs} epochs, Adam lr {args.lr} with cosine decay, batch {args.batch_size}, "
         f"pad-crop + flip, seed {args.seed}; top-1 on all 10,000 test images. CIFAR-10 here is "
-        "a lossy JPEG copy (quality 75), so accuracies are slightly below the PNG original's. "
+        "a lossy JPEG copy (quality 75): accuracy on it is expected slightly below the PNG "
+        "original's (not measured here). "
         "One seed per variant: differences under about one point are within noise. "
         "Throughput here is indicative only: other jobs may have shared the machine.",
         "",
