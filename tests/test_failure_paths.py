@@ -1,6 +1,7 @@
 """Failure paths added with training and publishing: each names the problem and the fix."""
 
 import json
+import shutil
 
 import pytest
 
@@ -234,22 +235,25 @@ def test_failure_before_the_first_checkpoint_removes_what_the_run_wrote(tmp_path
     assert (kept / "recipe.json").exists()
 
 
-def cifar_like_folder(root, bad_name, bad_bytes):
-    """A data root holding cifar10/{train,test}/{cat,dog}/ of small JPEGs, plus one bad file
-    ``bad_name`` (with ``bad_bytes``) among the cat training images."""
+def cifar_like_folder(root, bad_name=None, bad_bytes=None, classes=("cat", "dog")):
+    """A data root holding cifar10/{train,test}/<class>/ (``classes``) of 4 small JPEGs each,
+    plus one bad file ``bad_name`` (with ``bad_bytes``) among the first class's training
+    images, if given; returns that file's path (else the root)."""
     import numpy as np
     from PIL import Image
 
     rng = np.random.default_rng(0)
     for split in ("train", "test"):
-        for name in ("cat", "dog"):
+        for name in classes:
             folder = root / "cifar10" / split / name
             folder.mkdir(parents=True)
             for i in range(4):
                 pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"{i}.jpg")
-    (root / "cifar10" / "train" / "cat" / bad_name).write_bytes(bad_bytes)
-    return root / "cifar10" / "train" / "cat" / bad_name
+    if bad_name is None:
+        return root
+    (root / "cifar10" / "train" / classes[0] / bad_name).write_bytes(bad_bytes)
+    return root / "cifar10" / "train" / classes[0] / bad_name
 
 
 def jpeg_bytes():
@@ -283,3 +287,141 @@ def test_a_bad_image_met_while_streaming_is_one_line_naming_the_file(tmp_path, c
     assert last.startswith(f"el-zoo train: error: cannot read image {bad}: ")
     assert last.endswith(": Truncated File Read (pass --skip-bad-images to leave it out)")
     assert not output.exists()  # failed in its first epoch: nothing left
+
+
+def toy_run(data, output):
+    """The command of a two-epoch toy run (tests/toy.py) on ``data`` (a cifar_like_folder:
+    2 steps an epoch) whose invocations end after each epoch (--segment-minutes 0)."""
+    return ["toy_net", "--recipe", "cifar10", "--data-dir", str(data), "--output-dir",
+            str(output), "--epochs", "2", "--batch-size", "4", "--width-multiplier", "0.125",
+            "--verbose", "0", "--segment-minutes", "0"]
+
+
+def one_line_error(capsys):
+    error = capsys.readouterr().err
+    assert error.startswith("el-zoo train: error: ") and error.count("\n") == 1, error
+    return error
+
+
+def test_resuming_on_a_data_folder_of_other_classes_is_refused(tmp_path, capsys, toy_family):
+    """--data-dir may differ between a run's invocations (the data moved), but not its
+    classes: a resume on as many classes of other names trained on them in the same record
+    without a word, and on another count failed in TensorFlow's restore ("Received
+    incompatible tensor with shape (2,) ...")."""
+    from training import train
+
+    data = cifar_like_folder(tmp_path / "data")
+    output = tmp_path / "run"
+    assert train.main(toy_run(data, output)) == 0  # epoch 1, checkpointed
+    capsys.readouterr()
+    before = folder_contents(output)
+    for classes in (("cat", "fox"), ("cat", "dog", "fox")):
+        other = cifar_like_folder(tmp_path / "-".join(classes), classes=classes)
+        assert train.main(toy_run(other, output)) == 2
+        error = one_line_error(capsys)
+        assert (f"{output} holds a run started on 2 class folders (cat, dog), but cifar10/train "
+                f"in {other} has {len(classes)} ({', '.join(classes)}): resuming it would "
+                "train one run on two data sets") in error
+        assert f"--data-dir {data} " in error  # the run's own command
+        assert folder_contents(output) == before
+    assert train.main(toy_run(data, output)) == 0  # its own data resume it
+    assert json.loads((output / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_second_process_training_into_a_run_folder_is_refused(tmp_path, capsys):
+    """Two invocations of a run's command at once both trained into its folder, writing
+    checkpoints, weights and metrics.json over each other's. A process training holds a
+    lock (flock) on the folder: taken here as that other process would hold it."""
+    import fcntl
+    import os
+
+    from training import train
+
+    started_run(tmp_path / "run")
+    (tmp_path / "new").mkdir()  # another process's run, started, not yet checkpointed
+    (tmp_path / "new" / "recipe.json").write_text("{}")
+    for folder in (tmp_path / "run", tmp_path / "new"):
+        before = folder_contents(folder)
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            assert train.main([*RUN, "--output-dir", str(folder)]) == 2
+        finally:
+            os.close(handle)
+        assert (f"another process is training in {folder}: a run folder is trained by one "
+                "process at a time") in one_line_error(capsys)
+        assert folder_contents(folder) == before  # nothing of the other process's removed
+    with train.trained_alone(tmp_path / "run"):  # let go of when a process ends
+        pass
+
+
+@pytest.mark.parametrize("inside", ["", "train", "train/cat/run"])
+def test_an_output_dir_inside_the_data_sets_folder_is_refused(tmp_path, capsys, toy_family,
+                                                              inside):
+    """The run's checkpoints/ and logs/ became class folders of its data (a rerun was told
+    to remove them as empty classes) and its curves an image of a class."""
+    from training import train
+
+    data = cifar_like_folder(tmp_path / "data")
+    before = folder_contents(data)
+    output = data / "cifar10" / inside  # the data set's folder, a split, a class
+    assert train.main(toy_run(data, output)) == 2
+    assert (f"--output-dir {output} is inside the folder of the data set the run trains on, "
+            f"{data / 'cifar10'}") in one_line_error(capsys)
+    assert folder_contents(data) == before
+
+
+def damage(run, name, part):
+    """Damages file ``name`` of a run folder (``epoch/...``: in the newest checkpoint) as a
+    full disk, a power cut or an incomplete copy may leave it: ``part`` of its bytes kept
+    (0: empty), or removed (None)."""
+    checkpoints = run / "checkpoints" / "main"
+    path = (checkpoints / (checkpoints / "latest").read_text() / name[len("epoch/"):]
+            if name.startswith("epoch/") else run / name)
+    if part is None:
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:int(path.stat().st_size * part)])
+    return path
+
+
+DAMAGES = [  # (file, part kept, the problem named)
+    ("recipe.json", 0, "Expecting value"), ("checkpoints/main/latest", 0, "it names ''"),
+    ("epoch/history.json", 0, "Expecting value"), ("epoch/segments.json", 0,
+                                                          "Expecting value"),
+    ("epoch/ckpt.index", None, "Failed to find any matching files"),
+    ("epoch/ckpt.data-00000-of-00001", 0.1, "Read less bytes than requested"),
+]
+
+
+def test_a_damaged_run_file_is_one_line_naming_it(tmp_path, capsys, toy_family):
+    """A run writes its files whole (atomically), but a full disk, a power cut or an
+    incomplete copy can leave one cut short: json's bare "Expecting value: line 1 column 1
+    (char 0)", TensorFlow's NotFoundError or IndexError in a traceback."""
+    from training import train
+
+    run = tmp_path / "run"
+    data = cifar_like_folder(tmp_path / "data")
+    assert train.main(toy_run(data, run)) == 0  # epoch 1
+    assert train.main([*toy_run(data, run)[:-2]]) == 0  # epoch 2: checkpoints 1 and 2
+    (run / "metrics.json").unlink()  # as if killed before it was written
+    capsys.readouterr()
+    for name, part, problem in DAMAGES:
+        copy = tmp_path / "damaged"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(run, copy)
+        path = damage(copy, name, part)
+        if "ckpt" in name:  # TensorFlow's files are named by their prefix
+            path = path.parent / "ckpt"
+        assert train.main(toy_run(data, copy)) == 2, name
+        error = one_line_error(capsys)
+        assert f"{path} is damaged (" in error and problem in error and "choose a new " \
+            "--output-dir" in error, error
+        if name.startswith("epoch/"):  # the checkpoint of epoch 1 is there to resume from
+            assert f"write epoch-0001 into {copy}/checkpoints/main/latest" in error
+    (run / "metrics.json").write_text('{"top1": 0.')  # cut short
+    assert train.main(toy_run(data, run)) == 2
+    assert (f"{run}/metrics.json is damaged (") in one_line_error(capsys)
+    (run / "metrics.json").unlink()  # as the error says: the run is finished again
+    assert train.main(toy_run(data, run)) == 0
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 2

@@ -3,21 +3,31 @@
 After every epoch a run checkpoints model, optimizer, history and its segments
 (``EpochCheckpoint``; ``training.segments``);
 ``recipe.json`` records what defines the run, which a rerun must match to resume
-(``check_resumable``); a start that fails before its first checkpoint removes what it wrote.
+(``check_resumable``, and ``check_resumed_classes`` once the data are read); one process
+at a time trains in a run folder (``trained_alone``); a start that fails before its first
+checkpoint removes what it wrote; a damaged run file is an error naming it.
 Tests kill runs at named points ($EL_ZOO_TRAIN_KILL_AT) and rerun them.
 """
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 import signal
 import tempfile
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; a run folder is then not locked
+    fcntl = None
+
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
+from el_zoo.data import composed
 from el_zoo.elastic_link import ElasticLinkOptions
 
 from training.command import documented_command
@@ -128,16 +138,36 @@ def has_progress(output):
         any(output.glob(f"*{WEIGHTS_FILE}")) or (output / METRICS_FILE).exists()
 
 
+def read_run_file(path, remedy):
+    """The JSON a run wrote in ``path``; a damaged file is one line naming it and
+    ``remedy``. Why: a run writes its files whole (atomically), but a full disk, a power
+    cut or an incomplete copy of the folder can still leave one cut short or empty, which
+    was json's bare "Expecting value: line 1 column 1 (char 0)"."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path} is damaged ({error}): {remedy}") from None
+
+
+def read_run_record(output):
+    """The run record (recipe.json) of the run folder ``output``, or None without one."""
+    path = output / RECIPE_FILE
+    if not path.is_file():
+        return None
+    return read_run_file(path, "what was trained there is unknown; restore it from a copy "
+                         "of the run folder (python -m training.keep makes one), or choose a "
+                         "new --output-dir.")
+
+
 def check_resumable(output, record):
     """True if ``output`` holds a started run that ``record`` continues, False if nothing was
     trained there yet; an error naming each difference if the run was started otherwise."""
     if not has_progress(output):
         return False
-    path = output / RECIPE_FILE
-    if not path.is_file():
+    recorded = read_run_record(output)
+    if recorded is None:
         raise ValueError(f"{output} holds checkpoints or weights but no {RECIPE_FILE}, so what "
                          "was trained there is unknown: choose a new --output-dir.")
-    recorded = json.loads(path.read_text())
     differences = run_differences(recorded, record)
     if differences:
         command = recorded.get("command")
@@ -147,6 +177,28 @@ def check_resumable(output, record):
                          f"record. To finish that run, {rerun}; to train with these options, "
                          "choose a new --output-dir.")
     return True
+
+
+def check_resumed_classes(output, classes, where):
+    """Refuses to resume the run in ``output`` on data of other classes than it was started
+    on (``classes``: the class folders of the training split ``where`` now).
+    Why: --data-dir may differ between a run's invocations (the data moved), so a rerun
+    pointed at another data folder resumed on its classes: as many of other names trained
+    on in one record without a word, another count failed in TensorFlow's restore
+    ("Received incompatible tensor with shape (10,) ..."). Records written before the
+    classes were (recipe.json without "classes") are not checked."""
+    record = read_run_record(output) or {}
+    recorded = record.get("classes")
+    if recorded is None:
+        return
+    if [composed(name) for name in recorded] == [composed(name) for name in classes]:
+        return
+    raise ValueError(
+        f"{output} holds a run started on {len(recorded)} class folders "
+        f"({', '.join(recorded)}), but {where} has {len(classes)} ({', '.join(classes)}): "
+        "resuming it would train one run on two data sets. To finish that run, rerun its "
+        f"command with the --data-dir it was started with ({record.get('command')}); to "
+        "train on these classes, choose a new --output-dir.")
 
 
 def first_missing_folder(path):
@@ -166,6 +218,8 @@ def removed_if_failing_before_a_checkpoint(output):
     created = first_missing_folder(output)
     try:
         yield
+    except RunInUse:  # the folder is another process's run: nothing in it is this one's
+        raise
     except BaseException:
         if not has_progress(output):
             if created:
@@ -174,6 +228,41 @@ def removed_if_failing_before_a_checkpoint(output):
                 for name in RUN_ARTEFACTS:
                     remove(output / name)
         raise
+
+
+class RunInUse(ValueError):
+    """Another process is training in the run folder."""
+
+
+@contextlib.contextmanager
+def trained_alone(folder):
+    """Creates ``folder`` and holds an exclusive lock on it (``flock`` on the folder itself:
+    no file is left behind, and a killed process lets go of it) while this process trains
+    in it; a second process is refused at once (``RunInUse``). Why: two invocations of a
+    run's command at once (a rerun typed while a segment still runs, two jobs of a
+    scheduler) both trained into one folder, each writing its checkpoints, weights and
+    metrics.json over the other's: the record was one process's and the weights possibly
+    the other's, without a word. Where the file system has no such locks (some network
+    file systems), it trains without one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise RunInUse(
+                    f"another process is training in {folder}: a run folder is trained by "
+                    "one process at a time. Wait for it to end (or stop it), then rerun "
+                    "this command, which resumes the run; to train another run meanwhile, "
+                    "choose a new --output-dir.") from None
+            # no locks on this file system: train without one
+        yield
+    finally:
+        os.close(handle)
 
 
 def remove(path):
@@ -316,22 +405,66 @@ def save_checkpoint(folder, epoch, checkpoint, history, is_chief=True, keep=2, s
 
 
 def latest_checkpoint(folder):
-    """(epochs done, path) of the newest checkpoint in ``folder``, or (0, None)."""
+    """(epochs done, path) of the newest checkpoint in ``folder``, or (0, None); a
+    ``latest`` that names no checkpoint folder there is a ``damaged_checkpoint`` error."""
     latest = Path(folder) / LATEST_FILE
     if not latest.exists():
         return 0, None
-    path = Path(folder) / latest.read_text().strip()
-    return int(path.name[len(EPOCH_PREFIX):]), path
+    name = latest.read_text().strip()
+    path = Path(folder) / name
+    if not re.fullmatch(f"{EPOCH_PREFIX}[0-9]+", name) or not path.is_dir():
+        raise damaged_checkpoint(latest, f"it names {name!r}, which is not a checkpoint folder "
+                                 "there")
+    return int(name[len(EPOCH_PREFIX):]), path
+
+
+def damaged_checkpoint(path, problem):
+    """The error for a checkpoint of a stage that cannot be read (``path``: the file, a
+    ``latest`` or a file of an epoch folder): it names the file and the problem, and the
+    older checkpoint to resume from instead, if there is one."""
+    stage = path.parent if path.name == LATEST_FILE else path.parent.parent
+    newest = path.parent.name if path.name != LATEST_FILE else None
+    older = sorted(p.name for p in stage.glob(f"{EPOCH_PREFIX}*") if p.name != newest)
+    which = "the newest one there" if newest is None else "the checkpoint before it"
+    fallback = (f"to resume from {which}, write {older[-1]} into {stage / LATEST_FILE}"
+                if older else
+                "it is the stage's only checkpoint: restore the run folder from a copy "
+                "(python -m training.keep makes one)")
+    return ValueError(f"the run's checkpoint {path} is damaged ({problem}): {fallback}; or "
+                      "choose a new --output-dir.")
 
 
 def restore_checkpoint(folder, checkpoint):
-    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, [])."""
+    """(epochs done, history) from the newest checkpoint in ``folder``, or (0, []); a
+    checkpoint that cannot be read is a one-line error naming it (``damaged_checkpoint``),
+    or, if it holds variables of other shapes than ``checkpoint``'s, naming that."""
+    import tensorflow as tf  # after el_zoo._keras (above), which chooses tf.keras' Keras 2
+
     done, path = latest_checkpoint(folder)
     if path is None:
         return 0, []
-    checkpoint.read(str(path / CHECKPOINT)).expect_partial()
-    history = json.loads((path / HISTORY_FILE).read_text())
+    try:
+        checkpoint.read(str(path / CHECKPOINT)).expect_partial()
+    except (tf.errors.OpError, IndexError) as error:  # IndexError: a file cut short
+        raise damaged_checkpoint(path / CHECKPOINT, first_line(str(error))) from None
+    except ValueError as error:  # its variables' shapes differ from this model's
+        raise ValueError(f"the run's checkpoint {path} holds another model than this command "
+                         f"builds ({first_line(str(error))}): rerun the run's own command "
+                         "(its --data-dir too), or choose a new --output-dir.") from None
+    history = read_checkpoint_file(path / HISTORY_FILE)
     return done, history
+
+
+def first_line(text):
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def read_checkpoint_file(path):
+    """The JSON of a checkpoint's ``path`` (its history or segments), checked."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise damaged_checkpoint(path, getattr(error, "strerror", None) or error) from None
 
 
 def recorded_segments(output, recipe):
@@ -342,6 +475,6 @@ def recorded_segments(output, recipe):
     for stage in recipe["stages"]:
         _, path = latest_checkpoint(Path(output) / CHECKPOINTS_DIR / stage["name"])
         if path is not None:
-            segments = (json.loads((path / SEGMENTS_FILE).read_text())
+            segments = (read_checkpoint_file(path / SEGMENTS_FILE)
                         if (path / SEGMENTS_FILE).is_file() else [])
     return segments

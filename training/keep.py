@@ -29,12 +29,11 @@ Refused before anything is written: a folder without a run's checkpoint, a finis
 """
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from training.checkpoints import LATEST_FILE, latest_checkpoint, run_differences
+from training.checkpoints import LATEST_FILE, latest_checkpoint, read_run_record, run_differences
 from training.run_folder import (CHECKPOINTS_DIR, LOG_FILE, METRICS_FILE, RECIPE_FILE,
                                  stage_weights_file)
 
@@ -66,8 +65,7 @@ def check_destination(run, destination):
         return
     record = destination / RECIPE_FILE
     if destination.is_dir() and record.is_file():
-        differences = run_differences(json.loads(record.read_text()),
-                                      json.loads((run / RECIPE_FILE).read_text()))
+        differences = run_differences(read_run_record(destination), read_run_record(run))
         if not differences:
             return
         raise ValueError(f"{destination} keeps another run ({'; '.join(differences)}): give "

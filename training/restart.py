@@ -50,7 +50,7 @@ from el_zoo.hub import sha256_of
 from el_zoo.pretrained import published_with_content
 from el_zoo.registry import HDF5_SUFFIXES
 
-from training.checkpoints import has_progress, run_differences, run_record
+from training.checkpoints import has_progress, read_run_record, run_differences, run_record
 from training.command import build_parser
 from training.compare import recorded_training
 from training.logs import read_rows
@@ -327,8 +327,7 @@ def planned_restart(args, recipe, output):
         return None
     if not has_progress(output):
         return read_restart(args, recipe)
-    path = output / RECIPE_FILE
-    recorded = json.loads(path.read_text()).get("restart") if path.is_file() else None
+    recorded = (read_run_record(output) or {}).get("restart")
     if recorded is None or recorded["from"] != args.restart_from:
         started = ("a run not restarted" if recorded is None else
                    f"a run restarted from {recorded['from']}")

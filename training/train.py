@@ -14,11 +14,12 @@ Writes into the output folder:
                         --batch-size, --width-multiplier, --lr, --image-size, --elastic-link),
                         --seed, --teacher, --train-limit, --eval-limit, --tfds, a restart
                         from committed weights (--restart-from, ``training/restart.py``)
-                        and the command. Written when training starts. A rerun that changes
-                        any of these is refused before anything is written; options that
-                        change only how it runs (--data-dir, --strategy, --threads,
-                        --verbose, --stream, --skip-bad-images, --segment-minutes) may
-                        differ.
+                        and the command; and the training split's class folders. Written
+                        when training starts. A rerun that changes any of these is refused
+                        before anything is written (the classes once the data are read);
+                        options that change only how it runs (--data-dir, --strategy,
+                        --threads, --verbose, --stream, --skip-bad-images,
+                        --segment-minutes) may differ.
     <stage>-weights.h5  the weights at the end of each stage (stage 2 starts from stage 1's).
     weights.h5          the final weights (``el_zoo.load(name, weights=...)`` reads them).
     training_log.csv    one row per epoch (losses, top-1/top-5, learning rate, img/s, time).
@@ -30,7 +31,9 @@ Writes into the output folder:
                         it marks the run complete.
 
 A run that fails before its first checkpoint removes what it wrote (and the folder, if it
-created it), so a failed start leaves nothing half-written.
+created it), so a failed start leaves nothing half-written. One process at a time trains in a
+run folder (``checkpoints.trained_alone``): a second is refused. A damaged run file is an
+error naming it.
 
 The command's options are in ``training/command.py``, checkpoints and run records in
 ``training/checkpoints.py``, the CSV and TensorBoard logs and the curves in
@@ -73,9 +76,11 @@ from el_zoo.provenance import git_commit, run_info
 from el_zoo.registry import KERAS_SUFFIX, model_info, split_name
 
 from training.checkpoints import (EpochCheckpoint, check_output_folder, check_resumable,
-                                  kill_points, removed_if_failing_before_a_checkpoint,
-                                  latest_checkpoint, recorded_segments, remove_stale_temporaries,
-                                  restore_checkpoint, run_record)
+                                  check_resumed_classes, kill_points, latest_checkpoint,
+                                  read_run_file, recorded_segments,
+                                  removed_if_failing_before_a_checkpoint,
+                                  remove_stale_temporaries, restore_checkpoint, run_record,
+                                  trained_alone)
 from training.command import STRATEGIES, documented_command, parse_args
 from training.logs import epochs_of, paused_of, plot_curves, tensorboard_callback, wall_time_of
 from training.recipes import (get_recipe, recipe_preprocessing, recorded_elastic_link,
@@ -729,39 +734,54 @@ def train(args):
     strategy = make_strategy(args.strategy)
     is_chief, worker = worker_role(strategy)
     recipe = run_recipe(args)
-    check_output_folder(Path(args.output_dir))
     output = Path(args.output_dir)  # the run's state, which every worker resumes from
+    check_output_folder(output)
+    check_output_outside_data(output, args, recipe)
     folders = RunFolders(output, output if is_chief else output / f"worker-{worker}")
     check_workers_resume_alike(strategy, output, recipe)
+    if not is_chief:  # made first, so that a failing worker removes nothing of the chief's
+        folders.own.mkdir(parents=True, exist_ok=True)
+    # one process at a time, from before the folder's state is read to metrics.json
+    with removed_if_failing_before_a_checkpoint(folders.own), trained_alone(folders.own):
+        return train_alone(args, recipe, strategy, is_chief, folders, started, commit)
+
+
+def train_alone(args, recipe, strategy, is_chief, folders, started, commit):
+    """``train`` once this process holds the run folder (``trained_alone``); a failure
+    before the run's first checkpoint leaves nothing (``removed_if_failing_...``)."""
+    output = folders.run
     restart = planned_restart(args, recipe, output)  # the source read and checked
     record = run_record(args, recipe, restart and restart.record)
     resuming = check_resumable(output, record)  # before anything is written
     if args.teacher:
         check_teacher_spec(args.teacher)  # before the data loads
     if (output / METRICS_FILE).exists():
-        metrics = json.loads((output / METRICS_FILE).read_text())
+        metrics = read_run_file(output / METRICS_FILE, "it marks the run complete: remove it "
+                                "and rerun this command, which evaluates the run's final "
+                                "weights again and writes it anew.")
         print(f"{output} is already complete: {summary(metrics)}; nothing to do "
               "(choose a new --output-dir to train another run).", flush=True)
         return metrics
     segment = this_segment(args, output, recipe, restart, resuming, commit, started)
     tf.keras.utils.set_random_seed(args.seed)
     inputs = prepare_inputs(recipe, args, data_seed(args, output, recipe, restart))
-    if restart is not None and restart.classes is not None and not args.tfds:
-        check_same_classes(args.restart_from, restart.classes, inputs.classes,
-                           f"{recipe['dataset']}/{recipe['train_split']}")
-    if not is_chief:  # made first, so that a failing worker removes nothing of the chief's
-        folders.own.mkdir(parents=True, exist_ok=True)
-    with removed_if_failing_before_a_checkpoint(folders.own):
-        folders.own.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(folders.own)
-        if is_chief and not resuming:  # the record of what this folder trains, from its start
-            write_text_atomically(output / RECIPE_FILE, json.dumps(record, indent=1))
-        model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs, segment,
-                                   restart)
-        if segment.ended_by == "segment limit":
-            print(segment_end_message(args, rows), flush=True)
-            return None
-        model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
+    where = f"{recipe['dataset']}/{recipe['train_split']}"
+    classes = None if args.tfds else list(inputs.classes)  # TFDS: no folders to name
+    if restart is not None and restart.classes is not None and classes is not None:
+        check_same_classes(args.restart_from, restart.classes, classes, where)
+    if resuming and classes is not None:
+        check_resumed_classes(output, classes, f"{where} in {data.data_root(args.data_dir)}")
+    folders.own.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(folders.own)
+    if is_chief and not resuming:  # the record of what this folder trains, from its start
+        write_text_atomically(output / RECIPE_FILE,
+                              json.dumps({**record, "classes": classes}, indent=1))
+    model, rows = train_stages(args, recipe, strategy, is_chief, folders, inputs, segment,
+                               restart)
+    if segment.ended_by == "segment limit":
+        print(segment_end_message(args, rows), flush=True)
+        return None
+    model, results = evaluate_final(args, recipe, strategy, model, folders, inputs)
     segment.end("finished", rows, float(results["top1"]))
     names = data.readable_class_names(inputs.classes) if inputs.classes else None  # TFDS: None
     save_weights_atomically(model, folders.own / WEIGHTS_FILE, names)
@@ -777,6 +797,27 @@ def train(args):
     write_text_atomically(folders.own / METRICS_FILE, json.dumps(metrics, indent=1))
     print(f"{summary(metrics)}; wrote {folders.own}", flush=True)
     return metrics
+
+
+def check_output_outside_data(output, args, recipe):
+    """Refuses an --output-dir inside the folder of the data set the run trains on, before
+    anything is written. Why: the run's folders (checkpoints/, logs/) and its curves
+    (training_curves.png) became class folders and images of that data: a rerun was
+    refused as "no training image of class folder(s) 'checkpoints', 'logs'", which said to
+    remove the folders that hold the run. A data set read from an archive (extracted into
+    el_zoo's cache) or from TFDS is not checked."""
+    if args.tfds:
+        return
+    try:
+        folder = data.data_root(args.data_dir) / recipe["dataset"]
+    except (ValueError, OSError):
+        return  # no data folder: loading the data says so
+    inside = output.resolve()
+    if folder.is_dir() and folder.resolve() in (inside, *inside.parents):
+        raise ValueError(f"--output-dir {output} is inside the folder of the data set the run "
+                         f"trains on, {folder}: the run's files (checkpoints/, logs/, "
+                         f"{CURVES_FILE}) would become class folders and images of its "
+                         "data. Give an --output-dir outside it.")
 
 
 def main(argv=None):
