@@ -202,3 +202,12 @@ def test_a_softmax_over_one_class_is_refused(activation):
     sigmoid = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
                           classifier_activation="sigmoid")
     assert sigmoid.output_shape == (None, 1)
+
+
+def test_convs_of_a_kernel_size_the_model_has_not_is_refused():
+    # resnet18's binary convs are all 3x3: convs="1x1" built resnet18 under the name
+    # resnet18_el, with no link, without a word
+    with pytest.raises(ValueError, match=r"resnet18_el: Elastic-Link option convs='1x1' links "
+                                         r"none of its binary convs, whose kernels are 3x3.*"
+                                         r"Use convs='all' or convs='3x3'"):
+        el_zoo.load("resnet18_el", elastic_link={"convs": "1x1"}, **SMALL)

@@ -256,6 +256,26 @@ def _check_single_class(model_name, classes, classifier_activation):
         )
 
 
+def _check_some_conv_linked(model, elastic_link):
+    """Refuses Elastic-Link options that link none of the model's binary convs (``convs``
+    naming a kernel size it has none of: resnet18's are all 3x3): the model would be its
+    plain twin under the ``_el`` name, and an EL-vs-plain comparison would compare a model
+    with itself without a word."""
+    if elastic_link is None:
+        return
+    layers = model.layers
+    if any(isinstance(layer, ElasticLink) for layer in layers):
+        return
+    kernels = sorted({f"{layer.kernel_size[0]}x{layer.kernel_size[1]}" for layer in layers
+                      if isinstance(layer, (lq.layers.QuantConv2D,
+                                            lq.layers.QuantDepthwiseConv2D))})
+    raise ValueError(
+        f"{model.name}: Elastic-Link option convs={elastic_link.convs!r} links none of its "
+        f"binary convs, whose kernels are {' and '.join(kernels)}: the model would have no "
+        f"link. Use {' or '.join(f'convs={k!r}' for k in ('all', *kernels))}."
+    )
+
+
 def assemble(
     model_name,
     body,
@@ -292,6 +312,7 @@ def assemble(
         model_name, inputs, features, include_top=include_top, classes=classes,
         pooling=pooling, classifier_activation=classifier_activation,
     )
+    _check_some_conv_linked(model, elastic_link)
     record_config(model, {
         "model": model_name, "width_multiplier": width_multiplier, "stem": stem,
         "elastic_link": elastic_link and elastic_link.as_dict(), "include_top": include_top,
