@@ -3,6 +3,7 @@ checked early, class names of a model loaded from a published tag."""
 
 import importlib
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ from tests.conftest import SMALL
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
 PUBLISHED = "resnet26_el.cifar10"
+PUBLISHED_WIDTH = pretrained.published_model(PUBLISHED).config.width_multiplier
 CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
 # The warning about class names recorded for a classifier that has been trained since.
@@ -138,8 +140,9 @@ def test_predict_takes_class_names_for_any_model(model, image_paths):
 def test_only_models_with_the_published_head_record_their_name(model, tmp_path):
     assert not hasattr(el_zoo.load(PUBLISHED, include_top=False), "published_name")
     weights = tmp_path / "weights.h5"
-    model.save_weights(weights)  # Keras' own file: the published bytes, so the same model
-    same_config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": 0.5,
+    shutil.copyfile(pretrained.published_weights(PUBLISHED), weights)  # the published bytes
+    same_config = {"input_shape": (32, 32, 3), "stem": "cifar",
+                   "width_multiplier": PUBLISHED_WIDTH,
                    "classes": 10}
     assert el_zoo.load("resnet26_el", weights=str(weights),
                        **same_config).published_name == PUBLISHED
@@ -190,7 +193,7 @@ def test_a_published_model_trained_in_place_no_longer_gets_the_published_classes
 def test_a_model_loaded_from_weights_saved_with_class_names_is_named_by_them(
         model, image_paths, tmp_path):
     # el-zoo train saves them: its weights loaded with el_zoo.load were numbered '2', '0', ...
-    config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": 0.5}
+    config = {"input_shape": (32, 32, 3), "stem": "cifar", "width_multiplier": PUBLISHED_WIDTH}
     shouted = [name.upper() for name in CIFAR10]
     el_zoo.save_weights(model, tmp_path / "named.h5", class_names=shouted)
     named = el_zoo.load("resnet26_el", weights=str(tmp_path / "named.h5"), **config)
@@ -200,8 +203,8 @@ def test_a_model_loaded_from_weights_saved_with_class_names_is_named_by_them(
     el_zoo.save_weights(model, tmp_path / "default.h5")  # the names el_zoo.load gave it
     assert el_zoo.load("resnet26_el", weights=str(tmp_path / "default.h5"),
                        **config).class_names == tuple(CIFAR10)
-    model.save_weights(tmp_path / "keras.h5")  # Keras' own: the published bytes, their names
-    assert el_zoo.load("resnet26_el", weights=str(tmp_path / "keras.h5"),
+    shutil.copyfile(pretrained.published_weights(PUBLISHED), tmp_path / "copy.h5")
+    assert el_zoo.load("resnet26_el", weights=str(tmp_path / "copy.h5"),
                        classes=10, **config).class_names == tuple(CIFAR10)
     with pytest.raises(ValueError, match="2 class names for resnet26_el, which has 10 outputs"):
         el_zoo.save_weights(model, tmp_path / "wrong.h5", class_names=["cat", "dog"])
@@ -397,7 +400,7 @@ def test_evaluate_needs_class_names_to_score_some_classes_of_an_unnamed_model(
         model, test_images, tmp_path):
     # a model whose class names el_zoo does not know (no published head): a folder with
     # only cat/ and dog/ was scored as classes 0 and 1 (airplane, automobile) by position
-    unnamed = el_zoo.load("resnet26_el", **{**SMALL, "width_multiplier": 0.5})
+    unnamed = el_zoo.load("resnet26_el", **{**SMALL, "width_multiplier": PUBLISHED_WIDTH})
     unnamed.set_weights(model.get_weights())  # the same outputs; no names recorded
     images, labels = test_images
     keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
