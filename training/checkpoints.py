@@ -27,7 +27,7 @@ except ImportError:  # Windows: no flock; a run folder is then not locked
 
 from el_zoo._keras import keras
 from el_zoo.atomic import write_text_atomically
-from el_zoo.data import composed
+from el_zoo.data import readable_class_names
 from el_zoo.elastic_link import ElasticLinkOptions
 
 from training.command import documented_command
@@ -191,7 +191,7 @@ def check_resumed_classes(output, classes, where):
     recorded = record.get("classes")
     if recorded is None:
         return
-    if [composed(name) for name in recorded] == [composed(name) for name in classes]:
+    if readable_class_names(recorded) == readable_class_names(classes):
         return
     raise ValueError(
         f"{output} holds a run started on {len(recorded)} class folders "
