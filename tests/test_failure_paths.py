@@ -1,13 +1,16 @@
 """Failure paths added with training and publishing: each names the problem and the fix."""
 
 import json
+import shlex
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 import el_zoo
 from el_zoo import pretrained
-from tests.conftest import SMALL
+from tests.conftest import REPO, SMALL
 from training import publish, recipes
 
 
@@ -31,6 +34,43 @@ def test_publish_refuses_a_run_evaluated_on_a_subset(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps({"eval_images": 200, "model": "resnet18"}))
     with pytest.raises(ValueError, match="evaluated on a subset"):
         publish.publish(publish.parse_args([str(tmp_path), "--tag", "x"]))
+
+
+def test_publish_refuses_a_run_without_a_file_it_copies_before_measuring(tmp_path,
+                                                                         monkeypatch):
+    # training_curves.png missing (a run trained without matplotlib) and weights.h5 empty
+    # were met only when copying them, after minutes of evaluation and LCE conversion
+    published = REPO / "models" / "reactnet_a.cifar10"
+    run = tmp_path / "my run"
+    run.mkdir()
+    training = json.loads((published / "metrics.json").read_text())["training"]
+    (run / "metrics.json").write_text(json.dumps(training))
+    shutil.copyfile(published / "training_log.csv", run / "training_log.csv")
+    (run / "weights.h5").write_bytes(b"")
+    monkeypatch.setattr(publish, "measure", lambda *args: pytest.fail("measured first"))
+    monkeypatch.setattr(publish, "run_model", lambda *args: pytest.fail("built first"))
+    command = [str(run), "--tag", "cifar10", "--models-dir", str(tmp_path / "models")]
+    with pytest.raises(SystemExit) as refused:
+        publish.main(command)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith(
+        f"error: cannot publish {run}: weights.h5 is empty (el-zoo train wrote it into the "
+        "run folder: copy it back from where the run was trained, ")
+    assert message.endswith(". Nothing was measured or written.")
+    assert "; training_curves.png is missing (el-zoo train draws it from training_log.csv " \
+           "when matplotlib is installed; draw it now: python -c '" in message
+    assert not (tmp_path / "models").exists()
+    # the command the message gives draws the curves from the run's log
+    remedy = message.split("draw it now: ")[1]
+    remedy = shlex.split(remedy[:remedy.index("')") + 1])  # the quoted code ends with ')
+    assert remedy[:2] == ["python", "-c"]
+    subprocess.run([sys.executable, *remedy[1:]], check=True, cwd=REPO)
+    assert (run / "training_curves.png").read_bytes().startswith(b"\x89PNG")
+    shutil.copyfile(published / "weights.h5", run / "weights.h5")
+    assert publish.missing_copied_files(run) == ""
+    # the copy and the check read one list: a file added to it is checked too
+    monkeypatch.setattr(publish, "COPIED", (*publish.COPIED, "notes.txt"))
+    assert publish.missing_copied_files(run).startswith("notes.txt is missing (")
 
 
 def test_publish_reads_a_published_folder_as_its_training_record(tmp_path):

@@ -24,7 +24,9 @@ so rerun ``--regenerate`` after adding seeds there.
 """
 
 import argparse
+import importlib.util
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -48,7 +50,8 @@ from training.run_folder import (CARD_FILE, CURVES_FILE, LOG_FILE, METRICS_FILE,
                                  WEIGHTS_FILE)
 
 REPO = Path(__file__).resolve().parent.parent
-# A published folder keeps these files of its run under their names in the run folder.
+# A published folder keeps these files of its run under their names in the run folder: the
+# one list of them, which publish() checks before measuring (missing_copied_files) and copies.
 COPIED = (WEIGHTS_FILE, LOG_FILE, CURVES_FILE)
 # Each evaluation image's top-1 class index, in el_zoo.data.split_files' order (NumPy .npy,
 # an integer array, no pickle).
@@ -221,16 +224,59 @@ def check_default_elastic_link(training):
             "or register a model whose defaults these are.")
 
 
-def publish(args):
-    # Publishing writes into models/: without ignoring it, the second model published from
-    # one clean tree (a pair) would record its code as "+dirty".
-    started, commit = time.time(), git_commit(ignore=("models",))
+def copied_file_remedy(run_dir, file_name):
+    """How to bring back ``file_name`` of ``COPIED``, missing or empty in ``run_dir``."""
+    if file_name == CURVES_FILE:
+        log = Path(run_dir) / LOG_FILE
+        if log.is_file() and log.stat().st_size:
+            code = (f"from training.logs import plot_curves; plot_curves("
+                    f"{json.dumps(str(log))}, {json.dumps(str(Path(run_dir) / CURVES_FILE))})")
+            first = "" if importlib.util.find_spec("matplotlib") else \
+                "pip install 'el_zoo[plot]' (matplotlib), then "
+            return (f"el-zoo train draws it from {LOG_FILE} when matplotlib is installed; "
+                    f"draw it now: {first}python -c {shlex.quote(code)}")
+        return f"it is drawn from {LOG_FILE} (training.logs.plot_curves): bring that back first"
+    return ("el-zoo train wrote it into the run folder: copy it back from where the run was "
+            "trained, or from the published folder it came from")
+
+
+def missing_copied_files(run_dir):
+    """Each file of ``COPIED`` that ``run_dir`` lacks or holds empty, with how to bring it
+    back, as one line; "" when all are there."""
+    problems = []
+    for file_name in COPIED:
+        path = Path(run_dir) / file_name
+        if not path.is_file() or path.stat().st_size == 0:
+            state = "is empty" if path.is_file() else "is missing"
+            problems.append(f"{file_name} {state} ({copied_file_remedy(run_dir, file_name)})")
+    return "; ".join(problems)
+
+
+def publishable(args):
+    """(run folder, training record, tag) of ``args.run_dir`` once it is known to publish: a
+    finished run (or a published folder) evaluated on the whole split, with its model's
+    Elastic-Link defaults and every file ``COPIED`` there, checked before a model is built
+    or measured (minutes); else a ValueError saying what to do."""
     run_dir = Path(args.run_dir)
     training, tag = training_record(run_dir, args.tag)
     if training.get("eval_images"):
         raise ValueError(f"{run_dir} was evaluated on a subset ({training['eval_images']} "
                          "images): publish only runs evaluated on the whole split.")
     check_default_elastic_link(training)
+    missing = missing_copied_files(run_dir)
+    if missing:
+        raise ValueError(f"cannot publish {run_dir}: {missing}. Nothing was measured or "
+                         "written.")
+    return run_dir, training, tag
+
+
+def publish(args, checked=None):
+    """Publishes run ``args.run_dir`` (``checked``: what ``publishable`` returned for it,
+    else it is checked here)."""
+    # Publishing writes into models/: without ignoring it, the second model published from
+    # one clean tree (a pair) would record its code as "+dirty".
+    started, commit = time.time(), git_commit(ignore=("models",))
+    run_dir, training, tag = checked or publishable(args)
     name = join_name(training["model"], tag)
     flatbuffer, predictions, measured = measure(run_dir, training, args)
     check_reproduces(measured["evaluation"], training["top1"], "the run's")
@@ -321,7 +367,11 @@ def main(argv=None):
             return record_predictions(args)
         except (ValueError, OSError) as error:  # nothing was written: say why, no traceback
             raise SystemExit(f"error: {error}") from None
-    publish(args)
+    try:
+        checked = publishable(args)
+    except (ValueError, OSError) as error:  # nothing was built, measured or written
+        raise SystemExit(f"error: {error}") from None
+    publish(args, checked)
 
 
 if __name__ == "__main__":
