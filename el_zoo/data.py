@@ -281,10 +281,13 @@ def class_images(folder):
     return sorted(path for path in files if path.is_file())
 
 
-# PIL modes of grayscale images with 16-bit samples: "I;16*" for 16-bit PNG and TIFF files,
-# "I" for 16-bit PGM/PPM ones. PIL's convert("RGB") clips their samples at 255 instead of
-# scaling them, which turns almost every pixel white.
+# PIL modes of grayscale images with integer samples wider than 8 bits, read as 16-bit
+# (``sixteen_bit_to_8_bit``): "I;16*" for 16-bit PNG and TIFF files; "I" (32-bit signed) for
+# 16-bit PGM/PPM ones, and for 32-bit or signed integer TIFFs, whose samples may lie outside
+# 16 bits. PIL's convert("RGB") clips their samples at 255 instead of scaling them, which
+# turns almost every pixel white.
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+SIXTEEN_BIT_MAX = 65535  # 257 * 255
 
 
 # PIL's mode of grayscale images with 32-bit float samples (a float TIFF, as scientific
@@ -293,18 +296,32 @@ FLOAT_MODE = "F"
 
 
 class ImageRangeError(ValueError):
-    """A float image whose values are neither in [0, 1] nor in [0, 255]."""
+    """A float image whose values are neither in [0, 1] nor in [0, 255], or an integer image
+    whose samples are not 16-bit ones (outside [0, 65535])."""
 
 
 def to_8_bit(image):
-    """A PIL image with 8-bit samples: 16-bit grayscale is scaled (65535 -> 255); float
-    grayscale in [0, 1] is scaled by 255, in [0, 255] taken as it is (``float_to_8_bit``)."""
+    """A PIL image with 8-bit samples: 16-bit grayscale is scaled (65535 -> 255,
+    ``sixteen_bit_to_8_bit``); float grayscale in [0, 1] is scaled by 255, in [0, 255] taken
+    as it is (``float_to_8_bit``)."""
     if image.mode == FLOAT_MODE:
         return Image.fromarray(float_to_8_bit(np.asarray(image, dtype=np.float64)), "L")
     if image.mode not in SIXTEEN_BIT_MODES:
         return image
-    samples = np.asarray(image, dtype=np.float64) / 257  # 257 * 255 == 65535
-    return Image.fromarray(np.clip(np.round(samples), 0, 255).astype(np.uint8), "L")
+    return Image.fromarray(sixteen_bit_to_8_bit(np.asarray(image, dtype=np.int64)), "L")
+
+
+def sixteen_bit_to_8_bit(samples):
+    """Integer samples in [0, 65535] as uint8 (65535 -> 255). Samples outside it (a 32-bit
+    or signed integer TIFF: counts, depths, labels) are an ImageRangeError: clipped, they
+    would feed the model other pixels without a word."""
+    low, high = (int(samples.min()), int(samples.max())) if samples.size else (0, 0)
+    if low < 0 or high > SIXTEEN_BIT_MAX:
+        raise ImageRangeError(
+            f"it is an integer image with samples from {low} to {high}, and integer images "
+            f"are read as 8 or 16 bits (0 to 255, 0 to {SIXTEEN_BIT_MAX}): rescale it to 8 or "
+            "16 bits and save it again")
+    return np.round(samples / (SIXTEEN_BIT_MAX / 255)).astype(np.uint8)
 
 
 def float_to_8_bit(samples):
@@ -334,8 +351,8 @@ def upright(image):
 
 # Part of every decoded split's cache name: raise it when read_image decodes differently,
 # so that no split decoded the old way is served from the cache (2: EXIF orientation; 3:
-# float images scaled, not clipped).
-READER_VERSION = 3
+# float images scaled, not clipped; 4: integer images beyond 16 bits refused, not clipped).
+READER_VERSION = 4
 
 
 def read_image(path, size=None):

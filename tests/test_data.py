@@ -330,6 +330,29 @@ def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path):
     assert image[0, :, 0].tolist() == [0, 100, 128, 255] and np.all(image[..., 2] == image[..., 0])
 
 
+def test_a_sixteen_bit_pgm_and_a_32_bit_tiff_of_16_bit_samples_are_scaled(tmp_path):
+    # PIL opens both as mode "I" (32-bit signed samples)
+    levels = np.array([[0, 257 * 100, 32896, 65535]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "deep.pgm")
+    Image.fromarray(levels.astype(np.int32), "I").save(tmp_path / "deep.tif")
+    for name in ("deep.pgm", "deep.tif"):
+        assert Image.open(tmp_path / name).mode == "I"
+        assert data.read_image(tmp_path / name)[0, :, 1].tolist() == [0, 100, 128, 255]
+
+
+@pytest.mark.parametrize("values, found", [([0, 70000], "from 0 to 70000"),
+                                           ([-5, 300], "from -5 to 300")])
+def test_an_integer_image_beyond_16_bits_is_refused_naming_it(tmp_path, values, found):
+    # a 32-bit (or signed) integer TIFF was read as 16-bit and clipped: 70000 as 255 and
+    # -5 as 0, other pixels without a word
+    Image.fromarray(np.array([values], np.int32), "I").save(tmp_path / "counts.tif")
+    with pytest.raises(ValueError, match=rf"^cannot read image .*counts.tif: it is an integer "
+                                         rf"image with samples {found}, and integer images are "
+                                         r"read as 8 or 16 bits \(0 to 255, 0 to 65535\): "
+                                         r"rescale it to 8 or 16 bits and save it again$"):
+        data.read_image(tmp_path / "counts.tif")
+
+
 def test_a_float_tiff_is_scaled_not_clipped(tmp_path):
     # a 32-bit float TIFF of values in [0, 1] (mode "F") was clipped by PIL's
     # convert("RGB") to 0 and 1: read black everywhere images are decoded
