@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -153,17 +154,37 @@ def test_recipe_study_arms_are_cifar10_with_earlier_stages():
     assert not kd["stages"][0]["binary_activations"] and kd["stages"][0]["label_smoothing"]
     with pytest.raises(ValueError, match="has no stage 'stage1'; its stages are float, main"):
         recipes.get_recipe("cifar10_kd", stage_epochs={"stage1": 2})
-    with pytest.raises(ValueError, match="--stage-epochs float must be a positive integer"):
+    with pytest.raises(ValueError, match="--stage-epochs float must be a whole number above 0"):
         recipes.get_recipe("cifar10_kd", stage_epochs={"float": 0})
 
 
-@pytest.mark.parametrize("pair", ["float", "float=", "float=two", "=4"])
+@pytest.mark.parametrize("epochs, got", [
+    (True, "True"), (4.0, "4.0 (a float: give the int 4)"), (2.5, "2.5"), (-3, "-3"),
+    ("4", "'4'"), (math.inf, "inf")])
+def test_stage_epochs_are_whole_numbers_above_0(epochs, got):
+    # isinstance(epochs, int) took True (one epoch, recorded as true), and said of 4.0 (a
+    # JSON number) only "must be a positive integer; got 4.0"
+    with pytest.raises(ValueError, match=f"^--stage-epochs float must be a whole number above "
+                                         f"0; got {re.escape(got)}[.]$"):
+        recipes.get_recipe("cifar10_kd", stage_epochs={"float": epochs})
+    recipe = recipes.get_recipe("cifar10_kd", stage_epochs={"float": np.int64(3)})
+    assert recipe["stages"][0]["epochs"] == 3  # a count taken from an array, as for --epochs
+    with pytest.raises(ValueError, match=r"^--epochs must be a whole number above 0; got 4[.]0 "
+                                         r"\(a float: give the int 4\)[.]$"):
+        recipes.get_recipe("cifar10_kd", epochs=4.0)
+    with pytest.raises(ValueError, match=r"^stage_epochs must be a dict \{stage name: epochs\}"):
+        recipes.get_recipe("cifar10_kd", stage_epochs=["float=4"])
+
+
+@pytest.mark.parametrize("pair", ["float", "float=", "float=two", "=4", "float=4.0",
+                                  "float=\u00b2"])
 def test_stage_epochs_option_must_be_name_equals_count(pair):
     from training.train import stage_epochs
 
     assert stage_epochs(["float=4", "main=9"]) == {"float": 4, "main": 9}
     with pytest.raises(ValueError, match=f"--stage-epochs '{pair}' is not NAME=N"):
         stage_epochs([pair])
+    assert stage_epochs(["main=15"]) == {"main": 15}
 
 
 def test_a_stage_init_must_be_known(monkeypatch):

@@ -45,6 +45,7 @@ Recipes:
 """
 
 import copy
+from collections.abc import Mapping
 
 from el_zoo.arguments import is_positive
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -147,14 +148,15 @@ def _check_stages(name, stages):
 
 
 def _set_stage_epochs(recipe, stage_epochs):
+    if not isinstance(stage_epochs, Mapping):
+        raise ValueError(f"stage_epochs must be a dict {{stage name: epochs}}, e.g. "
+                         f"{{'main': 15}}; got {stage_epochs!r}.")
     names = [stage["name"] for stage in recipe["stages"]]
     for stage_name, epochs in stage_epochs.items():
         if stage_name not in names:
             raise ValueError(f"--stage-epochs {stage_name}: recipe {recipe['name']} has no "
                              f"stage {stage_name!r}; its stages are {', '.join(names)}.")
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"--stage-epochs {stage_name} must be a positive integer; "
-                             f"got {epochs}.")
+        _check_positive(f"--stage-epochs {stage_name}", epochs, whole=True)
         recipe["stages"][names.index(stage_name)]["epochs"] = epochs
 
 
@@ -163,13 +165,23 @@ WHOLE_OVERRIDES = ("epochs", "batch_size", "image_size")
 
 
 def _check_override(key, value):
-    """A positive, finite override, a whole number for ``WHOLE_OVERRIDES``: what el-zoo's
+    """A positive, finite override, a whole number for ``WHOLE_OVERRIDES``."""
+    _check_positive(f"--{key.replace('_', '-')}", value, whole=key in WHOLE_OVERRIDES)
+
+
+def _check_positive(option, value, *, whole):
+    """``value`` of ``option`` is a positive, finite number, a whole one with ``whole``
+    (``el_zoo.arguments.is_positive``: numpy's numbers too, never a bool): what el-zoo's
     ``positive_int`` / ``positive_float`` accept on the command line (``training.command``),
-    for callers from Python."""
-    whole = key in WHOLE_OVERRIDES
-    if not is_positive(value, whole=whole):
-        what = "a whole number" if whole else "a number"
-        raise ValueError(f"--{key.replace('_', '-')} must be {what} above 0; got {value!r}.")
+    for callers from Python; else a ValueError naming ``option``. A float of whole value
+    (``4.0``, as a JSON file may give it) is no whole number, as ``--epochs 4.0`` is none: the
+    error names the int to give, and nothing records a float as an epoch count."""
+    if is_positive(value, whole=whole):
+        return
+    what = "a whole number" if whole else "a number"
+    hint = f" (a float: give the int {int(value)})" if \
+        whole and is_positive(value) and float(value).is_integer() else ""
+    raise ValueError(f"{option} must be {what} above 0; got {value!r}{hint}.")
 
 
 def _stored_size(recipe, image_size):
@@ -183,7 +195,8 @@ def get_recipe(name, stage_epochs=None, **overrides):
     """A deep copy of recipe ``name`` with overrides applied (None means keep).
 
     ``epochs`` and ``lr`` apply to every stage; ``stage_epochs`` ({stage name: epochs}) then
-    sets single stages.
+    sets single stages. Epochs, batch size and image size are whole numbers above 0 (ints,
+    numpy's too): a bool or a float, even ``4.0``, is refused, as on the command line.
     """
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}.")

@@ -97,9 +97,9 @@ def stage_epochs(pairs):
     epochs = {}
     for pair in pairs:
         name, separator, value = pair.partition("=")
-        if not separator or not name or not value.isdigit():
-            raise ValueError(f"--stage-epochs {pair!r} is not NAME=N (e.g. --stage-epochs "
-                             "float=4).")
+        if not separator or not name or not value.isdecimal():  # isdigit takes "²"
+            raise ValueError(f"--stage-epochs {pair!r} is not NAME=N, N a whole number of "
+                             "epochs (e.g. --stage-epochs float=4).")
         epochs[name] = int(value)
     return epochs
 
