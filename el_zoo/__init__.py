@@ -8,7 +8,9 @@ a clear ImportError instead of failing deep inside Larq.
 
 TensorFlow itself loads when a model is first built or a part of the API below that needs it
 is first used (``el_zoo.ElasticLink``, ``el_zoo.convert``, ...), not on ``import el_zoo``, so
-that ``el-zoo --help`` answers at once. ``import el_zoo`` imports the
+that ``el-zoo --help`` answers at once. Once TensorFlow has loaded, whoever imported it,
+el_zoo's Keras layers are registered, so that Keras' own ``tf.keras.models.load_model``
+reads a model saved whole (``el_zoo/_tensorflow.py``). ``import el_zoo`` imports the
 model families (``el_zoo.nets``, which register their models and import no TensorFlow),
 so the registry lists every model whichever el_zoo module is imported first.
 """
@@ -97,3 +99,7 @@ def __dir__():
 # The families register their models (no TensorFlow: their layers load when a model is built).
 # Imported last, once the package is complete, so a family may use any el_zoo module.
 from el_zoo import nets  # noqa: E402, F401
+
+# Keras' own tf.keras.models.load_model reads a saved el_zoo model: el_zoo's layers register
+# as soon as TensorFlow has loaded (now, if it has already).
+_tensorflow.register_custom_objects_on_keras_import()

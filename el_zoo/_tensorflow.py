@@ -1,4 +1,5 @@
-"""How el_zoo gets TensorFlow imported: with Keras 2 selected, and without its start-up noise.
+"""How el_zoo gets TensorFlow imported: with Keras 2 selected, without its start-up noise,
+and with el_zoo's Keras layers registered as soon as it has loaded.
 
 This module must not import TensorFlow: ``import el_zoo`` runs it so that commands which
 need no model (``el-zoo --help``, ``el-zoo list --pretrained``) start in a fraction of a
@@ -6,11 +7,13 @@ second, and TensorFlow loads only when something needs it.
 """
 
 import contextlib
+import importlib
 import importlib.util
 import os
 import re
 import sys
 import threading
+import warnings
 
 # The values TensorFlow itself accepts as "use Keras 2 (tf_keras) for tf.keras".
 LEGACY_KERAS_VALUES = ("true", "True", "1")
@@ -160,3 +163,113 @@ def quiet_tensorflow_import():
         return
     if not any(isinstance(finder, _QuietTensorFlowImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+
+
+# el_zoo's modules that register Keras custom objects (its layers, a quantizer) when they are
+# imported, by name: importing them is registering them. Named, not imported: they are of
+# higher layers than this module and import TensorFlow (tests/test_keras_env.py checks that
+# the list names every module that registers one).
+CUSTOM_OBJECT_MODULES = ("el_zoo.layers", "el_zoo.binarization", "el_zoo.fold")
+
+# The modules whose import brings in TensorFlow and Keras 2 (``import tensorflow`` itself
+# imports ``tf_keras``, from the middle of its own ``__init__``) or el_zoo's custom objects.
+# Whichever of them a process imports first, the others load inside its import or after it,
+# so when its import is over none of them is half imported: the moment registering
+# (importing CUSTOM_OBJECT_MODULES) can neither fail on a half-imported module nor import
+# one of them again from inside itself.
+KERAS_ENTRIES = ("tensorflow", "tf_keras", "larq", "el_zoo._keras", *CUSTOM_OBJECT_MODULES)
+
+FALLBACK = "el_zoo.keras.models.load_model"
+
+
+def register_custom_objects():
+    """Imports CUSTOM_OBJECT_MODULES, so that Keras' own ``tf.keras.models.load_model``
+    knows el_zoo's layers (and Larq's). Never raises (but KeyboardInterrupt and the like):
+    if that fails, one warning naming FALLBACK, which raises the reason where it matters
+    (an import that failed here fails there too)."""
+    try:
+        # el_zoo._keras first, as el_zoo's API imports it: el_zoo.keras is then tf.keras
+        # itself (TensorFlow's lazy loader), as when the API comes first, not the copy of
+        # Keras' API that Larq's import makes of it (a module named tensorflow.keras)
+        for name in ("el_zoo._keras", *CUSTOM_OBJECT_MODULES):
+            importlib.import_module(name)
+    except Exception as error:  # any: the import that runs this one stands
+        reason = (str(error).strip().splitlines() or [""])[0]
+        with contextlib.suppress(Warning):  # `-W error`: the import stands all the same
+            warnings.warn(
+                f"el_zoo could not register its Keras layers ({type(error).__name__}: "
+                f"{reason}), so tf.keras.models.load_model does not know them: load a saved "
+                f"el_zoo model with {FALLBACK}", RuntimeWarning, stacklevel=3)
+
+
+class _RegisteringLoader:
+    """Runs the real loader of a module of KERAS_ENTRIES; if it is the first of them to be
+    imported (``finder`` is still waiting), ``register_custom_objects`` once it has run. The
+    module's loader is the real one afterwards."""
+
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader
+        # The first of them, if the finder still waits: then it goes now, so that the imports
+        # inside this one, and registering's, pass it by.
+        try:
+            sys.meta_path.remove(self.finder)
+        except ValueError:  # not the first: another one's import registers, or has
+            self.loader.exec_module(module)
+            return
+        try:
+            self.loader.exec_module(module)
+        except BaseException:  # the import failed (its error stands): wait for the next
+            sys.meta_path.insert(0, self.finder)
+            raise
+        register_custom_objects()
+
+
+class _RegisterOnKerasImport:
+    """A sys.meta_path finder for the first import of any of KERAS_ENTRIES, wherever it
+    happens (``import tensorflow`` in the user's code, Larq, el_zoo's modules): the other
+    finders find the module as usual, and its import runs through ``_RegisteringLoader``,
+    which removes this finder when the import starts (not here: a library that only asks
+    whether TensorFlow is installed, ``importlib.util.find_spec("tensorflow")``, imports
+    nothing)."""
+
+    def __init__(self):
+        self._finding = threading.local()  # the name this thread is finding, if any
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in KERAS_ENTRIES or getattr(self._finding, "name", None) == name:
+            return None
+        self._finding.name = name  # the other finders find it: not this one again
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding.name = None
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RegisteringLoader(spec.loader, self)
+        return spec
+
+
+def _importing(module):
+    """Whether ``module``'s import is still under way (Python marks its spec so)."""
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
+def register_custom_objects_on_keras_import():
+    """Registers el_zoo's Keras layers once TensorFlow has loaded: after its coming import
+    (or the first of KERAS_ENTRIES), or now if it has loaded already (then Keras 2 has too:
+    ``select_keras_2`` saw to that, and the registering imports cost a fraction of a
+    second). ``import el_zoo`` calls it, last, so that Keras' own
+    ``tf.keras.models.load_model`` reads a saved el_zoo model."""
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is None:
+        if not any(isinstance(finder, _RegisterOnKerasImport) for finder in sys.meta_path):
+            sys.meta_path.insert(0, _RegisterOnKerasImport())
+    elif not _importing(tensorflow):
+        register_custom_objects()
+    # else el_zoo is imported from inside TensorFlow's own import (a plug-in's?): too early
+    # to register, too late to wait for it. Nothing is registered; the fallback works.

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -134,3 +135,99 @@ def test_autograph_leaves_keras_2_as_written_and_converts_the_zoos_layers():
     assert conversion.is_allowlisted(keras.Model.train_step)
     assert conversion.is_allowlisted(keras.optimizers.Adam.apply_gradients)
     assert not conversion.is_allowlisted(ElasticLink.call)
+
+
+# ------------------------------------------- Keras' own load_model after `import el_zoo`
+# A fresh process loads these, as a user's later program does (np.save'd: its input, and the
+# outputs of the model that was saved).
+SAVED_FORMS = ("model.keras", "model.h5", "savedmodel")
+LOADS = (
+    "import numpy as np\n"
+    "import el_zoo\n"
+    "import tensorflow as tf\n"
+    "x = np.load({folder!r} + '/x.npy')\n"
+    "expected = np.load({folder!r} + '/outputs.npy')\n"
+    "for form in {forms!r}:\n"
+    "    model = tf.keras.models.load_model({folder!r} + '/' + form)\n"
+    "    print(form, np.array_equal(model(x, training=False).numpy(), expected))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def saved_toy_model(tmp_path_factory):
+    """A toy model (tests/toy.py: Standardize, Larq's binary convs, two ElasticLinks) saved
+    whole in each of SAVED_FORMS, with an input and its outputs; returns the folder."""
+    import numpy as np
+
+    import el_zoo
+    from tests.toy import registered
+
+    folder = tmp_path_factory.mktemp("saved_whole")
+    with registered():
+        model = el_zoo.load("toy_net_el", input_shape=(8, 8, 3), stem="cifar", classes=3)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    np.save(folder / "x.npy", x)
+    np.save(folder / "outputs.npy", model(x, training=False).numpy())
+    with warnings.catch_warnings():  # Keras calls .h5 legacy; users save it all the same
+        warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
+        for form in SAVED_FORMS:
+            model.save(folder / form)
+    return str(folder)
+
+
+def test_keras_own_load_model_reads_an_el_zoo_model_saved_whole(saved_toy_model):
+    # was `TypeError: 'str' object is not callable` (.keras), `Unknown layer: 'Standardize'`
+    # (.h5), and a SavedModel revived without el_zoo's layers, whose outputs differed:
+    # `import el_zoo` imports no TensorFlow, so its layers were not registered yet
+    result = run_python(LOADS.format(folder=saved_toy_model, forms=SAVED_FORMS))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == [f"{form} True" for form in SAVED_FORMS]
+    assert "could not register" not in result.stderr
+
+
+@pytest.mark.parametrize("first", [
+    "import tf_keras",  # Keras 2 by its own name
+    "import larq",  # imports tf.keras inside its own import
+    "import el_zoo.fold",  # imports el_zoo.layers, then larq, inside its own import
+    "el_zoo.keras",  # el_zoo's API: el_zoo._keras, then the layers
+    "import importlib.util\nimportlib.util.find_spec('tensorflow')",  # asks, imports nothing
+    "import os\nos.environ['TF_USE_LEGACY_KERAS'] = '1'\nimport tensorflow\nimport el_zoo",
+])
+def test_keras_own_load_model_works_whatever_loads_tensorflow_first(first, saved_toy_model):
+    # registering waits for the first import of TensorFlow, Keras, Larq or el_zoo's layers
+    # to finish, so none of them is imported again from inside itself or found half imported
+    code = f"import el_zoo\n{first}\n" + LOADS.format(folder=saved_toy_model,
+                                                      forms=SAVED_FORMS[:1])
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["model.keras True"]
+    assert "could not register" not in result.stderr
+
+
+def test_a_failure_to_register_the_layers_leaves_the_import_of_tensorflow_standing():
+    result = run_python(
+        "import sys, el_zoo\n"
+        "sys.modules['larq'] = None  # Larq cannot be imported\n"
+        "import tensorflow as tf\n"
+        "print(int(tf.constant(2) * 3))\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["6"]
+    warned = [line for line in result.stderr.splitlines() if "could not register" in line]
+    assert len(warned) == 1 and warned[0].startswith("<string>:3: RuntimeWarning: el_zoo ")
+    assert "import of larq halted" in warned[0]
+    assert warned[0].endswith("load a saved el_zoo model with el_zoo.keras.models.load_model")
+
+
+def test_every_el_zoo_module_that_registers_a_keras_object_is_registered_on_import():
+    # a module registering a new layer must be imported by the hook, or
+    # tf.keras.models.load_model would not know that layer after `import el_zoo`
+    from el_zoo._tensorflow import CUSTOM_OBJECT_MODULES, KERAS_ENTRIES
+    from tests.conftest import REPO
+
+    registering = sorted(
+        ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for path in (REPO / "el_zoo").rglob("*.py")
+        if "register_keras_custom_object" in path.read_text()
+        or "register_keras_serializable" in path.read_text())
+    assert sorted(CUSTOM_OBJECT_MODULES) == registering
+    assert set(CUSTOM_OBJECT_MODULES) <= set(KERAS_ENTRIES)
