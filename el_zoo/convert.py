@@ -23,7 +23,7 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.layers import Standardize
+from el_zoo.layers import Standardize, check_pixels_reach_standardize
 from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
 from el_zoo.registry import TFLITE_SUFFIX, split_name
 
@@ -158,6 +158,7 @@ def convert(
         check_writable(output_path, suffix=TFLITE_SUFFIX)
     model = _as_model(model_or_name, input_size)
     check_convertible(model)
+    check_pixels_reach_standardize(model, "convert")
     verify_images = _checked_verify_images(model, verify_images)
     _check_verifiable(model, verify_images)
     for io_type in (inference_input_type, inference_output_type):

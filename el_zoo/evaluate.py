@@ -13,6 +13,7 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.arguments import is_number
 from el_zoo.builder import load
+from el_zoo.layers import check_pixels_reach_standardize
 from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
                                  published_name_of, published_weights_of,
                                  recorded_class_names)
@@ -95,6 +96,7 @@ def _load(name_or_model, use, class_names):
         return load(name_or_model), preprocessing_of(name_or_model)
     _check_classifier(name_or_model, use)
     _check_square(name_or_model, use)
+    check_pixels_reach_standardize(name_or_model, use)
     return name_or_model, _model_preprocessing(name_or_model, named=class_names is not None)
 
 

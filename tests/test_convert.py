@@ -290,3 +290,17 @@ def test_a_published_models_file_is_said_to_take_pixels_in_0_to_255_in_class_ord
         "decoded, not scaled to [0, 1] nor standardised (the model standardises them itself)",
         "output: float32 [1, 10]: probabilities of airplane, automobile, bird, cat, deer, dog, "
         "frog, horse, ship, truck, in this order"]
+
+
+def test_convert_refuses_a_head_that_rescales_pixels_before_the_backbone(monkeypatch):
+    # the file took [0, 255] pixels, as io_description said, into a backbone that saw them
+    # as [0, 1] (Keras' Rescaling(1/255) before the base model), and converted without a word
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *a, **k: pytest.fail("converted"))
+    inputs = tf.keras.Input((32, 32, 3))
+    features = backbone()(tf.keras.layers.Rescaling(1 / 255)(inputs), training=False)
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, activation="softmax")(features))
+    with pytest.raises(ValueError, match=r"convert: model.* rescales its input pixels before "
+                                         r"el_zoo's model 'resnet18_el', in layer\(s\) "
+                                         r"'rescaling.*': pixels 0 and 255 reach it as 0 and 1"):
+        convert(model, verify_images=0)
