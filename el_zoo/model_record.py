@@ -15,7 +15,9 @@ which Keras saves with the model: a model reloaded from a ``.keras``/``.h5`` fil
 from its layers (``keras.Model(model.inputs, model.outputs)``), still knows its tag, its
 classes and its configuration. That copy names the model's outputs and their shapes
 (``"outputs"``) and holds only for a model with those outputs: a new head on the layers of a
-published model (``keras.Model(model.input, Dense(5)(...))``) is another model. A model
+published model (``keras.Model(model.input, Dense(5)(...))``, keras.applications' idiom) is
+another model, of which only ``published_weights`` holds (its layers hold those weights, to
+be fed images decoded and cropped as theirs were). A model
 that calls an el_zoo model as a layer (a backbone under a new head) records nothing of it
 itself: the backbone keeps its own record, in its own input layer.
 """
@@ -96,14 +98,16 @@ def copy_record(source, target):
 def _recorded(model):
     """{key of ``RECORDED``: value} of ``model``: its attributes, else, for a model loaded
     from a file or rebuilt from its layers, the copy its input layer carries for a model
-    with its outputs (``record``); {} for a model el_zoo recorded nothing on."""
+    with its outputs (``record``), of which a model with other outputs (a new head on those
+    layers) keeps only ``published_weights``; {} for a model el_zoo recorded nothing on."""
     attributes = {key: getattr(model, key) for key in RECORDED if hasattr(model, key)}
     if attributes:
         return attributes
     layer = _record_layer(model)
     copy = getattr(layer, LAYER_ATTRIBUTE, None) or {}
-    if copy.get("outputs") != _outputs(model):  # a new head on its layers: another model
-        return {}
+    if copy.get("outputs") != _outputs(model):  # a new head on its layers: another model,
+        # whose layers still hold the published weights they were loaded with
+        return {key: copy[key] for key in ("published_weights",) if key in copy}
     values = {key: copy[key] for key in RECORDED if key in copy}
     if values.get("class_names") is not None:
         values["class_names"] = tuple(values["class_names"])

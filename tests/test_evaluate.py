@@ -667,3 +667,22 @@ def test_layers_that_keep_pixels_as_they_are_may_come_before_the_backbone(image_
             keras.Sequential([head_on_backbone().layers[1], keras.layers.Dense(2)])]
     for model in kept:
         assert len(el_zoo.predict(model, image_paths[:1])[0]) == 2
+
+
+@pytest.mark.parametrize("include_top", [True, False])
+def test_a_new_head_on_the_layers_of_a_published_backbone_keeps_its_decode_size_and_crop(
+        include_top, tmp_path):
+    # keras.applications' idiom, keras.Model(base.input, Dense(n)(base.output)): its images
+    # were squashed to 128, where the same head called on the backbone as a layer got them
+    # decoded at 146 and centre-cropped to 128 (a copy of the published head scored 82.5 %
+    # instead of 85.0 % on evaluate's limit=400 validation images)
+    published = el_zoo.load("resnet18_el.imagenette", include_top=include_top, pooling="avg")
+    features = published.get_layer("avg_pool").output
+    extended = el_zoo.keras.Model(published.input, el_zoo.keras.layers.Dense(3)(features))
+    expected = {"dataset": None, "split": None, "resize": 146, "crop": 128, "class_names": None}
+    again = saved_and_reloaded(extended, "keras", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor a warning about the published model's names
+        assert evaluate_module._model_preprocessing(extended) == expected
+        assert evaluate_module._model_preprocessing(again) == expected
+    assert built_config(extended) is None and class_names_of(extended) is None
