@@ -28,6 +28,7 @@ import inspect
 import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -512,16 +513,28 @@ def _open_weights(path):
     """``path`` opened with h5py for reading; a clear error for a file that is not HDF5,
     is cut short (an interrupted copy or download) or is damaged."""
     if not h5py.is_hdf5(path):
-        raise WeightsFileError(
-            f"{path} is not an HDF5 weights file; el_zoo loads files written by "
-            "el_zoo.save_weights(model, 'weights.h5') or "
-            "model.save_weights('weights.h5')."
-        )
+        raise WeightsFileError(_not_hdf5_message(path))
     try:
         with h5py.File(path, "r") as f:
             yield f
     except OSError as error:
         raise _incomplete(path, error) from None
+
+
+def _not_hdf5_message(path):
+    """Why el_zoo cannot read weights from ``path``, a file that is not HDF5, and what to do
+    with it: a model saved whole in Keras' own format (a fine-tuned model's ``tuned.keras``,
+    a zip archive) loads with Keras' ``load_model``, not as weights."""
+    if zipfile.is_zipfile(path):
+        return (
+            f"{path} is a model saved whole in Keras' format (model.save('tuned.keras')), not "
+            f"a weights file: load it with tf.keras.models.load_model({os.fspath(path)!r}) "
+            "(after import el_zoo) and give that model to el_zoo's functions (el_zoo.predict, "
+            "evaluate, convert); el_zoo.load takes weights from .h5 files written by "
+            "el_zoo.save_weights(model, 'weights.h5') or model.save('model.h5')."
+        )
+    return (f"{path} is not an HDF5 weights file; el_zoo loads files written by "
+            "el_zoo.save_weights(model, 'weights.h5') or model.save_weights('weights.h5').")
 
 
 def _stored_datasets(f, path):

@@ -6,6 +6,7 @@ names are tested together."""
 import functools
 import http.server
 import json
+import re
 import shutil
 import threading
 import types
@@ -469,3 +470,21 @@ def test_the_tag_of_a_name_is_a_tag_beside_a_file_of_its_name(tmp_path, monkeypa
     assert el_zoo.load("resnet18_el.cifar10").published_name == "resnet18_el.cifar10"
     with pytest.raises(builder.WeightsFileError, match="cifar10 is not an HDF5 weights file"):
         el_zoo.load("resnet18_el", weights="cifar10")
+
+
+def test_a_model_saved_whole_in_keras_format_given_as_weights_says_to_load_it_with_keras(
+        tmp_path):
+    # a fine-tuned model's tuned.keras given as el_zoo.load(..., weights=) was "not an HDF5
+    # weights file; el_zoo loads files written by el_zoo.save_weights ...", which said
+    # nothing of what loads it
+    backbone = el_zoo.load("resnet18_el", **{**SMALL, "classes": None}, include_top=False,
+                           pooling="avg")
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    tuned = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(2)(backbone(inputs)))
+    tuned.save(tmp_path / "tuned.keras")
+    path = str(tmp_path / "tuned.keras")
+    with pytest.raises(builder.WeightsFileError,
+                       match=rf"tuned.keras is a model saved whole in Keras' format .*not a "
+                             rf"weights file: load it with tf.keras.models.load_model\("
+                             rf"'{re.escape(path)}'\) \(after import el_zoo\)"):
+        el_zoo.load("resnet18_el", weights=path, include_top=False)
