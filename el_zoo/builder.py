@@ -380,7 +380,7 @@ def _merge_config(arch, source, trained, requested, include_top, *, from_file=Fa
                 "asked for; pass include_top=False to use the backbone with a new head."
             )
         elif key == "input_shape" and include_top and value is not None \
-                and tuple(config[key]) != tuple(value):
+                and _is_rgb(config[key]) and tuple(config[key]) != tuple(value):
             raise ValueError(_input_size_message(source, value, config[key]))
     if has_elastic_link(arch):
         options = _check_elastic_link(arch, source, trained.elastic_link,
@@ -388,6 +388,13 @@ def _merge_config(arch, source, trained, requested, include_top, *, from_file=Fa
         if from_file:
             config["elastic_link"] = options
     return config
+
+
+def _is_rgb(input_shape):
+    """Whether ``input_shape`` is (height, width, 3): only then is another size than the
+    weights' one; the builder refuses any other shape as not RGB (a grayscale (32, 32, 1)
+    or channels-first (3, 32, 32) shape was called an image size the model never saw)."""
+    return len(input_shape) == 3 and input_shape[-1] == 3
 
 
 def _input_size_message(source, trained_shape, requested_shape):

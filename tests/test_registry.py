@@ -641,6 +641,28 @@ def test_a_tags_classifier_refuses_an_input_tensor_of_another_size(tmp_path, mon
     assert model.output_shape == (None, 10)
 
 
+@pytest.mark.parametrize("shape, hint", [
+    ((32, 32, 1), r".*repeat a grayscale channel, np.repeat\(images, 3, axis=-1\), or drop an "
+                  r"alpha channel"),
+    ((32, 32, 4), r".*repeat a grayscale channel"),
+    ((3, 32, 32), r"channels last: input_shape=\(32, 32, 3\), not channels first as PyTorch "
+                  r"orders them"),
+])
+def test_a_shape_that_is_not_rgb_is_named_so_with_or_without_weights(shape, hint, tmp_path,
+                                                                     monkeypatch):
+    # with a tag's classifier, a grayscale (32, 32, 1) or channels-first (3, 32, 32) shape
+    # was "trained on 32x32 images; input_shape=(32, 32, 1) with its classifier ... would
+    # score images at a size it never saw", of a 32x32 shape
+    monkeypatch.setattr(pretrained, "MODELS_DIR", publish(tmp_path, weights_file(tmp_path)))
+    refused = rf"resnet18_el: input_shape must be \(height, width, 3\) RGB; got " \
+              rf"{re.escape(str(shape))} \({hint}"
+    for kwargs in ({"include_top": True}, {"include_top": False, "pooling": "avg"}):
+        with pytest.raises(ValueError, match=refused):
+            el_zoo.load("resnet18_el.toy", input_shape=shape, **kwargs)
+    with pytest.raises(ValueError, match=refused):
+        el_zoo.load("resnet18_el", **{**SMALL, "input_shape": shape})
+
+
 @pytest.mark.parametrize("weights", [False, 123])
 def test_weights_of_another_type_than_a_tag_or_path_is_a_clear_error(weights):
     with pytest.raises(TypeError, match=f"weights must be None, a published tag .* got {weights}"):

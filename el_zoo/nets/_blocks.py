@@ -166,8 +166,17 @@ def check_stem(stem):
 
 def _check_input_shape(model_name, input_shape, min_size, stem):
     if len(input_shape) != 3 or input_shape[-1] != 3:
+        hint = ""
+        if len(input_shape) == 3 and input_shape[0] == 3:
+            hint = (f" (channels last: input_shape=({input_shape[1]}, {input_shape[2]}, 3), "
+                    "not channels first as PyTorch orders them)")
+        elif len(input_shape) == 3 and input_shape[-1] in (1, 4):
+            hint = (" (el_zoo's models take RGB images: repeat a grayscale channel, "
+                    "np.repeat(images, 3, axis=-1), or drop an alpha channel; el_zoo.predict "
+                    "and evaluate decode image files to RGB themselves)")
         raise ValueError(
-            f"{model_name}: input_shape must be (height, width, 3) RGB; got {input_shape}."
+            f"{model_name}: input_shape must be (height, width, 3) RGB; got "
+            f"{input_shape}{hint}."
         )
     for size in input_shape[:2]:
         if size is not None and size < min_size:
