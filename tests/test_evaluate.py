@@ -686,3 +686,14 @@ def test_a_new_head_on_the_layers_of_a_published_backbone_keeps_its_decode_size_
         assert evaluate_module._model_preprocessing(extended) == expected
         assert evaluate_module._model_preprocessing(again) == expected
     assert built_config(extended) is None and class_names_of(extended) is None
+
+
+def test_a_model_built_on_an_input_tensor_of_rescaled_pixels_is_refused(image_paths):
+    # keras.applications' input_tensor= idiom: el_zoo.load(TAG, input_tensor=Rescaling(1/255)
+    # (inputs)) was recorded, named and scored as the published model, on [0, 1] pixels
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    model = el_zoo.load(PUBLISHED, input_tensor=el_zoo.keras.layers.Rescaling(1 / 255)(inputs))
+    with pytest.raises(ValueError, match=r"predict: resnet26_el rescales its input pixels "
+                                         r"before el_zoo's layer 'standardize', in layer\(s\) "
+                                         r"'rescaling\w*': pixels 0 and 255 reach it as 0 and 1"):
+        el_zoo.predict(model, image_paths)
