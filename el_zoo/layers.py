@@ -586,12 +586,13 @@ def check_pixels_reach_standardize(model, use):
 
 def _check_pixels_fed(model, layer, fed, use):
     """``check_pixels_reach_standardize`` for the tensor ``fed`` of ``model`` that feeds
-    ``layer``; nothing to check when it is ``model``'s input itself."""
+    ``layer``; nothing to check when it is ``model``'s input itself (or ``model`` has
+    several inputs, which el_zoo's functions do not take)."""
     if isinstance(fed, (list, tuple)):
         if len(fed) != 1:
             return
         fed = fed[0]
-    if any(fed is tensor for tensor in model.inputs):
+    if len(model.inputs) != 1 or fed is model.inputs[0]:  # probed through one input
         return
     path = keras.Model(model.inputs, fed)
     shape = [side or 32 for side in model.input_shape[1:]]
@@ -599,13 +600,14 @@ def _check_pixels_fed(model, layer, fed, use):
     dark, bright = (np.asarray(out) for out in path(probe, training=False))
     if np.allclose(dark, 0, atol=0.5) and np.allclose(bright, 255, atol=0.5):
         return
-    between = [inner.name for inner in path.layers
-               if not isinstance(inner, keras.layers.InputLayer)]
+    between = ", ".join(repr(inner.name) for inner in path.layers
+                        if not isinstance(inner, keras.layers.InputLayer))
+    kind = "model" if isinstance(layer, keras.Model) else "layer"
     raise ValueError(
-        f"{use}: {model.name} rescales its input pixels before el_zoo's "
-        f"{'model' if isinstance(layer, keras.Model) else 'layer'} {layer.name!r}, in layer(s) {', '.join(map(repr, between))}: pixels 0 and 255 "
-        f"reach it as {dark.mean():.4g} and {bright.mean():.4g}. el_zoo's models take RGB "
-        "pixels in [0, 255] and standardise them themselves, so it computes features of "
+        f"{use}: {model.name} rescales its input pixels before el_zoo's {kind} "
+        f"{layer.name!r}, in layer(s) {between}: pixels 0 and 255 reach it as "
+        f"{dark.mean():.4g} and {bright.mean():.4g}. el_zoo's models take RGB pixels in "
+        "[0, 255] and standardise them themselves, so it computes features of "
         "images it was never trained on (pixels in [0, 1] look nearly uniform to it), and "
         f"{use} feeds {model.name} pixels in [0, 255]. Remove those layers (no "
         "Rescaling(1/255) nor preprocess_input before an el_zoo model) and train the head "
