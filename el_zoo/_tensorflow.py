@@ -132,6 +132,11 @@ class _QuietLoader:
     def __init__(self, loader):
         self.loader = loader
 
+    def __getattr__(self, name):
+        # the rest of the real loader's interface (get_filename, get_code, is_package, ...),
+        # which callers of importlib.util.find_spec (runpy, pkgutil) use without importing
+        return getattr(self.loader, name)
+
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
@@ -209,6 +214,9 @@ class _RegisteringLoader:
 
     def __init__(self, loader, finder):
         self.loader, self.finder = loader, finder
+
+    def __getattr__(self, name):  # the rest of the real loader's interface, as _QuietLoader
+        return getattr(self.loader, name)
 
     def create_module(self, spec):
         return self.loader.create_module(spec)

@@ -231,3 +231,18 @@ def test_every_el_zoo_module_that_registers_a_keras_object_is_registered_on_impo
         or "register_keras_serializable" in path.read_text())
     assert sorted(CUSTOM_OBJECT_MODULES) == registering
     assert set(CUSTOM_OBJECT_MODULES) <= set(KERAS_ENTRIES)
+
+
+def test_a_found_keras_module_keeps_its_loaders_interface_before_it_is_imported():
+    # importlib.util.find_spec("tensorflow") after `import el_zoo` (a library checking what
+    # is installed, runpy, pkgutil) gets el_zoo's wrapping loader: it must still answer as the
+    # real one (get_filename, is_package), without importing anything
+    result = run_python(
+        "import sys, importlib.util, el_zoo\n"
+        "for name in ('tensorflow', 'tf_keras', 'larq'):\n"
+        "    loader = importlib.util.find_spec(name).loader\n"
+        "    print(name, loader.is_package(name), loader.get_filename(name).endswith('.py'))\n"
+        "print('tensorflow' in sys.modules)\n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["tensorflow", "True", "True", "tf_keras", "True", "True",
+                                     "larq", "True", "True", "False"]
