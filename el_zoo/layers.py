@@ -564,9 +564,9 @@ def check_pixels_reach_standardize(model, use):
 
     el_zoo's models take RGB pixels in [0, 255] and standardise them themselves, so such a
     backbone computes features of images it was never trained on (pixels in [0, 1] look
-    nearly uniform to it: a head trained on them scored 16 % instead of 69 % on CIFAR-10,
-    docs/reliability.md), and ``use`` (``"predict"``, ``"evaluate"``, ``"convert"``), which
-    feeds ``model`` pixels in [0, 255], would report its answers without a word. Probed
+    nearly uniform to it; docs/reliability.md says what it cost), and ``use``
+    (``"predict"``, ``"evaluate"``, ``"convert"``), which feeds ``model`` pixels in
+    [0, 255], would report its answers without a word. Probed
     with two uniform images, of pixels 0 and 255, which the layers that keep pixels as they
     are (augmentation at inference, resizing, cropping) leave at 0 and 255."""
     # the calls of layers in model's graph (a layer keeps its calls in other models too)
