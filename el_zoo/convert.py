@@ -25,6 +25,7 @@ from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
 from el_zoo.layers import Standardize, check_pixels_reach_standardize
 from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
+from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
 
 
@@ -217,8 +218,8 @@ def io_description(flatbuffer, model, class_names=None):
     graph = model_.subgraphs[0]
     tensor_in, tensor_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
     if any(isinstance(layer, Standardize) for layer in model.submodules):
-        pixels = ("RGB pixels in [0, 255] as decoded, not scaled to [0, 1] nor standardised "
-                  "(the model standardises them itself)")
+        pixels = (f"RGB pixels in [0, 255] as decoded{_crop_text(model)}, not scaled to "
+                  "[0, 1] nor standardised (the model standardises them itself)")
     else:  # a model of one's own: it may take [0, 1], which convert's check cannot tell
         pixels = ("what the Keras model takes: it has no el_zoo Standardize layer, so el_zoo "
                   "cannot tell RGB pixels in [0, 255] (what convert checked it on) from [0, 1]")
@@ -234,6 +235,15 @@ def io_description(flatbuffer, model, class_names=None):
         outputs = f"{scores} of classes 0 to {model.output_shape[-1] - 1} (names not known)"
     return [f"input: {_tensor_text(tensor_in)} (batch, height, width, RGB): {pixels}",
             f"output: {_tensor_text(tensor_out)}: {outputs}"]
+
+
+def _crop_text(model):
+    """How images are cut to the input of ``model`` when the weights it holds were published
+    centre-cropped (``decode_sizes``; resnet18_el.imagenette's: " at 146x146, then
+    centre-cropped to 128x128"), else "". Why: squashed whole to the input size instead,
+    as the shape alone suggests, that model loses accuracy (docs/reliability.md)."""
+    resize, crop = decode_sizes(model)
+    return f" at {resize}x{resize}, then centre-cropped to {crop}x{crop}" if crop else ""
 
 
 def _tensor_text(tensor):

@@ -15,9 +15,8 @@ from el_zoo.arguments import is_number
 from el_zoo.builder import load
 from el_zoo.layers import check_pixels_reach_standardize
 from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
-                                 published_name_of, published_weights_of,
-                                 recorded_class_names)
-from el_zoo.pretrained import published_model
+                                 published_name_of, recorded_class_names)
+from el_zoo.pretrained import decode_sizes, published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
 DEFAULT_TOP = 5
@@ -39,15 +38,15 @@ def preprocessing_of(name):
 def _model_preprocessing(model, named=False):
     """The preprocessing of a model object: the published one when ``el_zoo.load`` gave it
     published weights and their head (it records their ``name.tag``, ``published_name_of``,
-    which a model saved whole and reloaded keeps), as far as the model still has the
-    published input size; else its own input size. Its class names are those
+    which a model saved whole and reloaded keeps); its decode size and crop are those of
+    the published weights it holds, a backbone's too, as far as it still has their input
+    size, else its own input size (``decode_sizes``). Its class names are those
     ``el_zoo.load`` recorded, while its classifier keeps the loaded weights
     (``_known_class_names``); ``named``: the caller names the classes itself."""
-    size = model.input_shape[1]
     published = published_name_of(model)
-    pre = preprocessing_of(published) if published else _backbone_preprocessing(model)
-    if (pre["crop"] or pre["resize"]) != size:  # None: a model that takes any size
-        pre.update(resize=size, crop=None)
+    pre = preprocessing_of(published) if published else \
+        dict.fromkeys(("dataset", "split", "class_names"))
+    pre["resize"], pre["crop"] = decode_sizes(model)
     pre["class_names"] = _known_class_names(model, warn=not named)
     if pre["class_names"] is None:  # a head trained since: the published data set's?
         pre.update(dataset=None, split=None)
@@ -68,24 +67,6 @@ def _known_class_names(model, warn=True):
             "now: el_zoo numbers them (and evaluate needs dataset= and split=) unless "
             "class_names= names them, in output order.", stacklevel=5)
     return list(names) if names is not None else None
-
-
-def _backbone_preprocessing(model):
-    """The published decode size and crop of the weights ``model`` was loaded with (from a
-    file ``el_zoo.save_weights`` wrote from a model with published weights), or of those
-    of a backbone it calls as a layer (``el_zoo.load`` records them,
-    ``published_weights_of``), without their data set and class names, which may be
-    another head's; all None without any. Why: otherwise a backbone from
-    resnet18_el.imagenette (decoded at 146, centre crop 128) under a new head, or that
-    model saved and reloaded, is fed images squashed to 128, which costs accuracy
-    (docs/reliability.md)."""
-    pre = dict.fromkeys(("dataset", "split", "resize", "crop", "class_names"))
-    for layer in [model, *model.layers]:
-        published = published_weights_of(layer)
-        if published:
-            weights = preprocessing_of(published)
-            return {**pre, "resize": weights["resize"], "crop": weights["crop"]}
-    return pre
 
 
 def _load(name_or_model, use, class_names):

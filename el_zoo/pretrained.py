@@ -21,6 +21,7 @@ from typing import Optional
 
 from el_zoo import hub
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.model_record import published_weights_of
 
 MANIFEST_NAME = "manifest.json"
 NOT_PUBLISHED = "{name!r} is not published; see el-zoo list --pretrained."
@@ -227,3 +228,29 @@ def published_with_content(path, models_dir=None):
         return None
     digest = hub.sha256_of(path)
     return next((record for record in candidates if record.weights.sha256 == digest), None)
+
+
+def decode_sizes(model):
+    """(resize, crop): how el_zoo prepares images for ``model`` (``predict``, ``evaluate``,
+    and what ``el-zoo convert`` says its file takes): decoded to ``resize`` pixels square,
+    then centre-cropped to ``crop`` (None: no crop). Those the published weights it holds
+    were published with (``published_weights_of`` the model, or a backbone it calls as a
+    layer), as long as it still takes their input size; else its own input size (None
+    for a model of any size). Why: ``resnet18_el.imagenette``'s images (146, centre crop
+    128) squashed to 128 cost it accuracy (docs/reliability.md).
+
+    Example:
+        ```python
+        decode_sizes(el_zoo.load("resnet18_el.imagenette"))  # (146, 128)
+        decode_sizes(el_zoo.load("resnet18_el.cifar10"))  # (32, None)
+        ```
+    """
+    size = model.input_shape[1]
+    for layer in [model, *model.layers]:
+        published = published_weights_of(layer)
+        if published:
+            pre = published_model(published).preprocessing
+            if (pre.crop or pre.resize) == size:
+                return pre.resize, pre.crop
+            break
+    return size, None

@@ -292,6 +292,27 @@ def test_a_published_models_file_is_said_to_take_pixels_in_0_to_255_in_class_ord
         "frog, horse, ship, truck, in this order"]
 
 
+def test_a_file_of_centre_cropped_weights_is_said_to_take_centre_crops():
+    """resnet18_el.imagenette's images are decoded at 146 and centre-cropped to 128: its
+    file, and that of a new head on its backbone, are said to take such crops. Before: "as
+    decoded", with the input shape [1, 128, 128, 3], so a phone app squashed whole images
+    to 128, which costs accuracy (docs/reliability.md)."""
+    published = el_zoo.pretrained.MODELS_DIR / "resnet18_el.imagenette" / "model.tflite"
+    crops = ("RGB pixels in [0, 255] as decoded at 146x146, then centre-cropped to 128x128, "
+             "not scaled to [0, 1]")
+    model = el_zoo.load("resnet18_el.imagenette")
+    assert crops in convert_module.io_description(published.read_bytes(), model)[0]
+    backbone = el_zoo.load("resnet18_el.imagenette", include_top=False, pooling="avg")
+    inputs = tf.keras.Input((128, 128, 3))
+    tuned = tf.keras.Model(inputs, tf.keras.layers.Dense(3, activation="softmax")(
+        backbone(inputs, training=False)))
+    assert crops in convert_module.io_description(published.read_bytes(), tuned)[0]
+    inputs = tf.keras.Input((160, 160, 3))  # at another size it takes whole images
+    tuned = tf.keras.Model(inputs, tf.keras.layers.Dense(3)(backbone(inputs)))
+    assert "as decoded, not scaled" in convert_module.io_description(
+        published.read_bytes(), tuned)[0]
+
+
 def test_convert_refuses_a_head_that_rescales_pixels_before_the_backbone(monkeypatch):
     # the file took [0, 255] pixels, as io_description said, into a backbone that saw them
     # as [0, 1] (Keras' Rescaling(1/255) before the base model), and converted without a word
