@@ -69,7 +69,10 @@ def check_convertible(model):
                     "noise) would be frozen into the TFLite file. Rebuild the model without "
                     "training=True in that call."
                 )
-        policy = getattr(layer, "dtype_policy", None)
+        # an input layer computes nothing: its dtype is the pixels' (uint8 ones, as decoded,
+        # which the file then takes), not a reduced-precision policy
+        policy = None if isinstance(layer, keras.layers.InputLayer) else \
+            getattr(layer, "dtype_policy", None)
         if policy is not None and getattr(policy, "compute_dtype", "float32") != "float32":
             raise ValueError(
                 f"{model.name}: layer {layer.name!r} computes in {policy.compute_dtype} "
@@ -409,7 +412,8 @@ def _check_parity(flatbuffer, model, verify_images):
 
 def interpreter_outputs(flatbuffer, images, num_threads=1):
     """Runs the LCE interpreter on a batch of images (float32, model input layout: for
-    el_zoo's models RGB pixels in [0, 255], which an int8 file gets as ``pixel - 128``)."""
+    el_zoo's models RGB pixels in [0, 255], which an int8 file gets as ``pixel - 128`` and
+    the file of a model built on a uint8 input as they are)."""
     # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
@@ -420,6 +424,8 @@ def interpreter_outputs(flatbuffer, images, num_threads=1):
     if interpreter.input_types[0] == np.int8:  # pixels [0, 255] -> int8 (zero point -128)
         scale, zero_point = interpreter.input_scales[0], interpreter.input_zero_points[0]
         images = np.clip(np.round(images / scale + zero_point), -128, 127).astype(np.int8)
+    elif interpreter.input_types[0] == np.uint8:  # a model built on a uint8 Input: the pixels
+        images = np.clip(np.round(images), 0, 255).astype(np.uint8)
     outputs = np.concatenate([interpreter.predict(image[None]) for image in images])
     if interpreter.output_types[0] == np.int8:
         scale, zero_point = interpreter.output_scales[0], interpreter.output_zero_points[0]

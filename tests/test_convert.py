@@ -9,7 +9,8 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
-from tests.conftest import SMALL, clear_binarizations_of_zero, tiny_binary_model
+from tests.conftest import (SMALL, clear_binarizations_of_zero,
+                            images_with_machine_independent_top1, tiny_binary_model)
 
 convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is the function
 
@@ -110,6 +111,32 @@ def test_non_float32_policy_is_refused():
         tf.keras.mixed_precision.set_global_policy("float32")
     with pytest.raises(ValueError, match="LCE converts float32 models only"):
         convert_module.check_convertible(model)
+
+
+def test_a_model_on_a_uint8_input_converts_to_a_file_that_takes_uint8_pixels(data_dir):
+    """A model built on camera bytes (input_tensor=Input(..., dtype="uint8"), which el_zoo's
+    models take as they take float32 pixels) converts to a file whose input is uint8, and
+    interpreter_outputs feeds it so. Before: refused as "layer 'input_1' computes in uint8
+    (dtype policy 'uint8'); LCE converts float32 models only. Rebuild it under
+    tf.keras.mixed_precision.set_global_policy('float32')", which changed nothing."""
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    from el_zoo import data
+
+    model = el_zoo.load("resnet26s.cifar10",
+                        input_tensor=tf.keras.Input((32, 32, 3), dtype="uint8"))
+    images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
+    images = images_with_machine_independent_top1(model, images)
+    flatbuffer = convert(model, verify_images=images)  # verifies top-1 agreement itself
+    interpreter = Interpreter(flatbuffer)
+    assert interpreter.input_types == [np.uint8]
+    expected = model.predict(images, verbose=0)
+    outputs = interpreter.predict(images.astype(np.uint8))  # camera bytes, as they are
+    assert np.array_equal(outputs.argmax(-1), expected.argmax(-1))
+    assert np.allclose(interpreter_outputs(flatbuffer, images), outputs)
+    described = convert_module.io_description(flatbuffer, model)
+    assert described[0].startswith("input: uint8 [1, 32, 32, 3] (batch, height, width, RGB): "
+                                   "RGB pixels in [0, 255] as decoded")
 
 
 def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, monkeypatch):
