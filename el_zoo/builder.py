@@ -786,9 +786,7 @@ def _check_not_nested(model, path, stored, wanted, missing):
         raise ValueError(
             f"{path} was saved from a model that holds the model {nested[0]!r} as one of its "
             f"layers ({len(stored[nested[0]])} weights), e.g. a backbone under a new head, so "
-            f"it cannot be loaded into {model.name} by layer name. Rebuild that model as you "
-            "built it and call its load_weights(path), or save the whole model "
-            "(model.save('model.keras')) and load it with keras.models.load_model."
+            f"it cannot be loaded into {model.name} by layer name. {_load_it_instead(path)}"
         )
 
 
@@ -805,10 +803,21 @@ def _check_not_own_head(model, path, stored, missing, extra):
             f"{path} holds all of {model.name}'s backbone and weights for {len(extra)} "
             f"layer(s) it has not, e.g. {extra[:3]}: it was saved from a model with layers "
             "of your own on the backbone (e.g. a new head on backbone.output, README: "
-            "Fine-tuning), which el_zoo cannot rebuild. Rebuild that model as you built it "
-            "and call its load_weights(path), or save the whole model "
-            "(model.save('model.keras')) and load it with el_zoo.keras.models.load_model."
+            f"Fine-tuning), which el_zoo cannot rebuild. {_load_it_instead(path)}"
         )
+
+
+def _load_it_instead(path):
+    """How to load ``path``, a file of a model of the user's own that el_zoo cannot rebuild
+    (a new head on a backbone): a whole model's (``model.save("tuned.h5")``, as the README
+    says to keep a fine-tuned model) with Keras' ``load_model``; weights only into that
+    model rebuilt. Why: a whole model's file was told to be saved whole."""
+    if holds_whole_model(path):
+        return (f"It holds that whole model (model.save): load it with "
+                f"el_zoo.keras.models.load_model({os.fspath(path)!r}), not el_zoo.load.")
+    return ("Rebuild that model as you built it and call its load_weights(path), or save "
+            "the whole model (model.save('model.keras')) and load it with "
+            "el_zoo.keras.models.load_model.")
 
 
 def _unrecorded_hint(path, models_dir):

@@ -354,6 +354,25 @@ def test_a_file_of_a_backbone_under_a_new_head_says_it_holds_a_nested_model(tmp_
             k: v for k, v in SMALL.items() if k != "classes"})
 
 
+@pytest.mark.parametrize("nested", [True, False])
+def test_a_fine_tuned_model_saved_whole_as_h5_and_given_as_weights_says_to_load_model_it(
+        tmp_path, nested):
+    # README: Fine-tuning keeps the tuned model whole, model.save("tuned.h5"); given to
+    # el_zoo.load as weights, it was told to "Rebuild that model ... or save the whole model
+    # (model.save('model.keras')) and load it with keras.models.load_model": it was saved
+    # whole already
+    backbone = el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
+    inputs = el_zoo.keras.Input(SMALL["input_shape"]) if nested else backbone.input
+    features = backbone(inputs, training=False) if nested else backbone.output
+    tuned = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(2)(features))
+    tuned.save(tmp_path / "tuned.h5")
+    with pytest.raises(ValueError, match=r"It holds that whole model \(model.save\): load it "
+                                         r"with el_zoo.keras.models.load_model\('.*tuned.h5'\), "
+                                         r"not el_zoo.load.$"):
+        el_zoo.load("resnet18_el", weights=str(tmp_path / "tuned.h5"), include_top=False,
+                    **{k: v for k, v in SMALL.items() if k != "classes"})
+
+
 def test_a_cache_that_is_a_file_is_a_clear_error_before_the_download(remote, monkeypatch):
     # was "download of URL failed: [Errno 20] Not a directory: ... Nothing was cached; try
     # again": trying again cannot help, and neither the cache nor $EL_ZOO_CACHE was named
