@@ -18,3 +18,41 @@ def is_positive(value, *, whole=False):
     a count, a size or a scale. el-zoo's ``positive_int`` and ``positive_float`` take the
     same from the command line."""
     return is_number(value, whole=whole) and 0 < value < math.inf
+
+
+def check_count(value, what, note=""):
+    """``value`` is a positive whole number (``is_positive``: numpy's integers too, never a
+    bool), else a ValueError naming ``what`` (``note`` follows "whole number") and, for a
+    near miss, the int to give (``int_hint``).
+
+    Arguments:
+        value: the value given.
+        what: what the message starts with (``"limit"``, ``"resnet18_el: classes"``).
+        note: what follows "whole number" (``" (a class count)"``).
+
+    Example:
+        ```python
+        check_count("10", "classes")
+        # ValueError: classes must be a positive whole number; got '10' (a string: give
+        # the int 10).
+        ```
+    """
+    if not is_positive(value, whole=True):
+        raise ValueError(f"{what} must be a positive whole number{note}; got {value!r}"
+                         f"{int_hint(value)}.")
+
+
+def int_hint(value):
+    """" (a string: give the int 10)" for ``"10"`` (a count read from a config file or argv),
+    " (a float: give the int 4)" for ``4.0`` (a JSON number): the count such a near miss
+    stands for; "" for anything else, a bool included. Its type is named because its repr
+    reads as the count itself in a message (``classes=10`` for ``"10"``)."""
+    if isinstance(value, str):
+        try:
+            number = int(value)
+        except ValueError:
+            return ""
+        return f" (a string: give the int {number})" if number > 0 else ""
+    if is_positive(value) and not is_number(value, whole=True) and float(value).is_integer():
+        return f" (a float: give the int {int(value)})"
+    return ""

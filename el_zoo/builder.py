@@ -33,6 +33,7 @@ from pathlib import Path
 
 import h5py
 
+from el_zoo.arguments import check_count
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config,
@@ -156,6 +157,8 @@ def load(
     if input_shape is None and kwargs.get("input_tensor") is not None:
         # the weights' input size is checked against it as against input_shape
         input_shape = tuple(kwargs["input_tensor"].shape[1:])
+    if include_top and classes is not None:  # before it is compared with the weights' head
+        check_count(classes, f"{name}: classes", " (a class count)")
     config = {
         "input_shape": input_shape,
         "classes": classes,

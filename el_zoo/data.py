@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from el_zoo.arguments import is_positive
+from el_zoo.arguments import check_count
 from el_zoo.atomic import atomic_path
 from el_zoo.hub import cache_root, check_cache_writable, user_path
 from el_zoo.layers import IMAGENET_MEAN, IMAGENET_STD
@@ -381,13 +381,6 @@ def skip_or_raise(error, skip_bad_images):
     if not skip_bad_images:
         raise ValueError(f"{error} (pass --skip-bad-images to leave it out)") from None
     warnings.warn(f"skipping {error}", stacklevel=3)
-
-
-def check_count(value, what, note=""):
-    """``value`` is a positive whole number (numpy's integers too, not a bool), else a
-    ValueError naming ``what`` (``note`` follows "whole number")."""
-    if not is_positive(value, whole=True):
-        raise ValueError(f"{what} must be a positive whole number{note}; got {value!r}.")
 
 
 def check_limit(limit):

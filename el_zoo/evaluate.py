@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from el_zoo import data
 from el_zoo._keras import keras
-from el_zoo.arguments import is_number
+from el_zoo.arguments import check_count, is_number
 from el_zoo.builder import load
 from el_zoo.layers import check_pixels_reach_standardize
 from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
@@ -176,7 +176,7 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
         ```
     """
     data.check_limit(limit)  # before the model loads and the split is decoded
-    data.check_count(batch_size, "batch_size")
+    check_count(batch_size, "batch_size")
     model, pre = _load(name_or_model, "evaluate", class_names)
     if class_names is not None:
         pre["class_names"] = _class_names(pre, class_names, model)

@@ -1,5 +1,7 @@
 """Every registered model: shapes, serialization, saving, training, bad arguments."""
 
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -113,7 +115,7 @@ def test_input_too_small_is_a_clear_error(name):
         ({"stem": "tiny"}, "stem='tiny' is not supported"),
         ({"input_shape": (32, 32, 1), "stem": "cifar"}, r"\(height, width, 3\) RGB"),
         ({"input_shape": (None, None, 3)}, "include_top=True needs a fixed input size"),
-        ({"classes": 0}, "classes must be a positive integer"),
+        ({"classes": 0}, "classes must be a positive whole number"),
         ({"include_top": False, "pooling": "sum"}, "pooling='sum' is not supported"),
         ({"pooling": "average"}, "pooling='average' is not supported"),  # ignored before
         ({"elastic_link": "yes"}, "elastic_link must be None, True or a dict"),
@@ -133,8 +135,22 @@ def test_a_numpy_integer_is_a_class_count():
     # before: "classes must be a positive integer; got 10" for np.int64(10)
     model = el_zoo.load("resnet18_el", **{**SMALL, "classes": np.int64(3)})
     assert model.output_shape == (None, 3)
-    with pytest.raises(ValueError, match="classes must be a positive integer; got True"):
+    with pytest.raises(ValueError, match=r"^resnet18_el: classes must be a positive whole "
+                                         r"number \(a class count\); got True[.]$"):
         el_zoo.load("resnet18_el", **{**SMALL, "classes": True})
+
+
+@pytest.mark.parametrize("name, kwargs", [("resnet18_el.cifar10", {}),
+                                          ("resnet18_el", SMALL)])
+@pytest.mark.parametrize("classes, got", [
+    ("10", "'10' (a string: give the int 10)"), (10.0, "10.0 (a float: give the int 10)"),
+    ("ten", "'ten'"), ([10], "[10]"), (True, "True")])
+def test_classes_not_a_count_is_one_line_naming_its_type(name, kwargs, classes, got):
+    # a count read from a config file or argv; before, for the published weights: "has a
+    # 10-class head but classes=10 was asked for" ('10' printed without quotes, as the head's)
+    with pytest.raises(ValueError, match=rf"^{name}: classes must be a positive whole number "
+                                         rf"\(a class count\); got {re.escape(got)}[.]$"):
+        el_zoo.load(name, **{**kwargs, "classes": classes})
 
 
 def test_elastic_link_options_reach_every_link():

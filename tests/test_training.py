@@ -160,7 +160,7 @@ def test_recipe_study_arms_are_cifar10_with_earlier_stages():
 
 @pytest.mark.parametrize("epochs, got", [
     (True, "True"), (4.0, "4.0 (a float: give the int 4)"), (2.5, "2.5"), (-3, "-3"),
-    ("4", "'4'"), (math.inf, "inf")])
+    ("4", "'4' (a string: give the int 4)"), (math.inf, "inf")])
 def test_stage_epochs_are_whole_numbers_above_0(epochs, got):
     # isinstance(epochs, int) took True (one epoch, recorded as true), and said of 4.0 (a
     # JSON number) only "must be a positive integer; got 4.0"

@@ -47,7 +47,7 @@ Recipes:
 import copy
 from collections.abc import Mapping
 
-from el_zoo.arguments import is_positive
+from el_zoo.arguments import int_hint, is_positive
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.registry import model_info
 
@@ -179,8 +179,7 @@ def _check_positive(option, value, *, whole):
     if is_positive(value, whole=whole):
         return
     what = "a whole number" if whole else "a number"
-    hint = f" (a float: give the int {int(value)})" if \
-        whole and is_positive(value) and float(value).is_integer() else ""
+    hint = int_hint(value) if whole else ""
     raise ValueError(f"{option} must be {what} above 0; got {value!r}{hint}.")
 
 

@@ -19,7 +19,7 @@ import larq as lq
 import numpy as np
 
 from el_zoo._keras import keras
-from el_zoo.arguments import is_positive
+from el_zoo.arguments import check_count, is_positive
 from el_zoo.builder import (BN_SUFFIX, BUILD_DEFAULTS, CLASSIFIER, CONV_SUFFIX, LINK_SUFFIX,
                             load_weights_file)
 from el_zoo.model_record import record_config
@@ -231,10 +231,7 @@ def finish_model(
             f"{model_name}: pooling={pooling!r} is not supported; use None, 'avg' or 'max'."
         )
     if include_top:
-        if not is_positive(classes, whole=True):
-            raise ValueError(
-                f"{model_name}: classes must be a positive integer; got {classes!r}."
-            )
+        check_count(classes, f"{model_name}: classes", " (a class count)")
         classes = int(classes)
         _check_single_class(model_name, classes, classifier_activation)
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(features)
