@@ -23,7 +23,7 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.layers import Standardize, check_pixels_reach_standardize
+from el_zoo.layers import Standardize, check_pixels_reach_standardize, ends_in_softmax
 from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -228,8 +228,7 @@ def io_description(flatbuffer, model, class_names=None):
                   "cannot tell RGB pixels in [0, 255] (what convert checked it on) from [0, 1]")
     if tensor_in.type == schema.TensorType.INT8:  # _with_int8_ranges: scale 1, zero point -128
         pixels = f"pixel - 128 for pixels in [0, 255]; the pixels: {pixels}"
-    softmax = getattr(model.layers[-1], "activation", None) is keras.activations.softmax
-    scores = "probabilities" if softmax else "scores"
+    scores = "probabilities" if ends_in_softmax(model) else "scores"
     if class_names is not None:
         outputs = f"{scores} of {', '.join(class_names)}, in this order"
     elif _compared_by_value(model):
@@ -319,12 +318,12 @@ def _with_int8_ranges(model, input_type, output_type):
     x = _fake_quant(inputs, 0.0, 255.0, "int8_input") if input_type == tf.int8 else inputs
     outputs = model(x)
     if output_type == tf.int8:
-        last = model.layers[-1]
-        if getattr(last, "activation", None) is not keras.activations.softmax:
+        if not ends_in_softmax(model):
             raise ValueError(
                 f"{model.name}: int8 outputs need a known output range; el_zoo gives them "
-                "for probabilities only (a final softmax). Use inference_output_type="
-                "tf.float32 for logits or features."
+                "for probabilities only (a final softmax: a last layer of activation "
+                "'softmax' or tf.nn.softmax, or keras.layers.Softmax()). Use "
+                "inference_output_type=tf.float32 for logits or features."
             )
         outputs = _fake_quant(outputs, 0.0, 1.0, "int8_output")
     return keras.Model(inputs, outputs, name=model.name)

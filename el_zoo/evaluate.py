@@ -13,7 +13,7 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.arguments import check_count, is_number
 from el_zoo.builder import load
-from el_zoo.layers import check_pixels_reach_standardize
+from el_zoo.layers import check_pixels_reach_standardize, ends_in_softmax
 from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
                                  published_name_of, recorded_class_names)
 from el_zoo.pretrained import decode_sizes, published_model
@@ -257,7 +257,7 @@ def _probabilities(model, outputs):
     activation = getattr(model.layers[-1], "activation", None)
     if activation is keras.activations.linear:
         return tf.nn.softmax(outputs, axis=-1).numpy()
-    if activation is keras.activations.softmax or _are_distributions(outputs):
+    if ends_in_softmax(model) or _are_distributions(outputs):
         return outputs
     raise ValueError(
         f"predict reports probabilities, but {model.name}'s outputs are not: they range "

@@ -555,6 +555,29 @@ class Standardize(keras.layers.Layer):
         return config
 
 
+# What a softmax is as an activation: Keras' ("softmax" names it), or TensorFlow's function
+SOFTMAX_FUNCTIONS = (keras.activations.softmax, tf.nn.softmax)
+
+
+def ends_in_softmax(model):
+    """Whether ``model``'s output is a softmax over its last axis (probabilities): its last
+    layer has one as its activation (``Dense(10, activation="softmax")``, el_zoo's heads;
+    ``Activation(tf.nn.softmax)``), or is a ``keras.layers.Softmax()`` over that axis; a
+    model nested as that layer (``Sequential([el_zoo_model])``) by its own last layer.
+
+    Example:
+        ```python
+        ends_in_softmax(el_zoo.load("resnet18_el.cifar10"))  # True
+        ```
+    """
+    layer = model.layers[-1]
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    if isinstance(layer, keras.layers.Softmax):
+        rank = len(layer.output_shape)
+        return layer.axis in (-1, rank - 1, [-1], [rank - 1])
+    return getattr(layer, "activation", None) in SOFTMAX_FUNCTIONS
+
 
 def check_pixels_reach_standardize(model, use):
     """Refuses ``model`` when an el_zoo model it calls as a layer (a backbone under a new

@@ -175,11 +175,12 @@ def calibrate_batch_norm(data_dir):
     return calibrate
 
 
-def tiny_binary_model(softmax=True):
+def tiny_binary_model(softmax=True, activation=None):
     """A four-layer binarized net (float stem, one binary 1x1 conv, head) for tests of
     conversion mechanics: it converts in ~3 s where a quarter-width zoo model takes ~15 s.
     Per-family conversion is tested on the real models (test_family_converts...). Its
-    initial weights are seeded, so every call builds the same model."""
+    initial weights are seeded, so every call builds the same model. Its head's activation
+    is "softmax", None without ``softmax``, or ``activation`` when given."""
     import larq as lq
     import tensorflow as tf
 
@@ -194,7 +195,9 @@ def tiny_binary_model(softmax=True):
                               kernel_initializer=seeded(seed=1))(x)
     x = tf.keras.layers.BatchNormalization()(x)
     x = tf.keras.layers.GlobalAveragePooling2D()(x)
-    outputs = tf.keras.layers.Dense(10, activation="softmax" if softmax else None,
+    if activation is None:
+        activation = "softmax" if softmax else None
+    outputs = tf.keras.layers.Dense(10, activation=activation,
                                     kernel_initializer=seeded(seed=2))(x)
     return tf.keras.Model(inputs, outputs, name="tiny_binary")
 

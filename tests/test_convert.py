@@ -209,6 +209,36 @@ def test_int8_inputs_and_outputs_match_keras_within_one_step(cifar_images, calib
     assert report["max_abs_diff"] <= 1.01 / 255  # one output quantization step
 
 
+def _softmax_head_as(form, prepare):
+    """tiny_binary_model, passed through ``prepare``, with its final softmax in ``form``:
+    each way Keras writes one."""
+    if form == "Sequential([model])":  # a model of a softmax head, nested as a layer
+        return tf.keras.Sequential([prepare(tiny_binary_model())])
+    if form == "Dense(activation=tf.nn.softmax)":
+        return prepare(tiny_binary_model(activation=tf.nn.softmax))
+    logits = tiny_binary_model(softmax=False)
+    head = {"Softmax()": tf.keras.layers.Softmax(),
+            "Activation(tf.nn.softmax)": tf.keras.layers.Activation(tf.nn.softmax)}[form]
+    return prepare(tf.keras.Model(logits.input, head(logits.output), name="tiny_binary"))
+
+
+@pytest.mark.parametrize("form", ["Softmax()", "Activation(tf.nn.softmax)",
+                                  "Dense(activation=tf.nn.softmax)", "Sequential([model])"])
+def test_int8_outputs_of_any_final_softmax_match_keras(form, cifar_images,
+                                                       calibrate_batch_norm):
+    # before: "int8 outputs need a known output range; el_zoo gives them for probabilities
+    # only (a final softmax)", of a model that ends in one
+    images, _ = cifar_images
+    model = _softmax_head_as(
+        form, lambda model: clear_binarizations_of_zero(calibrate_batch_norm(model), images))
+    flatbuffer = convert(model, inference_output_type=tf.int8, verify_images=images)
+    report = verify(flatbuffer, model, images)  # dequantized outputs against Keras'
+    assert report["top1_agreement"] == 1.0
+    assert report["max_abs_diff"] <= 1.01 / 255  # one output quantization step
+    assert convert_module.io_description(flatbuffer, model)[1].startswith(
+        "output: int8 [1, 10]: probabilities of classes 0 to 9")
+
+
 def test_int8_outputs_of_logits_are_refused(cifar_images, calibrate_batch_norm):
     images = cifar_images[0][:2]
     model = calibrate_batch_norm(tiny_binary_model(softmax=False))
