@@ -412,7 +412,8 @@ def _check_parity(flatbuffer, model, verify_images):
 def interpreter_outputs(flatbuffer, images, num_threads=1):
     """Runs the LCE interpreter on a batch of images (float32, model input layout: for
     el_zoo's models RGB pixels in [0, 255], which an int8 file gets as ``pixel - 128`` and
-    the file of a model built on a uint8 input as they are)."""
+    the file of a model built on a uint8 input as that model's Keras input casts them,
+    fractions cut off)."""
     # LCE's interpreter extension: loaded only when a flatbuffer is run
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
@@ -424,7 +425,9 @@ def interpreter_outputs(flatbuffer, images, num_threads=1):
         scale, zero_point = interpreter.input_scales[0], interpreter.input_zero_points[0]
         images = np.clip(np.round(images / scale + zero_point), -128, 127).astype(np.int8)
     elif interpreter.input_types[0] == np.uint8:  # a model built on a uint8 Input: the pixels
-        images = np.clip(np.round(images), 0, 255).astype(np.uint8)
+        # cut, not rounded, as Keras casts them: else a 12.7 fed to both was 13 here and 12
+        # there, and the parity check compared two inputs (docs/reliability.md)
+        images = np.clip(images, 0, 255).astype(np.uint8)
     outputs = np.concatenate([interpreter.predict(image[None]) for image in images])
     if interpreter.output_types[0] == np.int8:
         scale, zero_point = interpreter.output_scales[0], interpreter.output_zero_points[0]

@@ -234,10 +234,11 @@ def decode_sizes(model):
     """(resize, crop): how el_zoo prepares images for ``model`` (``predict``, ``evaluate``,
     and what ``el-zoo convert`` says its file takes): decoded to ``resize`` pixels square,
     then centre-cropped to ``crop`` (None: no crop). Those the published weights it holds
-    were published with (``published_weights_of`` the model, or a backbone it calls as a
-    layer), as long as it still takes their input size; else its own input size (None
-    for a model of any size). Why: ``resnet18_el.imagenette``'s images (146, centre crop
-    128) squashed to 128 cost it accuracy (docs/reliability.md).
+    were published with (``published_weights_of`` the model, or of a model it calls as a
+    layer, at any depth: ``Sequential([tuned])`` of a new head on a backbone), as long as it
+    still takes their input size, square; else its own input height (None for a model of
+    any size). Why: ``resnet18_el.imagenette``'s images (146, centre crop 128) squashed to
+    128 cost it accuracy (docs/reliability.md); a 128x160 input takes no 128x128 crop.
 
     Example:
         ```python
@@ -245,12 +246,18 @@ def decode_sizes(model):
         decode_sizes(el_zoo.load("resnet18_el.cifar10"))  # (32, None)
         ```
     """
-    size = model.input_shape[1]
-    for layer in [model, *model.layers]:
-        published = published_weights_of(layer)
-        if published:
-            pre = published_model(published).preprocessing
-            if (pre.crop or pre.resize) == size:
-                return pre.resize, pre.crop
-            break
-    return size, None
+    height, width = model.input_shape[1:3]
+    published = next(filter(None, map(published_weights_of, _models_in(model))), None)
+    if published and height == width:
+        pre = published_model(published).preprocessing
+        if (pre.crop or pre.resize) == height:
+            return pre.resize, pre.crop
+    return height, None
+
+
+def _models_in(model):
+    """``model`` and every layer in it, those of the models it calls as layers too, depth
+    first."""
+    yield model
+    for layer in getattr(model, "layers", ()):
+        yield from _models_in(layer)
