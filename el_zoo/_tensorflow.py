@@ -187,6 +187,13 @@ KERAS_ENTRIES = ("tensorflow", "tf_keras", "larq", "el_zoo._keras", *CUSTOM_OBJE
 FALLBACK = "el_zoo.keras.models.load_model"
 
 
+def load_model_call(path=None):
+    """What every message tells a user to load a model saved whole with: ``FALLBACK``, called
+    on ``path`` when given. Why that name and not ``tf.keras.models.load_model``: it knows
+    el_zoo's layers whether or not registering them on import worked."""
+    return FALLBACK if path is None else f"{FALLBACK}({os.fspath(path)!r})"
+
+
 def register_custom_objects():
     """Imports CUSTOM_OBJECT_MODULES, so that Keras' own ``tf.keras.models.load_model``
     knows el_zoo's layers (and Larq's). Never raises (but KeyboardInterrupt and the like):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import h5py
 
+from el_zoo._tensorflow import load_model_call
 from el_zoo.arguments import check_count
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -339,7 +340,7 @@ def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None,
             raise IsADirectoryError(
                 f"weights={os.fspath(weights)!r} is a folder, not a weights file: give the "
                 ".h5 file in it (a run folder's weights.h5), or load a SavedModel folder "
-                "with el_zoo.keras.models.load_model."
+                f"with {load_model_call(weights)}."
             )
         if not path.is_file():
             raise FileNotFoundError(
@@ -538,8 +539,8 @@ def _not_hdf5_message(path):
     if zipfile.is_zipfile(path):
         return (
             f"{path} is a model saved whole in Keras' format (model.save('tuned.keras')), not "
-            f"a weights file: load it with tf.keras.models.load_model({os.fspath(path)!r}) "
-            "(after import el_zoo) and give that model to el_zoo's functions (el_zoo.predict, "
+            f"a weights file: load it with {load_model_call(path)} "
+            "and give that model to el_zoo's functions (el_zoo.predict, "
             "evaluate, convert); el_zoo.load takes weights from .h5 files written by "
             "el_zoo.save_weights(model, 'weights.h5') or model.save('model.h5')."
         )
@@ -817,10 +818,10 @@ def _load_it_instead(path):
     model rebuilt. Why: a whole model's file was told to be saved whole."""
     if holds_whole_model(path):
         return (f"It holds that whole model (model.save): load it with "
-                f"el_zoo.keras.models.load_model({os.fspath(path)!r}), not el_zoo.load.")
+                f"{load_model_call(path)}, not el_zoo.load.")
     return ("Rebuild that model as you built it and call its load_weights(path), or save "
             "the whole model (model.save('model.keras')) and load it with "
-            "el_zoo.keras.models.load_model.")
+            f"{load_model_call()}.")
 
 
 def _unrecorded_hint(path, models_dir):

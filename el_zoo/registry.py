@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from el_zoo._tensorflow import load_model_call
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.pretrained import published_names
 
@@ -214,7 +215,7 @@ def _path_as_name(name):
             else "a path (to no file)")
     if name.endswith(TFLITE_SUFFIX):
         return _tflite_as_name(name, what)
-    whole = f"el_zoo.keras.models.load_model({name!r})"
+    whole = load_model_call(name)
     weights_files = h5_files_in(name) if os.path.isdir(name) else []
     if weights_files:  # a run's folder, a copy of models/NAME.TAG/: its weights file
         how = (f"load the weights file in it with el_zoo.load(MODEL, weights="
