@@ -319,13 +319,16 @@ def _rms(values):
     return float(np.sqrt(np.mean(np.square(values, dtype=np.float64))))
 
 
-def binarized_values(model, sites):
+def binarized_values(model, sites, traced=True):
     """A function of images: the values at each of ``sites`` (``binarized_tensors(model)``)
-    whose signs ``model`` takes, in inference mode."""
+    whose signs ``model`` takes, in inference mode. ``traced``: computed by a traced
+    function, which pays Python's per-layer cost once for all calls (a trace costs about
+    as much as two eager calls); False: by eager calls, for a single call."""
     import tensorflow as tf
 
     probe = keras.Model(model.inputs, [site.tensor for site in sites])
-    forward = tf.function(lambda x: probe(x, training=False))
+    forward = tf.function(lambda x: probe(x, training=False)) if traced else (
+        lambda x: probe(x, training=False))
 
     def values(images):
         outputs = forward(tf.constant(np.asarray(images, np.float32)))
@@ -446,11 +449,93 @@ def images_with_machine_independent_top1(model, images, margin=BINARIZATION_MARG
 def _machine_independent_top1(model, images, margin):
     """The indices of ``images_with_machine_independent_top1``'s images."""
     sites = binarized_tensors(model)
-    thresholds = [margin * _rms(values) for values in binarized_values(model, sites)(images)]
+    values = binarized_values(model, sites, traced=False)(images)  # one call: eager
+    thresholds = [margin * _rms(site_values) for site_values in values]
     top1 = model(images, training=False).numpy().argmax(-1)
     with near_zero_signs_flipped(sites, thresholds):
         flipped_top1 = model(images, training=False).numpy().argmax(-1)
     return np.flatnonzero(top1 == flipped_top1)
+
+
+# ------------------------------------------------------------ random-weight family models
+def randomize_links(model, seed=0):
+    """Gammas of both signs on every Elastic-Link of ``model`` (in place), so that folding
+    must flip weights and keep some multiplies; a model without links is unchanged."""
+    from el_zoo.layers import ElasticLink
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, ElasticLink):
+            layer.gamma.assign(rng.normal(0.0, 0.5, layer.gamma.shape).astype("float32"))
+    return model
+
+
+class FamilyFacts(NamedTuple):
+    """What ``random_weight_family`` computed of a random-weight model: its weights (as
+    ``get_weights`` gives them), its conversion with links as trained (flatbuffer bytes), how
+    many binary convs it has (Larq layers with a kernel quantizer), its logits on the images
+    (Keras, inference mode), and of a model with links its folded form's
+    (``el_zoo.fold.fold_elastic_links``) logits and how many links that form has left (None
+    for a model without links)."""
+    weights: list
+    flatbuffer: bytes
+    binary_convs: int
+    logits: np.ndarray
+    folded_logits: np.ndarray
+    links_left_by_folding: int
+
+
+def random_weight_family(name, images, calibrate):
+    """``FamilyFacts`` of registered model ``name`` at ``SMALL`` (logits: no classifier
+    activation), seeded, its links' gammas randomized (``randomize_links``), its BN
+    statistics calibrated (``calibrate``: the ``calibrate_batch_norm`` fixture, 10 steps) and
+    its binarizations cleared of zero on ``images`` (``clear_binarizations_of_zero``), made
+    once per test run (``shared_fact``).
+
+    Why: each of these models takes half a minute to build, calibrate and convert, and three
+    tests read the same model: tests/test_convert.py its conversion's parity, tests/
+    test_fold.py its folded form's, tests/test_deploy.py its conversion's ops (against the
+    floor built from its weights). Only facts are shared, never a Keras model.
+
+    The conversion keeps the links as trained: the same float ops in both engines. Folded
+    links reassociate sums, so on random weights a pre-activation within rounding of zero
+    can binarize either way; tests/test_fold.py checks folding through LCE on the published
+    (trained) models.
+    """
+    images = np.asarray(images, np.float32)
+
+    def compute():
+        import tensorflow as tf
+
+        from el_zoo.convert import convert
+        from el_zoo.fold import fold_elastic_links
+        from el_zoo.layers import ElasticLink
+
+        keras.utils.set_random_seed(0)
+        model = el_zoo.load(name, **SMALL, classifier_activation=None)  # compare logits
+        # 10 steps move BN's statistics 65 % of the way (30: 96 %), enough: measured on
+        # every model test_convert converts, the conversion's logits differ from Keras' by
+        # at most 2.1e-6 of their largest (1/48 of OUTPUT_TOLERANCE), the folded form's by
+        # 3.5e-7, and every top-1 leads the second by 1700 times the difference or more
+        calibrate(randomize_links(model), steps=10)
+        clear_binarizations_of_zero(model, images)  # the same signs in Keras and LCE on any CPU
+        facts = {"weights": model.get_weights(),
+                 "flatbuffer": convert(model, verify_images=0, fold=False),
+                 "binary_convs": sum(bool(getattr(layer, "kernel_quantizer", None))
+                                     for layer in model.layers),
+                 # eager calls: model.predict would first trace the model, at more CPU cost
+                 # than computing these images
+                 "logits": model(tf.constant(images), training=False).numpy(),
+                 "folded_logits": None, "links_left_by_folding": None}
+        if any(isinstance(layer, ElasticLink) for layer in model.layers):
+            folded = fold_elastic_links(model)
+            facts["folded_logits"] = folded(tf.constant(images), training=False).numpy()
+            facts["links_left_by_folding"] = sum(isinstance(layer, ElasticLink)
+                                                 for layer in folded.layers)
+        return facts
+
+    key = ("random_weight_family", name, hashlib.sha256(images.tobytes()).hexdigest())
+    return FamilyFacts(**shared_fact(key, compute))
 
 
 # ----------------------------------------------------------------------------- toy family

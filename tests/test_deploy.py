@@ -15,7 +15,7 @@ from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.convert import convert
 from el_zoo.layers import ElasticLink
 from el_zoo.registry import elastic_link_twin, families, has_elastic_link
-from tests.conftest import REPO, SMALL, benchmark_script
+from tests.conftest import REPO, SMALL, benchmark_script, random_weight_family
 
 
 def deploy():
@@ -79,15 +79,19 @@ def test_op_tables_show_totals_added_ops_per_link_and_every_op():
 
 
 @pytest.mark.parametrize("family", families(include_research=False))
-def test_the_floor_is_the_plain_twin_plus_one_add_per_link(family):
+def test_the_floor_is_the_plain_twin_plus_one_add_per_link(family, cifar_images,
+                                                           calibrate_batch_norm):
     module = deploy()
-    tf.keras.utils.set_random_seed(0)
+    # the plain twin: the random-weight model tests/test_convert.py converts (made once per
+    # run by random_weight_family), its conversion and its weights
+    facts = random_weight_family(family, cifar_images[0], calibrate_batch_norm)
+    plain = el_zoo.load(family, **SMALL, classifier_activation=None)
+    plain.set_weights(facts.weights)
     linked = el_zoo.load(elastic_link_twin(family), **SMALL)
-    plain = el_zoo.load(family, **SMALL)
     links = sum(isinstance(layer, ElasticLink) for layer in linked.layers)
     floor = module.floor_model(linked, plain)
-    plain_ops, floor_ops = (collections.Counter(module.op_counts(convert(m, verify_images=0)))
-                            for m in (plain, floor))
+    plain_ops = collections.Counter(module.op_counts(facts.flatbuffer))
+    floor_ops = collections.Counter(module.op_counts(convert(floor, verify_images=0)))
     added = floor_ops - plain_ops
     assert not plain_ops - floor_ops  # every op of the plain twin stays
     assert added["ADD"] == links
