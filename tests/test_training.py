@@ -342,18 +342,20 @@ def test_a_teacher_must_score_the_training_datas_classes_in_their_order(tmp_path
         args = SimpleNamespace(teacher=str(spec), tfds=tfds)
         return train.stage_teacher(args, None, stage, classes, None)
 
-    teacher = teacher_of("reactnet_a.cifar10", cifar10)
-    assert teacher.published_name == "reactnet_a.cifar10"
-    with pytest.raises(ValueError, match=r"--teacher reactnet_a.cifar10 scores the classes "
+    # the published model quickest to load (61 layers; reactnet_a.cifar10, 158): the
+    # check is of the classes a teacher scores, whatever the model
+    teacher = teacher_of("resnet18.cifar10", cifar10)
+    assert teacher.published_name == "resnet18.cifar10"
+    with pytest.raises(ValueError, match=r"--teacher resnet18.cifar10 scores the classes "
                                          r"airplane, .*, but the training data's class folders "
                                          r"are tench, .*the same classes, in the same order"):
-        teacher_of("reactnet_a.cifar10", imagenette)
+        teacher_of("resnet18.cifar10", imagenette)
     teacher.save(tmp_path / "teacher.keras")  # names kept
     with pytest.raises(ValueError, match=r"--teacher .*teacher.keras scores the classes "
                                          r"airplane, .*, but the training data's class folders "
                                          r"are tench, "):
         teacher_of(tmp_path / "teacher.keras", imagenette)
-    teacher_of("reactnet_a.cifar10", [str(i) for i in range(10)], tfds=True)  # names unknown
+    teacher_of("resnet18.cifar10", [str(i) for i in range(10)], tfds=True)  # names unknown
     three = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(3, activation="softmax")])
     three.save(tmp_path / "teacher.h5")
@@ -508,16 +510,18 @@ def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_pa
     train` are the trainings in fresh processes)."""
     output = tmp_path / "run"
     el_zoo_train_here(capsys, "resnet18_el", "--recipe", "cifar10", "--data-dir", data_dir,
-                      "--output-dir", output, "--epochs", 3, "--train-limit", 3000,
+                      "--output-dir", output, "--epochs", 2, "--train-limit", 2000,
                       "--eval-limit", 1000, "--batch-size", 64, "--verbose", 2)
     metrics = json.loads((output / "metrics.json").read_text())
-    # chance is 10 %; 3 epochs on 3000 images reach ~30 %
+    # chance is 10 %; 2 epochs on 2000 images reach 28.6 % to 30.1 % (--seed 0 to 4; the
+    # test's is 0): 3 epochs on 3000 images (34.6 % to 35.5 %, seeds 0 to 2) took about 1.6
+    # times as long
     assert metrics["top1"] > 0.2, metrics
-    assert metrics["epochs"] == 3 and metrics["img_per_s"] > 0
+    assert metrics["epochs"] == 2 and metrics["img_per_s"] > 0
     assert metrics["command"].startswith("el-zoo train resnet18_el --recipe cifar10")
     assert metrics["config"] == {"input_shape": [32, 32, 3], "classes": 10,
                                  "width_multiplier": 0.25, "stem": "cifar"}
-    assert [int(r["epoch"]) for r in log_rows(output)] == [1, 2, 3]
+    assert [int(r["epoch"]) for r in log_rows(output)] == [1, 2]
     assert all(float(r["epoch_cpu_s"]) > 0 for r in log_rows(output))  # the study's clock
     # every epoch logs the time its process sat stopped, left out of its times
     assert metrics["paused_s"] is not None and all(r["paused_s"] for r in log_rows(output))
@@ -533,10 +537,11 @@ def test_cifar10_recipe_trains_through_the_cli_and_beats_chance(data_dir, tmp_pa
 
 
 def test_imagenette_recipe_trains_through_the_cli(data_dir, tmp_path, capsys):
+    # what the run records, not how well it learns: two steps of 16 images
     output = tmp_path / "run"
     el_zoo_train_here(capsys, "mobilenet_v1_el", "--recipe", "imagenette", "--data-dir",
-                      data_dir, "--output-dir", output, "--epochs", 1, "--train-limit", 160,
-                      "--eval-limit", 40, "--batch-size", 16, "--image-size", 64,
+                      data_dir, "--output-dir", output, "--epochs", 1, "--train-limit", 32,
+                      "--eval-limit", 16, "--batch-size", 16, "--image-size", 64,
                       "--width-multiplier", 0.25, "--elastic-link", "gamma_scale=fan_in",
                       "--elastic-link", "gamma_initializer=0.5")
     metrics = json.loads((output / "metrics.json").read_text())
