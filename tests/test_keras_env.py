@@ -1,9 +1,12 @@
 """import el_zoo selects Keras 2 before TensorFlow loads, or fails clearly."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -154,24 +157,37 @@ LOADS = (
 
 
 @pytest.fixture(scope="module")
-def saved_toy_model(tmp_path_factory):
+def saved_toy_model():
     """A toy model (tests/toy.py: Standardize, Larq's binary convs, two ElasticLinks) saved
-    whole in each of SAVED_FORMS, with an input and its outputs; returns the folder."""
+    whole in each of SAVED_FORMS, with an input and its outputs; returns the folder.
+
+    Saved once per test run, in the folder where its processes share facts
+    (``tests.conftest.SHARED_FACTS``): the workers of a parallel run both ran this module's
+    tests and each saved its own (about 5 s, most of it the SavedModel); the processes the
+    tests start only read the files."""
     import numpy as np
 
     import el_zoo
+    from tests import conftest
     from tests.toy import registered
 
-    folder = tmp_path_factory.mktemp("saved_whole")
+    folder = conftest.SHARED_FACTS / "saved_toy_model"
+    if folder.is_dir():
+        return str(folder)
+    staging = Path(tempfile.mkdtemp(dir=conftest.SHARED_FACTS))
     with registered():
         model = el_zoo.load("toy_net_el", input_shape=(8, 8, 3), stem="cifar", classes=3)
     x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
-    np.save(folder / "x.npy", x)
-    np.save(folder / "outputs.npy", model(x, training=False).numpy())
+    np.save(staging / "x.npy", x)
+    np.save(staging / "outputs.npy", model(x, training=False).numpy())
     with warnings.catch_warnings():  # Keras calls .h5 legacy; users save it all the same
         warnings.filterwarnings("ignore", "You are saving your model as an HDF5 file")
         for form in SAVED_FORMS:
-            model.save(folder / form)
+            model.save(staging / form)
+    try:  # whole, or not at all: the other worker's folder if it renamed its own first
+        staging.rename(folder)
+    except OSError:
+        shutil.rmtree(staging)
     return str(folder)
 
 
