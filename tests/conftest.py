@@ -457,6 +457,19 @@ def _machine_independent_top1(model, images, margin):
     return np.flatnonzero(top1 == flipped_top1)
 
 
+def link_positions(model):
+    """{"after_bn"} or {"before_bn"}: what each ElasticLink is added to, read from the graph."""
+    from el_zoo.layers import ElasticLink
+
+    positions = set()
+    for layer in model.layers:
+        if isinstance(layer, ElasticLink):
+            partner = layer.inbound_nodes[0].inbound_layers[1]
+            positions.add("after_bn" if "BatchNormalization" in type(partner).__name__
+                          else "before_bn")
+    return positions
+
+
 # ------------------------------------------------------------ random-weight family models
 def randomize_links(model, seed=0):
     """Gammas of both signs on every Elastic-Link of ``model`` (in place), so that folding

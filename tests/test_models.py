@@ -10,8 +10,7 @@ import el_zoo
 from el_zoo import ElasticLink, RSign
 from el_zoo.builder import CONV_SUFFIX, link_unit
 from el_zoo.registry import has_elastic_link, model_info, model_tags
-from tests.conftest import SMALL
-from tests.test_registry import link_positions
+from tests.conftest import SMALL, link_positions
 
 MODELS = el_zoo.list_models()
 RNG = np.random.default_rng(0)

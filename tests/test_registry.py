@@ -14,7 +14,7 @@ import el_zoo
 from el_zoo import builder, hub, pretrained
 from el_zoo.cli import main
 from el_zoo.model_record import built_config
-from tests.conftest import SMALL
+from tests.conftest import SMALL, link_positions
 
 
 def test_list_models_filters_by_pattern():
@@ -236,17 +236,6 @@ def test_published_file_with_a_wrong_hash_is_refused(tmp_path, monkeypatch):
 def test_empty_model_name_is_a_clear_error():
     with pytest.raises(ValueError, match="non-empty string"):
         el_zoo.load("")
-
-
-def link_positions(model):
-    """{"after_bn"} or {"before_bn"}: what each ElasticLink is added to, read from the graph."""
-    positions = set()
-    for layer in model.layers:
-        if isinstance(layer, el_zoo.ElasticLink):
-            partner = layer.inbound_nodes[0].inbound_layers[1]
-            positions.add("after_bn" if "BatchNormalization" in type(partner).__name__
-                          else "before_bn")
-    return positions
 
 
 def test_published_elastic_link_options_build_the_model_the_weights_were_trained_in(
