@@ -410,6 +410,26 @@ def near_zero_signs_flipped(sites, thresholds):
             setattr(site.layer, site.sign, sign)
 
 
+def assert_same_logits(expected, actual, tolerance=1e-4):
+    """Two forms of one model agree on ``expected``'s images: the same top-1 on every image,
+    and every output within ``tolerance`` of the largest output."""
+    difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
+    assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
+    assert difference <= tolerance * scale, (difference, scale)
+
+
+def assert_interpreter_takes_models_top1(flatbuffer, model, images, name):
+    """The converted file takes the Keras model's top-1 on every image. Checked by eager
+    calls, not by convert's check: its ``model.predict`` first traces the model, at more
+    CPU cost than computing a few dozen images."""
+    from el_zoo.convert import interpreter_outputs
+
+    expected = model(images, training=False).numpy().argmax(-1)
+    agreement = np.mean(interpreter_outputs(flatbuffer, images).argmax(-1) == expected)
+    assert agreement == 1.0, (f"{name}'s .tflite disagrees with Keras: top-1 agreement "
+                              f"{agreement:.1%} of {len(images)} images")
+
+
 def images_with_machine_independent_top1(model, images, margin=BINARIZATION_MARGIN,
                                          at_least=2 / 3):
     """Those of ``images`` on which ``model``'s top-1 does not depend on the signs of the

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
-from tests.conftest import (SMALL, clear_binarizations_of_zero,
+from tests.conftest import (SMALL, assert_interpreter_takes_models_top1, assert_same_logits,
+                            clear_binarizations_of_zero,
                             images_with_machine_independent_top1, random_weight_family,
                             tiny_binary_model)
 
@@ -44,11 +45,9 @@ def test_family_converts_and_matches_keras_on_real_images(
     custom = {op for op in ops if not op.isupper()}
     assert custom <= LCE_OPS, f"unexpected custom ops {custom - LCE_OPS}"
     assert ops["LceBconv2d"] == facts.binary_convs
-    expected = facts.logits  # Keras' (inference mode)
-    actual = interpreter_outputs(facts.flatbuffer, images)
-    difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
-    assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
-    assert difference <= convert_module.OUTPUT_TOLERANCE * scale, (difference, scale)
+    assert_same_logits(facts.logits,  # Keras' (inference mode)
+                       interpreter_outputs(facts.flatbuffer, images),
+                       convert_module.OUTPUT_TOLERANCE)
 
 
 def test_verify_reports_agreement_and_difference(cifar_images, calibrate_batch_norm):
@@ -124,14 +123,11 @@ def test_a_model_on_a_uint8_input_converts_to_a_file_that_takes_uint8_pixels(dat
                         input_tensor=tf.keras.Input((32, 32, 3), dtype="uint8"))
     images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
     images = images_with_machine_independent_top1(model, images)
-    # top-1 agreement checked below, on every image, by eager calls: convert's check
-    # (model.predict) would first trace the model, at more CPU cost than these images
     flatbuffer = convert(model, verify_images=0)
     interpreter = Interpreter(flatbuffer)
     assert interpreter.input_types == [np.uint8]
-    expected = model(images, training=False).numpy()
+    assert_interpreter_takes_models_top1(flatbuffer, model, images, "resnet26s.cifar10")
     outputs = interpreter.predict(images.astype(np.uint8))  # camera bytes, as they are
-    assert np.array_equal(outputs.argmax(-1), expected.argmax(-1))
     assert np.allclose(interpreter_outputs(flatbuffer, images), outputs)
     described = convert_module.io_description(flatbuffer, model)
     assert described[0].startswith("input: uint8 [1, 32, 32, 3] (batch, height, width, RGB): "

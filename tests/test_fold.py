@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import el_zoo
-from el_zoo.convert import convert, interpreter_outputs, tflite_op_names
+from el_zoo.convert import convert, tflite_op_names
 from el_zoo.fold import fold_elastic_links
 from el_zoo.layers import ElasticLink
 from el_zoo.elastic_link import ElasticLinkOptions
@@ -15,7 +15,8 @@ from el_zoo.model_record import class_names_of, published_name_of
 from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.registry import elastic_link_twin
 from el_zoo.pretrained import published_file
-from tests.conftest import (SMALL, images_with_machine_independent_top1, random_weight_family,
+from tests.conftest import (SMALL, assert_interpreter_takes_models_top1, assert_same_logits,
+                            images_with_machine_independent_top1, random_weight_family,
                             randomize_links)
 
 LINKED = el_zoo.list_models(elastic_link=True)
@@ -33,14 +34,6 @@ LINKED = el_zoo.list_models(elastic_link=True)
 # means, 8 TILE, 3 AVERAGE_POOL_2D, 23 LceQuantize and 8 MUL.
 PUBLISHED_ADDED_OPS = {"resnet18": 0, "reactnet_a": 0, "mobilenet_v1": 59, "resnet26": 86,
                        "resnet26s": 80}
-
-
-def assert_same_logits(expected, actual):
-    """The outputs of a model and of its folded form agree: the same top-1 on every image,
-    and within 1e-4 of the largest output."""
-    difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
-    assert np.array_equal(actual.argmax(-1), expected.argmax(-1)), (difference, scale)
-    assert difference <= 1e-4 * scale, (difference, scale)
 
 
 def assert_same_outputs(model, folded, images):
@@ -101,12 +94,8 @@ def test_published_el_model_folds_with_parity_on_real_images(family, data_dir):
     images, _, _ = data.load_split("cifar10", "test", data_dir=data_dir, limit=40)
     images = images_with_machine_independent_top1(model, images.astype(np.float32))
     # the interpreter (links folded) and the model as given (as trained) take the same top-1
-    # on every image: checked here by eager calls, not by convert's check, whose
-    # model.predict first traces the model, at more CPU cost than computing these images
     flatbuffer = convert(model, verify_images=0)
-    expected = model(images, training=False).numpy().argmax(-1)
-    agreement = np.mean(interpreter_outputs(flatbuffer, images).argmax(-1) == expected)
-    assert agreement == 1.0, f"{name}: top-1 agreement {agreement:.1%} of {len(images)} images"
+    assert_interpreter_takes_models_top1(flatbuffer, model, images, name)
     folded = op_counts(flatbuffer)
     plain = op_counts(published_file(f"{family}.cifar10", "model.tflite").read_bytes())
     assert folded["LceBconv2d"] == plain["LceBconv2d"]

@@ -16,8 +16,8 @@ import pytest
 
 import el_zoo
 from el_zoo import hub, pretrained
-from el_zoo.convert import interpreter_outputs
-from tests.conftest import images_with_machine_independent_top1
+from tests.conftest import (assert_interpreter_takes_models_top1,
+                            images_with_machine_independent_top1)
 from training import cards, publish, run_folder, targets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -245,13 +245,10 @@ def test_the_published_weights_re_predict_their_records_and_the_tflite_agrees(na
         f"{name} re-predicts its records: top-1 {fresh_top1:.1%}, recorded {recorded_top1:.1%}")
 
     # its .tflite agrees with Keras on every one of the first 40 of those images whose top-1
-    # does not depend on the machine (eager calls again, not convert.verify's model.predict)
-    tflite_images = images_with_machine_independent_top1(model, images[:40])
-    flatbuffer = pretrained.published_file(name, "model.tflite").read_bytes()
-    expected = model(tflite_images, training=False).numpy().argmax(-1)
-    parity = np.mean(interpreter_outputs(flatbuffer, tflite_images).argmax(-1) == expected)
-    assert parity == 1.0, (f"{name}'s .tflite disagrees with Keras: top-1 agreement "
-                           f"{parity:.1%} of {len(tflite_images)} images")
+    # does not depend on the machine
+    assert_interpreter_takes_models_top1(
+        pretrained.published_file(name, "model.tflite").read_bytes(), model,
+        images_with_machine_independent_top1(model, images[:40]), name)
 
     assert_card_states_what_its_tflite_takes_and_its_class_order(name, model)
 
