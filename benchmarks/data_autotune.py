@@ -20,7 +20,8 @@ from el_zoo import data  # first: it sets TF_USE_LEGACY_KERAS before TensorFlow 
 import el_zoo
 import tensorflow as tf
 from el_zoo.benchmark import add_one_option, answer_one, run_in_fresh_process, set_threads
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
+from el_zoo.provenance import (markdown_footer, report_commit_or_exit, report_path, run_info,
+                               write_report)
 
 MODES = ("autotune on", "autotune off (el_zoo default)")
 
@@ -127,7 +128,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.one:
         return answer_one(args.one, timed_fit)
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     base = {key: getattr(args, key) for key in
             ("data_dir", "model", "epochs", "train_images", "val_images", "threads")}
     results = {}

@@ -42,7 +42,8 @@ import tensorflow as tf
 from el_zoo._keras import keras
 from el_zoo.builder import BN_SUFFIX, link_unit
 from el_zoo.layers import ElasticLink
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
+from el_zoo.provenance import (markdown_footer, report_commit_or_exit, report_path, run_info,
+                               write_report)
 from el_zoo.registry import elastic_link_twin, families, join_name
 
 FAMILIES = tuple(families(include_research=False))
@@ -313,7 +314,7 @@ def main():
     if partial and Path(args.out).resolve() == Path(report_path("deploy.md")).resolve():
         parser.error("a partial run would replace the full report reports/deploy.md: give "
                      "--out, e.g. --out /tmp/deploy.md")
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     latency, accounts = {}, {}
     for family in [] if args.latency_only else args.families:
         print(f"== op accounting of {family}", flush=True)

@@ -173,9 +173,10 @@ def main(argv=None):
     parser.add_argument("--out", default=report_path("el_scale.md"))
     args = parser.parse_args(argv)
     import el_zoo
-    from el_zoo.provenance import RECORD_PROVENANCE, git_commit, run_info, write_report
+    from el_zoo.provenance import (RECORD_PROVENANCE, report_commit_or_exit, run_info,
+                                   write_report)
 
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     try:  # before minutes of measuring
         earlier = earlier_results(args.out)
     except ValueError as error:

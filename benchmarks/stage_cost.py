@@ -328,13 +328,13 @@ def parse_options(argv):
 
 def main(argv=None):
     from el_zoo.benchmark import answer_one, run_in_fresh_process
-    from el_zoo.provenance import git_commit, run_info, write_report
+    from el_zoo.provenance import report_commit_or_exit, run_info, write_report
     from el_zoo.registry import model_info
 
     parser, args = parse_options(argv)
     if args.one:
         return answer_one(args.one, measure_kinds)
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     try:  # what can be checked before minutes of measuring
         model_info(args.model)
         earlier = earlier_entries(args.out)

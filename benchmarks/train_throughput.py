@@ -230,9 +230,9 @@ def main(argv=None):
     if args.render:
         return render(args)
     sys.path.insert(0, ".")
-    from el_zoo.provenance import git_commit, run_info, write_report
+    from el_zoo.provenance import report_commit_or_exit, run_info, write_report
 
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     base = {"data_dir": args.data_dir, "warmup": args.warmup, "steps": args.steps,
             "repeats": args.repeats, "matmul_size": args.matmul_size}
     families = {}

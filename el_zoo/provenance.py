@@ -17,6 +17,8 @@ from el_zoo.atomic import write_text_atomically
 # benchmark scripts and training's reports write there by default. Relative to the
 # repository root, where those commands run.
 REPORTS_DIR = "reports"
+# This checkout's root: the repository whose commit a record carries by default.
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 def report_path(file_name):
@@ -38,7 +40,7 @@ def git_commit(root=None, ignore=()):
     ``ignore``: folders (relative to the repository root) whose changes do not count, e.g.
     the outputs a tool itself writes.
     """
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or REPOSITORY
     excluded = [f":(exclude,top){path}" for path in ignore]
     try:
         commit = subprocess.run(
@@ -51,6 +53,56 @@ def git_commit(root=None, ignore=()):
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+def report_commit(out, root=None, option="--out"):
+    """The commit a report written to ``out`` records (``git_commit``), read before the
+    run measures anything: a report in the repository's ``reports/`` folder must come from
+    a clean work tree, so that anyone can rerun its command at its commit.
+
+    Raises ValueError, naming the problem and the fix, when the work tree has uncommitted
+    changes (``+dirty``) and ``out`` lies in ``reports/`` (``REPORTS_DIR``; ``out`` is
+    relative to the working directory, as the tool writes it: ``reports/deploy.md``,
+    ``./reports/deploy.md`` and an absolute path alike). Elsewhere a dirty tree is allowed:
+    that is how one tries a change before committing it.
+
+    Arguments:
+        out: where the tool writes its report (its Markdown path; for ``--output``, the path
+            without suffix).
+        root: the repository's root (default: this checkout's).
+        option: the tool's option that sets ``out``, named in the message.
+
+    Example:
+        ```python
+        commit = report_commit("reports/deploy.md")
+        # ValueError: reports/deploy.md would record commit 709eda8...+dirty (uncommitted
+        # changes in the work tree), which no one can rerun: commit your changes first, or
+        # write elsewhere with --out /tmp/deploy.md
+        ```
+    """
+    root = Path(root or REPOSITORY).resolve()
+    commit = git_commit(root)
+    if commit.endswith("+dirty") and Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+        raise ValueError(f"{out} would record commit {commit} (uncommitted changes in the "
+                         "work tree), which no one can rerun: commit your changes first, or "
+                         f"write elsewhere with {option} /tmp/{Path(out).name}")
+    return commit
+
+
+def report_commit_or_exit(parser, out, option="--out"):
+    """``report_commit(out)`` for a command line: its refusal becomes ``parser``'s usage
+    error (one line, exit 2), before the command measures anything.
+
+    Example:
+        ```python
+        args = parser.parse_args(argv)
+        started, commit = time.time(), report_commit_or_exit(parser, args.out)
+        ```
+    """
+    try:
+        return report_commit(out, option=option)
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def cpu_name(cpuinfo_text):

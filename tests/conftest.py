@@ -72,6 +72,33 @@ def benchmark_script(name):
     return module
 
 
+# What ``git_commit`` gives in ``dirty_work_tree``: a commit with uncommitted changes.
+DIRTY_COMMIT = "709eda8+dirty"
+
+
+@pytest.fixture
+def dirty_work_tree(monkeypatch):
+    """The repository as a work tree with uncommitted changes (``git_commit`` gives
+    ``DIRTY_COMMIT``), entered at its root as its tools are run: a tool's default report,
+    in reports/, is then refused (``el_zoo.provenance.report_commit``)."""
+    from el_zoo import provenance
+
+    monkeypatch.setattr(provenance, "git_commit", lambda *args, **kwargs: DIRTY_COMMIT)
+    monkeypatch.chdir(REPO)
+
+
+def assert_refused_as_dirty(run, capsys, out, option="--out"):
+    """``run()``, a tool's main in ``dirty_work_tree``, exits with its usage error (exit 2)
+    naming ``out``, the report it would write into reports/, and the fix (``option``
+    elsewhere). The test patches the tool's measuring to fail: it stops before it."""
+    with pytest.raises(SystemExit) as exited:
+        run()
+    error = capsys.readouterr().err
+    assert exited.value.code == 2, error
+    assert f"error: {out} would record commit {DIRTY_COMMIT} (uncommitted changes" in error
+    assert f"commit your changes first, or write elsewhere with {option} /tmp/" in error
+
+
 def pytest_xdist_auto_num_workers(config):
     """How many processes `-n auto` (pyproject's addopts) starts: one per core, at most four.
 

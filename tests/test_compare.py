@@ -8,6 +8,8 @@ from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.registry import split_name
 from training import compare
 
+from tests.conftest import assert_refused_as_dirty
+
 
 def fake_run(root, model, top1, seed=0, width=0.25, epochs=16, eval_images=None,
              elastic_link=None, batch_size=128, **recorded):
@@ -105,6 +107,13 @@ def test_subset_runs_and_runs_without_twins_are_refused(tmp_path, capsys):
         compare.main([str(tmp_path / "missing"), "--output", str(tmp_path / "out")])
     assert "no metrics.json" in capsys.readouterr().err
     assert not (tmp_path / "out.md").exists()
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_reading_runs(monkeypatch, capsys,
+                                                                        dirty_work_tree):
+    monkeypatch.setattr(compare, "read_runs", lambda source: pytest.fail("read"))
+    assert_refused_as_dirty(lambda: compare.main(["/runs/a"]), capsys, "reports/el_vs_plain",
+                            "--output")
 
 
 def test_a_compare_output_and_published_folders_are_sources_too(tmp_path, capsys):

@@ -15,7 +15,8 @@ from el_zoo.nets._blocks import binary_conv_bn
 from el_zoo.convert import convert
 from el_zoo.layers import ElasticLink
 from el_zoo.registry import elastic_link_twin, families, has_elastic_link
-from tests.conftest import REPO, SMALL, benchmark_script, random_weight_family
+from tests.conftest import (REPO, SMALL, assert_refused_as_dirty, benchmark_script,
+                            random_weight_family)
 
 
 def deploy():
@@ -151,6 +152,14 @@ def test_a_partial_run_needs_its_own_output(monkeypatch, capsys, partial):
         module.main()
     assert "would replace the full report reports/deploy.md: give --out" in (
         capsys.readouterr().err)
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_any_work(monkeypatch, capsys,
+                                                                   dirty_work_tree):
+    module = deploy()
+    monkeypatch.setattr(module, "op_accounting", lambda family: pytest.fail("ran"))
+    monkeypatch.setattr(sys, "argv", ["deploy.py"])
+    assert_refused_as_dirty(module.main, capsys, "reports/deploy.md")
 
 
 class Stop(Exception):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import el_zoo
-from tests.conftest import SMALL, benchmark_script
+from tests.conftest import SMALL, assert_refused_as_dirty, benchmark_script
 
 
 def el_scale():
@@ -141,3 +141,10 @@ def test_an_out_that_is_another_report_is_refused_before_measuring(tmp_path, mon
         scale.main(["a.cifar10", "--out", str(tmp_path / "deploy.md")])
     assert (f"el_scale: error: {tmp_path / 'deploy.json'} is not an el_scale report (no "
             "\"results\"): give another --out, or remove it.") in capsys.readouterr().err
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_measuring(monkeypatch, capsys,
+                                                                     dirty_work_tree):
+    scale = el_scale()
+    monkeypatch.setattr(scale, "load_source", lambda *args: pytest.fail("measured"))
+    assert_refused_as_dirty(lambda: scale.main(["a.cifar10"]), capsys, "reports/el_scale.md")

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_refused_as_dirty
 
 FOLDER = REPO / "benchmarks" / "fused_link"
 
@@ -111,6 +111,14 @@ def test_the_report_records_ratios_per_round_and_the_link_totals(fused, tmp_path
     assert record["links"]["resnet26s_el"]["totals"] == pytest.approx(
         {"training form": 5.4, "fused": 2.6})
     assert {"command", "git_commit", "machine", "date", "wall_time_s"} <= set(record)
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_measuring(fused, monkeypatch,
+                                                                     capsys, dirty_work_tree):
+    measure = fused["measure"]
+    monkeypatch.setattr(measure.fused_link, "load", lambda: None)  # no library needed
+    monkeypatch.setattr(measure, "measure", lambda args: pytest.fail("measured"))
+    assert_refused_as_dirty(lambda: measure.main([]), capsys, "reports/fused_link.md")
 
 
 def test_measuring_nothing_is_refused_before_any_work(fused, capsys):

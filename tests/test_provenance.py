@@ -109,3 +109,35 @@ def test_a_new_record_replaces_the_earlier_one_of_its_key_in_its_place():
     new = [{"key": "c", "n": 2}, {"key": "a", "n": 2}]
     assert merged_records(earlier, new, key=lambda record: record["key"]) == [
         {"key": "a", "n": 2}, {"key": "b", "n": 1}, {"key": "c", "n": 2}]
+
+
+def test_a_report_in_reports_needs_a_clean_work_tree_and_elsewhere_does_not(tmp_path,
+                                                                             monkeypatch):
+    from el_zoo.provenance import report_commit
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "code.py").write_text("a = 1\n")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "first")
+    monkeypatch.chdir(tmp_path)  # where the tools run: out relative to it
+    clean = git_commit(tmp_path)
+    assert report_commit("reports/deploy.md", root=tmp_path) == clean  # a clean tree: allowed
+
+    (tmp_path / "code.py").write_text("a = 2\n")  # uncommitted: no one can rerun it
+    report = tmp_path / "reports" / "deploy.md"
+    inside = ["reports/deploy.md", "./reports/deploy.md", str(report), "reports/sub/deploy.md",
+              "code/../reports/deploy.md"]
+    for out in inside:
+        with pytest.raises(ValueError) as refused:
+            report_commit(out, root=tmp_path)
+        assert str(refused.value) == (
+            f"{out} would record commit {clean}+dirty (uncommitted changes in the work "
+            "tree), which no one can rerun: commit your changes first, or write elsewhere "
+            "with --out /tmp/deploy.md")
+    with pytest.raises(ValueError, match="write elsewhere with --output /tmp/el_vs_plain$"):
+        report_commit("reports/el_vs_plain", root=tmp_path, option="--output")
+
+    elsewhere = ["deploy.md", "reports_old/deploy.md", str(tmp_path.parent / "reports" / "a.md")]
+    for out in elsewhere:  # trying a change before committing it
+        assert report_commit(out, root=tmp_path) == clean + "+dirty"

@@ -10,6 +10,8 @@ import pytest
 from training import recipe_study
 from training.recipes import get_recipe, stage_kind
 
+from tests.conftest import assert_refused_as_dirty
+
 KINDS = {"main": {"binary_weights": True, "binary_activations": True},
          "float": {"binary_weights": False, "binary_activations": False},
          "stage1": {"binary_weights": False, "binary_activations": True}}
@@ -182,6 +184,13 @@ def test_unfinished_or_subset_runs_are_refused(tmp_path, capsys):
         recipe_study.main([subset, "--output", str(tmp_path / "x")])
     assert "evaluated on a subset (100 images)" in capsys.readouterr().err
     assert not (tmp_path / "x.md").exists()
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_reading_runs(monkeypatch, capsys,
+                                                                        dirty_work_tree):
+    monkeypatch.setattr(recipe_study, "read_records", lambda source: pytest.fail("read"))
+    assert_refused_as_dirty(lambda: recipe_study.main(["/runs/a"]), capsys,
+                            "reports/recipe_study", "--output")
 
 
 def test_a_published_folder_is_studied_as_the_run_that_made_its_weights(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from el_zoo.provenance import REPORTS_DIR, json_beside, report_path
 from training import cards, compare, recipe_study
 
-from tests.conftest import REPO, benchmark_script
+from tests.conftest import REPO, assert_refused_as_dirty, benchmark_script
 
 NOT_REPORTS = {"release.py"}  # its --out is the folder of staged release assets
 WRITERS = sorted(path for path in [*(REPO / "benchmarks").rglob("*.py"),  # folders too
@@ -82,3 +82,16 @@ def test_every_named_report_exists_and_none_is_named_in_benchmarks():
         stale += [(path.name, m) for m in re.findall(r"benchmarks/\w+\.(?:md|json)", text)]
     assert named and not stale, stale
     assert [name for name in named if not (REPO / REPORTS_DIR / name).is_file()] == []
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_measuring(monkeypatch, capsys,
+                                                                     dirty_work_tree):
+    """The tools without a test file of their own (the others' are beside their tests)."""
+    from el_zoo import data
+    from training import el_ablation
+
+    monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("loaded"))
+    assert_refused_as_dirty(lambda: el_ablation.main([]), capsys, "reports/el_ablation.md")
+    autotune = benchmark_script("data_autotune")
+    monkeypatch.setattr(autotune, "run_in_fresh_process", lambda *args: pytest.fail("ran"))
+    assert_refused_as_dirty(lambda: autotune.main([]), capsys, "reports/data_autotune.md")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import benchmark_script
+from tests.conftest import assert_refused_as_dirty, benchmark_script
 
 stage_cost = benchmark_script("stage_cost")
 
@@ -89,6 +89,15 @@ def test_what_can_be_checked_is_checked_before_any_measuring(argv, message, tmp_
         stage_cost.main([*argv, "--out", str(tmp_path / "stage_cost.md")])
     assert f"stage_cost: error: {message}" in capsys.readouterr().err
     assert not (tmp_path / "stage_cost.md").exists()
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_measuring(monkeypatch, capsys,
+                                                                     dirty_work_tree):
+    from el_zoo import benchmark
+
+    monkeypatch.setattr(benchmark, "run_in_fresh_process", lambda *args: pytest.fail("ran"))
+    assert_refused_as_dirty(lambda: stage_cost.main(["resnet18_el"]), capsys,
+                            "reports/stage_cost.md")
 
 
 def measured_in_this_process(script, options):

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import el_zoo
-from tests.conftest import SMALL, benchmark_script
+from tests.conftest import SMALL, assert_refused_as_dirty, benchmark_script
 
 throughput = benchmark_script("train_throughput")
 
@@ -84,3 +84,9 @@ def test_families_and_speedup_experiments_take_their_own_rounds(tmp_path, monkey
     assert all((o["family"], o["repeats"]) == ("resnet26", 3) for o in experiments)
     assert {(o.get("width"), o["steps"]) for o in experiments} >= {(1.0, 5), (None, 20)}
     assert "| 0.90 (0.90-0.90, 12 rounds) |" in out.read_text()
+
+
+def test_a_report_from_a_dirty_work_tree_is_refused_before_measuring(monkeypatch, capsys,
+                                                                     dirty_work_tree):
+    monkeypatch.setattr(throughput, "run_isolated", lambda options: pytest.fail("measured"))
+    assert_refused_as_dirty(lambda: throughput.main([]), capsys, "reports/train_throughput.md")

@@ -28,7 +28,8 @@ import sys
 from pathlib import Path
 
 from el_zoo.elastic_link import ElasticLinkOptions
-from el_zoo.provenance import markdown_header, report_path, run_info, write_report
+from el_zoo.provenance import (markdown_header, report_commit_or_exit, report_path, run_info,
+                               write_report)
 from el_zoo.registry import list_models, model_info
 
 from training.recipes import recorded_elastic_link
@@ -296,9 +297,10 @@ def report_parser(description, sources_help, report_name):
     return parser
 
 
-def report_info(module, argv):
-    """Provenance of a report, with the command that regenerates it."""
-    info = run_info()
+def report_info(module, argv, commit):
+    """Provenance of a report, with the command that regenerates it and ``commit``, read
+    when the command started (``report_commit_or_exit``)."""
+    info = run_info(commit=commit)
     info["command"] = f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
     return info
 
@@ -307,6 +309,7 @@ def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0], "training run folders, published model "
                            "folders or an earlier compare output (.json)", REPORT_NAME)
     args = parser.parse_args(argv)
+    commit = report_commit_or_exit(parser, args.output, "--output")
     try:
         runs = [record for source in args.sources for record in read_runs(source)]
     except ValueError as error:
@@ -316,7 +319,7 @@ def main(argv=None):
         parser.exit(2, "el-zoo compare: error: no EL run has a plain twin with the same "
                        "recipe, width, epochs and seed among the given runs.\n")
     summary = summarise(pairs)
-    info = report_info("training.compare", argv)
+    info = report_info("training.compare", argv, commit)
     written = write_report(f"{args.output}.md", report(pairs, unpaired, summary, info), {
         "summary": summary, "pairs": [[p["model"], e["model"], p["seed"], p["top1"],
                                        e["top1"], el_options(e)] for p, e in pairs],

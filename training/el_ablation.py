@@ -17,7 +17,8 @@ import el_zoo
 import tensorflow as tf
 from el_zoo import data
 from el_zoo.nets._blocks import set_standardization
-from el_zoo.provenance import git_commit, markdown_footer, report_path, run_info, write_report
+from el_zoo.provenance import (markdown_footer, report_commit_or_exit, report_path, run_info,
+                               write_report)
 from el_zoo.registry import elastic_link_twin, families
 
 VARIANTS = {
@@ -33,7 +34,8 @@ VARIANTS = {
 }
 
 
-def parse_args(argv=None):
+def parse_options(argv=None):
+    """The command line's parser and its options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--model", default="resnet26", choices=families(include_research=False),
@@ -46,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--out", default=report_path("el_ablation.md"))
-    return parser.parse_args(argv)
+    return parser, parser.parse_args(argv)
 
 
 def train_and_evaluate(args, elastic_link, train, test):
@@ -99,8 +101,8 @@ def to_markdown(args, results, info):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    started, commit = time.time(), git_commit()
+    parser, args = parse_options(argv)
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     images, labels, _ = data.load_split("cifar10", "train", data_dir=args.data_dir,
                                         limit=args.train_images)
     test = data.load_split("cifar10", "test", data_dir=args.data_dir)[:2]

@@ -30,8 +30,8 @@ import json
 import shlex
 from pathlib import Path
 
-from el_zoo.provenance import (json_beside, markdown_header, report_path, report_records,
-                               write_report)
+from el_zoo.provenance import (json_beside, markdown_header, report_commit_or_exit, report_path,
+                               report_records, write_report)
 
 from training.compare import (check_whole_split, el_options, is_report, read_run_record,
                               report_info, report_parser, saved_runs)
@@ -321,6 +321,7 @@ def main(argv=None):
                         help="the JSON of benchmarks/stage_cost.py: seconds per epoch of each "
                              "stage kind alone (default: %(default)s)")
     args = parser.parse_args(argv)
+    commit = report_commit_or_exit(parser, args.output, "--output")
     try:
         found = [record for source in args.sources for record in read_records(source)]
         records = sorted({run_key(r): r for r in found}.values(), key=run_key)  # later wins
@@ -328,7 +329,7 @@ def main(argv=None):
         arms = [minutes_alone(record, costs) for record in records]
     except ValueError as error:
         parser.exit(2, f"recipe_study: error: {error}\n")
-    info = report_info("training.recipe_study", argv)
+    info = report_info("training.recipe_study", argv, commit)
     print(write_report(f"{args.output}.md", report(records, arms, info, args.stage_cost),
                        {"runs": records, "arms": [arm_record(r, a) for r, a in
                                                   zip(records, arms)],

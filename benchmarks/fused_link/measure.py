@@ -257,9 +257,9 @@ def main(argv=None):
     if not (args.families or args.links):
         parser.error("nothing to measure: give --families and/or --links")
     fused_link.load()  # a missing or stale op library fails here, before any measuring
-    from el_zoo.provenance import git_commit, run_info, write_report
+    from el_zoo.provenance import report_commit_or_exit, run_info, write_report
 
-    started, commit = time.time(), git_commit()
+    started, commit = time.time(), report_commit_or_exit(parser, args.out)
     results = measure(args)
     settings = {key: getattr(args, key) for key in (
         "threads", "warmup", "steps", "rounds", "link_threads", "windows", "link_steps")}
