@@ -19,6 +19,8 @@ from el_zoo.atomic import write_text_atomically
 REPORTS_DIR = "reports"
 # This checkout's root: the repository whose commit a record carries by default.
 REPOSITORY = Path(__file__).resolve().parent.parent
+# What git_commit appends to the commit of a work tree with uncommitted changes.
+DIRTY = "+dirty"
 
 
 def report_path(file_name):
@@ -52,7 +54,7 @@ def git_commit(root=None, ignore=()):
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return commit + ("+dirty" if dirty else "")
+    return commit + (DIRTY if dirty else "")
 
 
 def report_commit(out, root=None, option="--out"):
@@ -82,7 +84,7 @@ def report_commit(out, root=None, option="--out"):
     """
     root = Path(root or REPOSITORY).resolve()
     commit = git_commit(root)
-    if commit.endswith("+dirty") and Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+    if commit.endswith(DIRTY) and Path(out).resolve().is_relative_to(root / REPORTS_DIR):
         raise ValueError(f"{out} would record commit {commit} (uncommitted changes in the "
                          "work tree), which no one can rerun: commit your changes first, or "
                          f"write elsewhere with {option} /tmp/{Path(out).name}")
