@@ -88,13 +88,15 @@ def dirty_work_tree(monkeypatch):
 
 
 def assert_refused_as_dirty(run, capsys, out, option="--out"):
-    """``run()``, a tool's main in ``dirty_work_tree``, exits with its usage error (exit 2)
-    naming ``out``, the report it would write into reports/, and the fix (``option``
-    elsewhere). The test patches the tool's measuring to fail: it stops before it."""
+    """``run()``, a tool's main in ``dirty_work_tree``, exits with one line (exit 2, as the
+    repo's tools refuse: ``<prog>: error: ...``, no usage) naming ``out``, the report it
+    would write into reports/, and the fix (``option`` elsewhere). The test patches the
+    tool's measuring to fail: it stops before it."""
     with pytest.raises(SystemExit) as exited:
         run()
     error = capsys.readouterr().err
     assert exited.value.code == 2, error
+    assert error.count("\n") == 1 and ": error: " in error and "usage:" not in error, error
     assert f"error: {out} would record commit {DIRTY_COMMIT} (uncommitted changes" in error
     assert f"commit your changes first, or write elsewhere with {option} /tmp/" in error
 
