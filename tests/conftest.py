@@ -19,9 +19,11 @@ import pytest
 
 import el_zoo  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from el_zoo._keras import keras
+from el_zoo.convert import OUTPUT_TOLERANCE
 from el_zoo.data import DATA_ENV
+from el_zoo.provenance import REPOSITORY
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPOSITORY  # the repository's root: the tests run its tools and read its files
 # A small configuration every family accepts: 32x32 images, cifar stem, quarter width.
 SMALL = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10, "width_multiplier": 0.25}
 
@@ -439,7 +441,7 @@ def near_zero_signs_flipped(sites, thresholds):
             setattr(site.layer, site.sign, sign)
 
 
-def assert_same_logits(expected, actual, tolerance=1e-4):
+def assert_same_logits(expected, actual, tolerance=OUTPUT_TOLERANCE):
     """Two forms of one model agree on ``expected``'s images: the same top-1 on every image,
     and every output within ``tolerance`` of the largest output."""
     difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()
