@@ -22,6 +22,7 @@ from typing import Optional
 from el_zoo import hub
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.model_record import published_weights_of
+from el_zoo.provenance import REPOSITORY
 
 MANIFEST_NAME = "manifest.json"
 NOT_PUBLISHED = "{name!r} is not published; see el-zoo list --pretrained."
@@ -29,7 +30,7 @@ NOT_PUBLISHED = "{name!r} is not published; see el-zoo list --pretrained."
 
 def _models_dir():
     """The repo's models/ (a checkout or editable install), else the installed copy."""
-    checkout = Path(__file__).resolve().parent.parent / "models"
+    checkout = REPOSITORY / "models"
     if (checkout / MANIFEST_NAME).exists():
         return checkout
     installed = Path(__file__).resolve().parent / "published"

@@ -21,6 +21,8 @@ REPORTS_DIR = "reports"
 REPOSITORY = Path(__file__).resolve().parent.parent
 # What git_commit appends to the commit of a work tree with uncommitted changes.
 DIRTY = "+dirty"
+# What git_commit gives when it cannot read the commit (no git, or not a git checkout).
+UNKNOWN = "unknown"
 
 
 def report_path(file_name):
@@ -53,25 +55,28 @@ def git_commit(root=None, ignore=()):
             cwd=root, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return UNKNOWN
     return commit + (DIRTY if dirty else "")
 
 
 def report_commit(out, root=None, option="--out"):
     """The commit a report written to ``out`` records (``git_commit``), read before the
     run measures anything: a report in the repository's ``reports/`` folder must come from
-    a clean work tree, so that anyone can rerun its command at its commit.
+    a clean work tree at a known commit, so that anyone can rerun its command at its commit.
 
-    Raises ValueError, naming the problem and the fix, when the work tree has uncommitted
-    changes (``+dirty``) and ``out`` lies in ``reports/`` (``REPORTS_DIR``; ``out`` is
-    relative to the working directory, as the tool writes it: ``reports/deploy.md``,
-    ``./reports/deploy.md`` and an absolute path alike). Elsewhere a dirty tree is allowed:
-    that is how one tries a change before committing it.
+    Raises ValueError, naming the problem and the fix, when ``out`` lies in ``reports/``
+    (``REPORTS_DIR``; ``out`` is relative to the working directory, as the tool writes it:
+    ``reports/deploy.md``, ``./reports/deploy.md`` and an absolute path alike) and the work
+    tree has uncommitted changes (``+dirty``) or its commit is unknown (no git, or ``root``
+    is not a git checkout). Elsewhere a dirty tree is allowed: that is how one tries a change
+    before committing it. The guard is for ``root``'s ``reports/`` folder, by default this
+    checkout's (``REPOSITORY``, where el_zoo is imported from), not that of whatever checkout
+    ``out`` may lie in.
 
     Arguments:
         out: where the tool writes its report (its Markdown path; for ``--output``, the path
             without suffix).
-        root: the repository's root (default: this checkout's).
+        root: the repository's root (default: this checkout's, ``REPOSITORY``).
         option: the tool's option that sets ``out``, named in the message.
 
     Example:
@@ -84,16 +89,29 @@ def report_commit(out, root=None, option="--out"):
     """
     root = Path(root or REPOSITORY).resolve()
     commit = git_commit(root)
-    if commit.endswith(DIRTY) and Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+    if not Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+        return commit
+    elsewhere = f"write elsewhere with {option} /tmp/{Path(out).name}"
+    if commit == UNKNOWN:
+        raise ValueError(f"{out} would record commit {UNKNOWN} (git is missing, or {root} is "
+                         "not a git checkout), which no one can rerun: run it from a git "
+                         f"checkout with git installed, or {elsewhere}")
+    if commit.endswith(DIRTY):
         raise ValueError(f"{out} would record commit {commit} (uncommitted changes in the "
                          "work tree), which no one can rerun: commit your changes first, or "
-                         f"write elsewhere with {option} /tmp/{Path(out).name}")
+                         f"{elsewhere}")
     return commit
 
 
 def report_commit_or_exit(parser, out, option="--out"):
-    """``report_commit(out)`` for a command line: its refusal becomes ``parser``'s usage
-    error (one line, exit 2), before the command measures anything.
+    """``report_commit(out)`` for a command line: its refusal ends the command as the repo's
+    tools refuse, with one line (``<prog>: error: <message>``, no usage) and exit status 2,
+    before the command measures anything.
+
+    Arguments:
+        parser: the command's ``argparse.ArgumentParser`` (its ``prog`` begins the line).
+        out: where the command writes its report (as for ``report_commit``).
+        option: the command's option that sets ``out``, named in the message.
 
     Example:
         ```python
@@ -104,7 +122,7 @@ def report_commit_or_exit(parser, out, option="--out"):
     try:
         return report_commit(out, option=option)
     except ValueError as error:
-        parser.error(str(error))
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
 
 
 def cpu_name(cpuinfo_text):

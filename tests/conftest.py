@@ -19,9 +19,11 @@ import pytest
 
 import el_zoo  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from el_zoo._keras import keras
+from el_zoo.convert import OUTPUT_TOLERANCE
 from el_zoo.data import DATA_ENV
+from el_zoo.provenance import REPOSITORY
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = REPOSITORY  # the repository's root: the tests run its tools and read its files
 # A small configuration every family accepts: 32x32 images, cifar stem, quarter width.
 SMALL = {"input_shape": (32, 32, 3), "stem": "cifar", "classes": 10, "width_multiplier": 0.25}
 
@@ -88,13 +90,15 @@ def dirty_work_tree(monkeypatch):
 
 
 def assert_refused_as_dirty(run, capsys, out, option="--out"):
-    """``run()``, a tool's main in ``dirty_work_tree``, exits with its usage error (exit 2)
-    naming ``out``, the report it would write into reports/, and the fix (``option``
-    elsewhere). The test patches the tool's measuring to fail: it stops before it."""
+    """``run()``, a tool's main in ``dirty_work_tree``, exits with one line (exit 2, as the
+    repo's tools refuse: ``<prog>: error: ...``, no usage) naming ``out``, the report it
+    would write into reports/, and the fix (``option`` elsewhere). The test patches the
+    tool's measuring to fail: it stops before it."""
     with pytest.raises(SystemExit) as exited:
         run()
     error = capsys.readouterr().err
     assert exited.value.code == 2, error
+    assert error.count("\n") == 1 and ": error: " in error and "usage:" not in error, error
     assert f"error: {out} would record commit {DIRTY_COMMIT} (uncommitted changes" in error
     assert f"commit your changes first, or write elsewhere with {option} /tmp/" in error
 
@@ -437,7 +441,7 @@ def near_zero_signs_flipped(sites, thresholds):
             setattr(site.layer, site.sign, sign)
 
 
-def assert_same_logits(expected, actual, tolerance=1e-4):
+def assert_same_logits(expected, actual, tolerance=OUTPUT_TOLERANCE):
     """Two forms of one model agree on ``expected``'s images: the same top-1 on every image,
     and every output within ``tolerance`` of the largest output."""
     difference, scale = np.abs(actual - expected).max(), np.abs(expected).max()

@@ -1,6 +1,7 @@
 """Where a number comes from: the git commit recorded beside it."""
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -141,3 +142,57 @@ def test_a_report_in_reports_needs_a_clean_work_tree_and_elsewhere_does_not(tmp_
     elsewhere = ["deploy.md", "reports_old/deploy.md", str(tmp_path.parent / "reports" / "a.md")]
     for out in elsewhere:  # trying a change before committing it
         assert report_commit(out, root=tmp_path) == clean + "+dirty"
+
+
+def test_a_report_in_reports_needs_a_known_commit(tmp_path, monkeypatch):
+    from el_zoo.provenance import report_commit
+
+    (tmp_path / "reports").mkdir()  # a reports/ folder, but not a git checkout
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError) as refused:
+        report_commit("reports/deploy.md", root=tmp_path)
+    assert str(refused.value) == (
+        "reports/deploy.md would record commit unknown (git is missing, or "
+        f"{tmp_path.resolve()} is not a git checkout), which no one can rerun: run it from a "
+        "git checkout with git installed, or write elsewhere with --out /tmp/deploy.md")
+    assert report_commit("deploy.md", root=tmp_path) == "unknown"  # elsewhere: allowed
+
+
+def test_a_command_refuses_a_report_with_one_line_and_exit_status_2(tmp_path, monkeypatch,
+                                                                     capsys):
+    import argparse
+
+    from el_zoo.provenance import report_commit_or_exit
+
+    (tmp_path / "reports").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("el_zoo.provenance.REPOSITORY", tmp_path)  # not a git checkout
+    parser = argparse.ArgumentParser(prog="deploy")
+    parser.add_argument("--out")
+    with pytest.raises(SystemExit) as exited:
+        report_commit_or_exit(parser, "reports/deploy.md")
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (  # as the repo's tools refuse: no usage
+        "deploy: error: reports/deploy.md would record commit unknown (git is missing, or "
+        f"{tmp_path.resolve()} is not a git checkout), which no one can rerun: run it from a "
+        "git checkout with git installed, or write elsewhere with --out /tmp/deploy.md\n")
+    assert report_commit_or_exit(parser, "deploy.md") == "unknown"
+
+
+# A call of write_report, the one way the tools write a report (not its definition)
+WRITES_A_REPORT = re.compile(r"(?<!def )\bwrite_report\(")
+
+
+def test_every_tool_that_writes_a_report_checks_its_commit_first():
+    from el_zoo.provenance import REPOSITORY
+
+    writers = sorted(path.relative_to(REPOSITORY).as_posix()
+                     for folder in ("el_zoo", "training", "benchmarks")
+                     for path in (REPOSITORY / folder).rglob("*.py")
+                     if WRITES_A_REPORT.search(path.read_text()))
+    assert "benchmarks/deploy.py" in writers and "training/compare.py" in writers, writers
+    unchecked = [path for path in writers if "report_commit" not in
+                 (REPOSITORY / path).read_text()]
+    assert unchecked == [], (f"{unchecked} write a report without report_commit_or_exit (or "
+                             "report_commit): a report in reports/ must be refused from a "
+                             "dirty work tree")

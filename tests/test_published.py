@@ -16,11 +16,10 @@ import pytest
 
 import el_zoo
 from el_zoo import hub, pretrained
-from tests.conftest import (assert_interpreter_takes_models_top1,
+from tests.conftest import (REPO, assert_interpreter_takes_models_top1,
                             images_with_machine_independent_top1)
 from training import cards, publish, run_folder, targets
 
-REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "models"
 PUBLISHED = el_zoo.list_models(pretrained=True)
 

@@ -502,10 +502,10 @@ def test_published_weights_were_trained_with_their_models_elastic_link_defaults(
             el_zoo.registry.model_info(name).elastic_link, name
 
 
-def test_each_family_builds_the_elastic_link_defaults_it_registered():
-    # every _el model's own links sit where its registration says: tests/test_models.py's
-    # test_small_cifar_model_links_predicts_round_trips_and_trains (it builds each one);
-    # here, options given replace only themselves
+def test_elastic_link_options_given_replace_only_those_options():
+    # the rest keep the model's registered defaults (that every _el model's own links sit
+    # where its registration says: tests/test_models.py's
+    # test_small_cifar_model_links_predicts_round_trips_and_trains, which builds each one)
     model = el_zoo.load("mobilenet_v1_el", elastic_link={"gamma": "scalar"}, **SMALL)
     assert link_positions(model) == {"after_bn"}
     assert built_config(model)["elastic_link"] == el_zoo.ElasticLinkOptions(

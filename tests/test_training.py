@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -19,9 +18,9 @@ from PIL import Image
 
 from el_zoo.builder import stored_class_names
 from el_zoo.elastic_link import ElasticLinkOptions
+from tests.conftest import REPO
 from training import recipes
 
-REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 # `el-zoo` in a fresh process with the toy family (tests/toy.py) registered: for the tests of
 # the training machinery (kills, resumes, workers), which hold whatever the model, and

@@ -39,6 +39,9 @@ from training.run_folder import METRICS_FILE
 # the name of this comparison's report: reports/el_vs_plain.md and .json (--output's
 # default), which the model cards read (training.cards)
 REPORT_NAME = "el_vs_plain"
+# The option of report_parser's commands that sets where the report goes (path without
+# suffix), named in their refusals too
+OUTPUT_OPTION = "--output"
 
 
 def is_published(metrics):
@@ -291,7 +294,7 @@ def report_parser(description, sources_help, report_name):
     ``reports/<report_name>``."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("sources", nargs="+", help=sources_help)
-    parser.add_argument("--output", default=report_path(report_name),
+    parser.add_argument(OUTPUT_OPTION, default=report_path(report_name),
                         help="path without suffix; writes <output>.md and <output>.json "
                              "(default: %(default)s)")
     return parser
@@ -309,7 +312,7 @@ def main(argv=None):
     parser = report_parser(__doc__.split("\n\n")[0], "training run folders, published model "
                            "folders or an earlier compare output (.json)", REPORT_NAME)
     args = parser.parse_args(argv)
-    commit = report_commit_or_exit(parser, args.output, "--output")
+    commit = report_commit_or_exit(parser, args.output, OUTPUT_OPTION)
     try:
         runs = [record for source in args.sources for record in read_runs(source)]
     except ValueError as error:

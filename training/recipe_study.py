@@ -33,8 +33,8 @@ from pathlib import Path
 from el_zoo.provenance import (json_beside, markdown_header, report_commit_or_exit, report_path,
                                report_records, write_report)
 
-from training.compare import (check_whole_split, el_options, is_report, read_run_record,
-                              report_info, report_parser, saved_runs)
+from training.compare import (OUTPUT_OPTION, check_whole_split, el_options, is_report,
+                              read_run_record, report_info, report_parser, saved_runs)
 from training.logs import read_rows
 from training.recipes import run_elastic_link, stage_kind
 from training.run_folder import LOG_FILE, METRICS_FILE, RECIPE_FILE
@@ -321,7 +321,7 @@ def main(argv=None):
                         help="the JSON of benchmarks/stage_cost.py: seconds per epoch of each "
                              "stage kind alone (default: %(default)s)")
     args = parser.parse_args(argv)
-    commit = report_commit_or_exit(parser, args.output, "--output")
+    commit = report_commit_or_exit(parser, args.output, OUTPUT_OPTION)
     try:
         found = [record for source in args.sources for record in read_records(source)]
         records = sorted({run_key(r): r for r in found}.values(), key=run_key)  # later wins

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from el_zoo.hub import check_file, release_asset
 from el_zoo.pretrained import MANIFEST_NAME, read_manifest
+from el_zoo.provenance import REPOSITORY
 
-REPO = Path(__file__).resolve().parent.parent
 GITHUB_RELEASE = re.compile(
     r"^https://github\.com/(?P<repo>[^/]+/[^/]+)/releases/download/(?P<tag>[^/]+)/?$")
 
@@ -27,7 +27,7 @@ GITHUB_RELEASE = re.compile(
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to create with the assets")
-    parser.add_argument("--models-dir", default=str(REPO / "models"))
+    parser.add_argument("--models-dir", default=str(REPOSITORY / "models"))
     return parser.parse_args(argv)
 
 
