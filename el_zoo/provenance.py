@@ -57,7 +57,7 @@ def git_commit(root=None, ignore=()):
     return commit + (DIRTY if dirty else "")
 
 
-def report_commit(out, root=None, option="--out"):
+def report_commit(out, root=None, option="--out", folder=REPORTS_DIR, ignore=()):
     """The commit a report written to ``out`` records (``git_commit``), read before the
     run measures anything: a report in the repository's ``reports/`` folder must come from
     a clean work tree, so that anyone can rerun its command at its commit.
@@ -73,6 +73,9 @@ def report_commit(out, root=None, option="--out"):
             without suffix).
         root: the repository's root (default: this checkout's).
         option: the tool's option that sets ``out``, named in the message.
+        folder: the repository's folder, relative to its root, that must be written from a
+            clean tree (``training.publish`` gives "models").
+        ignore: ``git_commit``'s: what the tool itself writes, whose changes do not count.
 
     Example:
         ```python
@@ -83,15 +86,15 @@ def report_commit(out, root=None, option="--out"):
         ```
     """
     root = Path(root or REPOSITORY).resolve()
-    commit = git_commit(root)
-    if commit.endswith(DIRTY) and Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+    commit = git_commit(root, ignore)
+    if commit.endswith(DIRTY) and Path(out).resolve().is_relative_to(root / folder):
         raise ValueError(f"{out} would record commit {commit} (uncommitted changes in the "
                          "work tree), which no one can rerun: commit your changes first, or "
                          f"write elsewhere with {option} /tmp/{Path(out).name}")
     return commit
 
 
-def report_commit_or_exit(parser, out, option="--out"):
+def report_commit_or_exit(parser, out, option="--out", folder=REPORTS_DIR, ignore=()):
     """``report_commit(out)`` for a command line: its refusal becomes ``parser``'s usage
     error (one line, exit 2), before the command measures anything.
 
@@ -102,7 +105,7 @@ def report_commit_or_exit(parser, out, option="--out"):
         ```
     """
     try:
-        return report_commit(out, option=option)
+        return report_commit(out, option=option, folder=folder, ignore=ignore)
     except ValueError as error:
         parser.error(str(error))
 
