@@ -59,7 +59,7 @@ def git_commit(root=None, ignore=()):
     return commit + (DIRTY if dirty else "")
 
 
-def report_commit(out, root=None, option="--out"):
+def report_commit(out, root=None, option="--out", folder=REPORTS_DIR, ignore=()):
     """The commit a report written to ``out`` records (``git_commit``), read before the
     run measures anything: a report in the repository's ``reports/`` folder must come from
     a clean work tree at a known commit, so that anyone can rerun its command at its commit.
@@ -78,6 +78,9 @@ def report_commit(out, root=None, option="--out"):
             without suffix).
         root: the repository's root (default: this checkout's, ``REPOSITORY``).
         option: the tool's option that sets ``out``, named in the message.
+        folder: the repository's folder, relative to its root, that must be written from a
+            clean tree (``training.publish`` gives "models").
+        ignore: ``git_commit``'s: what the tool itself writes, whose changes do not count.
 
     Example:
         ```python
@@ -88,8 +91,8 @@ def report_commit(out, root=None, option="--out"):
         ```
     """
     root = Path(root or REPOSITORY).resolve()
-    commit = git_commit(root)
-    if not Path(out).resolve().is_relative_to(root / REPORTS_DIR):
+    commit = git_commit(root, ignore)
+    if not Path(out).resolve().is_relative_to(root / folder):
         return commit
     elsewhere = f"write elsewhere with {option} /tmp/{Path(out).name}"
     if commit == UNKNOWN:
@@ -103,7 +106,7 @@ def report_commit(out, root=None, option="--out"):
     return commit
 
 
-def report_commit_or_exit(parser, out, option="--out"):
+def report_commit_or_exit(parser, out, option="--out", folder=REPORTS_DIR, ignore=()):
     """``report_commit(out)`` for a command line: its refusal ends the command as the repo's
     tools refuse, with one line (``<prog>: error: <message>``, no usage) and exit status 2,
     before the command measures anything.
@@ -112,6 +115,7 @@ def report_commit_or_exit(parser, out, option="--out"):
         parser: the command's ``argparse.ArgumentParser`` (its ``prog`` begins the line).
         out: where the command writes its report (as for ``report_commit``).
         option: the command's option that sets ``out``, named in the message.
+        folder, ignore: as for ``report_commit``.
 
     Example:
         ```python
@@ -120,7 +124,7 @@ def report_commit_or_exit(parser, out, option="--out"):
         ```
     """
     try:
-        return report_commit(out, option=option)
+        return report_commit(out, option=option, folder=folder, ignore=ignore)
     except ValueError as error:
         parser.exit(2, f"{parser.prog}: error: {error}\n")
 

@@ -13,7 +13,7 @@ from el_zoo import data
 from el_zoo import hub
 from el_zoo.hub import sha256_of
 from el_zoo.pretrained import manifest_json
-from tests.conftest import REPO
+from tests.conftest import DIRTY_COMMIT, REPO, assert_refused_as_dirty
 from training import publish
 
 NAME = "reactnet_a.cifar10"  # the smallest published model
@@ -160,3 +160,44 @@ def test_publishing_records_the_predictions_it_measured(tiny, monkeypatch):
     np.testing.assert_array_equal(publish.read_predictions(path), predictions)
     assert manifest_json(models)["files"][f"{NAME}/{publish.PREDICTIONS}"]["sha256"] == \
         sha256_of(path)
+
+
+
+def test_publishing_into_the_repositorys_models_from_a_dirty_work_tree_is_refused_first(
+        monkeypatch, capsys, dirty_work_tree):
+    # a card said "measured ... at commit 7fc0827...+dirty", which no one can rerun
+    monkeypatch.setattr(publish, "publishable", lambda args: pytest.fail("read first"))
+    monkeypatch.setattr(publish, "measure", lambda *args: pytest.fail("measured first"))
+    folder = str(REPO / "models" / NAME)  # re-measuring a published model, or a run
+    for models in (str(REPO / "models"), "models", "./models/"):
+        assert_refused_as_dirty(lambda: publish.main([folder, "--models-dir", models]), capsys,
+                                models, "--models-dir")
+    assert_refused_as_dirty(lambda: publish.main([folder]), capsys, str(REPO / "models"),
+                            "--models-dir")  # the default
+
+    # elsewhere a dirty tree may publish (to try a change)
+    def publishable(args):
+        assert publish.publish_commit(args) == DIRTY_COMMIT
+        raise ValueError("checked, then read")
+
+    monkeypatch.setattr(publish, "publishable", publishable)
+    with pytest.raises(SystemExit, match="^error: checked, then read$"):
+        publish.main([folder, "--models-dir", "/tmp/models"])
+    # regenerating the cards or adding predictions records no commit
+    monkeypatch.setattr(publish, "regenerate", lambda args: "regenerated")
+    monkeypatch.setattr(publish, "record_predictions", lambda args: "recorded")
+    assert publish.main(["--regenerate"]) == "regenerated"
+    assert publish.main([folder, "--record-predictions"]) == "recorded"
+
+
+def test_what_publishing_writes_does_not_make_the_work_tree_dirty(monkeypatch):
+    # the second model of a pair published from one clean tree recorded "+dirty": the
+    # first had rewritten the README's results table
+    from el_zoo import provenance
+
+    ignored = []
+    monkeypatch.setattr(provenance, "git_commit",
+                        lambda root=None, ignore=(): ignored.append(ignore) or "abc")
+    assert publish.publish_commit(publish.parse_args(["run"])) == "abc"
+    assert publish.publish_commit(publish.parse_args(["run", "--readme", ""])) == "abc"
+    assert ignored == [("models", "README.md"), ("models",)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from el_zoo import data
 from el_zoo.atomic import write_text_atomically
-from el_zoo.provenance import json_beside, report_path
+from el_zoo.provenance import REPOSITORY, json_beside, report_path
 from el_zoo.registry import elastic_link_twin, has_elastic_link, model_info, split_name
 
 from training import forecast, targets
@@ -26,7 +26,6 @@ from training.compare import (PAUSES_NOTE, budget_of, el_options, seedless_budge
 from training.logs import read_rows
 from training.run_folder import CARD_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE
 
-REPO = Path(__file__).resolve().parent.parent
 CARD_TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
 LICENCE = "Apache-2.0 (code and weights)"
 CITATION = ("Hu et al., Elastic-Link for Binarized Neural Network, AAAI 2022, "
@@ -159,6 +158,35 @@ def chain_section(training):
     return "\n\n### Accuracy versus CPU-hours, segment by segment\n\n" + "\n".join(lines)
 
 
+def numbers_text(numbers):
+    """'segment 3', 'segments 1-2' or 'segments 1-2, 5': ascending ``numbers``, runs of
+    consecutive ones as ranges."""
+    runs = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+    return f"segment{'s' if len(numbers) > 1 else ''} {text}"
+
+
+def per_segment_line(training, key, label, form="{}"):
+    """The card's line of the run's ``key`` ("machine", "git_commit"): 'Machine: X', as the
+    run's last invocation recorded it, or, when its segments (``training.segments``) ran on
+    more than one, each with the segments it ran: 'Machines: X (segments 1-2); Y (segment
+    3)' (``form`` shows a value, e.g. in backticks; "not recorded" for a segment made up of
+    epochs recorded before segments were)."""
+    ran = {}
+    for segment in training.get("segments") or []:
+        ran.setdefault(segment.get(key), []).append(segment["segment"])
+    if len(ran) <= 1:
+        return f"{label}: {form.format(training[key])}"
+    return f"{label}s: " + "; ".join(
+        f"{'not recorded' if value is None else form.format(value)} ({numbers_text(numbers)})"
+        for value, numbers in ran.items())
+
+
 def twin_name(name):
     """'resnet26_el.cifar10' <-> 'resnet26.cifar10' (the registry's twin)."""
     return elastic_link_twin(name)
@@ -166,7 +194,7 @@ def twin_name(name):
 
 # benchmarks/train_throughput.py's report (its --out default takes it from here)
 THROUGHPUT_MD = report_path("train_throughput.md")
-THROUGHPUT_REPORT = REPO / json_beside(THROUGHPUT_MD)
+THROUGHPUT_REPORT = REPOSITORY / json_beside(THROUGHPUT_MD)
 # Two labels of benchmarks/train_throughput.py's experiments (it takes them from here): the
 # keys under which its report's JSON holds the speeds a card reads.
 EXPERIMENT_DEFAULT = "default (2 threads, batch 128)"
@@ -221,7 +249,7 @@ def scale_up_line(training, report_path=None):
 
 
 EL_VS_PLAIN_MD = report_path(f"{compare.REPORT_NAME}.md")  # training.compare's
-EL_VS_PLAIN_REPORT = REPO / json_beside(EL_VS_PLAIN_MD)
+EL_VS_PLAIN_REPORT = REPOSITORY / json_beside(EL_VS_PLAIN_MD)
 
 
 def el_vs_plain_section(report_path, key):
@@ -490,8 +518,9 @@ def card_fields(name, published, rows, twin=None):
         "dataset_text": DATASET_TEXT.get(t["dataset"], t["dataset"]), "inputs": crop,
         "augmentation": augment.get(recipe["augment"], recipe["augment"]),
         "recipe": t["recipe"], "batch_size": recipe["batch_size"], "stages": stage_text,
-        "seed": t["seed"], "command": t["command"], "git_commit": t["git_commit"],
-        "machine": t["machine"], "epochs": epochs_text(t["epochs"]),
+        "seed": t["seed"], "command": t["command"],
+        "git_commit": per_segment_line(t, "git_commit", "Git commit", "`{}`"),
+        "machine": per_segment_line(t, "machine", "Machine"), "epochs": epochs_text(t["epochs"]),
         "train_time": train_time_text(t), "wall_time": wall_time_text(t), "date": t["date"],
         "accuracy_versus_time": "\n".join(curve_lines(rows)),
         "segments": chain_section(t),

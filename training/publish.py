@@ -21,6 +21,11 @@ x86 latency ratios (model vs its no-EL twin vs its float twin; LCE has no optimi
 kernels, so these are ratios on this machine, not ARM figures). A card's EL-minus-plain
 verdict also reads the seed means in ``reports/el_vs_plain.json`` (``training.compare``),
 so rerun ``--regenerate`` after adding seeds there.
+
+Publishing into the repository's ``models/`` records the commit it measured at, which must be
+one anyone can check out: from a work tree with uncommitted changes it is refused before
+anything is read or measured (``publish_commit``); elsewhere (``--models-dir /tmp/models``)
+a dirty tree is allowed. ``--regenerate`` and ``--record-predictions`` record no commit.
 """
 
 import argparse
@@ -39,7 +44,7 @@ from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
 from el_zoo.pretrained import MANIFEST_NAME, manifest_json
-from el_zoo.provenance import git_commit, run_info
+from el_zoo.provenance import REPOSITORY, report_commit, report_commit_or_exit, run_info
 from el_zoo.registry import join_name, model_info, split_name
 
 from training import cards
@@ -49,7 +54,9 @@ from training.release import verified_files
 from training.run_folder import (CARD_FILE, CURVES_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE,
                                  WEIGHTS_FILE)
 
-REPO = Path(__file__).resolve().parent.parent
+# The repository's folder of published models (the default --models-dir), relative to its
+# root: publishing into it must be done from a clean work tree (``publish_commit``).
+MODELS_DIR = "models"
 # A published folder keeps these files of its run under their names in the run folder: the
 # one list of them, which publish() checks before measuring (missing_copied_files) and copies.
 COPIED = (WEIGHTS_FILE, LOG_FILE, CURVES_FILE)
@@ -61,7 +68,7 @@ PREDICTIONS = "eval_predictions.npy"
 TOP1_TOLERANCE = 0.005
 
 
-def parse_args(argv=None):
+def argument_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", nargs="?",
                         help="a finished el-zoo train output folder, or a published "
@@ -76,11 +83,32 @@ def parse_args(argv=None):
                       help=f"only add {PREDICTIONS} (each evaluation image's top-1) to the "
                            "published folder given, and list it in the manifest; refused if "
                            "their accuracy is not the card's top-1")
-    parser.add_argument("--models-dir", default=str(REPO / "models"))
+    parser.add_argument("--models-dir", default=str(REPOSITORY / MODELS_DIR))
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--readme", default=str(REPO / "README.md"))
+    parser.add_argument("--readme", default=str(REPOSITORY / "README.md"))
     parser.add_argument("--runs", type=int, default=30, help="timed interpreter runs")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None):
+    return argument_parser().parse_args(argv)
+
+
+def publish_commit(args, parser=None):
+    """The commit that publishing into ``args.models_dir`` records, read before anything is
+    (``el_zoo.provenance.report_commit``): into the repository's ``models/`` only from a
+    clean work tree, as into ``reports/``, since a card "measured at commit ...+dirty"
+    cannot be rerun. Refused with a ValueError naming the fix, or with ``parser``'s one-line
+    error (exit 2) when given. What publishing itself writes (``models/``, the README's
+    results table) does not count as a change, so that the second model of a pair
+    published from one clean tree records the first one's commit (before, the README's
+    new row made it "+dirty")."""
+    readme = Path(args.readme).resolve() if args.readme else None
+    written = [MODELS_DIR, *([str(readme.relative_to(REPOSITORY))]
+                             if readme and readme.is_relative_to(REPOSITORY) else [])]
+    where = {"out": args.models_dir, "option": "--models-dir", "folder": MODELS_DIR,
+             "ignore": tuple(written)}
+    return report_commit_or_exit(parser, **where) if parser else report_commit(**where)
 
 
 def preprocessing(training):
@@ -270,13 +298,13 @@ def publishable(args):
     return run_dir, training, tag
 
 
-def publish(args, checked=None):
+def publish(args, checked=None, commit=None):
     """Publishes run ``args.run_dir`` (``checked``: what ``publishable`` returned for it,
-    else it is checked here)."""
-    # Publishing writes into models/: without ignoring it, the second model published from
-    # one clean tree (a pair) would record its code as "+dirty".
-    started, commit = time.time(), git_commit(ignore=("models",))
+    ``commit``: what ``publish_commit`` gave; else they are read here, each refusal a
+    ValueError)."""
+    started = time.time()
     run_dir, training, tag = checked or publishable(args)
+    commit = commit or publish_commit(args)
     name = join_name(training["model"], tag)
     flatbuffer, predictions, measured = measure(run_dir, training, args)
     check_reproduces(measured["evaluation"], training["top1"], "the run's")
@@ -357,7 +385,8 @@ def regenerate(args):
 
 
 def main(argv=None):
-    args = parse_args(argv)
+    parser = argument_parser()
+    args = parser.parse_args(argv)
     if args.regenerate:
         return regenerate(args)
     if not args.run_dir:
@@ -367,11 +396,12 @@ def main(argv=None):
             return record_predictions(args)
         except (ValueError, OSError) as error:  # nothing was written: say why, no traceback
             raise SystemExit(f"error: {error}") from None
+    commit = publish_commit(args, parser)  # before anything is read or measured
     try:
         checked = publishable(args)
     except (ValueError, OSError) as error:  # nothing was built, measured or written
         raise SystemExit(f"error: {error}") from None
-    publish(args, checked)
+    publish(args, checked, commit)
 
 
 if __name__ == "__main__":
