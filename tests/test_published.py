@@ -168,6 +168,17 @@ def test_a_card_names_every_machine_and_commit_its_segments_ran_on():
     assert training_lines({**training, "segments": None})[1] == "- Machine: C"
 
 
+def test_a_card_names_the_machine_that_measured_its_parity_and_latency():
+    # the LCE-versus-Keras differences and x86 ratios vary with the CPU (AVX2 or AVX-512):
+    # the card said when and at which commit they were measured, not where
+    name = "resnet18_el.cifar10"
+    published = metrics_of(name)
+    published["publish"] = {**published["publish"], "machine": "a machine of kind X"}
+    card = cards.card(name, published, cards.read_log(MODELS / name))
+    measured = next(line for line in card.splitlines() if line.startswith("- Measured by"))
+    assert ", on a machine of kind X:" in measured
+
+
 def test_cards_read_the_zoos_targets_from_training_targets(monkeypatch):
     name = "resnet26_el.cifar10"
     top1 = json.loads((MODELS / name / "metrics.json").read_text())["evaluation"]["top1"]

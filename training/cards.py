@@ -542,6 +542,7 @@ def card_fields(name, published, rows, twin=None):
         "publish_command": published["publish"]["command"],
         "publish_commit": published["publish"]["git_commit"],
         "publish_date": published["publish"]["date"],
+        "publish_machine": published["publish"]["machine"],
         "publish_minutes": f"{published['publish']['wall_time_s'] / 60:.0f}",
         "licence": LICENCE, "citation": CITATION,
     }
