@@ -39,10 +39,11 @@ def json_beside(markdown_path):
 
 
 def git_commit(root=None, ignore=()):
-    """The checked-out commit, with '+dirty' when the work tree has changes.
+    """The checked-out commit, with '+dirty' (``DIRTY``) when the work tree has changes;
+    ``UNKNOWN`` when git cannot tell (not installed, not a checkout, or git refuses it).
 
-    ``ignore``: folders (relative to the repository root) whose changes do not count, e.g.
-    the outputs a tool itself writes.
+    ``ignore``: folders or files (relative to the repository root) whose changes do not
+    count, e.g. the outputs a tool itself writes.
     """
     root = root or REPOSITORY
     excluded = [f":(exclude,top){path}" for path in ignore]
@@ -67,11 +68,11 @@ def report_commit(out, root=None, option="--out", folder=REPORTS_DIR, ignore=())
     Raises ValueError, naming the problem and the fix, when ``out`` lies in ``reports/``
     (``REPORTS_DIR``; ``out`` is relative to the working directory, as the tool writes it:
     ``reports/deploy.md``, ``./reports/deploy.md`` and an absolute path alike) and the work
-    tree has uncommitted changes (``+dirty``) or its commit is unknown (no git, or ``root``
-    is not a git checkout). Elsewhere a dirty tree is allowed: that is how one tries a change
-    before committing it. The guard is for ``root``'s ``reports/`` folder, by default this
-    checkout's (``REPOSITORY``, where el_zoo is imported from), not that of whatever checkout
-    ``out`` may lie in.
+    tree has uncommitted changes (``+dirty``) or its commit is unknown (``UNKNOWN``).
+    Elsewhere a dirty tree is allowed: that is how one tries a change before committing it.
+    The guard is for ``root``'s ``reports/`` folder (``folder``), by default this checkout's
+    (``REPOSITORY``, where el_zoo is imported from), not that of whatever checkout ``out``
+    may lie in.
 
     Arguments:
         out: where the tool writes its report (its Markdown path; for ``--output``, the path
@@ -96,9 +97,10 @@ def report_commit(out, root=None, option="--out", folder=REPORTS_DIR, ignore=())
         return commit
     elsewhere = f"write elsewhere with {option} /tmp/{Path(out).name}"
     if commit == UNKNOWN:
-        raise ValueError(f"{out} would record commit {UNKNOWN} (git is missing, or {root} is "
-                         "not a git checkout), which no one can rerun: run it from a git "
-                         f"checkout with git installed, or {elsewhere}")
+        raise ValueError(f"{out} would record commit {UNKNOWN} (git is missing, {root} is not "
+                         f"a git checkout, or git refuses it: see git -C {root} status), which "
+                         "no one can rerun: run it from a git checkout with git installed, or "
+                         f"{elsewhere}")
     if commit.endswith(DIRTY):
         raise ValueError(f"{out} would record commit {commit} (uncommitted changes in the "
                          "work tree), which no one can rerun: commit your changes first, or "

@@ -162,7 +162,6 @@ def test_publishing_records_the_predictions_it_measured(tiny, monkeypatch):
         sha256_of(path)
 
 
-
 def test_publishing_into_the_repositorys_models_from_a_dirty_work_tree_is_refused_first(
         monkeypatch, capsys, dirty_work_tree):
     # a card said "measured ... at commit 7fc0827...+dirty", which no one can rerun
@@ -201,3 +200,18 @@ def test_what_publishing_writes_does_not_make_the_work_tree_dirty(monkeypatch):
     assert publish.publish_commit(publish.parse_args(["run"])) == "abc"
     assert publish.publish_commit(publish.parse_args(["run", "--readme", ""])) == "abc"
     assert ignored == [("models", "README.md"), ("models",)]
+
+
+def test_publishing_elsewhere_leaves_the_repositorys_readme_alone(tmp_path):
+    # the refusal's advice, --models-dir /tmp/models, rewrote the repository's results table
+    # with the models of /tmp/models alone (and that README's changes do not count as dirty)
+    readme = str(REPO / "README.md")
+    for models in (str(REPO / "models"), "models", "./models/"):
+        assert publish.parse_args(["run", "--models-dir", models]).readme == readme
+    assert publish.parse_args(["run"]).readme == readme
+    assert publish.parse_args(["run", "--models-dir", str(tmp_path)]).readme == ""
+    assert publish.parse_args(["--regenerate", "--models-dir", str(tmp_path)]).readme == ""
+    given = str(tmp_path / "README.md")
+    assert publish.parse_args(["run", "--models-dir", str(tmp_path), "--readme", given]
+                              ).readme == given
+    assert publish.parse_args(["run", "--readme", ""]).readme == ""

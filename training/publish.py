@@ -25,7 +25,7 @@ so rerun ``--regenerate`` after adding seeds there.
 Publishing into the repository's ``models/`` records the commit it measured at, which must be
 one anyone can check out: from a work tree with uncommitted changes it is refused before
 anything is read or measured (``publish_commit``); elsewhere (``--models-dir /tmp/models``)
-a dirty tree is allowed. ``--regenerate`` and ``--record-predictions`` record no commit.
+a dirty tree is allowed, and the repository's README is left alone (``readme_to_update``).
 """
 
 import argparse
@@ -85,13 +85,30 @@ def argument_parser():
                            "their accuracy is not the card's top-1")
     parser.add_argument("--models-dir", default=str(REPOSITORY / MODELS_DIR))
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--readme", default=str(REPOSITORY / "README.md"))
+    parser.add_argument("--readme", default=None,
+                        help="the README whose results table lists the published models "
+                             "(default: the repository's README.md when --models-dir is the "
+                             "repository's models/, none otherwise; '' for none)")
     parser.add_argument("--runs", type=int, default=30, help="timed interpreter runs")
     return parser
 
 
-def parse_args(argv=None):
-    return argument_parser().parse_args(argv)
+def parse_args(argv=None, parser=None):
+    args = (parser or argument_parser()).parse_args(argv)
+    args.readme = readme_to_update(args.readme, args.models_dir)
+    return args
+
+
+def readme_to_update(readme, models_dir):
+    """The README whose results table publishing into ``models_dir`` rewrites: ``readme``
+    when given ('' for none); by default the repository's own only for its ``models/``
+    (publishing into /tmp/models to try a change rewrote the repository's table with the
+    models of /tmp/models alone, and that README's changes do not count as dirty)."""
+    if readme is not None:
+        return readme
+    repository_models = (REPOSITORY / MODELS_DIR).resolve()
+    return str(REPOSITORY / "README.md") if Path(models_dir).resolve() == repository_models \
+        else ""
 
 
 def publish_commit(args, parser=None):
@@ -102,7 +119,8 @@ def publish_commit(args, parser=None):
     error (exit 2) when given. What publishing itself writes (``models/``, the README's
     results table) does not count as a change, so that the second model of a pair
     published from one clean tree records the first one's commit (before, the README's
-    new row made it "+dirty")."""
+    new row made it "+dirty"). ``main`` asks it only to publish or re-measure:
+    ``--regenerate`` and ``--record-predictions`` record no commit."""
     readme = Path(args.readme).resolve() if args.readme else None
     written = [MODELS_DIR, *([str(readme.relative_to(REPOSITORY))]
                              if readme and readme.is_relative_to(REPOSITORY) else [])]
@@ -386,7 +404,7 @@ def regenerate(args):
 
 def main(argv=None):
     parser = argument_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(argv, parser)
     if args.regenerate:
         return regenerate(args)
     if not args.run_dir:
