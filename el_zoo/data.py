@@ -284,8 +284,8 @@ def class_images(folder):
 # PIL modes of grayscale images with integer samples wider than 8 bits, read as 16-bit
 # (``sixteen_bit_to_8_bit``): "I;16*" for 16-bit PNG and TIFF files; "I" (32-bit signed) for
 # 16-bit PGM/PPM ones, and for 32-bit or signed integer TIFFs, whose samples may lie outside
-# 16 bits. PIL's convert("RGB") clips their samples at 255 instead of scaling them, which
-# turns almost every pixel white.
+# 16 bits (``integer_sample_bits`` tells them apart). PIL's convert("RGB") clips their
+# samples at 255 instead of scaling them, which turns almost every pixel white.
 SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 SIXTEEN_BIT_MAX = 65535  # 257 * 255
 
@@ -296,31 +296,53 @@ FLOAT_MODE = "F"
 
 
 class ImageRangeError(ValueError):
-    """A float image whose values are neither in [0, 1] nor in [0, 255], or an integer image
-    whose samples are not 16-bit ones (outside [0, 65535])."""
+    """A float image whose values are neither in [0, 1] nor in [0, 255], an integer image
+    whose samples are not 16-bit ones (outside [0, 65535]), or a 32-bit integer image whose
+    samples could be 8-bit ones (all in [0, 255])."""
 
 
-def to_8_bit(image):
+def integer_sample_bits(image):
+    """Bits per sample of an integer grayscale image as its file stores them: 32 for a 32-bit
+    integer TIFF, 16 otherwise (16-bit PNG, TIFF and PGM/PPM files, signed 16-bit TIFFs, and
+    the 10- or 12-bit PGM files PIL stretches to 16 bits). Read from the raw mode PIL decodes
+    the opened file with ("I;32S", "I;16B"; "I" is 32 bits), which loading drops: call it
+    before. 16, the reading of every integer image before, when PIL does not say."""
+    if image.mode != "I" or not image.tile:
+        return 16
+    args = image.tile[0][3]
+    rawmode = args if isinstance(args, str) else args[0]
+    return 32 if rawmode == "I" or rawmode.startswith("I;32") else 16
+
+
+def to_8_bit(image, bits=16):
     """A PIL image with 8-bit samples: 16-bit grayscale is scaled (65535 -> 255,
-    ``sixteen_bit_to_8_bit``); float grayscale in [0, 1] is scaled by 255, in [0, 255] taken
-    as it is (``float_to_8_bit``)."""
+    ``sixteen_bit_to_8_bit``, given the file's ``integer_sample_bits``); float grayscale in
+    [0, 1] is scaled by 255, in [0, 255] taken as it is (``float_to_8_bit``)."""
     if image.mode == FLOAT_MODE:
         return Image.fromarray(float_to_8_bit(np.asarray(image, dtype=np.float64)), "L")
     if image.mode not in SIXTEEN_BIT_MODES:
         return image
-    return Image.fromarray(sixteen_bit_to_8_bit(np.asarray(image, dtype=np.int64)), "L")
+    return Image.fromarray(sixteen_bit_to_8_bit(np.asarray(image, dtype=np.int64), bits), "L")
 
 
-def sixteen_bit_to_8_bit(samples):
+def sixteen_bit_to_8_bit(samples, bits=16):
     """Integer samples in [0, 65535] as uint8 (65535 -> 255). Samples outside it (a 32-bit
     or signed integer TIFF: counts, depths, labels) are an ImageRangeError: clipped, they
-    would feed the model other pixels without a word."""
+    would feed the model other pixels without a word. So are the samples of a 32-bit file
+    (``bits`` 32) that all lie in [0, 255]: 8-bit data saved in a 32-bit container (a common
+    way to save it) was read as 16-bit, almost black, without a word, and nothing in the file
+    says whether they are 8-bit or dark 16-bit data (a guess by range would read 255 as white
+    and 256 as almost black). A 32-bit file with a sample above 255 is read as 16-bit."""
     low, high = (int(samples.min()), int(samples.max())) if samples.size else (0, 0)
     if low < 0 or high > SIXTEEN_BIT_MAX:
         raise ImageRangeError(
             f"it is an integer image with samples from {low} to {high}, and integer images "
             f"are read as 8 or 16 bits (0 to 255, 0 to {SIXTEEN_BIT_MAX}): rescale it to 8 or "
             "16 bits and save it again")
+    if bits > 16 and high <= 255:
+        raise ImageRangeError(
+            f"it is a {bits}-bit integer image with samples from {low} to {high}, which could "
+            "be 8-bit or dark 16-bit data: save it as an 8-bit or 16-bit image")
     return np.round(samples / (SIXTEEN_BIT_MAX / 255)).astype(np.uint8)
 
 
@@ -351,8 +373,9 @@ def upright(image):
 
 # Part of every decoded split's cache name: raise it when read_image decodes differently,
 # so that no split decoded the old way is served from the cache (2: EXIF orientation; 3:
-# float images scaled, not clipped; 4: integer images beyond 16 bits refused, not clipped).
-READER_VERSION = 4
+# float images scaled, not clipped; 4: integer images beyond 16 bits refused, not clipped;
+# 5: 32-bit integer images of samples in [0, 255] refused, not read as 16-bit).
+READER_VERSION = 5
 
 
 def read_image(path, size=None):
@@ -360,7 +383,8 @@ def read_image(path, size=None):
     ``size`` if given."""
     try:
         with Image.open(path) as image:
-            image = to_8_bit(upright(image)).convert("RGB")
+            bits = integer_sample_bits(image)  # before upright loads it
+            image = to_8_bit(upright(image), bits).convert("RGB")
             if size is not None and image.size != (size, size):
                 image = image.resize((size, size), Image.BILINEAR)
             return np.asarray(image, dtype=np.uint8)

@@ -353,6 +353,45 @@ def test_an_integer_image_beyond_16_bits_is_refused_naming_it(tmp_path, values, 
         data.read_image(tmp_path / "counts.tif")
 
 
+@pytest.mark.parametrize("compression", [None, "tiff_lzw"])  # PIL's own decoder, libtiff's
+def test_a_32_bit_integer_tiff_of_8_bit_samples_is_refused_naming_it(tmp_path, compression):
+    # 8-bit data saved in a 32-bit container (Image.fromarray of an int32 array) was read as
+    # 16-bit, scaled by 1/257: 200 as 1, an almost black image, without a word
+    Image.fromarray(np.array([[0, 100, 200]], np.int32), "I").save(
+        tmp_path / "eight.tif", compression=compression)
+    assert Image.open(tmp_path / "eight.tif").mode == "I"  # as a 16-bit PGM's
+    refused = (r"cannot read image .*eight.tif: it is a 32-bit integer image with samples from "
+               r"0 to 200, which could be 8-bit or dark 16-bit data: save it as an 8-bit or "
+               r"16-bit image")
+    with pytest.raises(ValueError, match=rf"^{refused}$"):
+        data.read_image(tmp_path / "eight.tif")  # as predict reads it
+    folder = tmp_path / "data" / "toy" / "test" / "cat"
+    folder.mkdir(parents=True)
+    (tmp_path / "eight.tif").rename(folder / "eight.tif")
+    Image.fromarray(np.full((1, 3), 200, np.uint8)).save(folder / "plain.png")
+    with pytest.raises(ValueError, match=rf"^{refused} \(pass --skip-bad-images to leave it"):
+        data.load_split("toy", "test", data_dir=tmp_path / "data", cache_dir=tmp_path / "c")
+    with pytest.warns(UserWarning, match=rf"^skipping {refused}$"):
+        images, labels, _ = data.load_split("toy", "test", data_dir=tmp_path / "data",
+                                            cache_dir=tmp_path / "c", skip_bad_images=True)
+    assert images.shape == (1, 1, 3, 3) and np.all(images == 200) and labels.tolist() == [0]
+
+
+def test_a_32_bit_integer_tiff_with_a_sample_above_255_is_read_as_16_bit(tmp_path):
+    Image.fromarray(np.array([[0, 257, 200, 1000]], np.int32), "I").save(tmp_path / "ten.tif")
+    assert data.read_image(tmp_path / "ten.tif")[0, :, 0].tolist() == [0, 1, 1, 4]
+
+
+def test_a_16_bit_image_of_samples_up_to_255_is_still_read_as_16_bit(tmp_path):
+    # a 16-bit file says its samples are 16-bit, however dark: only 32-bit ones are refused
+    levels = np.array([[0, 100, 200, 255]], np.uint16)
+    for name, mode, tags in (("dark.png", "I;16", {}), ("dark.tif", "I;16", {}),
+                             ("dark.pgm", "I", {}), ("signed.tif", "I", {339: 2})):
+        Image.fromarray(levels).save(tmp_path / name, tiffinfo=tags)  # 339: SampleFormat
+        assert Image.open(tmp_path / name).mode == mode
+        assert data.read_image(tmp_path / name)[0, :, 2].tolist() == [0, 0, 1, 1]
+
+
 def test_a_float_tiff_is_scaled_not_clipped(tmp_path):
     # a 32-bit float TIFF of values in [0, 1] (mode "F") was clipped by PIL's
     # convert("RGB") to 0 and 1: read black everywhere images are decoded
