@@ -303,10 +303,10 @@ def test_a_binary_classifier_converts_checked_by_its_decisions(
     images, _ = cifar_images
     features = clear_binarizations_of_zero(calibrate_batch_norm(backbone(), steps=10), images)
     model = _binary_head(features, activation, _splitting_bias(features, images))
-    assert convert_module.decision_threshold(model) == threshold
     decisions = model.predict(images, verbose=0)[:, 0] > threshold
     assert 2 <= decisions.sum() <= len(images) - 2  # both decisions are checked
     flatbuffer = convert(model, verify_images=images)  # checked: it would raise
+    assert convert_module.decision_threshold(model) == threshold
     report = verify(flatbuffer, model, images)
     assert report["decision_agreement"] == 1.0 and report["top1_agreement"] is None, report
     assert report["max_abs_diff"] < 1e-4, report
@@ -330,8 +330,7 @@ def _binary_classifier(form):
                                   "Activation(tf.nn.sigmoid)", "el_zoo head, classes=1, sigmoid"])
 def test_a_binary_classifier_whose_decisions_differ_is_refused(form, tmp_path, monkeypatch):
     model = _binary_classifier(form)
-    threshold = convert_module.decision_threshold(model)
-    assert threshold == (0.0 if form == "Dense(1)" else 0.5)
+    threshold = 0.0 if form == "Dense(1)" else 0.5
     monkeypatch.setattr(convert_module, "_convert_keras_model", lambda *a, **k: b"converted")
 
     def flipped_outputs(flatbuffer, images, num_threads=1):
@@ -346,6 +345,7 @@ def test_a_binary_classifier_whose_decisions_differ_is_refused(form, tmp_path, m
                                            rf"8 images, max \|diff\| "):
         convert(model, target)
     assert not target.exists()
+    assert convert_module.decision_threshold(model) == threshold
 
 
 @pytest.mark.parametrize("last, says", [
@@ -362,7 +362,6 @@ def test_a_single_output_of_unknown_activation_is_refused_before_converting(
     else:
         x = tf.keras.layers.Lambda(lambda t: 2 * t, name="doubled")(tf.keras.layers.Dense(1)(x))
     binary = tf.keras.Model(inputs, x)
-    assert convert_module.decision_threshold(binary) is None
     monkeypatch.setattr(convert_module, "_convert_keras_model",
                         lambda *args, **kwargs: pytest.fail("converted before the check"))
     with pytest.raises(ValueError, match=rf"has a single output, which convert checks by its "
@@ -374,6 +373,7 @@ def test_a_single_output_of_unknown_activation_is_refused_before_converting(
     for skip in (0, np.int64(0), None):  # the outputs compared by the user instead
         report = verify(convert(binary, verify_images=skip), binary, images)
         assert report["max_abs_diff"] < 1e-4 and report["decision_agreement"] is None
+    assert convert_module.decision_threshold(binary) is None
 
 
 def test_an_input_size_for_a_model_of_another_size_is_refused(tmp_path):
