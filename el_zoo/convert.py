@@ -23,7 +23,8 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.layers import Standardize, check_pixels_reach_standardize, ends_in_softmax
+from el_zoo.layers import (Standardize, check_pixels_reach_standardize, ends_in_softmax,
+                           last_layer)
 from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -89,6 +90,8 @@ MIN_AGREEMENT = 0.99
 # it (tests/test_convert.py); the published backbones (resnet18_el.cifar10 and
 # reactnet_a_el.cifar10, include_top=False, pooling="avg") measured within 2e-6.
 OUTPUT_TOLERANCE = 1e-4
+# What a sigmoid is as an activation: Keras' ("sigmoid" names it), or TensorFlow's function
+SIGMOID_FUNCTIONS = (keras.activations.sigmoid, tf.nn.sigmoid)
 
 
 def verification_images(model, count=8, data_dir=None):
@@ -139,7 +142,11 @@ def convert(
         verify_images: an int (how many images: real CIFAR-10 test images when
             ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
             skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of
-            them, or conversion fails (float32 inputs and outputs only); the features of
+            them, or conversion fails (float32 inputs and outputs only); a binary
+            classifier's single output (``Dense(1)`` or ``Dense(1, activation="sigmoid")``)
+            must agree on its decision instead (``decision_threshold``: a logit > 0, a
+            sigmoid's > 0.5), and a model of a single output ending in another activation,
+            or in a layer of none, is refused before converting (pass 0); the features of
             a backbone (``include_top=False``, or any output that is not one row of scores
             per image) must agree by value instead, within ``OUTPUT_TOLERANCE`` of their
             largest output.
@@ -356,15 +363,58 @@ def _checked_verify_images(model, verify_images):
 
 
 def _check_verifiable(model, verify_images):
-    """Refuses, before converting, to verify a model of a single output: parity is top-1
-    agreement, which one output always has, whatever the interpreter computes."""
-    if _verifies(verify_images) and model.output_shape[-1] == 1:
-        raise ValueError(
-            f"{model.name} has a single output, and convert checks the interpreter against "
-            "Keras by top-1 class, on which one output always agrees: pass verify_images=0 "
-            "and compare the outputs yourself (el_zoo.convert.verify(flatbuffer, model, "
-            "images) gives their max_abs_diff)."
-        )
+    """Refuses, before converting, to verify a model of a single output whose decision
+    threshold is not known (``decision_threshold``): its parity is the agreement of its
+    decisions, and top-1 agreement, which one output always has whatever the interpreter
+    computes, would check nothing."""
+    if not _verifies(verify_images) or not _has_single_output(model) or \
+            decision_threshold(model) is not None:
+        return
+    layer = last_layer(model)
+    activation = getattr(layer, "activation", None)
+    if callable(activation):
+        ends = f"activation {getattr(activation, '__name__', repr(activation))!r}"
+    else:
+        ends = f"no activation ({type(layer).__name__})"
+    raise ValueError(
+        f"{model.name} has a single output, which convert checks by its binary decision (a "
+        "linear logit's > 0, a sigmoid's > 0.5), but its last layer "
+        f"{layer.name!r} has {ends}, which tells neither: end it in Dense(1) or "
+        "Dense(1, activation='sigmoid'), or pass verify_images=0 and compare the outputs "
+        "yourself (el_zoo.convert.verify(flatbuffer, model, images) gives their "
+        "max_abs_diff)."
+    )
+
+
+def decision_threshold(model):
+    """The threshold of the binary decision of a model of a single output (a binary
+    classifier): 0.5 when its last layer's activation is a sigmoid (a probability), 0.0
+    when it is linear (a logit: ``Dense(1)``), None when it is another or the last layer
+    has none (a custom layer), or the model has not a single output.
+
+    Example:
+        ```python
+        inputs = keras.Input((32, 32, 3))
+        features = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
+        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
+            features(inputs, training=False)))
+        decision_threshold(model)  # 0.5
+        ```
+    """
+    if not _has_single_output(model):
+        return None
+    activation = getattr(last_layer(model), "activation", None)
+    if activation in SIGMOID_FUNCTIONS:
+        return 0.5
+    if activation is keras.activations.linear:
+        return 0.0
+    return None
+
+
+def _has_single_output(model):
+    """Whether ``model`` is a classifier of one output per image (batch, 1): a binary
+    classifier's score, whose arg-max is always 0."""
+    return not _compared_by_value(model) and model.output_shape[-1] == 1
 
 
 def _verifies(verify_images):
@@ -392,6 +442,10 @@ def _check_parity(flatbuffer, model, verify_images):
         agreement = report["close_agreement"]
         measure = (f"its outputs are features, compared by value: {agreement:.1%} of images "
                    f"within {OUTPUT_TOLERANCE:g} of the largest output (< {MIN_AGREEMENT:.0%})")
+    elif _has_single_output(model):
+        agreement = report["decision_agreement"]
+        measure = (f"agreement of its single output's decision (output > "
+                   f"{decision_threshold(model):g}) {agreement:.1%} (< {MIN_AGREEMENT:.0%})")
     else:
         agreement = report["top1_agreement"]
         measure = f"top-1 agreement {agreement:.1%} (< {MIN_AGREEMENT:.0%})"
@@ -405,7 +459,8 @@ def _check_parity(flatbuffer, model, verify_images):
             "AMX, e.g. AVX2-only ones; TF_ENABLE_ONEDNN_OPTS=0 picks Eigen anywhere) round "
             "some of them to the other sign than the LCE interpreter does, and each flipped "
             "sign moves an untrained model's outputs a lot (a trained model's rarely its "
-            "top-1). For an untrained model pass verify_images=0 (el-zoo convert --no-verify)."
+            "top-1 or decision). For an untrained model pass verify_images=0 (el-zoo convert "
+            "--no-verify)."
         )
 
 
@@ -440,17 +495,28 @@ def verify(flatbuffer, model, images):
 
     int8 inputs and outputs are quantized and dequantized with the file's own scales.
 
-    Returns ``{"max_abs_diff", "top1_agreement", "close_agreement", "images"}``:
-    ``close_agreement`` is the fraction of images whose outputs all lie within
-    ``OUTPUT_TOLERANCE`` times the largest |Keras output| (over all the images) of Keras'.
+    Returns ``{"max_abs_diff", "top1_agreement", "decision_agreement", "close_agreement",
+    "images"}``: ``close_agreement`` is the fraction of images whose outputs all lie within
+    ``OUTPUT_TOLERANCE`` times the largest |Keras output| (over all the images) of Keras';
+    for a model of a single output (a binary classifier), ``decision_agreement`` is the
+    fraction of images on whose decision (output > ``decision_threshold(model)``: a
+    logit's 0, a sigmoid's 0.5) both agree, None when that threshold is not known, and
+    ``top1_agreement`` is None (the arg-max of one output always agrees); for other models
+    ``decision_agreement`` is None.
     """
     expected = model.predict(np.asarray(images, np.float32), verbose=0)
     actual = interpreter_outputs(flatbuffer, images)
     scale = np.abs(expected).max()
     difference = np.abs(expected - actual).reshape(len(expected), -1).max(1)
+    top1, decisions = float(np.mean(expected.argmax(-1) == actual.argmax(-1))), None
+    if _has_single_output(model):
+        threshold, top1 = decision_threshold(model), None
+        if threshold is not None:
+            decisions = float(np.mean((expected > threshold) == (actual > threshold)))
     return {
         "max_abs_diff": float(difference.max()),
-        "top1_agreement": float(np.mean(expected.argmax(-1) == actual.argmax(-1))),
+        "top1_agreement": top1,
+        "decision_agreement": decisions,
         "close_agreement": float(np.mean(difference <= OUTPUT_TOLERANCE * scale)),
         "images": len(images),
     }

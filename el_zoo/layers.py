@@ -559,6 +559,15 @@ class Standardize(keras.layers.Layer):
 SOFTMAX_FUNCTIONS = (keras.activations.softmax, tf.nn.softmax)
 
 
+def last_layer(model):
+    """The layer that computes ``model``'s output: its last layer, or of a model nested as
+    that layer (``Sequential([el_zoo_model])``) that model's own, at any depth."""
+    layer = model.layers[-1]
+    while isinstance(layer, keras.Model) and layer.layers:
+        layer = layer.layers[-1]
+    return layer
+
+
 def ends_in_softmax(model):
     """Whether ``model``'s output is a softmax over its last axis (probabilities): its last
     layer has one as its activation (``Dense(10, activation="softmax")``, el_zoo's heads;
@@ -570,9 +579,7 @@ def ends_in_softmax(model):
         ends_in_softmax(el_zoo.load("resnet18_el.cifar10"))  # True
         ```
     """
-    layer = model.layers[-1]
-    while isinstance(layer, keras.Model) and layer.layers:
-        layer = layer.layers[-1]
+    layer = last_layer(model)
     if isinstance(layer, keras.layers.Softmax):
         rank = len(layer.output_shape)
         return layer.axis in (-1, rank - 1, [-1], [rank - 1])

@@ -274,22 +274,106 @@ def test_unsupported_inference_type_is_refused():
         convert(model, inference_input_type=tf.uint8)
 
 
-def test_convert_refuses_to_verify_a_single_output_by_top1(monkeypatch):
-    # a Dense(1) head's conversion "agreed with Keras" whatever the interpreter computed:
-    # the arg-max of one output is always 0
+def _binary_head(features, activation, bias=0.0):
+    """A seeded ``Dense(1, activation=activation)`` head on the model ``features`` (a
+    backbone, called as a layer as in fine-tuning), its bias set to ``bias``."""
+    inputs = tf.keras.Input(features.input_shape[1:])
+    head = tf.keras.layers.Dense(1, activation=activation, bias_initializer=tf.keras.
+                                 initializers.Constant(bias),
+                                 kernel_initializer=tf.keras.initializers.GlorotUniform(3))
+    return tf.keras.Model(inputs, head(features(inputs, training=False)), name="binary")
+
+
+def _splitting_bias(features, images):
+    """A bias for ``_binary_head(features, ...)`` that puts its zero in the widest gap
+    between the seeded head's logits on ``images`` that leaves two images or more on each
+    side: both decisions occur, and no logit lies near the threshold."""
+    logits = np.sort(_binary_head(features, None).predict(images, verbose=0)[:, 0])
+    i = 1 + int(np.argmax(np.diff(logits)[1:-1]))  # between logits[i] and logits[i + 1]
+    return -float(logits[i] + logits[i + 1]) / 2
+
+
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+def test_a_binary_classifier_converts_checked_by_its_decisions(
+        activation, threshold, cifar_images, calibrate_batch_norm):
+    """A seeded backbone under Dense(1, activation="sigmoid") or Dense(1) (a logit)
+    converts with the parity check on, which compares the decision (a sigmoid's output
+    > 0.5, a logit > 0) on every image. Before: refused, "M has a single output, and
+    convert checks the interpreter against Keras by top-1 class ...: pass verify_images=0"."""
+    images, _ = cifar_images
+    features = clear_binarizations_of_zero(calibrate_batch_norm(backbone(), steps=10), images)
+    model = _binary_head(features, activation, _splitting_bias(features, images))
+    decisions = model.predict(images, verbose=0)[:, 0] > threshold
+    assert 2 <= decisions.sum() <= len(images) - 2  # both decisions are checked
+    flatbuffer = convert(model, verify_images=images)  # checked: it would raise
+    assert convert_module.decision_threshold(model) == threshold
+    report = verify(flatbuffer, model, images)
+    assert report["decision_agreement"] == 1.0 and report["top1_agreement"] is None, report
+    assert report["max_abs_diff"] < 1e-4, report
+
+
+def _binary_classifier(form):
+    """A binary classifier on a seeded backbone, whose head is ``form``."""
+    if form == "el_zoo head, classes=1, sigmoid":
+        tf.keras.utils.set_random_seed(0)
+        return el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                           classifier_activation="sigmoid")
+    if form == "Activation(tf.nn.sigmoid)":
+        logit = _binary_head(backbone(), None)
+        return tf.keras.Model(logit.input, tf.keras.layers.Activation(tf.nn.sigmoid)(
+            logit.output), name="binary")
+    return _binary_head(backbone(), {"Dense(1, activation='sigmoid')": "sigmoid",
+                                     "Dense(1)": None}[form])
+
+
+@pytest.mark.parametrize("form", ["Dense(1, activation='sigmoid')", "Dense(1)",
+                                  "Activation(tf.nn.sigmoid)", "el_zoo head, classes=1, sigmoid"])
+def test_a_binary_classifier_whose_decisions_differ_is_refused(form, tmp_path, monkeypatch):
+    model = _binary_classifier(form)
+    threshold = 0.0 if form == "Dense(1)" else 0.5
+    monkeypatch.setattr(convert_module, "_convert_keras_model", lambda *a, **k: b"converted")
+
+    def flipped_outputs(flatbuffer, images, num_threads=1):
+        # every output mirrored about the threshold: every decision flips
+        return 2 * threshold - model.predict(images, verbose=0)
+
+    monkeypatch.setattr(convert_module, "interpreter_outputs", flipped_outputs)
+    target = tmp_path / "model.tflite"
+    with pytest.raises(RuntimeError, match=rf"converted {model.name} disagrees with Keras: "
+                                           rf"agreement of its single output's decision "
+                                           rf"\(output > {threshold:g}\) 0.0% \(< 99%\) over "
+                                           rf"8 images, max \|diff\| "):
+        convert(model, target)
+    assert not target.exists()
+    assert convert_module.decision_threshold(model) == threshold
+
+
+@pytest.mark.parametrize("last, says", [
+    ("tanh", "last layer 'tanh_head' has activation 'tanh'"),
+    ("Lambda", r"last layer 'doubled' has no activation \(Lambda\)")])
+def test_a_single_output_of_unknown_activation_is_refused_before_converting(
+        last, says, monkeypatch):
+    # before: every single output was refused so; a sigmoid's or a logit's are now checked
+    # by their decisions (above), and only an output whose threshold el_zoo cannot tell is
     inputs = tf.keras.Input((32, 32, 3))
     x = tf.keras.layers.GlobalAveragePooling2D()(tf.keras.layers.Conv2D(4, 3)(inputs))
-    binary = tf.keras.Model(inputs, tf.keras.layers.Dense(1, activation="sigmoid")(x))
+    if last == "tanh":
+        x = tf.keras.layers.Dense(1, activation="tanh", name="tanh_head")(x)
+    else:
+        x = tf.keras.layers.Lambda(lambda t: 2 * t, name="doubled")(tf.keras.layers.Dense(1)(x))
+    binary = tf.keras.Model(inputs, x)
     monkeypatch.setattr(convert_module, "_convert_keras_model",
                         lambda *args, **kwargs: pytest.fail("converted before the check"))
-    with pytest.raises(ValueError, match=r"has a single output, and convert checks the "
-                                         r"interpreter against Keras by top-1 class.*pass "
-                                         r"verify_images=0"):
+    with pytest.raises(ValueError, match=rf"has a single output, which convert checks by its "
+                                         rf"binary decision .* but its {says}, which tells "
+                                         rf"neither: .*pass verify_images=0"):
         convert(binary)
     monkeypatch.undo()
     images = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     for skip in (0, np.int64(0), None):  # the outputs compared by the user instead
-        assert verify(convert(binary, verify_images=skip), binary, images)["max_abs_diff"] < 1e-4
+        report = verify(convert(binary, verify_images=skip), binary, images)
+        assert report["max_abs_diff"] < 1e-4 and report["decision_agreement"] is None
+    assert convert_module.decision_threshold(binary) is None
 
 
 def test_an_input_size_for_a_model_of_another_size_is_refused(tmp_path):
