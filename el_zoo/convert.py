@@ -236,7 +236,11 @@ def io_description(flatbuffer, model, class_names=None):
     if tensor_in.type == schema.TensorType.INT8:  # _with_int8_ranges: scale 1, zero point -128
         pixels = f"pixel - 128 for pixels in [0, 255]; the pixels: {pixels}"
     scores = "probabilities" if ends_in_softmax(model) else "scores"
-    if class_names is not None:
+    threshold = decision_threshold(model)
+    if threshold is not None:  # "scores of classes 0 to 0" said nothing of a binary classifier
+        kind = "probability (sigmoid)" if threshold else "logit"
+        outputs = f"one {kind} per image: the positive class above {threshold}"
+    elif class_names is not None:
         outputs = f"{scores} of {', '.join(class_names)}, in this order"
     elif _compared_by_value(model):
         outputs = "features"

@@ -310,6 +310,10 @@ def test_a_binary_classifier_converts_checked_by_its_decisions(
     report = verify(flatbuffer, model, images)
     assert report["decision_agreement"] == 1.0 and report["top1_agreement"] is None, report
     assert report["max_abs_diff"] < 1e-4, report
+    # what the file gives, for whoever runs it (before: "scores of classes 0 to 0")
+    kind = "probability (sigmoid)" if threshold else "logit"
+    assert convert_module.io_description(flatbuffer, model)[1].endswith(
+        f": one {kind} per image: the positive class above {threshold}")
 
 
 def _binary_classifier(form):
