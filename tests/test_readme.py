@@ -84,6 +84,16 @@ def test_every_readme_code_block_runs_as_written(data_dir, tmp_path, monkeypatch
     assert (tmp_path / "test_image.png").is_file()
 
 
+def test_the_readmes_model_table_has_a_row_for_every_registered_family():
+    # resnet26p, registered for #24 and offered by list_models(), had no row
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("## The models"):]
+    rows = {row.split("|")[1] for row in table.splitlines() if row.startswith("| `")}
+    named = {name for row in rows for name in re.findall(r"`(\w+)`", row)}
+    missing = [family for family in families() if not {family, f"{family}_el"} <= named]
+    assert missing == [], f"README's model table has no row for {missing}"
+
+
 def test_readme_blocks_not_run_are_el_zoo_train_commands_that_parse(data_dir):
     """A block shown but not run (an hour of training) still holds only commands that the
     trainer's own parser takes, for a registered model and a data folder that exists."""
