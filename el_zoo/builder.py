@@ -37,6 +37,7 @@ from el_zoo._tensorflow import load_model_call
 from el_zoo.arguments import check_count
 from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
+from el_zoo.errors import with_command_line_message
 from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config,
                                  check_class_count, class_names_of, in_json_types,
                                  name_classes, published_weights_of, record)
@@ -354,10 +355,11 @@ def resolve_weights(arch, weights, config, *, include_top=True, models_dir=None,
     if published is None:
         tags = [tag for other, tag in map(split_name, manifest.models) if other == arch]
         available = ", ".join(tags) if tags else "none yet"
-        raise ValueError(
-            f"no published weights {weights!r} for {arch} (published tags: {available}). "
-            "Pass a path to an .h5 file, or see el_zoo.list_models(pretrained=True)."
-        )
+        problem = f"no published weights {weights!r} for {arch} (published tags: {available})."
+        raise with_command_line_message(  # el-zoo takes no weights path: its own advice
+            ValueError(f"{problem} Pass a path to an .h5 file, or see "
+                       "el_zoo.list_models(pretrained=True)."),
+            f"{problem} See el-zoo list --pretrained.")
     path = fetch(manifest, published.weights)
     return path, _merge_config(arch, name, published.config, config, include_top)
 

@@ -330,7 +330,9 @@ def run_command(args):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no 2nd error at exit
         return 1
     except EXPECTED_ERRORS as error:
-        print(f"el-zoo {args.command}: error: {error}", file=sys.stderr)
+        # the command line's own advice when the error has one (with_command_line_message)
+        message = getattr(error, "cli_message", error)
+        print(f"el-zoo {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"el-zoo {args.command}: interrupted", file=sys.stderr)

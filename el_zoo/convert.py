@@ -155,10 +155,14 @@ def convert(
             them as trained. The parity check compares with the model as given.
         class_names: the names of the model's classes in its output order (a fine-tuned
             head's, as ``el_zoo.predict`` takes them); by default those ``el_zoo.load``
-            recorded (a published model's). When known, they are written one a line to
-            ``labels_path(output_path)`` (``m.tflite``: ``m.labels.txt``), the labels file
-            TFLite's image classifiers read; when not, a labels file left there by an
-            earlier conversion is removed (it would name another model's classes).
+            recorded (a published model's). A binary classifier of a single output (one
+            ``decision_threshold`` knows) takes two names, the negative class then the
+            positive one (Keras' labels 0 and 1: ``image_dataset_from_directory``'s
+            sorted ``class_names``); any other count is refused before converting. When
+            known, they are written one a line to ``labels_path(output_path)``
+            (``m.tflite``: ``m.labels.txt``), the labels file TFLite's image classifiers
+            read; when not, a labels file left there by an earlier conversion is removed
+            (it would name another model's classes).
 
     Returns:
         The flatbuffer bytes, or ``output_path`` after writing it.
@@ -178,7 +182,7 @@ def convert(
     if not isinstance(fold, bool):
         raise TypeError(f"fold must be True or False; got {fold!r}.")
     if class_names is not None:
-        check_class_count(model, class_names)
+        check_class_count(model, class_names, binary=decision_threshold(model) is not None)
     deployed = fold_elastic_links(model) if fold else model
     flatbuffer = _convert_keras_model(
         _with_int8_ranges(deployed, inference_input_type, inference_output_type),
@@ -202,7 +206,8 @@ LABELS_SUFFIX = ".labels.txt"
 
 def labels_path(tflite_path):
     """The labels file beside the .tflite file ``tflite_path``: its classes' names, one a
-    line, line i naming output i (``m.tflite`` -> ``m.labels.txt``)."""
+    line, line i naming output i, or for a binary classifier's single output its negative
+    class, then its positive one (``m.tflite`` -> ``m.labels.txt``)."""
     path = Path(tflite_path)
     return path.with_name(path.name[:-len(TFLITE_SUFFIX)] + LABELS_SUFFIX)
 
@@ -223,7 +228,7 @@ def io_description(flatbuffer, model, class_names=None):
     runs it elsewhere (a phone): its input tensor's type and shape and the pixels it takes
     (el_zoo's models: RGB in [0, 255], which they standardise themselves; [0, 1] would be
     wrong without an error), and its output's, with the class order when ``class_names``
-    are known."""
+    are known (a binary classifier's two: the negative class, then the positive one)."""
     model_ = schema.ModelT.InitFromPackedBuf(bytes(flatbuffer), 0)
     graph = model_.subgraphs[0]
     tensor_in, tensor_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
@@ -239,7 +244,11 @@ def io_description(flatbuffer, model, class_names=None):
     threshold = decision_threshold(model)
     if threshold is not None:  # "scores of classes 0 to 0" said nothing of a binary classifier
         kind = "probability (sigmoid)" if threshold else "logit"
-        outputs = f"one {kind} per image: the positive class above {threshold}"
+        negative, positive = (class_names if class_names is not None and len(class_names) == 2
+                              else (None, "the positive class"))
+        outputs = f"one {kind} per image: {positive} above {threshold}"
+        if negative is not None:
+            outputs += f", else {negative}"
     elif class_names is not None:
         outputs = f"{scores} of {', '.join(class_names)}, in this order"
     elif _compared_by_value(model):

@@ -179,11 +179,20 @@ def name_classes(model, class_names):
                   named_classifier=classifier_fingerprint(model))
 
 
-def check_class_count(model, class_names):
-    """Refuses ``class_names`` that are not one name per output of ``model``."""
+def check_class_count(model, class_names, binary=False):
+    """Refuses ``class_names`` that are not one name per output of ``model``, or, with
+    ``binary`` (``model`` is a binary classifier of a single output, whose decision
+    threshold ``el_zoo.convert.decision_threshold`` knows), not two names: its negative
+    class, then its positive one (Keras' labels 0 and 1, as the sorted class names of
+    ``image_dataset_from_directory`` give them)."""
     if isinstance(class_names, str):
         raise ValueError(f"class names must be a list of names; got the string {class_names!r}.")
-    if len(class_names) != model.output_shape[-1]:
+    if binary and len(class_names) != 2:  # one name, the positive class's, said nothing of 0
+        raise ValueError(
+            f"{model.name} has a single output (a binary classifier: the score of its "
+            "positive class), so class_names takes two names, the negative class then the "
+            f"positive one, e.g. ['cat', 'dog']; got {len(class_names)}: {list(class_names)}.")
+    if not binary and len(class_names) != model.output_shape[-1]:
         raise ValueError(f"{len(class_names)} class names for {model.name}, which has "
                          f"{model.output_shape[-1]} outputs.")
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from el_zoo.builder import load
 from el_zoo.cli import main
 from el_zoo.registry import list_models
 
@@ -53,6 +54,22 @@ def test_info_with_larq_summary_and_el_line(capsys):
 def test_unknown_model_is_a_clear_error_with_exit_code_2(capsys):
     assert main(["info", "resnet27"]) == 2
     assert "Unknown model 'resnet27'. Did you mean resnet26" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["convert", "predict"])
+def test_a_mistyped_tag_is_answered_with_the_command_lines_advice(command, tmp_path, capsys):
+    # before: "Pass a path to an .h5 file, or see el_zoo.list_models(pretrained=True).",
+    # Python's advice, and el-zoo takes no weights path; el_zoo.load keeps it
+    image = tmp_path / "cat.png"
+    image.write_bytes(b"")
+    arguments = ["-o", str(tmp_path / "x.tflite")] if command == "convert" else [str(image)]
+    assert main([command, "resnet26_el.cifar1", *arguments]) == 2
+    assert capsys.readouterr().err == (
+        f"el-zoo {command}: error: no published weights 'cifar1' for resnet26_el (published "
+        "tags: cifar10). See el-zoo list --pretrained.\n")
+    with pytest.raises(ValueError, match=r"\(published tags: cifar10\)\. Pass a path to an "
+                                         r"\.h5 file, or see el_zoo\.list_models"):
+        load("resnet26_el.cifar1")
 
 
 def test_convert_writes_a_tflite_file_and_no_fold_keeps_the_links_as_trained(

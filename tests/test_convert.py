@@ -2,6 +2,7 @@
 
 import collections
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -378,6 +379,37 @@ def test_a_single_output_of_unknown_activation_is_refused_before_converting(
         report = verify(convert(binary, verify_images=skip), binary, images)
         assert report["max_abs_diff"] < 1e-4 and report["decision_agreement"] is None
     assert convert_module.decision_threshold(binary) is None
+
+
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+def test_a_binary_classifiers_class_names_are_its_negative_then_positive_class(
+        activation, threshold, tmp_path, monkeypatch):
+    """Two names, label 0's then label 1's (image_dataset_from_directory's sorted
+    class_names), written to the labels file and named by io_description; another count is
+    refused before converting. Before: ['cat', 'dog'] was refused as "2 class names for M,
+    which has 1 outputs.", and ['dog'] was accepted, a one-line labels file."""
+    inputs = tf.keras.Input((8, 8, 3))
+    x = tf.keras.layers.Dense(1, activation=activation)(
+        tf.keras.layers.GlobalAveragePooling2D()(inputs))
+    binary = tf.keras.Model(inputs, x, name="binary")
+    target = tmp_path / "binary.tflite"
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *args, **kwargs: pytest.fail("converted before the check"))
+    for names in (["dog"], ["cat", "dog", "frog"]):
+        with pytest.raises(ValueError, match=re.escape(
+                "binary has a single output (a binary classifier: the score of its positive "
+                "class), so class_names takes two names, the negative class then the positive "
+                f"one, e.g. ['cat', 'dog']; got {len(names)}: {names}.")):
+            convert(binary, target, verify_images=0, class_names=names)
+    monkeypatch.undo()
+    assert not target.exists()
+    convert(binary, target, verify_images=0, class_names=["cat", "dog"])
+    assert convert_module.labels_path(target).read_text().splitlines() == ["cat", "dog"]
+    kind = "probability (sigmoid)" if threshold else "logit"
+    described = convert_module.io_description(target.read_bytes(), binary, ["cat", "dog"])
+    assert described[1].endswith(f": one {kind} per image: dog above {threshold}, else cat")
+    assert convert_module.io_description(target.read_bytes(), binary)[1].endswith(
+        f": one {kind} per image: the positive class above {threshold}")  # names not known
 
 
 def test_an_input_size_for_a_model_of_another_size_is_refused(tmp_path):
