@@ -23,9 +23,10 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.layers import (Standardize, check_pixels_reach_standardize, ends_in_softmax,
-                           last_layer)
-from el_zoo.model_record import built_without_classifier, check_class_count, class_names_of
+from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
+                           decision_threshold, ends_in_softmax, gives_scores_per_image,
+                           has_single_output, last_activation_text)
+from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
 
@@ -90,8 +91,6 @@ MIN_AGREEMENT = 0.99
 # it (tests/test_convert.py); the published backbones (resnet18_el.cifar10 and
 # reactnet_a_el.cifar10, include_top=False, pooling="avg") measured within 2e-6.
 OUTPUT_TOLERANCE = 1e-4
-# What a sigmoid is as an activation: Keras' ("sigmoid" names it), or TensorFlow's function
-SIGMOID_FUNCTIONS = (keras.activations.sigmoid, tf.nn.sigmoid)
 
 
 def verification_images(model, count=8, data_dir=None):
@@ -182,7 +181,7 @@ def convert(
     if not isinstance(fold, bool):
         raise TypeError(f"fold must be True or False; got {fold!r}.")
     if class_names is not None:
-        check_class_count(model, class_names, binary=decision_threshold(model) is not None)
+        check_class_names(model, class_names)
     deployed = fold_elastic_links(model) if fold else model
     flatbuffer = _convert_keras_model(
         _with_int8_ranges(deployed, inference_input_type, inference_output_type),
@@ -380,54 +379,16 @@ def _check_verifiable(model, verify_images):
     threshold is not known (``decision_threshold``): its parity is the agreement of its
     decisions, and top-1 agreement, which one output always has whatever the interpreter
     computes, would check nothing."""
-    if not _verifies(verify_images) or not _has_single_output(model) or \
+    if not _verifies(verify_images) or not has_single_output(model) or \
             decision_threshold(model) is not None:
         return
-    layer = last_layer(model)
-    activation = getattr(layer, "activation", None)
-    if callable(activation):
-        ends = f"activation {getattr(activation, '__name__', repr(activation))!r}"
-    else:
-        ends = f"no activation ({type(layer).__name__})"
     raise ValueError(
         f"{model.name} has a single output, which convert checks by its binary decision (a "
-        "linear logit's > 0, a sigmoid's > 0.5), but its last layer "
-        f"{layer.name!r} has {ends}, which tells neither: end it in Dense(1) or "
-        "Dense(1, activation='sigmoid'), or pass verify_images=0 and compare the outputs "
-        "yourself (el_zoo.convert.verify(flatbuffer, model, images) gives their "
-        "max_abs_diff)."
+        f"linear logit's > 0, a sigmoid's > 0.5), but its {last_activation_text(model)}, "
+        "which tells neither: end it in Dense(1) or Dense(1, activation='sigmoid'), or pass "
+        "verify_images=0 and compare the outputs yourself (el_zoo.convert.verify(flatbuffer, "
+        "model, images) gives their max_abs_diff)."
     )
-
-
-def decision_threshold(model):
-    """The threshold of the binary decision of a model of a single output (a binary
-    classifier): 0.5 when its last layer's activation is a sigmoid (a probability), 0.0
-    when it is linear (a logit: ``Dense(1)``), None when it is another or the last layer
-    has none (a custom layer), or the model has not a single output.
-
-    Example:
-        ```python
-        inputs = keras.Input((32, 32, 3))
-        features = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
-        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
-            features(inputs, training=False)))
-        decision_threshold(model)  # 0.5
-        ```
-    """
-    if not _has_single_output(model):
-        return None
-    activation = getattr(last_layer(model), "activation", None)
-    if activation in SIGMOID_FUNCTIONS:
-        return 0.5
-    if activation is keras.activations.linear:
-        return 0.0
-    return None
-
-
-def _has_single_output(model):
-    """Whether ``model`` is a classifier of one output per image (batch, 1): a binary
-    classifier's score, whose arg-max is always 0."""
-    return not _compared_by_value(model) and model.output_shape[-1] == 1
 
 
 def _verifies(verify_images):
@@ -443,8 +404,7 @@ def _compared_by_value(model):
     by top-1 class: a backbone's (``include_top=False``) or any output that is not one row
     of scores per image is features, whose arg-max means nothing (a converted backbone
     whose features were all scaled, or all wrong but their largest, passed)."""
-    shape = model.output_shape
-    return built_without_classifier(model) or isinstance(shape, list) or len(shape) != 2
+    return not gives_scores_per_image(model)
 
 
 def _check_parity(flatbuffer, model, verify_images):
@@ -455,7 +415,7 @@ def _check_parity(flatbuffer, model, verify_images):
         agreement = report["close_agreement"]
         measure = (f"its outputs are features, compared by value: {agreement:.1%} of images "
                    f"within {OUTPUT_TOLERANCE:g} of the largest output (< {MIN_AGREEMENT:.0%})")
-    elif _has_single_output(model):
+    elif has_single_output(model):
         agreement = report["decision_agreement"]
         measure = (f"agreement of its single output's decision (output > "
                    f"{decision_threshold(model):g}) {agreement:.1%} (< {MIN_AGREEMENT:.0%})")
@@ -522,7 +482,7 @@ def verify(flatbuffer, model, images):
     scale = np.abs(expected).max()
     difference = np.abs(expected - actual).reshape(len(expected), -1).max(1)
     top1, decisions = float(np.mean(expected.argmax(-1) == actual.argmax(-1))), None
-    if _has_single_output(model):
+    if has_single_output(model):
         threshold, top1 = decision_threshold(model), None
         if threshold is not None:
             decisions = float(np.mean((expected > threshold) == (actual > threshold)))

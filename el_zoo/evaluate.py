@@ -13,9 +13,10 @@ from el_zoo import data
 from el_zoo._keras import keras
 from el_zoo.arguments import check_count, is_number
 from el_zoo.builder import load
-from el_zoo.layers import check_pixels_reach_standardize, ends_in_softmax
-from el_zoo.model_record import (built_without_classifier, check_class_count, class_names_of,
-                                 published_name_of, recorded_class_names)
+from el_zoo.layers import (check_class_names, check_pixels_reach_standardize, class_count,
+                           decision_threshold, ends_in_softmax, last_activation_text)
+from el_zoo.model_record import (built_without_classifier, class_names_of, published_name_of,
+                                 recorded_class_names)
 from el_zoo.pretrained import decode_sizes, published_model
 
 # How many classes predict lists per image unless told (fewer when the model has fewer).
@@ -84,8 +85,9 @@ def _load(name_or_model, use, class_names):
 def _check_classifier(model, use):
     """Refuses a model whose outputs are not one score per class: a backbone
     (``include_top=False``) gives features, and their arg-max would be scored as a class
-    (a top-1 of 0 %, or names for feature indices) without any error, and a binary
-    classifier's single score would be class 0 at 100 % for every image."""
+    (a top-1 of 0 %, or names for feature indices) without any error. A single output is
+    taken as a binary classifier's score when its ``decision_threshold`` is known (a logit,
+    a sigmoid's probability), else refused: it would be class 0 at 100 % for every image."""
     shape = model.output_shape
     if built_without_classifier(model):
         raise ValueError(
@@ -99,12 +101,12 @@ def _check_classifier(model, use):
             f"{use} needs a classifier with one output of shape (batch, classes), but "
             f"{model.name}'s output shape is {shape}."
         )
-    if shape[-1] == 1:  # its softmax is 1.0: every image "100 %" of class 0, scored so
+    if shape[-1] == 1 and decision_threshold(model) is None:  # its softmax: 1.0, class 0
         raise ValueError(
-            f"{use} needs one score per class, but {model.name} has a single output (a "
-            "binary classifier's score, as from Dense(1, activation='sigmoid')): give it a "
-            "head of one output per class (Dense(2) for two classes), or call model.predict "
-            "and threshold its score."
+            f"{use} takes a single output as a binary classifier's score (a logit, or a "
+            f"sigmoid's probability), but {model.name}'s {last_activation_text(model)}, which "
+            "tells neither: end it in Dense(1) or Dense(1, activation='sigmoid'), or give it "
+            "a head of one output per class (Dense(2, activation='softmax') for two classes)."
         )
 
 
@@ -149,7 +151,11 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
     ``dog/``) is scored against the model's indices of those classes. Any other model's
     folders are its classes in sorted order (as ``el-zoo train`` reads them), unless
     ``class_names`` names its classes; a split with another number of folders than the
-    model has classes then needs ``class_names``.
+    model has classes then needs ``class_names``. A binary classifier of a single output
+    (``Dense(1, activation="sigmoid")``, or a logit from ``Dense(1)``) has two classes,
+    negative then positive (Keras' labels 0 and 1: of two class folders, the second in
+    sorted order is positive), and its top-1 is its decision: output above 0.5 (a
+    sigmoid's) or 0 (a logit) is the positive class.
 
     Arguments:
         name_or_model: a published ``"name.tag"`` or a Keras model.
@@ -188,19 +194,19 @@ def evaluate(name_or_model, *, dataset=None, split=None, data_dir=None, limit=No
     images, labels, folders = data.load_split(dataset, split, data_dir=data_dir,
                                               image_size=resize, limit=limit,
                                               skip_bad_images=skip_bad_images)
-    labels = _model_labels(labels, folders, pre["class_names"], model.output_shape[-1],
+    labels = _model_labels(labels, folders, pre["class_names"], class_count(model),
                            f"{dataset}/{split}")
     started = time.time()
     pipeline = data.array_dataset(images, labels, batch_size=batch_size, training=False,
                                   crop_size=crop)
-    probabilities = model.predict(pipeline, verbose=0)
-    top5 = np.argsort(-probabilities, axis=-1)[:, :5]
+    scores = _class_scores(model, model.predict(pipeline, verbose=0))
+    top5 = np.argsort(-scores, axis=-1)[:, :5]
     result = {"top1": float(np.mean(top5[:, 0] == labels)),
               "top5": float(np.mean((top5 == labels[:, None]).any(-1))),
               "images": int(len(labels)), "dataset": dataset, "split": split,
               "seconds": round(time.time() - started, 1)}
     if predictions:  # the smallest integer type that holds the model's class indices
-        result["predictions"] = top5[:, 0].astype(np.min_scalar_type(probabilities.shape[-1]))
+        result["predictions"] = top5[:, 0].astype(np.min_scalar_type(scores.shape[-1]))
     return result
 
 
@@ -240,20 +246,37 @@ def _checked_top(top, classes):
 
 
 def _class_names(pre, class_names, model):
-    """Names to print: ``class_names`` if given (one name per output of ``model``, as
-    ``check_class_count`` asks: a string of ten letters was ten "names"), else the
-    published ones, else indices."""
+    """Names to print: ``class_names`` if given (one name per class of ``model``, as
+    ``check_class_names`` asks: a string of ten letters was ten "names"; a binary
+    classifier's single output, two), else the published ones, else indices."""
     if class_names is None:
-        return pre["class_names"] or [str(i) for i in range(model.output_shape[-1])]
-    check_class_count(model, class_names)
+        return pre["class_names"] or [str(i) for i in range(class_count(model))]
+    check_class_names(model, class_names)
     return list(class_names)
+
+
+def _class_scores(model, outputs):
+    """``outputs`` of ``model`` as one score per class, to rank: as they are, or a binary
+    classifier's single output as two, how far it lies below and above its
+    ``decision_threshold``, so that the positive class (1) ranks first exactly when the
+    output is above it, as ``el_zoo.convert.verify`` decides."""
+    threshold = decision_threshold(model)
+    if threshold is None:
+        return outputs
+    above = outputs - threshold
+    return np.concatenate([-above, above], axis=-1)
 
 
 def _probabilities(model, outputs):
     """``outputs`` of ``model`` as probabilities: as they are from a final softmax (or when
     every row is a distribution), through a softmax when they are the logits of a linear
-    head (``classifier_activation=None``); other outputs are refused, since printing them
-    as probabilities would be wrong."""
+    head (``classifier_activation=None``); a binary classifier's single output as its two
+    classes', [1 - p, p], p its sigmoid's output or the sigmoid of its logit. Other
+    outputs are refused, since printing them as probabilities would be wrong."""
+    threshold = decision_threshold(model)
+    if threshold is not None:  # 0.5: a sigmoid's probability; 0.0: a logit
+        positive = outputs[:, 0] if threshold else tf.sigmoid(outputs[:, 0]).numpy()
+        return np.stack([1 - positive, positive], axis=-1)
     activation = getattr(model.layers[-1], "activation", None)
     if activation is keras.activations.linear:
         return tf.nn.softmax(outputs, axis=-1).numpy()
@@ -307,7 +330,10 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
             ``el_zoo.load`` gave published weights is named and preprocessed as published;
             other models' classes are their indices unless ``class_names`` names them.
             The model must be a classifier; the logits of a linear head
-            (``classifier_activation=None``) are turned into probabilities.
+            (``classifier_activation=None``) are turned into probabilities. A binary
+            classifier of a single output (``Dense(1, activation="sigmoid")``, or a logit
+            from ``Dense(1)``) gives two classes, negative then positive (``class_names``:
+            two names, e.g. ``["cat", "dog"]``), of probabilities 1 - p and p.
         paths: image files (one path, or a list of them).
         top: how many classes to list per image, from 1 to the model's classes; None
             (the default) lists 5, or all of a model's classes when it has fewer.
@@ -322,8 +348,7 @@ def predict(name_or_model, paths, *, top=None, class_names=None):
     """
     paths = _image_paths(paths)
     model, pre = _load(name_or_model, "predict", class_names)
-    classes = model.output_shape[-1]
-    top = _checked_top(top, classes)
+    top = _checked_top(top, class_count(model))
     names = _class_names(pre, class_names, model)
     if pre["resize"] is None:
         raise ValueError(_any_size_message(model, "predict", "call model.predict on your "

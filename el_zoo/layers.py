@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from el_zoo._keras import keras
 from el_zoo.arguments import is_number
-from el_zoo.model_record import LAYER_ATTRIBUTE
+from el_zoo.model_record import LAYER_ATTRIBUTE, built_without_classifier, check_class_count
 
 
 def _spatial_stride(size_in, size_out):
@@ -557,6 +557,8 @@ class Standardize(keras.layers.Layer):
 
 # What a softmax is as an activation: Keras' ("softmax" names it), or TensorFlow's function
 SOFTMAX_FUNCTIONS = (keras.activations.softmax, tf.nn.softmax)
+# What a sigmoid is as an activation: Keras' ("sigmoid" names it), or TensorFlow's function
+SIGMOID_FUNCTIONS = (keras.activations.sigmoid, tf.nn.sigmoid)
 
 
 def last_layer(model):
@@ -584,6 +586,73 @@ def ends_in_softmax(model):
         rank = len(layer.output_shape)
         return layer.axis in (-1, rank - 1, [-1], [rank - 1])
     return getattr(layer, "activation", None) in SOFTMAX_FUNCTIONS
+
+
+def gives_scores_per_image(model):
+    """Whether ``model``'s output is one row of scores per image, of shape (batch, n), as a
+    classifier's is: not a backbone's features (``include_top=False``), nor several
+    outputs, nor a map (batch, height, width, channels)."""
+    shape = model.output_shape
+    return not (built_without_classifier(model) or isinstance(shape, list) or len(shape) != 2)
+
+
+def has_single_output(model):
+    """Whether ``model`` is a classifier of one output per image (batch, 1): a binary
+    classifier's score, whose arg-max is always 0."""
+    return gives_scores_per_image(model) and model.output_shape[-1] == 1
+
+
+def decision_threshold(model):
+    """The threshold of the binary decision of a model of a single output (a binary
+    classifier): 0.5 when its last layer's activation is a sigmoid (a probability), 0.0
+    when it is linear (a logit: ``Dense(1)``), None when it is another or the last layer
+    has none (a custom layer), or the model has not a single output. ``convert`` checks
+    such a model by its decisions; ``predict`` and ``evaluate`` take it as two classes,
+    the negative one (output at or below the threshold) and the positive one.
+
+    Example:
+        ```python
+        inputs = keras.Input((32, 32, 3))
+        features = el_zoo.load("resnet18_el.cifar10", include_top=False, pooling="avg")
+        model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(
+            features(inputs, training=False)))
+        decision_threshold(model)  # 0.5
+        ```
+    """
+    if not has_single_output(model):
+        return None
+    activation = getattr(last_layer(model), "activation", None)
+    if activation in SIGMOID_FUNCTIONS:
+        return 0.5
+    if activation is keras.activations.linear:
+        return 0.0
+    return None
+
+
+def class_count(model):
+    """How many classes ``model`` (a classifier) tells apart: two for a binary classifier
+    of a single output whose ``decision_threshold`` is known (its negative class, then its
+    positive one), else one per output."""
+    return 2 if decision_threshold(model) is not None else model.output_shape[-1]
+
+
+def check_class_names(model, class_names):
+    """Refuses ``class_names`` that are not one name per class of ``model``
+    (``class_count``): for a binary classifier of a single output, two names, its negative
+    class then its positive one (``check_class_count``)."""
+    check_class_count(model, class_names, binary=decision_threshold(model) is not None)
+
+
+def last_activation_text(model):
+    """What ends ``model``, for an error message: "last layer 'L' has activation 'tanh'",
+    or "... has no activation (Lambda)" for a layer without one."""
+    layer = last_layer(model)
+    activation = getattr(layer, "activation", None)
+    if callable(activation):
+        ends = f"activation {getattr(activation, '__name__', repr(activation))!r}"
+    else:
+        ends = f"no activation ({type(layer).__name__})"
+    return f"last layer {layer.name!r} has {ends}"
 
 
 def check_pixels_reach_standardize(model, use):

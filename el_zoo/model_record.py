@@ -182,9 +182,10 @@ def name_classes(model, class_names):
 def check_class_count(model, class_names, binary=False):
     """Refuses ``class_names`` that are not one name per output of ``model``, or, with
     ``binary`` (``model`` is a binary classifier of a single output, whose decision
-    threshold ``el_zoo.convert.decision_threshold`` knows), not two names: its negative
+    threshold ``el_zoo.layers.decision_threshold`` knows), not two names: its negative
     class, then its positive one (Keras' labels 0 and 1, as the sorted class names of
-    ``image_dataset_from_directory`` give them)."""
+    ``image_dataset_from_directory`` give them). ``el_zoo.layers.check_class_names`` says
+    which."""
     if isinstance(class_names, str):
         raise ValueError(f"class names must be a list of names; got the string {class_names!r}.")
     if binary and len(class_names) != 2:  # one name, the positive class's, said nothing of 0

@@ -553,23 +553,113 @@ def test_predict_lists_every_class_of_a_model_with_fewer_than_five(image_paths):
     assert [len(row) for row in el_zoo.predict(PUBLISHED, image_paths)] == [5] * 3
 
 
-@pytest.mark.parametrize("activation", [None, "sigmoid"])
-def test_evaluate_and_predict_refuse_a_binary_classifiers_single_score(activation,
-                                                                      image_paths, monkeypatch):
-    # a logit head Dense(1) was printed as class 0 at 100 % for every image (the softmax of
-    # one score), and scored so against a folder of one class; Dense(1, sigmoid) was
-    # refused as "not probabilities", naming a head that does not fit
+def _binary_classifier(activation, images, logits):
+    """A seeded ``resnet18_el`` backbone (``SMALL``) under ``Dense(1, activation=activation)``
+    (a sigmoid's probability, or with None a logit), as one fine-tunes in Keras, the head
+    fitted (least squares on the backbone's features) so that its logit on ``images[i]`` is
+    about ``logits[i]``: the decisions a test wants, none near the threshold."""
+    backbone = el_zoo.load("resnet18_el", **SMALL, include_top=False, pooling="avg")
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    features = backbone(inputs, training=False)
+    head = el_zoo.keras.layers.Dense(1, activation=activation)
+    model = el_zoo.keras.Model(inputs, head(features), name="binary")
+    pooled = el_zoo.keras.Model(inputs, features).predict(images.astype(np.float32), verbose=0)
+    design = np.c_[pooled, np.ones(len(pooled))].astype(np.float64)  # kernel, then bias
+    fitted = np.linalg.lstsq(design, np.asarray(logits, np.float64), rcond=None)[0]
+    np.testing.assert_allclose(design @ fitted, logits, atol=0.1)  # features that differ
+    head.set_weights([fitted[:-1, None].astype(np.float32), fitted[-1:].astype(np.float32)])
+    return model
+
+
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+def test_predict_gives_a_binary_classifiers_two_classes(activation, threshold, test_images,
+                                                        image_paths):
+    # before: refused, "predict needs one score per class, but M has a single output";
+    # earlier, a logit was printed as class 0 at 100 % (the softmax of one score)
+    images = test_images[0][:len(image_paths)]
+    model = _binary_classifier(activation, images, [2.0, -2.0, 1.0])
+    outputs = model.predict(images.astype(np.float32), verbose=0)[:, 0]
+    positive = outputs if threshold else 1 / (1 + np.exp(-outputs.astype(np.float64)))
+    rows = el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+    for row, p in zip(rows, positive):
+        assert sorted(name for name, _ in row) == ["cat", "dog"]
+        assert row[0][0] == ("dog" if p > 0.5 else "cat")  # most likely first
+        np.testing.assert_allclose(dict(row)["dog"], p, atol=1e-6)
+        np.testing.assert_allclose(dict(row)["cat"], 1 - p, atol=1e-6)
+    assert {p > 0.5 for p in positive} == {True, False}  # both classes were listed first
+    unnamed = el_zoo.predict(model, image_paths, top=1)  # numbered as other models' classes
+    assert [row[0][0] for row in unnamed] == ["1" if p > 0.5 else "0" for p in positive]
+
+
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+def test_evaluate_scores_a_binary_classifiers_decisions(activation, threshold, test_images,
+                                                        tmp_path):
+    # before: refused, "evaluate needs one score per class, but M has a single output"
+    images, labels = test_images
+    keep = np.isin(labels, [CIFAR10.index("cat"), CIFAR10.index("dog")])
+    is_dog = labels[keep] == CIFAR10.index("dog")  # Keras' label 1: the second folder, sorted
+    wanted = np.where(is_dog, 2.0, -2.0)
+    wanted[np.flatnonzero(is_dog)[0]] = -2.0  # a dog taken for a cat
+    model = _binary_classifier(activation, images[keep], wanted)
+    root = write_image_folder(tmp_path / "data", images[keep], labels[keep], CIFAR10)
+    decisions = model.predict(images[keep].astype(np.float32), verbose=0)[:, 0] > threshold
+    expected = float(np.mean(decisions == is_dog))
+    assert 0.5 < expected < 1  # the fitted head: not every decision right, most of them
+    split = {"dataset": "cifar10", "split": "test", "data_dir": root}
+    named = el_zoo.evaluate(model, class_names=["cat", "dog"], predictions=True, **split)
+    assert named["images"] == 8 and named["top1"] == expected and named["top5"] == 1.0
+    # in load_split's order: the classes taken in turn (cat/, dog/, cat/, ...), four each
+    order = np.stack([np.flatnonzero(~is_dog), np.flatnonzero(is_dog)], axis=-1).ravel()
+    assert named["predictions"].tolist() == decisions[order].astype(int).tolist()
+    assert el_zoo.evaluate(model, **split)["top1"] == expected  # folders in sorted order
+    swapped = el_zoo.evaluate(model, class_names=["dog", "cat"], **split)  # matched by name
+    assert swapped["top1"] == 1 - expected
+
+
+@pytest.mark.parametrize("last, says", [
+    ("tanh", "last layer 'tanh_head' has activation 'tanh'"),
+    ("Lambda", r"last layer 'doubled' has no activation \(Lambda\)")])
+def test_evaluate_and_predict_refuse_a_single_output_of_unknown_activation(
+        last, says, image_paths, monkeypatch):
+    # a single output whose decision threshold el_zoo cannot tell; before, every single
+    # output was refused, "needs one score per class ... give it a head of one output per
+    # class (Dense(2) for two classes), or call model.predict and threshold its score"
+    monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    x = el_zoo.keras.layers.GlobalAveragePooling2D()(el_zoo.keras.layers.Conv2D(4, 3)(inputs))
+    if last == "tanh":
+        x = el_zoo.keras.layers.Dense(1, activation="tanh", name="tanh_head")(x)
+    else:
+        x = el_zoo.keras.layers.Lambda(lambda t: 2 * t, name="doubled")(
+            el_zoo.keras.layers.Dense(1)(x))
+    single = el_zoo.keras.Model(inputs, x, name="single")
+    refused = rf"{{}} takes a single output as a binary classifier's score \(a logit, or a " \
+              rf"sigmoid's probability\), but single's {says}, which tells neither: end it in " \
+              r"Dense\(1\) or Dense\(1, activation='sigmoid'\), or give it a head of one " \
+              r"output per class"
+    with pytest.raises(ValueError, match=refused.format("predict")):
+        el_zoo.predict(single, image_paths, class_names=["cat", "dog"])
+    with pytest.raises(ValueError, match=refused.format("evaluate")):
+        el_zoo.evaluate(single, dataset="cifar10", split="test", class_names=["cat", "dog"])
+
+
+def test_a_binary_classifiers_class_names_are_two(image_paths, monkeypatch):
+    # before: every single output was refused, whatever its class names
     monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
     backbone = el_zoo.load("resnet18_el", **SMALL, include_top=False, pooling="avg")
     inputs = el_zoo.keras.Input((32, 32, 3))
-    binary = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(1, activation=activation)(
-        backbone(inputs)))
-    refused = r"{} needs one score per class, but .* has a single output \(a binary " \
-              r"classifier's score"
-    with pytest.raises(ValueError, match=refused.format("predict")):
+    binary = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(1, activation="sigmoid")(
+        backbone(inputs)), name="binary")
+    refused = r"binary has a single output \(a binary classifier: the score of its positive " \
+              r"class\), so class_names takes two names, the negative class then the " \
+              r"positive one, e\.g\. \['cat', 'dog'\]; got {}"
+    with pytest.raises(ValueError, match=refused.format(r"1: \['dog'\]")):
         el_zoo.predict(binary, image_paths, class_names=["dog"])
-    with pytest.raises(ValueError, match=refused.format("evaluate")):
-        el_zoo.evaluate(binary, dataset="cifar10", split="test", class_names=["cat"])
+    with pytest.raises(ValueError, match=refused.format(r"3: \['cat', 'dog', 'bird'\]")):
+        el_zoo.evaluate(binary, dataset="cifar10", split="test",
+                        class_names=["cat", "dog", "bird"])
+    with pytest.raises(ValueError, match=r"top must be a whole number from 1 to 2"):
+        el_zoo.predict(binary, image_paths, top=3)
 
 
 def test_evaluate_leaves_out_unreadable_images_when_asked(test_images, tmp_path, monkeypatch,
