@@ -26,11 +26,14 @@ from el_zoo.provenance import REPOSITORY
 
 MANIFEST_NAME = "manifest.json"
 NOT_PUBLISHED = "{name!r} is not published; see el-zoo list --pretrained."
+# The folder of published models in a checkout, relative to its root (the default
+# --models-dir of training.publish and training.release, which publish into it).
+MODELS_FOLDER = "models"
 
 
 def _models_dir():
     """The repo's models/ (a checkout or editable install), else the installed copy."""
-    checkout = REPOSITORY / "models"
+    checkout = REPOSITORY / MODELS_FOLDER
     if (checkout / MANIFEST_NAME).exists():
         return checkout
     installed = Path(__file__).resolve().parent / "published"

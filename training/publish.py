@@ -43,7 +43,7 @@ from el_zoo.atomic import atomic_path, write_text_atomically
 from el_zoo.convert import convert, verify
 from el_zoo.evaluate import evaluate
 from el_zoo.hub import DEFAULT_BASE_URL, sha256_of
-from el_zoo.pretrained import MANIFEST_NAME, manifest_json
+from el_zoo.pretrained import MANIFEST_NAME, MODELS_FOLDER, manifest_json
 from el_zoo.provenance import REPOSITORY, report_commit, report_commit_or_exit, run_info
 from el_zoo.registry import join_name, model_info, split_name
 
@@ -54,9 +54,6 @@ from training.release import verified_files
 from training.run_folder import (CARD_FILE, CURVES_FILE, LOG_FILE, METRICS_FILE, TFLITE_FILE,
                                  WEIGHTS_FILE)
 
-# The repository's folder of published models (the default --models-dir), relative to its
-# root: publishing into it must be done from a clean work tree (``publish_commit``).
-MODELS_DIR = "models"
 # A published folder keeps these files of its run under their names in the run folder: the
 # one list of them, which publish() checks before measuring (missing_copied_files) and copies.
 COPIED = (WEIGHTS_FILE, LOG_FILE, CURVES_FILE)
@@ -83,7 +80,7 @@ def argument_parser():
                       help=f"only add {PREDICTIONS} (each evaluation image's top-1) to the "
                            "published folder given, and list it in the manifest; refused if "
                            "their accuracy is not the card's top-1")
-    parser.add_argument("--models-dir", default=str(REPOSITORY / MODELS_DIR))
+    parser.add_argument("--models-dir", default=str(REPOSITORY / MODELS_FOLDER))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--readme", default=None,
                         help="the README whose results table lists the published models "
@@ -106,7 +103,7 @@ def readme_to_update(readme, models_dir):
     models of /tmp/models alone, and that README's changes do not count as dirty)."""
     if readme is not None:
         return readme
-    repository_models = (REPOSITORY / MODELS_DIR).resolve()
+    repository_models = (REPOSITORY / MODELS_FOLDER).resolve()
     return str(REPOSITORY / "README.md") if Path(models_dir).resolve() == repository_models \
         else ""
 
@@ -122,9 +119,9 @@ def publish_commit(args, parser=None):
     new row made it "+dirty"). ``main`` asks it only to publish or re-measure:
     ``--regenerate`` and ``--record-predictions`` record no commit."""
     readme = Path(args.readme).resolve() if args.readme else None
-    written = [MODELS_DIR, *([str(readme.relative_to(REPOSITORY))]
+    written = [MODELS_FOLDER, *([str(readme.relative_to(REPOSITORY))]
                              if readme and readme.is_relative_to(REPOSITORY) else [])]
-    where = {"out": args.models_dir, "option": "--models-dir", "folder": MODELS_DIR,
+    where = {"out": args.models_dir, "option": "--models-dir", "folder": MODELS_FOLDER,
              "ignore": tuple(written)}
     return report_commit_or_exit(parser, **where) if parser else report_commit(**where)
 

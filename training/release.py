@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from el_zoo.hub import check_file, release_asset
-from el_zoo.pretrained import MANIFEST_NAME, read_manifest
+from el_zoo.pretrained import MANIFEST_NAME, MODELS_FOLDER, read_manifest
 from el_zoo.provenance import REPOSITORY
 
 GITHUB_RELEASE = re.compile(
@@ -27,7 +27,7 @@ GITHUB_RELEASE = re.compile(
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to create with the assets")
-    parser.add_argument("--models-dir", default=str(REPOSITORY / "models"))
+    parser.add_argument("--models-dir", default=str(REPOSITORY / MODELS_FOLDER))
     return parser.parse_args(argv)
 
 
