@@ -39,8 +39,7 @@ from el_zoo.atomic import atomic_path
 from el_zoo.elastic_link import ElasticLinkOptions
 from el_zoo.errors import with_command_line_message
 from el_zoo.model_record import (CONFIG_ATTRIBUTE, LAYER_ATTRIBUTE, built_config,
-                                 check_class_count, class_names_of, in_json_types,
-                                 name_classes, published_weights_of, record)
+                                 class_names_of, in_json_types, published_weights_of, record)
 from el_zoo.pretrained import (ModelConfig, fetch, published_model, published_with_content,
                                read_manifest)
 from el_zoo.registry import (elastic_link_twin, get_builder, h5_files_in, has_elastic_link,
@@ -139,7 +138,7 @@ def load(
     ``model.save`` and reloaded keeps the record), from which
     ``el_zoo.predict`` and ``el_zoo.evaluate`` take its preprocessing; it and a model
     loaded from a weights file that names its classes (``el-zoo train`` writes such files)
-    record their names as ``model.class_names`` (``name_classes``), which predict and
+    record their names as ``model.class_names`` (``layers.name_classes``), which predict and
     evaluate use as long as the classifier keeps the loaded weights. Any
     model with published weights (a backbone too) records it as ``model.published_weights``,
     from which they take the decode size and crop of a model that calls it as a layer (a
@@ -188,8 +187,18 @@ def load(
         if not published:
             _name_classes_from_file(model, weights_path)
         elif published_model(published).class_names is not None:
-            name_classes(model, published_model(published).class_names)
+            _layers().name_classes(model, published_model(published).class_names)
     return model
+
+
+def _layers():
+    """``el_zoo.layers``, which holds the rule of how many class names a model takes (a
+    binary classifier of a single output: two), imported when a model exists: it imports
+    TensorFlow, which this module, one of ``el_zoo.LIGHT_MODULES``, must not at import (it
+    lists models)."""
+    from el_zoo import layers
+
+    return layers
 
 
 def _weights_of(name, tag, weights):
@@ -274,7 +283,14 @@ def _name_classes_from_file(model, path):
     if it is the file's: not after that model's head was trained on other classes)."""
     names = stored_class_names(path)
     if names is not None:
-        name_classes(model, names)
+        try:
+            _layers().name_classes(model, names)
+        except ValueError as error:  # the weights are good: load them, unnamed
+            warnings.warn(
+                f"{path} names the classes {list(names)}, which do not fit {model.name}: "
+                f"{error} Its classes are left unnamed: pass class_names= to predict, "
+                "evaluate or convert, or save the weights again with "
+                "el_zoo.save_weights(model, path, class_names=[...]).", stacklevel=3)
         return
     saved = _saved_model_record(path) or {}
     if saved.get("class_names") is not None:
@@ -487,8 +503,12 @@ def save_weights(model, path, class_names=None):
     Arguments:
         model: a Keras model, normally built by ``el_zoo.load``.
         path: the ``.h5`` file to write.
-        class_names: the names of the model's classes, in output order; by default those
-            ``el_zoo.load`` gave it (``class_names_of``), if any.
+        class_names: the names of the model's classes, in output order (a binary
+            classifier of a single output, ``Dense(1)`` or ``Dense(1,
+            activation="sigmoid")``: two, its negative class then its positive one, as
+            ``el_zoo.convert`` and ``el_zoo.predict`` take them); by default those
+            ``el_zoo.load`` gave it (``class_names_of``), if any. Another count is
+            refused before anything is written.
 
     Example:
         ```python
@@ -500,8 +520,8 @@ def save_weights(model, path, class_names=None):
     config, origin = built_config(model), published_weights_of(model)
     if class_names is None:
         class_names = class_names_of(model)
-    else:
-        check_class_count(model, class_names)
+    else:  # as convert and predict take them: a binary classifier's two
+        _layers().check_class_names(model, class_names)
     with atomic_path(path) as temporary:
         model.save_weights(str(temporary), save_format="h5")
         with h5py.File(temporary, "r+") as f:

@@ -24,7 +24,7 @@ from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
 from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
-                           decision_threshold, ends_in_softmax, gives_scores_per_image,
+                           decision_threshold, ends_in_probabilities, gives_scores_per_image,
                            has_single_output, last_activation_text)
 from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
@@ -137,7 +137,10 @@ def convert(
             ``larq_compute_engine.convert_keras_model``. An int8 input is a pixel in
             [0, 255] as ``pixel - 128`` (scale 1): only for models that take [0, 255] pixels,
             as el_zoo's do (a model taking [0, 1] would see 0 or 1; verification, on
-            [0, 255] pixels, cannot tell).
+            [0, 255] pixels, cannot tell). An int8 output is a probability in [0, 1] as
+            ``q`` for ``(q + 128) / 255``: only for models that end in a softmax or a
+            sigmoid (``ends_in_probabilities``; a binary classifier's logit is told to add
+            a sigmoid), refused before converting for others.
         verify_images: an int (how many images: real CIFAR-10 test images when
             ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
             skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of
@@ -178,6 +181,8 @@ def convert(
     for io_type in (inference_input_type, inference_output_type):
         if io_type not in (tf.float32, tf.int8):
             raise ValueError(f"inference types must be tf.float32 or tf.int8; got {io_type}.")
+    if inference_output_type == tf.int8:
+        _check_int8_output_range(model)
     if not isinstance(fold, bool):
         raise TypeError(f"fold must be True or False; got {fold!r}.")
     if class_names is not None:
@@ -239,13 +244,16 @@ def io_description(flatbuffer, model, class_names=None):
                   "cannot tell RGB pixels in [0, 255] (what convert checked it on) from [0, 1]")
     if tensor_in.type == schema.TensorType.INT8:  # _with_int8_ranges: scale 1, zero point -128
         pixels = f"pixel - 128 for pixels in [0, 255]; the pixels: {pixels}"
-    scores = "probabilities" if ends_in_softmax(model) else "scores"
+    scores = "probabilities" if ends_in_probabilities(model) else "scores"
+    int8 = tensor_out.type == schema.TensorType.INT8  # _with_int8_ranges: [0, 1] in 1/255 steps
     threshold = decision_threshold(model)
     if threshold is not None:  # "scores of classes 0 to 0" said nothing of a binary classifier
         kind = "probability (sigmoid)" if threshold else "logit"
         negative, positive = (class_names if class_names is not None and len(class_names) == 2
                               else (None, "the positive class"))
         outputs = f"one {kind} per image: {positive} above {threshold}"
+        if int8:  # an app compares the int8 number, not the probability it stands for
+            outputs += f" (int8 q >= {_least_int8_above(tensor_out, threshold)})"
         if negative is not None:
             outputs += f", else {negative}"
     elif class_names is not None:
@@ -254,8 +262,39 @@ def io_description(flatbuffer, model, class_names=None):
         outputs = "features"
     else:
         outputs = f"{scores} of classes 0 to {model.output_shape[-1] - 1} (names not known)"
+    if int8:
+        outputs += f"; each int8 q stands for {_int8_value_text(tensor_out)}"
     return [f"input: {_tensor_text(tensor_in)} (batch, height, width, RGB): {pixels}",
             f"output: {_tensor_text(tensor_out)}: {outputs}"]
+
+
+def _quantization(tensor):
+    """(scale, zero point) of a flatbuffer's int8 tensor."""
+    return float(tensor.quantization.scale[0]), int(tensor.quantization.zeroPoint[0])
+
+
+def _dequantized(values, scale, zero_point):
+    """The values int8 ``values`` stand for, with their tensor's ``scale`` and
+    ``zero_point``, in float32 as ``interpreter_outputs`` gives them."""
+    return (np.asarray(values).astype(np.float32) - zero_point) * np.float32(scale)
+
+
+def _least_int8_above(tensor, threshold):
+    """The least int8 value of the flatbuffer's ``tensor`` that stands for more than
+    ``threshold`` (0 for a probability above 0.5 in 1/255 steps, zero point -128), found
+    by dequantizing as ``verify`` does, so that both draw the line in the same place."""
+    levels = np.arange(-128, 128)
+    return int(levels[_dequantized(levels, *_quantization(tensor)) > threshold][0])
+
+
+def _int8_value_text(tensor):
+    """What an int8 value q of the flatbuffer's ``tensor`` stands for: '(q + 128) / 255'
+    for scale 1/255 and zero point -128."""
+    scale, zero_point = _quantization(tensor)
+    shifted = f"q {'+' if zero_point < 0 else '-'} {abs(zero_point)}" if zero_point else "q"
+    steps = round(1 / scale)
+    return (f"({shifted}) / {steps}" if abs(1 / scale - steps) < 1e-3
+            else f"({shifted}) * {scale:.6g}")
 
 
 def _crop_text(model):
@@ -329,7 +368,8 @@ def _with_int8_ranges(model, input_type, output_type):
     """The model with the value ranges LCE needs to make int8 inputs or outputs.
 
     int8 input: pixels in [0, 255] become int8 ``pixel - 128`` (scale 1, zero point -128).
-    int8 output: only for probabilities (a final softmax), in [0, 1] with 1/255 steps.
+    int8 output: only for probabilities (``_check_int8_output_range``: a final softmax or
+    sigmoid), in [0, 1] with 1/255 steps (scale 1/255, zero point -128).
     """
     if input_type != tf.int8 and output_type != tf.int8:
         return model
@@ -337,15 +377,33 @@ def _with_int8_ranges(model, input_type, output_type):
     x = _fake_quant(inputs, 0.0, 255.0, "int8_input") if input_type == tf.int8 else inputs
     outputs = model(x)
     if output_type == tf.int8:
-        if not ends_in_softmax(model):
-            raise ValueError(
-                f"{model.name}: int8 outputs need a known output range; el_zoo gives them "
-                "for probabilities only (a final softmax: a last layer of activation "
-                "'softmax' or tf.nn.softmax, or keras.layers.Softmax()). Use "
-                "inference_output_type=tf.float32 for logits or features."
-            )
         outputs = _fake_quant(outputs, 0.0, 1.0, "int8_output")
     return keras.Model(inputs, outputs, name=model.name)
+
+
+def _check_int8_output_range(model):
+    """Refuses int8 outputs of ``model``, before converting, unless they are probabilities
+    (``ends_in_probabilities``: a final softmax or sigmoid), whose range [0, 1] the int8
+    scale is set from; a binary classifier's logit is told to end in a sigmoid, which makes
+    it one without changing a decision."""
+    if ends_in_probabilities(model):
+        return
+    if decision_threshold(model) == 0.0:  # a single logit
+        raise ValueError(
+            f"{model.name}: int8 outputs need a known output range, but its single output "
+            f"is a binary classifier's logit (its {last_activation_text(model)}), of no "
+            "bounded range: end it in a sigmoid, keras.Model(model.input, "
+            "keras.layers.Activation('sigmoid')(model.output)) (the same decisions: the "
+            "probability is above 0.5 where the logit is above 0), whose [0, 1] int8 gives "
+            "in 1/255 steps, or use inference_output_type=tf.float32."
+        )
+    raise ValueError(
+        f"{model.name}: int8 outputs need a known output range; el_zoo gives them for "
+        "probabilities only, in [0, 1] (a final softmax or sigmoid: a last layer of "
+        "activation 'softmax', 'sigmoid', tf.nn.softmax or tf.nn.sigmoid, or "
+        "keras.layers.Softmax()). Use inference_output_type=tf.float32 for logits or "
+        "features."
+    )
 
 
 def _checked_verify_images(model, verify_images):
@@ -458,8 +516,8 @@ def interpreter_outputs(flatbuffer, images, num_threads=1):
         images = np.clip(images, 0, 255).astype(np.uint8)
     outputs = np.concatenate([interpreter.predict(image[None]) for image in images])
     if interpreter.output_types[0] == np.int8:
-        scale, zero_point = interpreter.output_scales[0], interpreter.output_zero_points[0]
-        outputs = (outputs.astype(np.float32) - zero_point) * scale
+        outputs = _dequantized(outputs, interpreter.output_scales[0],
+                              interpreter.output_zero_points[0])
     return outputs
 
 

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from el_zoo._keras import keras
 from el_zoo.arguments import is_number
-from el_zoo.model_record import LAYER_ATTRIBUTE, built_without_classifier, check_class_count
+from el_zoo.model_record import (LAYER_ATTRIBUTE, built_without_classifier, check_class_count,
+                                 record_class_names)
 
 
 def _spatial_stride(size_in, size_out):
@@ -588,6 +589,27 @@ def ends_in_softmax(model):
     return getattr(layer, "activation", None) in SOFTMAX_FUNCTIONS
 
 
+def ends_in_sigmoid(model):
+    """Whether ``model``'s last layer (``last_layer``: of a nested model, its own) has a
+    sigmoid as its activation (``Dense(1, activation="sigmoid")``, ``Activation(tf.nn.
+    sigmoid)``, el_zoo's head with ``classifier_activation="sigmoid"``): each output a
+    probability of its own, in [0, 1]."""
+    return getattr(last_layer(model), "activation", None) in SIGMOID_FUNCTIONS
+
+
+def ends_in_probabilities(model):
+    """Whether ``model``'s outputs are probabilities, each in [0, 1]: it ends in a softmax
+    (``ends_in_softmax``) or a sigmoid (``ends_in_sigmoid``). Why: int8 outputs need that
+    known range (``el_zoo.convert``), which logits and features have not.
+
+    Example:
+        ```python
+        ends_in_probabilities(el_zoo.load("resnet18_el.cifar10"))  # True
+        ```
+    """
+    return ends_in_softmax(model) or ends_in_sigmoid(model)
+
+
 def gives_scores_per_image(model):
     """Whether ``model``'s output is one row of scores per image, of shape (batch, n), as a
     classifier's is: not a backbone's features (``include_top=False``), nor several
@@ -621,10 +643,9 @@ def decision_threshold(model):
     """
     if not has_single_output(model):
         return None
-    activation = getattr(last_layer(model), "activation", None)
-    if activation in SIGMOID_FUNCTIONS:
+    if ends_in_sigmoid(model):
         return 0.5
-    if activation is keras.activations.linear:
+    if getattr(last_layer(model), "activation", None) is keras.activations.linear:
         return 0.0
     return None
 
@@ -641,6 +662,16 @@ def check_class_names(model, class_names):
     (``class_count``): for a binary classifier of a single output, two names, its negative
     class then its positive one (``check_class_count``)."""
     check_class_count(model, class_names, binary=decision_threshold(model) is not None)
+
+
+def name_classes(model, class_names):
+    """Records ``class_names`` as the names of ``model``'s classes, in output order
+    (``el_zoo.model_record.record_class_names``), once ``check_class_names`` has found them
+    one per class: a binary classifier of a single output takes two, its negative class
+    then its positive one. ``el_zoo.load`` names a model so, from its published record or
+    the names ``el_zoo.save_weights`` saved with its weights."""
+    check_class_names(model, class_names)
+    return record_class_names(model, class_names)
 
 
 def last_activation_text(model):

@@ -7,7 +7,8 @@ getters here. ``RECORDED`` lists them all, so that a function that rebuilds a mo
 - ``published_weights``: the ``name.tag`` of the published weights it was loaded with;
 - ``published_name``: the same, on a model that also has their classifier;
 - ``class_names`` and ``named_classifier``: its classes' names and the fingerprint of the
-  classifier they name (``name_classes``), valid while the classifier keeps those weights.
+  classifier they name (``record_class_names``; ``el_zoo.layers.name_classes`` checks their
+  count first), valid while the classifier keeps those weights.
 
 They are plain attributes of the model object, and (``record``) a copy in the config of the
 layer at the model's input that carries one (``LAYER_ATTRIBUTE``, ``el_zoo.Standardize``),
@@ -92,7 +93,7 @@ def copy_record(source, target):
     ``source`` name ``target``'s classifier, whose weights may be rescaled by the folding."""
     record(target, **_recorded(source))
     names = class_names_of(source)
-    return target if names is None else name_classes(target, names)
+    return target if names is None else record_class_names(target, names)
 
 
 def _recorded(model):
@@ -170,11 +171,13 @@ def built_without_classifier(model):
     return config is not None and not config.get("include_top", True)
 
 
-def name_classes(model, class_names):
+def record_class_names(model, class_names):
     """Records the names of ``model``'s classes, in output order, as ``model.class_names``,
     with the fingerprint of its classifier (``classifier_fingerprint``): ``class_names_of``
-    gives them only while the classifier keeps the weights it has now."""
-    check_class_count(model, class_names)
+    gives them only while the classifier keeps the weights it has now. Their count is not
+    checked here: ``el_zoo.layers.name_classes`` checks it first, since telling a binary
+    classifier of a single output (two names) from other models needs Keras, which this
+    module does not import."""
     return record(model, class_names=tuple(class_names),
                   named_classifier=classifier_fingerprint(model))
 
@@ -199,7 +202,7 @@ def check_class_count(model, class_names, binary=False):
 
 
 def class_names_of(model):
-    """``model.class_names`` (``name_classes``) while its classifier has the weights they
+    """``model.class_names`` (``record_class_names``) while its classifier has the weights they
     were recorded with, else None: a model trained in place on other classes since
     (``fit`` with the head kept) would be named with the old ones."""
     values = _recorded(model)

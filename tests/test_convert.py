@@ -248,8 +248,9 @@ def test_int8_outputs_of_any_final_softmax_match_keras(form, cifar_images,
     report = verify(flatbuffer, model, images)  # dequantized outputs against Keras'
     assert report["top1_agreement"] == 1.0
     assert report["max_abs_diff"] <= 1.01 / 255  # one output quantization step
-    assert convert_module.io_description(flatbuffer, model)[1].startswith(
-        "output: int8 [1, 10]: probabilities of classes 0 to 9")
+    assert convert_module.io_description(flatbuffer, model)[1] == (
+        "output: int8 [1, 10]: probabilities of classes 0 to 9 (names not known); each int8 "
+        "q stands for (q + 128) / 255")  # before: the line said nothing of the int8 scale
 
 
 def test_int8_outputs_of_logits_are_refused(cifar_images, calibrate_batch_norm):
@@ -259,6 +260,79 @@ def test_int8_outputs_of_logits_are_refused(cifar_images, calibrate_batch_norm):
     with pytest.raises(ValueError, match="int8 outputs need a known output range"):
         convert(model, inference_output_type=tf.int8)
     assert convert(model, inference_input_type=tf.int8, verify_images=images)
+
+
+def _sigmoid_head_as(form, images, calibrate_batch_norm):
+    """A binary classifier ending in a sigmoid in ``form``, its binarized values cleared of
+    zero on ``images`` and its bias splitting them two or more each way, none near 0.5:
+    tiny_binary_model's features under ``Dense(1, activation="sigmoid")`` or ``Dense(1)``
+    and ``Activation(tf.nn.sigmoid)``, or el_zoo's head (quarter-width resnet18_el,
+    ``classes=1, classifier_activation="sigmoid"``)."""
+    if form == "el_zoo head, classes=1, sigmoid":
+        model = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                            classifier_activation="sigmoid")
+        clear_binarizations_of_zero(calibrate_batch_norm(model, steps=10), images)
+        head = model.get_layer("predictions")
+        logits = tf.keras.Model(model.input, head.output).predict(images, verbose=0)[:, 0]
+        kernel, bias = head.get_weights()
+        head.set_weights([kernel, bias + _splitting_shift(logits)])
+        return model
+    tiny = clear_binarizations_of_zero(calibrate_batch_norm(tiny_binary_model()), images)
+    features = tf.keras.Model(tiny.input, tiny.layers[-2].output, name="tiny_features")
+    bias = _splitting_bias(features, images)
+    if form == "Dense(1, activation='sigmoid')":
+        return _binary_head(features, "sigmoid", bias)
+    logit = _binary_head(features, None, bias)
+    return tf.keras.Model(logit.input, tf.keras.layers.Activation(tf.nn.sigmoid)(logit.output),
+                          name="binary")
+
+
+@pytest.mark.parametrize("form", ["Dense(1, activation='sigmoid')", "Activation(tf.nn.sigmoid)",
+                                  "el_zoo head, classes=1, sigmoid"])
+def test_int8_outputs_of_a_final_sigmoid_are_its_probability_checked_by_decisions(
+        form, cifar_images, calibrate_batch_norm):
+    """A sigmoid's [0, 1] is as known as a softmax's: the file's int8 output is that
+    probability in 1/255 steps (scale 1/255, zero point -128, as LCE quantizes the
+    softmax's), converted with the parity check of the binary decision, and described so
+    that an app draws the line where Keras does (int8 q >= 0). Before: refused, "int8
+    outputs need a known output range; el_zoo gives them for probabilities only (a final
+    softmax ...)"."""
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    images, _ = cifar_images
+    model = _sigmoid_head_as(form, images, calibrate_batch_norm)
+    positive = model.predict(images, verbose=0)[:, 0] > 0.5
+    assert 2 <= positive.sum() <= len(images) - 2  # both decisions are checked
+    flatbuffer = convert(model, inference_output_type=tf.int8, verify_images=images)
+    interpreter = Interpreter(flatbuffer)
+    assert interpreter.output_types == [np.int8]
+    assert interpreter.output_zero_points == [-128]
+    np.testing.assert_allclose(interpreter.output_scales, [1 / 255], rtol=1e-6)
+    report = verify(flatbuffer, model, images)  # dequantized outputs against Keras'
+    assert report["decision_agreement"] == 1.0, report
+    assert report["max_abs_diff"] <= 1.01 / 255, report  # one output quantization step
+    assert convert_module.io_description(flatbuffer, model, ["cat", "dog"])[1] == (
+        "output: int8 [1, 1]: one probability (sigmoid) per image: dog above 0.5 (int8 q >= "
+        "0), else cat; each int8 q stands for (q + 128) / 255")
+    raw = np.concatenate([interpreter.predict(image[None]) for image in images])[:, 0]
+    assert ((raw >= 0) == positive).all()  # the line as described
+
+
+def test_int8_outputs_of_a_binary_logit_are_refused_naming_a_sigmoid(monkeypatch):
+    # a logit has no known range, and a sigmoid after it gives the same decisions in
+    # [0, 1]; before, the message spoke of a softmax only, of no use to one output
+    inputs = tf.keras.Input((8, 8, 3))
+    logit = tf.keras.layers.Dense(1, name="logit")(
+        tf.keras.layers.GlobalAveragePooling2D()(inputs))
+    binary = tf.keras.Model(inputs, logit, name="binary")
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *args, **kwargs: pytest.fail("converted before the check"))
+    with pytest.raises(ValueError, match=re.escape(
+            "binary: int8 outputs need a known output range, but its single output is a "
+            "binary classifier's logit (its last layer 'logit' has activation 'linear'), of "
+            "no bounded range: end it in a sigmoid, keras.Model(model.input, "
+            "keras.layers.Activation('sigmoid')(model.output)) (the same decisions")):
+        convert(binary, inference_output_type=tf.int8, verify_images=0)
 
 
 def test_layers_forced_into_training_mode_are_refused():
@@ -289,7 +363,13 @@ def _splitting_bias(features, images):
     """A bias for ``_binary_head(features, ...)`` that puts its zero in the widest gap
     between the seeded head's logits on ``images`` that leaves two images or more on each
     side: both decisions occur, and no logit lies near the threshold."""
-    logits = np.sort(_binary_head(features, None).predict(images, verbose=0)[:, 0])
+    return _splitting_shift(_binary_head(features, None).predict(images, verbose=0)[:, 0])
+
+
+def _splitting_shift(logits):
+    """What to add to ``logits`` to put their zero in their widest gap that leaves two or
+    more of them on each side."""
+    logits = np.sort(logits)
     i = 1 + int(np.argmax(np.diff(logits)[1:-1]))  # between logits[i] and logits[i + 1]
     return -float(logits[i] + logits[i + 1]) / 2
 

@@ -5,6 +5,7 @@ names are tested together."""
 
 import functools
 import http.server
+import importlib
 import json
 import re
 import shutil
@@ -12,11 +13,12 @@ import threading
 import types
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 
 import el_zoo
-from el_zoo import builder, hub, pretrained
+from el_zoo import builder, hub, model_record, pretrained
 from tests.conftest import REPO, SMALL, tiny_binary_model
 from tests.test_registry import link_positions, publish, weights_file
 from training import release
@@ -509,3 +511,74 @@ def test_a_model_saved_whole_in_keras_format_given_as_weights_says_to_load_it_wi
                              rf"weights file: load it with el_zoo.keras.models.load_model\("
                              rf"'{re.escape(path)}'\) and give that model"):
         el_zoo.load("resnet18_el", weights=path, include_top=False)
+
+
+def _binary_refusal(names, model_name="resnet18_el"):
+    """convert's and predict's message for class names of a binary classifier of a single
+    output other than two, as a pattern."""
+    return re.escape(
+        f"{model_name} has a single output (a binary classifier: the score of its positive class), "
+        "so class_names takes two names, the negative class then the positive one, e.g. "
+        f"['cat', 'dog']; got {len(names)}: {names}.")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", None])
+def test_a_binary_classifiers_two_class_names_are_saved_with_its_weights(
+        activation, tmp_path, monkeypatch):
+    """el_zoo's head of one output (a sigmoid's probability, or a logit) is saved with two
+    names, its negative class then its positive one, as convert and predict take them, and
+    el_zoo.load names the model with them again: predict lists both, convert writes both
+    to the labels file. Other counts are refused before anything is written. Before:
+    ["cat", "dog"] was refused, "2 class names for resnet18_el, which has 1 outputs.", and
+    ["dog"] was saved."""
+    from PIL import Image
+
+    config = {**SMALL, "classes": 1}
+    model = el_zoo.load("resnet18_el", **config, classifier_activation=activation)
+    path = tmp_path / "binary.h5"
+    for names in (["dog"], ["cat", "dog", "frog"]):
+        with pytest.raises(ValueError, match=_binary_refusal(names)):
+            el_zoo.save_weights(model, path, class_names=names)
+    assert not path.exists()
+    el_zoo.save_weights(model, path, class_names=["cat", "dog"])
+    assert builder.stored_class_names(path) == ("cat", "dog")
+    loaded = el_zoo.load("resnet18_el", weights=str(path), classifier_activation=activation)
+    assert loaded.class_names == ("cat", "dog")
+    image = tmp_path / "image.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)).save(image)
+    (row,) = el_zoo.predict(loaded, [image])
+    assert sorted(name for name, _ in row) == ["cat", "dog"]
+    # convert folds the links first, a new model that keeps the names
+    convert_module = importlib.import_module("el_zoo.convert")
+    monkeypatch.setattr(convert_module, "_convert_keras_model", lambda *a, **k: b"converted")
+    el_zoo.convert(loaded, tmp_path / "binary.tflite", verify_images=0)
+    assert (tmp_path / "binary.labels.txt").read_text().splitlines() == ["cat", "dog"]
+
+
+def test_a_binary_classifiers_file_of_one_class_name_loads_unnamed_with_a_warning(tmp_path):
+    # save_weights took one name per output before, so such files exist: their one name
+    # said nothing of the negative class, and predict printed it for label 0. Their
+    # weights still load; the names are left out, with a warning that says why
+    model = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                        classifier_activation="sigmoid")
+    path = el_zoo.save_weights(model, tmp_path / "binary.h5")
+    with h5py.File(path, "r+") as f:  # as the old save_weights wrote class_names=["dog"]
+        f.attrs[builder.CLASS_NAMES_ATTRIBUTE] = json.dumps(["dog"])
+    with pytest.warns(UserWarning, match=r"binary.h5 names the classes \['dog'\], which do "
+                                         r"not fit resnet18_el: " + _binary_refusal(["dog"]) +
+                                         r" Its classes are left unnamed"):
+        loaded = el_zoo.load("resnet18_el", weights=str(path), classifier_activation="sigmoid")
+    assert model_record.class_names_of(loaded) is None
+
+
+def test_a_fine_tuned_binary_heads_two_class_names_are_saved_with_its_weights(tmp_path):
+    # a Dense(1) head of one's own (fine-tuned in Keras), saved as convert names it
+    keras = el_zoo.keras
+    inputs = keras.Input((8, 8, 3))
+    logit = keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(inputs))
+    binary = keras.Model(inputs, logit, name="binary")
+    path = tmp_path / "binary.h5"
+    with pytest.raises(ValueError, match=_binary_refusal(["dog"], "binary")):
+        el_zoo.save_weights(binary, path, class_names=["dog"])
+    el_zoo.save_weights(binary, path, class_names=["cat", "dog"])
+    assert builder.stored_class_names(path) == ("cat", "dog")
