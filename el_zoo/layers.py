@@ -4,6 +4,7 @@ Every layer is registered with Larq's custom-object registry, so models that use
 reload and convert without passing ``custom_objects``.
 """
 
+import contextlib
 import json
 import math
 
@@ -563,11 +564,17 @@ SIGMOID_FUNCTIONS = (keras.activations.sigmoid, tf.nn.sigmoid)
 
 
 def last_layer(model):
-    """The layer that computes ``model``'s output: its last layer, or of a model nested as
-    that layer (``Sequential([el_zoo_model])``) that model's own, at any depth."""
-    layer = model.layers[-1]
+    """The layer that computes ``model``'s (first) output: the one whose output it is in
+    ``model``'s graph, which need not be the last of ``model.layers`` (a layer called twice
+    is listed by its call farthest from the output), or of a model nested as that layer
+    (``Sequential([el_zoo_model])``) that model's own, at any depth. A subclassed model
+    records no graph: its last layer, as its ``call()`` most often ends."""
+    layer, output = model, 0
     while isinstance(layer, keras.Model) and layer.layers:
-        layer = layer.layers[-1]
+        if layer.outputs:  # a graph (functional, Sequential): which output of which layer
+            layer, _, output = layer.outputs[output]._keras_history
+        else:
+            layer, output = layer.layers[-1], 0
     return layer
 
 
@@ -690,7 +697,9 @@ def check_pixels_reach_standardize(model, use):
     """Refuses ``model`` when an el_zoo model it calls as a layer (a backbone under a new
     head), or a ``Standardize`` layer of its own, is fed anything but ``model``'s input
     pixels: a layer in front of it rescales or normalises them (``Rescaling(1 / 255)``, or
-    ``keras.applications``' ``preprocess_input``: Keras' transfer-learning habits).
+    ``keras.applications``' ``preprocess_input``: Keras' transfer-learning habits), or the
+    ``call()`` of a subclassed model (or of a custom layer) that calls it does
+    (``x / 255.``).
 
     el_zoo's models take RGB pixels in [0, 255] and standardise them themselves, so such a
     backbone computes features of images it was never trained on (pixels in [0, 1] look
@@ -698,7 +707,21 @@ def check_pixels_reach_standardize(model, use):
     (``"predict"``, ``"evaluate"``, ``"convert"``), which feeds ``model`` pixels in
     [0, 255], would report its answers without a word. Probed
     with two uniform images, of pixels 0 and 255, which the layers that keep pixels as they
-    are (augmentation at inference, resizing, cropping) leave at 0 and 255."""
+    are (augmentation at inference, resizing, cropping) leave at 0 and 255: along the graph
+    of a functional or Sequential model, which names the layers that rescale; and for a
+    ``Standardize`` layer that a ``call()`` calls, which no graph shows, by what reaches it
+    when ``model`` is called on them."""
+    _check_pixels_in_graph(model, use)
+    in_graphs = _called_in_graphs(model)
+    called_in_code = [layer for layer in model.submodules if isinstance(layer, Standardize)
+                      and not any(layer is called for called in in_graphs)]
+    if called_in_code:
+        _check_pixels_reaching(model, called_in_code, use)
+
+
+def _check_pixels_in_graph(model, use):
+    """``check_pixels_reach_standardize`` along the graph of ``model`` and of the models
+    nested in it as layers."""
     # the calls of layers in model's graph (a layer keeps its calls in other models too)
     calls = {id(node) for nodes in getattr(model, "_nodes_by_depth", {}).values()
              for node in nodes}
@@ -711,7 +734,45 @@ def check_pixels_reach_standardize(model, use):
             if id(node) in calls:
                 _check_pixels_fed(model, layer, node.input_tensors, use)
         if nested:
-            check_pixels_reach_standardize(layer, use)
+            _check_pixels_in_graph(layer, use)
+
+
+def _is_graph(layer):
+    """Whether ``layer`` is a model whose graph Keras records (functional, Sequential): how
+    it calls its layers can be read; a subclassed model's (or a layer's) ``call()`` is
+    code."""
+    return isinstance(layer, keras.Model) and getattr(layer, "_is_graph_network", False)
+
+
+def _called_in_graphs(model):
+    """The layers that ``model``'s graph calls, and those of the graphs of the models among
+    them, at any depth: all of them if ``model`` is a functional or Sequential model of
+    such models, none if it is a subclassed one (``_is_graph``)."""
+    if not _is_graph(model):
+        return []
+    return [called for layer in model.layers for called in (layer, *_called_in_graphs(layer))]
+
+
+def _code_calling(model, layer):
+    """The layers of ``model`` (``model`` too) that hold ``layer`` and call it from their
+    ``call()`` (``_is_graph``: not a graph), outermost first: what they do before calling
+    it no graph shows."""
+    return [outer for outer in (model, *model.submodules)
+            if not _is_graph(outer) and any(inner is layer for inner in outer.submodules)]
+
+
+def _probe(model):
+    """Two uniform images of ``model``'s input, of pixels 0 and 255 (a side of any size:
+    32)."""
+    shape = [side or 32 for side in model.input_shape[1:]]
+    return np.stack([np.zeros(shape), np.full(shape, 255.0)]).astype(model.input.dtype.name)
+
+
+def _kept_as_pixels(reached):
+    """Whether the probe's images ``reached`` a layer (arrays, a batch each) as they were
+    given: every value 0 or 255."""
+    return all(np.all(np.minimum(np.abs(images), np.abs(images - 255.0)) <= 0.5)
+               for images in (np.asarray(batch, np.float64) for batch in reached))
 
 
 def _check_pixels_fed(model, layer, fed, use):
@@ -725,21 +786,81 @@ def _check_pixels_fed(model, layer, fed, use):
     if len(model.inputs) != 1 or fed is model.inputs[0]:  # probed through one input
         return
     path = keras.Model(model.inputs, fed)
-    shape = [side or 32 for side in model.input_shape[1:]]
-    probe = np.stack([np.zeros(shape), np.full(shape, 255.0)]).astype(model.input.dtype.name)
-    dark, bright = (np.asarray(out) for out in path(probe, training=False))
-    if np.allclose(dark, 0, atol=0.5) and np.allclose(bright, 255, atol=0.5):
+    dark, bright = (np.asarray(out) for out in path(_probe(model), training=False))
+    if _kept_as_pixels([dark, bright]):
         return
     between = ", ".join(repr(inner.name) for inner in path.layers
                         if not isinstance(inner, keras.layers.InputLayer))
-    kind = "model" if isinstance(layer, keras.Model) else "layer"
-    raise ValueError(
+    raise _rescaled_pixels_error(
+        use, model, layer, f"in layer(s) {between}", dark, bright,
+        "Remove those layers (no Rescaling(1/255) nor preprocess_input before an el_zoo "
+        "model)")
+
+
+def _check_pixels_reaching(model, layers, use):
+    """``check_pixels_reach_standardize`` for ``Standardize`` layers of ``model`` that code
+    calls: by what reaches each when ``model`` is called on the probe."""
+    if isinstance(model.input_shape, list):  # several inputs, which el_zoo's functions
+        return                               # do not take
+    with _inputs_recorded(layers) as recorded:
+        model(_probe(model), training=False)
+    for layer, reached in zip(layers, recorded):
+        if _kept_as_pixels(reached):
+            continue
+        code = ", ".join(repr(outer.name) for outer in _code_calling(model, layer))
+        raise _rescaled_pixels_error(
+            use, model, _el_zoo_model_of(model, layer), f"in the call() of {code}",
+            reached[0][0], reached[-1][-1],
+            "Remove that rescaling (no x / 255, Rescaling(1/255) nor preprocess_input "
+            "before an el_zoo model)")
+
+
+@contextlib.contextmanager
+def _inputs_recorded(layers):
+    """Inside this block, each of ``layers`` keeps the inputs of its eager calls (a list of
+    arrays per layer); afterwards, after an error too, it calls as before."""
+    recorded = [[] for _ in layers]
+    own_calls = [vars(layer).get("call") for layer in layers]  # someone's patch, put back
+
+    def recording(call, inputs_seen):
+        def call_recorded(inputs, *args, **kwargs):
+            if hasattr(inputs, "numpy"):  # a traced call's tensors have no values
+                inputs_seen.append(inputs.numpy())
+            return call(inputs, *args, **kwargs)
+        return call_recorded
+
+    # object.__setattr__: an instance attribute Keras does not track, before the class's
+    # call, which deleting it uncovers again
+    try:
+        for layer, inputs_seen in zip(layers, recorded):
+            object.__setattr__(layer, "call", recording(layer.call, inputs_seen))
+        yield recorded
+    finally:
+        for layer, own in zip(layers, own_calls):
+            if own is not None:
+                object.__setattr__(layer, "call", own)
+            elif "call" in vars(layer):
+                object.__delattr__(layer, "call")
+
+
+def _el_zoo_model_of(model, layer):
+    """The el_zoo model in ``model`` whose input ``layer`` (a ``Standardize``) standardises:
+    a graph model whose own layer it is; else ``layer`` itself."""
+    owners = [inner for inner in model.submodules
+              if _is_graph(inner) and any(own is layer for own in inner.layers)]
+    return owners[0] if owners else layer
+
+
+def _rescaled_pixels_error(use, model, target, where, dark, bright, fix):
+    """The error of ``check_pixels_reach_standardize``: ``model`` rescales its pixels
+    ``where`` before ``target`` (el_zoo's model or ``Standardize`` layer), which the probe's
+    images of pixels 0 and 255 reach as ``dark`` and ``bright``; ``fix``: what to remove."""
+    kind = "model" if isinstance(target, keras.Model) else "layer"
+    return ValueError(
         f"{use}: {model.name} rescales its input pixels before el_zoo's {kind} "
-        f"{layer.name!r}, in layer(s) {between}: pixels 0 and 255 reach it as "
-        f"{dark.mean():.4g} and {bright.mean():.4g}. el_zoo's models take RGB pixels in "
+        f"{target.name!r}, {where}: pixels 0 and 255 reach it as "
+        f"{np.mean(dark):.4g} and {np.mean(bright):.4g}. el_zoo's models take RGB pixels in "
         "[0, 255] and standardise them themselves, so it computes features of "
         "images it was never trained on (pixels in [0, 1] look nearly uniform to it), and "
-        f"{use} feeds {model.name} pixels in [0, 255]. Remove those layers (no "
-        "Rescaling(1/255) nor preprocess_input before an el_zoo model) and train the head "
-        "again."
+        f"{use} feeds {model.name} pixels in [0, 255]. {fix} and train the head again."
     )

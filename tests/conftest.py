@@ -237,6 +237,24 @@ def tiny_binary_model(softmax=True, activation=None):
     return tf.keras.Model(inputs, outputs, name="tiny_binary")
 
 
+class SubclassedHead(keras.Model):
+    """A subclassed model, as one writes a fine-tuned classifier outside Keras' functional
+    API: a two-class softmax head on ``backbone`` (an el_zoo model without its top), which
+    its ``call()`` calls on the images after ``preprocess`` (a function, ``x / 255``, or a
+    layer kept as an attribute, ``Rescaling(1 / 255)``; None: the images as they are).
+    No graph records what its ``call()`` does."""
+
+    def __init__(self, backbone, preprocess=None, **kwargs):
+        super().__init__(**kwargs)
+        self.preprocess = preprocess
+        self.backbone = backbone
+        self.head = keras.layers.Dense(2, activation="softmax")
+
+    def call(self, images, training=None):
+        x = images if self.preprocess is None else self.preprocess(images)
+        return self.head(self.backbone(x, training=False))
+
+
 def _unwritable_folder(tmp_path):
     """A folder that takes no new files: a read-only one, or for root (whom permissions do
     not stop) /sys, where Linux creates no files for anyone."""

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
-from tests.conftest import (SMALL, assert_interpreter_takes_models_top1, assert_same_logits,
-                            clear_binarizations_of_zero,
+from tests.conftest import (SMALL, SubclassedHead, assert_interpreter_takes_models_top1,
+                            assert_same_logits, clear_binarizations_of_zero,
                             images_with_machine_independent_top1, random_weight_family,
                             tiny_binary_model)
 
@@ -616,4 +616,18 @@ def test_convert_refuses_a_head_that_rescales_pixels_before_the_backbone(monkeyp
     with pytest.raises(ValueError, match=r"convert: model.* rescales its input pixels before "
                                          r"el_zoo's model 'resnet18_el', in layer\(s\) "
                                          r"'rescaling.*': pixels 0 and 255 reach it as 0 and 1"):
+        convert(model, verify_images=0)
+
+
+def test_convert_refuses_a_subclassed_model_that_rescales_pixels_in_its_call(monkeypatch):
+    # its call() fed the backbone [0, 1] pixels, which no graph shows: converted without a
+    # word, the file said to take [0, 255] pixels
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *a, **k: pytest.fail("converted"))
+    inner = SubclassedHead(backbone(), tf.keras.layers.Rescaling(1 / 255), name="inner")
+    model = tf.keras.Sequential([tf.keras.Input((32, 32, 3)), inner])
+    with pytest.raises(ValueError, match=r"convert: sequential\w* rescales its input pixels "
+                                         r"before el_zoo's model 'resnet18_el', in the "
+                                         r"call\(\) of 'inner': pixels 0 and 255 reach it as 0 "
+                                         r"and 1"):
         convert(model, verify_images=0)

@@ -14,7 +14,7 @@ import el_zoo
 from el_zoo import data, hub, pretrained
 from el_zoo.cli import main
 from el_zoo.model_record import built_config, class_names_of
-from tests.conftest import SMALL
+from tests.conftest import SMALL, SubclassedHead
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
 PUBLISHED = "resnet26_el.cifar10"
@@ -704,12 +704,17 @@ def test_predict_of_bytes_names_them_and_says_to_give_a_str(model, paths):
         el_zoo.predict(model, paths)
 
 
+def small_backbone():
+    """A quarter-width resnet18_el backbone (``SMALL``, include_top=False, pooling="avg")."""
+    return el_zoo.load("resnet18_el", **{**SMALL, "classes": None}, include_top=False,
+                       pooling="avg")
+
+
 def head_on_backbone(*preprocessing, shape=(32, 32, 3), dtype="float32"):
     """A two-class head on a quarter-width resnet18_el backbone, called on the model's
     input through ``preprocessing`` layers, as Keras' transfer-learning guide writes it."""
     keras = el_zoo.keras
-    backbone = el_zoo.load("resnet18_el", **{**SMALL, "classes": None}, include_top=False,
-                           pooling="avg")
+    backbone = small_backbone()
     backbone.trainable = False
     inputs = x = keras.Input(shape, dtype=dtype)
     for layer in preprocessing:
@@ -787,3 +792,76 @@ def test_a_model_built_on_an_input_tensor_of_rescaled_pixels_is_refused(image_pa
                                          r"before el_zoo's layer 'standardize', in layer\(s\) "
                                          r"'rescaling\w*': pixels 0 and 255 reach it as 0 and 1"):
         el_zoo.predict(model, image_paths)
+
+
+def as_called_and_in_a_sequential(preprocess):
+    """Two forms of ``SubclassedHead`` with ``preprocess()``: called on ``keras.Input`` (its
+    shapes, which predict reads), and inside a ``Sequential``."""
+    keras = el_zoo.keras
+    called = SubclassedHead(small_backbone(), preprocess(), name="subclassed")
+    called(keras.Input((32, 32, 3)))
+    inner = SubclassedHead(small_backbone(), preprocess(), name="inner")
+    return {"subclassed": (called, "subclassed"),
+            "wrapped": (keras.Sequential([keras.Input((32, 32, 3)), inner], name="wrapped"),
+                        "inner")}
+
+
+@pytest.mark.parametrize("preprocess", [lambda: lambda x: x / 255.0,
+                                        lambda: el_zoo.keras.layers.Rescaling(1 / 255)],
+                         ids=["x / 255", "Rescaling(1/255) as an attribute"])
+def test_evaluate_and_predict_refuse_a_subclassed_model_that_rescales_pixels_in_its_call(
+        preprocess, image_paths, monkeypatch):
+    # its call() fed the backbone [0, 1] pixels, which no graph shows: scored without a word
+    monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
+    refused = r"{}: {} rescales its input pixels before el_zoo's model 'resnet18_el', in " \
+              r"the call\(\) of '{}': pixels 0 and 255 reach it as 0 and 1\. .*Remove that " \
+              r"rescaling \(no x / 255, Rescaling\(1/255\) nor preprocess_input"
+    for name, (model, code) in as_called_and_in_a_sequential(preprocess).items():
+        with pytest.raises(ValueError, match=refused.format("predict", name, code)):
+            el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+        with pytest.raises(ValueError, match=refused.format("evaluate", name, code)):
+            el_zoo.evaluate(model, dataset="cifar10", split="test", class_names=["cat", "dog"])
+
+
+@pytest.mark.parametrize("preprocess, form", [(lambda: None, "subclassed"),
+                                              (el_zoo.keras.layers.RandomFlip, "wrapped")],
+                         ids=["as it is", "RandomFlip in a Sequential"])
+def test_a_subclassed_model_that_keeps_pixels_as_they_are_is_used(preprocess, form,
+                                                                  image_paths):
+    model, _ = as_called_and_in_a_sequential(preprocess)[form]
+    rows = el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+    assert [sorted(name for name, _ in row) for row in rows] == [["cat", "dog"]] * 3
+
+
+def test_predict_gives_probabilities_of_a_linear_head_nested_in_another_model(model,
+                                                                               image_paths):
+    # the last of model.layers was the nested model, of no activation: refused, "predict
+    # reports probabilities, but sequential's outputs are not ... or a linear one"
+    logits = el_zoo.load(PUBLISHED, classifier_activation=None)
+    inputs = el_zoo.keras.Input((32, 32, 3))
+    expected = el_zoo.predict(model, image_paths)
+    for nested in (el_zoo.keras.Sequential([logits]),
+                   el_zoo.keras.Model(inputs, logits(inputs))):
+        rows = el_zoo.predict(nested, image_paths, class_names=CIFAR10)
+        for row, want in zip(rows, expected):
+            assert [name for name, _ in row] == [name for name, _ in want]
+            np.testing.assert_allclose([p for _, p in row], [p for _, p in want], atol=1e-5)
+
+
+def test_predict_reads_the_output_layers_activation_not_the_last_listed(test_images,
+                                                                       image_paths):
+    # a Dense called twice, around a softmax: Keras lists it by its call farthest from the
+    # output, before the softmax, and its logits were printed as probabilities, the softmax's
+    keras = el_zoo.keras
+    inputs = keras.Input((32, 32, 3))
+    mix = keras.layers.Dense(3)
+    softmax = keras.layers.Activation("softmax")
+    outputs = mix(softmax(mix(keras.layers.GlobalAveragePooling2D()(inputs))))
+    model = keras.Model(inputs, outputs)
+    assert model.layers[-1] is softmax
+    logits = model.predict(test_images[0][:len(image_paths)].astype(np.float32), verbose=0)
+    exp = np.exp(logits.astype(np.float64) - logits.max(-1, keepdims=True))
+    expected = exp / exp.sum(-1, keepdims=True)
+    for row, want in zip(el_zoo.predict(model, image_paths, class_names=["a", "b", "c"]),
+                         expected):
+        np.testing.assert_allclose([dict(row)[name] for name in "abc"], want, atol=1e-6)

@@ -7,6 +7,9 @@ import tensorflow as tf
 
 import el_zoo
 from el_zoo import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize
+from el_zoo.layers import (IMAGENET_MEAN, IMAGENET_STD, check_pixels_reach_standardize,
+                           ends_in_softmax, last_layer)
+from tests.conftest import SubclassedHead
 
 RNG = np.random.default_rng(0)
 
@@ -303,3 +306,59 @@ def test_numpy_numbers_initialise_gamma_and_the_slope():
     slope = RPReLU(slope_initializer=np.float32(0.125))
     slope.build((1, 2, 2, 3))
     np.testing.assert_array_equal(slope.slope.numpy(), [0.125] * 3)
+
+
+def test_last_layer_is_the_layer_whose_output_the_model_gives():
+    # it took the last of model.layers: a Dense called twice, which Keras lists by its call
+    # farthest from the output, before the softmax between its calls, was taken for it
+    keras = el_zoo.keras
+    inputs = keras.Input((3,))
+    mix, softmax = keras.layers.Dense(3), keras.layers.Activation("softmax")
+    twice = keras.Model(inputs, mix(softmax(mix(inputs))))
+    assert twice.layers[-1] is softmax and last_layer(twice) is mix
+    assert not ends_in_softmax(twice)
+    linear, probabilities = keras.layers.Dense(3), keras.layers.Dense(3, activation="softmax")
+    two_outputs = keras.Model(inputs, [probabilities(inputs), linear(inputs)])
+    second = keras.Model(inputs, two_outputs(inputs)[1])  # a nested model's second output
+    assert last_layer(second) is linear and not ends_in_softmax(second)
+    assert last_layer(keras.Sequential([keras.Model(inputs, probabilities(inputs))])) \
+        is probabilities
+
+
+def test_standardize_is_probed_through_a_subclassed_models_call_and_left_as_it_was():
+    keras = el_zoo.keras
+    backbone = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar",
+                           width_multiplier=0.25, include_top=False, pooling="avg")
+    standardize = backbone.get_layer("standardize")
+    failing = False
+
+    def preprocess(images):
+        if failing:
+            raise RuntimeError("call() failed")
+        return images / 255.0
+
+    model = SubclassedHead(backbone, preprocess)
+    model(keras.Input((32, 32, 3)))
+    with pytest.raises(ValueError, match=r"predict: subclassed_head rescales its input pixels "
+                                         r"before el_zoo's model 'resnet18_el', in the call\(\) "
+                                         r"of 'subclassed_head'"):
+        check_pixels_reach_standardize(model, "predict")
+    assert "call" not in vars(standardize)  # the probe's hook is gone, after a refusal
+    failing = True
+    with pytest.raises(RuntimeError, match="call\\(\\) failed"):
+        check_pixels_reach_standardize(model, "predict")
+    assert "call" not in vars(standardize)  # and after an error
+    np.testing.assert_allclose(standardize(tf.fill((1, 1, 1, 3), 255.0)).numpy().ravel(),
+                               (1 - np.array(IMAGENET_MEAN)) / IMAGENET_STD, rtol=1e-6)
+
+
+def test_a_subclassed_model_without_standardize_is_not_probed():
+    # nothing of el_zoo's to feed: as before, whatever its call() does to the pixels
+    keras = el_zoo.keras
+    features = keras.Sequential([keras.Input((32, 32, 3)),
+                                 keras.layers.GlobalAveragePooling2D()])
+    calls = []
+    model = SubclassedHead(features, lambda images: calls.append(images) or images / 255.0)
+    model(keras.Input((32, 32, 3)))
+    calls.clear()
+    assert check_pixels_reach_standardize(model, "predict") is None and not calls
