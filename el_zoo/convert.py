@@ -25,7 +25,7 @@ from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
 from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
                            decision_threshold, ends_in_probabilities, gives_scores_per_image,
-                           has_single_output, last_activation_text)
+                           has_single_output, last_activation_text, no_pixel_range_check)
 from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -330,7 +330,9 @@ def serving_saved_model(model):
     Why: converters given a Keras model (LCE's ``convert_keras_model``, TensorFlow's
     ``TFLiteConverter.from_keras_model``) save it as a Keras SavedModel first, and Keras
     then traces every layer's call for it (~90 % of a conversion); the converters read
-    only the serving signature.
+    only the serving signature. It is traced without ``Standardize``'s check of pixels
+    scaled to [0, 1] (``el_zoo.layers.no_pixel_range_check``), a Keras-side check: the
+    file keeps the ops it had without it.
 
     Example:
         ```python
@@ -351,8 +353,9 @@ def serving_saved_model(model):
     # converter never reads: about a quarter of the export, the same converted bytes.
     options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
     with tempfile.TemporaryDirectory() as saved_model_dir:
-        tf.saved_model.save(module, saved_model_dir, signatures={"serving_default": serve},
-                            options=options)
+        with no_pixel_range_check():  # serve is traced here
+            tf.saved_model.save(module, saved_model_dir,
+                                signatures={"serving_default": serve}, options=options)
         yield saved_model_dir
 
 

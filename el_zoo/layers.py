@@ -5,6 +5,7 @@ reload and convert without passing ``custom_objects``.
 """
 
 import contextlib
+import contextvars
 import json
 import math
 
@@ -488,6 +489,90 @@ class RPReLU(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+# Whether ``Standardize`` adds its check of pixels scaled to [0, 1] to what it is traced in;
+# off while el_zoo traces a model for a converter (``no_pixel_range_check``).
+_PIXEL_RANGE_CHECKED = contextvars.ContextVar("el_zoo_pixel_range_checked", default=True)
+
+
+@contextlib.contextmanager
+def no_pixel_range_check():
+    """Within it, ``Standardize`` traces without its check of pixels scaled to [0, 1]
+    (``check_pixels_not_scaled``): ``el_zoo.convert.serving_saved_model`` traces the graph a
+    converter reads in it, so a .tflite file gets the ops it had before the check, which
+    belongs to Keras' calls (fit, predict, evaluate, a model called on a batch)."""
+    token = _PIXEL_RANGE_CHECKED.set(False)
+    try:
+        yield
+    finally:
+        _PIXEL_RANGE_CHECKED.reset(token)
+
+
+# The fewest images a batch must hold for ``check_pixels_not_scaled`` to judge it: one image
+# whose pixels all lie in [0, 1] could be a nearly black photo, and predicting on it is the
+# user's call; two or more such images in one batch are pixels divided by 255 (or frames
+# black to within 1/255 of full brightness, which show a model nothing).
+MIN_BATCH_JUDGED = 2
+
+
+def scaled_pixels_message(count):
+    """The error of ``check_pixels_not_scaled`` for a batch of ``count`` images (``"{}"``:
+    the template the graph's assertion formats). No apostrophe: the assertion escapes it."""
+    return (
+        "el_zoo models take RGB pixels in [0, 255] and standardise them themselves; this "
+        f"batch of {count} images has every pixel in [0, 1], so the model would see nearly "
+        "uniform images and train or predict garbage without an error: remove the /255 "
+        "scaling (x / 255., image / 255 in a tf.data pipeline, Rescaling(1/255) before "
+        "the model) and feed the pixels as decoded."
+    )
+
+
+@tf.autograph.experimental.do_not_convert
+def _scaled_to_unit(images):
+    """Whether the batch ``images`` holds pixels scaled to [0, 1]: at least
+    ``MIN_BATCH_JUDGED`` images, every pixel in [0, 1], and not every image uniform. So
+    batches of zeros (warm-up, padding), of ones, of other uniform images
+    (``check_pixels_reach_standardize``'s probe, 0 and 255) pass, and any photo divided by
+    255 is caught. Two reductions over the batch, per image. A test of fractional pixels
+    (decoded ones are whole) would spare black frames (pixels 0 and 1), but its elementwise
+    passes over the batch cost percents of resnet18_el's training step (width 0.25, batch
+    128), where reductions cost little."""
+    pixels = tf.reshape(images, [tf.shape(images)[0], -1])  # per image; no copy
+    low, high = tf.reduce_min(pixels, axis=1), tf.reduce_max(pixels, axis=1)
+    return ((tf.size(low) >= MIN_BATCH_JUDGED) & (tf.reduce_min(low) >= 0)
+            & (tf.reduce_max(high) <= 1) & tf.reduce_any(high > low))
+
+
+def check_pixels_not_scaled(images):
+    """``images`` (a batch reaching ``Standardize``), or an error when its pixels were
+    scaled to [0, 1] (``_scaled_to_unit``): Keras tutorials' ``x / 255.``, which an el_zoo
+    model, standardising [0, 255] pixels itself, took without a word. Eagerly (a model
+    called on a batch) a ValueError; in a traced call (fit, predict, evaluate, a
+    ``tf.function``) an assertion in the graph, which fails as TensorFlow's
+    InvalidArgumentError with that message. Integer pixels (uint8, as decoded) cannot have
+    been divided, and are not checked; nor is anything traced in ``no_pixel_range_check``."""
+    if not images.dtype.is_floating or not _PIXEL_RANGE_CHECKED.get():
+        return images
+    if tf.executing_eagerly():
+        if bool(_scaled_to_unit(images)):
+            raise ValueError(scaled_pixels_message(int(tf.shape(images)[0])))
+        return images
+    # A pixel of the first image above 1 clears the batch: the whole batch is looked at
+    # only when it does not (a batch of [0, 255] pixels whose first image is black), so a
+    # training step pays for one image's maximum, not two passes over the batch.
+    checked = tf.cond(tf.reduce_max(images[:1]) > 1, lambda: tf.constant(True),
+                      lambda: _asserted_not_scaled(images))
+    with tf.control_dependencies([checked]):
+        return tf.identity(images)
+
+
+def _asserted_not_scaled(images):
+    """True, after an assertion in the graph that ``images`` are not scaled to [0, 1]."""
+    message = tf.strings.format(scaled_pixels_message("{}"), tf.shape(images)[0])
+    assertion = tf.debugging.Assert(tf.logical_not(_scaled_to_unit(images)), [message])
+    with tf.control_dependencies([assertion]):
+        return tf.constant(True)
+
+
 # ImageNet's per-channel statistics of images scaled to [0, 1]: Standardize's defaults, and
 # the normalisation of ImageNet and Imagenette (el_zoo.data.NORMALIZATION).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -504,6 +589,10 @@ class Standardize(keras.layers.Layer):
     Every el_zoo model has one at its input, which carries in its config what el_zoo
     records on the model (``el_zoo.model_record``: its published tag, class names and
     configuration), so that a model saved whole and reloaded keeps them.
+
+    A batch of pixels already scaled to [0, 1] (``model.fit(x / 255., y)``) is an error
+    naming the fix, in every Keras call (``check_pixels_not_scaled``), and no part of a
+    converted file (``no_pixel_range_check``).
 
     Arguments:
         mean, std: per-channel statistics of images scaled to [0, 1].
@@ -546,6 +635,7 @@ class Standardize(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        inputs = check_pixels_not_scaled(inputs)
         inputs = tf.cast(inputs, self.compute_dtype)  # a uint8 image input, as decoded
         return (inputs / 255.0 - self.mean) / self.std
 

@@ -3,6 +3,7 @@
 import collections
 import importlib
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -631,3 +632,29 @@ def test_convert_refuses_a_subclassed_model_that_rescales_pixels_in_its_call(mon
                                          r"call\(\) of 'inner': pixels 0 and 255 reach it as 0 "
                                          r"and 1"):
         convert(model, verify_images=0)
+
+
+def serving_graph_op_types(model):
+    """The types of the ops in the SavedModel ``convert`` hands the converter, its
+    functions' included."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    with convert_module.serving_saved_model(model) as folder:
+        saved = saved_model_pb2.SavedModel.FromString((Path(folder) / "saved_model.pb")
+                                                      .read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    return {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def}
+
+
+def test_standardizes_check_of_scaled_pixels_stays_out_of_the_converted_file(
+        toy_family, monkeypatch):
+    """Standardize refuses pixels scaled to [0, 1] in Keras' calls (tests/test_layers.py);
+    the graph a converter reads is traced without that check, and the file is the one of
+    the model without it."""
+    model = el_zoo.load("toy_net_el", **SMALL)
+    assert not {"Assert", "If", "StatelessIf"} & serving_graph_op_types(model)
+    converted = convert(model, verify_images=0)
+    monkeypatch.setattr(importlib.import_module("el_zoo.layers"), "check_pixels_not_scaled",
+                        lambda images: images)
+    assert convert(model, verify_images=0) == converted

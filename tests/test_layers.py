@@ -362,3 +362,103 @@ def test_a_subclassed_model_without_standardize_is_not_probed():
     model(keras.Input((32, 32, 3)))
     calls.clear()
     assert check_pixels_reach_standardize(model, "predict") is None and not calls
+
+
+# --------------------------------------------- pixels scaled to [0, 1] reaching Standardize
+PIXELS = np.random.default_rng(1).integers(0, 256, (6, 8, 8, 3)).astype("float32")
+LABELS = np.arange(6) % 3
+SCALED = (r"el_zoo models take RGB pixels in \[0, 255\] and standardise them themselves; "
+          r"this batch of \d images has every pixel in \[0, 1\].*remove the /255 scaling")
+
+
+def standardized_model(dtype="float32"):
+    """Standardize, a conv and a softmax head, compiled: how an el_zoo model meets pixels."""
+    inputs = tf.keras.Input((8, 8, 3), dtype=dtype)
+    x = tf.keras.layers.Conv2D(4, 3, kernel_initializer=tf.keras.initializers.GlorotUniform(0))(
+        Standardize()(inputs))
+    outputs = tf.keras.layers.Dense(3, activation="softmax")(
+        tf.keras.layers.GlobalAveragePooling2D()(x))
+    model = tf.keras.Model(inputs, outputs)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    return model
+
+
+SCALED_CALLS = {
+    "fit": lambda model, x: model.fit(x, LABELS, batch_size=3, verbose=0),
+    "predict": lambda model, x: model.predict(x, verbose=0),
+    "evaluate": lambda model, x: model.evaluate(x, LABELS, verbose=0),
+    # a tf.data pipeline that scales decoded uint8 images, as Keras' tutorials write it
+    "fit on tf.data": lambda model, x: model.fit(
+        tf.data.Dataset.from_tensor_slices((np.round(x * 255).astype("uint8"), LABELS))
+        .map(lambda image, label: (tf.cast(image, tf.float32) / 255, label)).batch(3),
+        verbose=0),
+    "a tf.function": lambda model, x: tf.function(lambda batch: model(batch))(x),
+}
+
+
+@pytest.mark.parametrize("call", SCALED_CALLS)
+def test_pixels_scaled_to_0_1_are_refused_in_keras_traced_calls(call):
+    # before: trained and predicted on nearly uniform standardised images without a word
+    with pytest.raises(tf.errors.InvalidArgumentError, match=SCALED):
+        SCALED_CALLS[call](standardized_model(), PIXELS / 255)
+
+
+def test_a_head_that_rescales_pixels_before_the_model_is_refused_in_fit_too():
+    # check_pixels_reach_standardize refuses it in el_zoo's predict, evaluate and convert
+    inputs = tf.keras.Input((8, 8, 3))
+    head = tf.keras.Model(inputs, standardized_model()(tf.keras.layers.Rescaling(1 / 255)(inputs)))
+    head.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=SCALED):
+        head.fit(PIXELS, LABELS, batch_size=3, verbose=0)
+
+
+def test_a_model_called_on_pixels_scaled_to_0_1_says_how_many_images_and_the_fix():
+    with pytest.raises(ValueError, match=SCALED.replace(r"\d", "6")):
+        standardized_model()(PIXELS / 255)
+
+
+# What reaches an el_zoo model in [0, 1] without being pixels divided by 255: not refused.
+NOT_SCALED = {
+    "pixels in [0, 255]": PIXELS,
+    "zeros (warm-up, padding)": np.zeros_like(PIXELS),
+    "ones": np.ones_like(PIXELS),
+    "uniform images of 0.5": np.full_like(PIXELS, 0.5),
+    # check_pixels_reach_standardize's probe, and the same divided by 255: uniform images
+    "the probe of 0 and 255": np.stack([np.zeros((8, 8, 3)), np.full((8, 8, 3), 255.0)]),
+    "the probe divided by 255": np.stack([np.zeros((8, 8, 3)), np.ones((8, 8, 3))]),
+    # one image whose pixels are all in [0, 1] may be a nearly black photo
+    "a single image": PIXELS[:1] / 255,
+}
+
+
+@pytest.mark.parametrize("images", NOT_SCALED)
+def test_batches_that_are_not_scaled_pixels_pass_eagerly_and_traced(images):
+    model = standardized_model()
+    batch = NOT_SCALED[images].astype("float32")
+    np.testing.assert_allclose(model.predict(batch, verbose=0), model(batch).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_uint8_pixels_are_not_checked_they_cannot_have_been_divided():
+    model = standardized_model(dtype="uint8")
+    dark = (PIXELS > 128).astype("uint8")  # pixels 0 and 1, as decoded: a dark image
+    assert model.predict(dark, verbose=0).shape == model(dark).shape == (6, 3)
+
+
+def test_the_check_adds_no_weight_nor_config_entry_to_standardize():
+    # published weight files and saved models hold mean and std, and this config
+    layer = standardized_model().layers[1]
+    assert [weight.name.split("/")[-1] for weight in layer.weights] == ["mean:0", "std:0"]
+    assert set(layer.get_config()) == {"name", "trainable", "dtype", "mean", "std"}
+
+
+@pytest.mark.parametrize("form", ["model.h5", "savedmodel"])
+def test_a_model_saved_whole_and_reloaded_still_takes_pixels_and_refuses_scaled_ones(
+        form, tmp_path):
+    model = standardized_model()
+    model.save(tmp_path / form)
+    reloaded = tf.keras.models.load_model(tmp_path / form)
+    np.testing.assert_allclose(reloaded.predict(PIXELS, verbose=0),
+                               model.predict(PIXELS, verbose=0), rtol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=SCALED):
+        reloaded.predict(PIXELS / 255, verbose=0)
