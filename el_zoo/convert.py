@@ -403,9 +403,9 @@ def _check_int8_output_range(model):
     raise ValueError(
         f"{model.name}: int8 outputs need a known output range; el_zoo gives them for "
         "probabilities only, in [0, 1] (a final softmax or sigmoid: a last layer of "
-        "activation 'softmax', 'sigmoid', tf.nn.softmax or tf.nn.sigmoid, or "
-        "keras.layers.Softmax()). Use inference_output_type=tf.float32 for logits or "
-        "features."
+        "activation 'softmax', 'sigmoid', tf.nn.softmax or tf.nn.sigmoid, "
+        "keras.layers.Softmax(), or tf.nn.softmax(x) or tf.nn.sigmoid(x) on the output). "
+        "Use inference_output_type=tf.float32 for logits or features."
     )
 
 

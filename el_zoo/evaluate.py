@@ -14,8 +14,8 @@ from el_zoo._keras import keras
 from el_zoo.arguments import check_count, is_number
 from el_zoo.builder import load
 from el_zoo.layers import (check_class_names, check_pixels_reach_standardize, class_count,
-                           decision_threshold, ends_in_softmax, last_activation_text,
-                           last_layer)
+                           decision_threshold, ends_in_softmax, final_activation,
+                           last_activation_text)
 from el_zoo.model_record import (built_without_classifier, class_names_of, published_name_of,
                                  recorded_class_names)
 from el_zoo.pretrained import decode_sizes, published_model
@@ -278,8 +278,7 @@ def _probabilities(model, outputs):
     if threshold is not None:  # 0.5: a sigmoid's probability; 0.0: a logit
         positive = outputs[:, 0] if threshold else tf.sigmoid(outputs[:, 0]).numpy()
         return np.stack([1 - positive, positive], axis=-1)
-    activation = getattr(last_layer(model), "activation", None)
-    if activation is keras.activations.linear:
+    if final_activation(model) is keras.activations.linear:
         return tf.nn.softmax(outputs, axis=-1).numpy()
     if ends_in_softmax(model) or _are_distributions(outputs):
         return outputs

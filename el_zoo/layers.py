@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import json
 import math
+import warnings
 
 import larq as lq
 import numpy as np
@@ -648,9 +649,28 @@ class Standardize(keras.layers.Layer):
 
 
 # What a softmax is as an activation: Keras' ("softmax" names it), or TensorFlow's function
+# (tf.nn.softmax, the same function as tf.math.softmax)
 SOFTMAX_FUNCTIONS = (keras.activations.softmax, tf.nn.softmax)
 # What a sigmoid is as an activation: Keras' ("sigmoid" names it), or TensorFlow's function
+# (tf.nn.sigmoid, the same function as tf.math.sigmoid and tf.sigmoid)
 SIGMOID_FUNCTIONS = (keras.activations.sigmoid, tf.nn.sigmoid)
+
+
+def _output_call(model):
+    """The layer that computes ``model``'s (first) output and the call of it (a Keras node)
+    that does, in ``model``'s graph: which need not be the last of ``model.layers`` (a
+    layer called twice is listed by its call farthest from the output), or of a model
+    nested as that layer (``Sequential([el_zoo_model])``) that model's own, at any depth.
+    A subclassed model records no graph: its last layer, as its ``call()`` most often
+    ends, and no call (None)."""
+    layer, call, output = model, None, 0
+    while isinstance(layer, keras.Model) and layer.layers:
+        if layer.outputs:  # a graph (functional, Sequential): which output of which call
+            layer, node, output = layer.outputs[output]._keras_history
+            call = layer.inbound_nodes[node]
+        else:
+            layer, call, output = layer.layers[-1], None, 0
+    return layer, call
 
 
 def last_layer(model):
@@ -659,20 +679,63 @@ def last_layer(model):
     is listed by its call farthest from the output), or of a model nested as that layer
     (``Sequential([el_zoo_model])``) that model's own, at any depth. A subclassed model
     records no graph: its last layer, as its ``call()`` most often ends."""
-    layer, output = model, 0
-    while isinstance(layer, keras.Model) and layer.layers:
-        if layer.outputs:  # a graph (functional, Sequential): which output of which layer
-            layer, _, output = layer.outputs[output]._keras_history
-        else:
-            layer, output = layer.layers[-1], 0
-    return layer
+    return _output_call(model)[0]
+
+
+def _over_last_axis(axis, rank):
+    """Whether a softmax's ``axis`` (an int, a list of one, or None: TensorFlow's default)
+    is the last of a tensor of ``rank``: one distribution per image."""
+    return axis in (None, -1, rank - 1, [-1], [rank - 1])
+
+
+# The activations among TensorFlow's ops, by the name a TFOpLambda layer keeps of its op
+# (its ``symbol``, TensorFlow's canonical name: tf.nn.sigmoid, tf.sigmoid and
+# keras.activations.sigmoid on a Keras tensor are all "math.sigmoid", tf.math.softmax is
+# "nn.softmax"), not by its ``function``, which may be the op without its dispatch wrapper
+# (tf.math.sigmoid.__wrapped__, not tf.math.sigmoid)
+OP_ACTIVATIONS = {"math.sigmoid": tf.math.sigmoid, "nn.softmax": tf.nn.softmax}
+
+
+def _op_activation(layer, call):
+    """The activation that a TensorFlow op written on a Keras tensor applies, which Keras
+    keeps as a ``TFOpLambda`` layer (``OP_ACTIVATIONS``): a sigmoid, or a softmax over the
+    last axis (read from ``call``, its node); None for any other op."""
+    function = OP_ACTIVATIONS.get(getattr(layer, "symbol", None))
+    if function is tf.nn.softmax:
+        args, kwargs = call.call_args, call.call_kwargs
+        axis = kwargs.get("axis", args[1] if len(args) > 1 else None)
+        return function if _over_last_axis(axis, len(call.outputs.shape)) else None
+    return function
+
+
+def final_activation(model):
+    """The activation function that ``model``'s output ends in: the ``activation`` of the
+    layer that gives it (``last_layer``: ``Dense(1, activation="sigmoid")``,
+    ``Activation(tf.nn.softmax)``, el_zoo's heads), or a final ``tf.nn.sigmoid(x)`` or
+    ``tf.nn.softmax(x)`` (over the last axis) written as an op in a functional model, which
+    Keras keeps as a ``TFOpLambda`` layer without an ``activation``; None for a layer of
+    neither (a ``Lambda``, a custom layer). ``ends_in_softmax``, ``ends_in_sigmoid`` and
+    ``decision_threshold`` read it.
+
+    Example:
+        ```python
+        inputs = keras.Input((4,))
+        final_activation(keras.Model(inputs, tf.nn.sigmoid(keras.layers.Dense(1)(inputs))))
+        # tf.math.sigmoid
+        ```
+    """
+    layer, call = _output_call(model)
+    if type(layer).__name__ == "TFOpLambda" and call is not None:  # Keras' class is private
+        return _op_activation(layer, call)
+    return getattr(layer, "activation", None)
 
 
 def ends_in_softmax(model):
-    """Whether ``model``'s output is a softmax over its last axis (probabilities): its last
-    layer has one as its activation (``Dense(10, activation="softmax")``, el_zoo's heads;
-    ``Activation(tf.nn.softmax)``), or is a ``keras.layers.Softmax()`` over that axis; a
-    model nested as that layer (``Sequential([el_zoo_model])``) by its own last layer.
+    """Whether ``model``'s output is a softmax over its last axis (probabilities): the
+    layer that gives it has one as its activation (``final_activation``: ``Dense(10,
+    activation="softmax")``, el_zoo's heads; ``Activation(tf.nn.softmax)``; a final
+    ``tf.nn.softmax(x)``), or is a ``keras.layers.Softmax()`` over that axis; a model
+    nested as that layer (``Sequential([el_zoo_model])``) by its own last layer.
 
     Example:
         ```python
@@ -681,17 +744,16 @@ def ends_in_softmax(model):
     """
     layer = last_layer(model)
     if isinstance(layer, keras.layers.Softmax):
-        rank = len(layer.output_shape)
-        return layer.axis in (-1, rank - 1, [-1], [rank - 1])
-    return getattr(layer, "activation", None) in SOFTMAX_FUNCTIONS
+        return _over_last_axis(layer.axis, len(layer.output_shape))
+    return final_activation(model) in SOFTMAX_FUNCTIONS
 
 
 def ends_in_sigmoid(model):
-    """Whether ``model``'s last layer (``last_layer``: of a nested model, its own) has a
-    sigmoid as its activation (``Dense(1, activation="sigmoid")``, ``Activation(tf.nn.
-    sigmoid)``, el_zoo's head with ``classifier_activation="sigmoid"``): each output a
+    """Whether ``model``'s output ends in a sigmoid (``final_activation``: ``Dense(1,
+    activation="sigmoid")``, ``Activation(tf.nn.sigmoid)``, el_zoo's head with
+    ``classifier_activation="sigmoid"``, a final ``tf.nn.sigmoid(x)``): each output a
     probability of its own, in [0, 1]."""
-    return getattr(last_layer(model), "activation", None) in SIGMOID_FUNCTIONS
+    return final_activation(model) in SIGMOID_FUNCTIONS
 
 
 def ends_in_probabilities(model):
@@ -742,7 +804,7 @@ def decision_threshold(model):
         return None
     if ends_in_sigmoid(model):
         return 0.5
-    if getattr(last_layer(model), "activation", None) is keras.activations.linear:
+    if final_activation(model) is keras.activations.linear:
         return 0.0
     return None
 
@@ -774,8 +836,7 @@ def name_classes(model, class_names):
 def last_activation_text(model):
     """What ends ``model``, for an error message: "last layer 'L' has activation 'tanh'",
     or "... has no activation (Lambda)" for a layer without one."""
-    layer = last_layer(model)
-    activation = getattr(layer, "activation", None)
+    layer, activation = last_layer(model), final_activation(model)
     if callable(activation):
         ends = f"activation {getattr(activation, '__name__', repr(activation))!r}"
     else:
@@ -797,10 +858,12 @@ def check_pixels_reach_standardize(model, use):
     (``"predict"``, ``"evaluate"``, ``"convert"``), which feeds ``model`` pixels in
     [0, 255], would report its answers without a word. Probed
     with two uniform images, of pixels 0 and 255, which the layers that keep pixels as they
-    are (augmentation at inference, resizing, cropping) leave at 0 and 255: along the graph
-    of a functional or Sequential model, which names the layers that rescale; and for a
-    ``Standardize`` layer that a ``call()`` calls, which no graph shows, by what reaches it
-    when ``model`` is called on them."""
+    are (augmentation at inference, resizing, cropping) leave at 0 and 255, in that order
+    (``_kept_as_pixels``): along the graph of a functional or Sequential model, which names
+    the layers that rescale; and for a ``Standardize`` layer that a ``call()`` calls, which
+    no graph shows, by what reaches it when ``model`` is called on them (its
+    ``tf.function``s run eagerly; a layer reached only through a trace is not checked, with
+    a warning)."""
     _check_pixels_in_graph(model, use)
     in_graphs = _called_in_graphs(model)
     called_in_code = [layer for layer in model.submodules if isinstance(layer, Standardize)
@@ -858,11 +921,26 @@ def _probe(model):
     return np.stack([np.zeros(shape), np.full(shape, 255.0)]).astype(model.input.dtype.name)
 
 
-def _kept_as_pixels(reached):
-    """Whether the probe's images ``reached`` a layer (arrays, a batch each) as they were
-    given: every value 0 or 255."""
-    return all(np.all(np.minimum(np.abs(images), np.abs(images - 255.0)) <= 0.5)
-               for images in (np.asarray(batch, np.float64) for batch in reached))
+def _kept_as_pixels(dark, bright):
+    """Whether the probe's images reached a layer as they were given, in order: ``dark``
+    (from pixels 0) all 0 and ``bright`` (from 255) all 255. In order, since a layer that
+    maps both to one value (``tf.image.per_image_standardization``: both 0,
+    ``Rescaling(0)``) or swaps them (``255 - x``) leaves values 0 and 255 but not the
+    pixels; a spatial flip, resizing or cropping of a uniform image keeps them."""
+    return np.allclose(dark, 0, atol=0.5) and np.allclose(bright, 255, atol=0.5)
+
+
+def _first_rescaled(batches):
+    """The first pair of images (dark, bright) that did not reach a layer as the probe gave
+    them (``_kept_as_pixels``), or None: ``batches`` are the arrays that reached it, a batch
+    each, in the order they did, whose images are the probe's pairs in order (one batch of
+    the pair; a call per image; a backbone called twice, test-time augmentation). An image
+    left without its pair (an odd count) is paired with NaN, which is no pixel."""
+    images = [np.asarray(image, np.float64) for batch in batches for image in batch]
+    if len(images) % 2:
+        images.append(np.full(1, np.nan))
+    return next(((dark, bright) for dark, bright in zip(images[::2], images[1::2])
+                 if not _kept_as_pixels(dark, bright)), None)
 
 
 def _check_pixels_fed(model, layer, fed, use):
@@ -876,46 +954,65 @@ def _check_pixels_fed(model, layer, fed, use):
     if len(model.inputs) != 1 or fed is model.inputs[0]:  # probed through one input
         return
     path = keras.Model(model.inputs, fed)
-    dark, bright = (np.asarray(out) for out in path(_probe(model), training=False))
-    if _kept_as_pixels([dark, bright]):
+    rescaled = _first_rescaled([path(_probe(model), training=False)])
+    if rescaled is None:
         return
     between = ", ".join(repr(inner.name) for inner in path.layers
                         if not isinstance(inner, keras.layers.InputLayer))
     raise _rescaled_pixels_error(
-        use, model, layer, f"in layer(s) {between}", dark, bright,
+        use, model, layer, f"in layer(s) {between}", *rescaled,
         "Remove those layers (no Rescaling(1/255) nor preprocess_input before an el_zoo "
         "model)")
 
 
 def _check_pixels_reaching(model, layers, use):
     """``check_pixels_reach_standardize`` for ``Standardize`` layers of ``model`` that code
-    calls: by what reaches each when ``model`` is called on the probe."""
+    calls: by what reaches each when ``model`` is called on the probe, its ``tf.function``s
+    run as Python (a traced call has no values, and a call traced before would not run
+    the hook at all). A layer reached by traced tensors only (``tf.vectorized_map``) is
+    not checked, with a warning; one never reached (a sub-model the call() does not
+    use) says nothing."""
     if isinstance(model.input_shape, list):  # several inputs, which el_zoo's functions
         return                               # do not take
-    with _inputs_recorded(layers) as recorded:
+    with _inputs_recorded(layers) as recorded, _functions_run_eagerly():
         model(_probe(model), training=False)
     for layer, reached in zip(layers, recorded):
-        if _kept_as_pixels(reached):
-            continue
         code = ", ".join(repr(outer.name) for outer in _code_calling(model, layer))
-        raise _rescaled_pixels_error(
-            use, model, _el_zoo_model_of(model, layer), f"in the call() of {code}",
-            reached[0][0], reached[-1][-1],
-            "Remove that rescaling (no x / 255, Rescaling(1/255) nor preprocess_input "
-            "before an el_zoo model)")
+        target = _el_zoo_model_of(model, layer)
+        values = [batch for batch in reached if batch is not None]
+        if reached and not values:
+            warnings.warn(_unchecked_pixels_warning(use, model, target, code), stacklevel=3)
+        rescaled = _first_rescaled(values)
+        if rescaled is not None:
+            raise _rescaled_pixels_error(
+                use, model, target, f"in the call() of {code}", *rescaled,
+                "Remove that rescaling (no x / 255, Rescaling(1/255) nor preprocess_input "
+                "before an el_zoo model)")
+
+
+@contextlib.contextmanager
+def _functions_run_eagerly():
+    """Inside this block every ``tf.function`` runs as Python, eagerly (TensorFlow's
+    setting, for the process); afterwards as before."""
+    before = tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)
+    try:
+        yield
+    finally:
+        tf.config.run_functions_eagerly(before)
 
 
 @contextlib.contextmanager
 def _inputs_recorded(layers):
-    """Inside this block, each of ``layers`` keeps the inputs of its eager calls (a list of
-    arrays per layer); afterwards, after an error too, it calls as before."""
+    """Inside this block, each of ``layers`` keeps the inputs of its calls (a list per
+    layer: an array per eager call, None per traced one, whose tensors have no values);
+    afterwards, after an error too, it calls as before."""
     recorded = [[] for _ in layers]
     own_calls = [vars(layer).get("call") for layer in layers]  # someone's patch, put back
 
     def recording(call, inputs_seen):
         def call_recorded(inputs, *args, **kwargs):
-            if hasattr(inputs, "numpy"):  # a traced call's tensors have no values
-                inputs_seen.append(inputs.numpy())
+            inputs_seen.append(inputs.numpy() if hasattr(inputs, "numpy") else None)
             return call(inputs, *args, **kwargs)
         return call_recorded
 
@@ -941,13 +1038,29 @@ def _el_zoo_model_of(model, layer):
     return owners[0] if owners else layer
 
 
+def _kind(target):
+    """What ``target``, el_zoo's model or ``Standardize`` layer, is called in a message."""
+    return "model" if isinstance(target, keras.Model) else "layer"
+
+
+def _unchecked_pixels_warning(use, model, target, code):
+    """The warning of ``check_pixels_reach_standardize`` when the probe reached ``target``
+    (el_zoo's model or ``Standardize`` layer), called in the call() of ``code``, only
+    through a trace, which has no values to check."""
+    return (
+        f"{use}: el_zoo could not check what pixels reach its {_kind(target)} {target.name!r} in "
+        f"the call() of {code} (called there on traced tensors, which have no values). It "
+        f"takes RGB pixels in [0, 255] and standardises them itself: make sure {model.name} "
+        "does not rescale them before it (no x / 255, Rescaling(1/255) nor preprocess_input)."
+    )
+
+
 def _rescaled_pixels_error(use, model, target, where, dark, bright, fix):
     """The error of ``check_pixels_reach_standardize``: ``model`` rescales its pixels
     ``where`` before ``target`` (el_zoo's model or ``Standardize`` layer), which the probe's
     images of pixels 0 and 255 reach as ``dark`` and ``bright``; ``fix``: what to remove."""
-    kind = "model" if isinstance(target, keras.Model) else "layer"
     return ValueError(
-        f"{use}: {model.name} rescales its input pixels before el_zoo's {kind} "
+        f"{use}: {model.name} rescales its input pixels before el_zoo's {_kind(target)} "
         f"{target.name!r}, {where}: pixels 0 and 255 reach it as "
         f"{np.mean(dark):.4g} and {np.mean(bright):.4g}. el_zoo's models take RGB pixels in "
         "[0, 255] and standardise them themselves, so it computes features of "

@@ -237,6 +237,14 @@ def tiny_binary_model(softmax=True, activation=None):
     return tf.keras.Model(inputs, outputs, name="tiny_binary")
 
 
+def small_backbone():
+    """A seeded quarter-width resnet18_el backbone (``SMALL``, include_top=False,
+    pooling="avg"): an el_zoo model to put a new head on, built in a second or two."""
+    keras.utils.set_random_seed(0)
+    return el_zoo.load("resnet18_el", **{**SMALL, "classes": None}, include_top=False,
+                       pooling="avg")
+
+
 class SubclassedHead(keras.Model):
     """A subclassed model, as one writes a fine-tuned classifier outside Keras' functional
     API: a two-class softmax head on ``backbone`` (an el_zoo model without its top), which

@@ -14,7 +14,7 @@ from el_zoo.convert import convert, interpreter_outputs, tflite_op_names, verify
 from tests.conftest import (SMALL, SubclassedHead, assert_interpreter_takes_models_top1,
                             assert_same_logits, clear_binarizations_of_zero,
                             images_with_machine_independent_top1, random_weight_family,
-                            tiny_binary_model)
+                            small_backbone, tiny_binary_model)
 
 convert_module = importlib.import_module("el_zoo.convert")  # el_zoo.convert is the function
 
@@ -171,16 +171,10 @@ def test_convert_fails_loudly_and_writes_nothing_when_parity_breaks(tmp_path, mo
     assert convert(model, target, verify_images=0) == target  # the check can be skipped
 
 
-def backbone():
-    """A seeded quarter-width resnet18_el backbone (include_top=False, pooling="avg")."""
-    tf.keras.utils.set_random_seed(0)
-    return el_zoo.load("resnet18_el", include_top=False, pooling="avg", **SMALL)
-
-
 def test_a_backbones_conversion_is_checked_by_its_features_values(monkeypatch):
     # its parity check took the arg-max of the features for a class: a conversion whose
     # features were all scaled (or all wrong but the largest) "agreed with Keras"
-    model = backbone()
+    model = small_backbone()
     monkeypatch.setattr(convert_module, "_convert_keras_model", lambda *a, **k: b"converted")
 
     def scaled_outputs(flatbuffer, images, num_threads=1):
@@ -197,7 +191,8 @@ def test_a_backbones_conversion_is_checked_by_its_features_values(monkeypatch):
 def test_a_backbone_converts_and_its_features_match_keras(cifar_images, calibrate_batch_norm):
     images, _ = cifar_images
     # 10 steps, as random_weight_family's: the features then differ by 1.7e-7 of the largest
-    model = clear_binarizations_of_zero(calibrate_batch_norm(backbone(), steps=10), images)
+    model = clear_binarizations_of_zero(calibrate_batch_norm(small_backbone(), steps=10),
+                                        images)
     flatbuffer = convert(model, verify_images=images, fold=False)  # checked by value
     report = verify(flatbuffer, model, images)
     assert report["close_agreement"] == 1.0, report
@@ -232,12 +227,14 @@ def _softmax_head_as(form, prepare):
         return prepare(tiny_binary_model(activation=tf.nn.softmax))
     logits = tiny_binary_model(softmax=False)
     head = {"Softmax()": tf.keras.layers.Softmax(),
-            "Activation(tf.nn.softmax)": tf.keras.layers.Activation(tf.nn.softmax)}[form]
+            "Activation(tf.nn.softmax)": tf.keras.layers.Activation(tf.nn.softmax),
+            "tf.nn.softmax(x)": tf.nn.softmax}[form]  # the op: Keras makes it a TFOpLambda
     return prepare(tf.keras.Model(logits.input, head(logits.output), name="tiny_binary"))
 
 
 @pytest.mark.parametrize("form", ["Softmax()", "Activation(tf.nn.softmax)",
-                                  "Dense(activation=tf.nn.softmax)", "Sequential([model])"])
+                                  "Dense(activation=tf.nn.softmax)", "Sequential([model])",
+                                  "tf.nn.softmax(x)"])
 def test_int8_outputs_of_any_final_softmax_match_keras(form, cifar_images,
                                                        calibrate_batch_norm):
     # before: "int8 outputs need a known output range; el_zoo gives them for probabilities
@@ -267,8 +264,8 @@ def _sigmoid_head_as(form, images, calibrate_batch_norm):
     """A binary classifier ending in a sigmoid in ``form``, its binarized values cleared of
     zero on ``images`` and its bias splitting them two or more each way, none near 0.5:
     tiny_binary_model's features under ``Dense(1, activation="sigmoid")`` or ``Dense(1)``
-    and ``Activation(tf.nn.sigmoid)``, or el_zoo's head (quarter-width resnet18_el,
-    ``classes=1, classifier_activation="sigmoid"``)."""
+    and ``Activation(tf.nn.sigmoid)`` or the op ``tf.nn.sigmoid(x)``, or el_zoo's head
+    (quarter-width resnet18_el, ``classes=1, classifier_activation="sigmoid"``)."""
     if form == "el_zoo head, classes=1, sigmoid":
         model = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
                             classifier_activation="sigmoid")
@@ -284,12 +281,13 @@ def _sigmoid_head_as(form, images, calibrate_batch_norm):
     if form == "Dense(1, activation='sigmoid')":
         return _binary_head(features, "sigmoid", bias)
     logit = _binary_head(features, None, bias)
-    return tf.keras.Model(logit.input, tf.keras.layers.Activation(tf.nn.sigmoid)(logit.output),
-                          name="binary")
+    sigmoid = (tf.nn.sigmoid if form == "tf.nn.sigmoid(x)"  # the op: a TFOpLambda layer
+               else tf.keras.layers.Activation(tf.nn.sigmoid))
+    return tf.keras.Model(logit.input, sigmoid(logit.output), name="binary")
 
 
 @pytest.mark.parametrize("form", ["Dense(1, activation='sigmoid')", "Activation(tf.nn.sigmoid)",
-                                  "el_zoo head, classes=1, sigmoid"])
+                                  "tf.nn.sigmoid(x)", "el_zoo head, classes=1, sigmoid"])
 def test_int8_outputs_of_a_final_sigmoid_are_its_probability_checked_by_decisions(
         form, cifar_images, calibrate_batch_norm):
     """A sigmoid's [0, 1] is as known as a softmax's: the file's int8 output is that
@@ -383,7 +381,8 @@ def test_a_binary_classifier_converts_checked_by_its_decisions(
     > 0.5, a logit > 0) on every image. Before: refused, "M has a single output, and
     convert checks the interpreter against Keras by top-1 class ...: pass verify_images=0"."""
     images, _ = cifar_images
-    features = clear_binarizations_of_zero(calibrate_batch_norm(backbone(), steps=10), images)
+    features = clear_binarizations_of_zero(calibrate_batch_norm(small_backbone(), steps=10),
+                                           images)
     model = _binary_head(features, activation, _splitting_bias(features, images))
     decisions = model.predict(images, verbose=0)[:, 0] > threshold
     assert 2 <= decisions.sum() <= len(images) - 2  # both decisions are checked
@@ -405,11 +404,11 @@ def _binary_classifier(form):
         return el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
                            classifier_activation="sigmoid")
     if form == "Activation(tf.nn.sigmoid)":
-        logit = _binary_head(backbone(), None)
+        logit = _binary_head(small_backbone(), None)
         return tf.keras.Model(logit.input, tf.keras.layers.Activation(tf.nn.sigmoid)(
             logit.output), name="binary")
-    return _binary_head(backbone(), {"Dense(1, activation='sigmoid')": "sigmoid",
-                                     "Dense(1)": None}[form])
+    return _binary_head(small_backbone(), {"Dense(1, activation='sigmoid')": "sigmoid",
+                                           "Dense(1)": None}[form])
 
 
 @pytest.mark.parametrize("form", ["Dense(1, activation='sigmoid')", "Dense(1)",
@@ -612,7 +611,7 @@ def test_convert_refuses_a_head_that_rescales_pixels_before_the_backbone(monkeyp
     monkeypatch.setattr(convert_module, "_convert_keras_model",
                         lambda *a, **k: pytest.fail("converted"))
     inputs = tf.keras.Input((32, 32, 3))
-    features = backbone()(tf.keras.layers.Rescaling(1 / 255)(inputs), training=False)
+    features = small_backbone()(tf.keras.layers.Rescaling(1 / 255)(inputs), training=False)
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, activation="softmax")(features))
     with pytest.raises(ValueError, match=r"convert: model.* rescales its input pixels before "
                                          r"el_zoo's model 'resnet18_el', in layer\(s\) "
@@ -625,7 +624,7 @@ def test_convert_refuses_a_subclassed_model_that_rescales_pixels_in_its_call(mon
     # word, the file said to take [0, 255] pixels
     monkeypatch.setattr(convert_module, "_convert_keras_model",
                         lambda *a, **k: pytest.fail("converted"))
-    inner = SubclassedHead(backbone(), tf.keras.layers.Rescaling(1 / 255), name="inner")
+    inner = SubclassedHead(small_backbone(), tf.keras.layers.Rescaling(1 / 255), name="inner")
     model = tf.keras.Sequential([tf.keras.Input((32, 32, 3)), inner])
     with pytest.raises(ValueError, match=r"convert: sequential\w* rescales its input pixels "
                                          r"before el_zoo's model 'resnet18_el', in the "

@@ -8,13 +8,14 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 import el_zoo
 from el_zoo import data, hub, pretrained
 from el_zoo.cli import main
 from el_zoo.model_record import built_config, class_names_of
-from tests.conftest import SMALL, SubclassedHead
+from tests.conftest import SMALL, SubclassedHead, small_backbone
 
 evaluate_module = importlib.import_module("el_zoo.evaluate")  # el_zoo.evaluate is the function
 PUBLISHED = "resnet26_el.cifar10"
@@ -555,14 +556,17 @@ def test_predict_lists_every_class_of_a_model_with_fewer_than_five(image_paths):
 
 def _binary_classifier(activation, images, logits):
     """A seeded ``resnet18_el`` backbone (``SMALL``) under ``Dense(1, activation=activation)``
-    (a sigmoid's probability, or with None a logit), as one fine-tunes in Keras, the head
-    fitted (least squares on the backbone's features) so that its logit on ``images[i]`` is
-    about ``logits[i]``: the decisions a test wants, none near the threshold."""
-    backbone = el_zoo.load("resnet18_el", **SMALL, include_top=False, pooling="avg")
+    (a sigmoid's probability, or with None a logit; "tf.nn.sigmoid(x)": that op on
+    ``Dense(1)``'s logit), as one fine-tunes in Keras, the head fitted (least squares on the
+    backbone's features) so that its logit on ``images[i]`` is about ``logits[i]``: the
+    decisions a test wants, none near the threshold."""
+    backbone = small_backbone()
     inputs = el_zoo.keras.Input((32, 32, 3))
     features = backbone(inputs, training=False)
-    head = el_zoo.keras.layers.Dense(1, activation=activation)
-    model = el_zoo.keras.Model(inputs, head(features), name="binary")
+    op = activation == "tf.nn.sigmoid(x)"  # Keras keeps the op as a TFOpLambda layer
+    head = el_zoo.keras.layers.Dense(1, activation=None if op else activation)
+    outputs = tf.nn.sigmoid(head(features)) if op else head(features)
+    model = el_zoo.keras.Model(inputs, outputs, name="binary")
     pooled = el_zoo.keras.Model(inputs, features).predict(images.astype(np.float32), verbose=0)
     design = np.c_[pooled, np.ones(len(pooled))].astype(np.float64)  # kernel, then bias
     fitted = np.linalg.lstsq(design, np.asarray(logits, np.float64), rcond=None)[0]
@@ -571,11 +575,13 @@ def _binary_classifier(activation, images, logits):
     return model
 
 
-@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0)])
+@pytest.mark.parametrize("activation, threshold", [("sigmoid", 0.5), (None, 0.0),
+                                                   ("tf.nn.sigmoid(x)", 0.5)])
 def test_predict_gives_a_binary_classifiers_two_classes(activation, threshold, test_images,
                                                         image_paths):
     # before: refused, "predict needs one score per class, but M has a single output";
-    # earlier, a logit was printed as class 0 at 100 % (the softmax of one score)
+    # earlier, a logit was printed as class 0 at 100 % (the softmax of one score). The op
+    # tf.nn.sigmoid(x) was refused still: "its last layer 'tf.math.sigmoid' has no activation"
     images = test_images[0][:len(image_paths)]
     model = _binary_classifier(activation, images, [2.0, -2.0, 1.0])
     outputs = model.predict(images.astype(np.float32), verbose=0)[:, 0]
@@ -646,7 +652,7 @@ def test_evaluate_and_predict_refuse_a_single_output_of_unknown_activation(
 def test_a_binary_classifiers_class_names_are_two(image_paths, monkeypatch):
     # before: every single output was refused, whatever its class names
     monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
-    backbone = el_zoo.load("resnet18_el", **SMALL, include_top=False, pooling="avg")
+    backbone = small_backbone()
     inputs = el_zoo.keras.Input((32, 32, 3))
     binary = el_zoo.keras.Model(inputs, el_zoo.keras.layers.Dense(1, activation="sigmoid")(
         backbone(inputs)), name="binary")
@@ -704,12 +710,6 @@ def test_predict_of_bytes_names_them_and_says_to_give_a_str(model, paths):
         el_zoo.predict(model, paths)
 
 
-def small_backbone():
-    """A quarter-width resnet18_el backbone (``SMALL``, include_top=False, pooling="avg")."""
-    return el_zoo.load("resnet18_el", **{**SMALL, "classes": None}, include_top=False,
-                       pooling="avg")
-
-
 def head_on_backbone(*preprocessing, shape=(32, 32, 3), dtype="float32"):
     """A two-class head on a quarter-width resnet18_el backbone, called on the model's
     input through ``preprocessing`` layers, as Keras' transfer-learning guide writes it."""
@@ -731,6 +731,12 @@ RESCALINGS = {
     "Normalization": lambda: el_zoo.keras.layers.Normalization(mean=[120] * 3,
                                                                variance=[3600] * 3),
     "a model that takes [0, 1]": lambda: el_zoo.keras.layers.Rescaling(255),
+    # each image standardised on its own, a CIFAR habit: both uniform images reach it as 0
+    # (passed before, when any value near 0 or 255 counted as a pixel kept)
+    "per_image_standardization": lambda: el_zoo.keras.layers.Lambda(
+        tf.image.per_image_standardization),
+    "255 - x": lambda: el_zoo.keras.layers.Lambda(lambda x: 255 - x),  # passed before too
+    "Rescaling(0)": lambda: el_zoo.keras.layers.Rescaling(0),  # and this one
 }
 
 
@@ -794,33 +800,65 @@ def test_a_model_built_on_an_input_tensor_of_rescaled_pixels_is_refused(image_pa
         el_zoo.predict(model, image_paths)
 
 
-def as_called_and_in_a_sequential(preprocess):
-    """Two forms of ``SubclassedHead`` with ``preprocess()``: called on ``keras.Input`` (its
-    shapes, which predict reads), and inside a ``Sequential``."""
+def subclassed_head_as(form, preprocess):
+    """``SubclassedHead`` (or ``head``, a subclass) with ``preprocess()`` in ``form``:
+    "subclassed", called on ``keras.Input`` (its shapes, which predict reads); "wrapped",
+    inside a ``Sequential``. Returns the model and the name of the one whose call()
+    preprocesses."""
     keras = el_zoo.keras
-    called = SubclassedHead(small_backbone(), preprocess(), name="subclassed")
-    called(keras.Input((32, 32, 3)))
+    if form == "subclassed":
+        model = SubclassedHead(small_backbone(), preprocess(), name="subclassed")
+        model(keras.Input((32, 32, 3)))
+        return model, "subclassed"
     inner = SubclassedHead(small_backbone(), preprocess(), name="inner")
-    return {"subclassed": (called, "subclassed"),
-            "wrapped": (keras.Sequential([keras.Input((32, 32, 3)), inner], name="wrapped"),
-                        "inner")}
+    return keras.Sequential([keras.Input((32, 32, 3)), inner], name="wrapped"), "inner"
 
 
-@pytest.mark.parametrize("preprocess", [lambda: lambda x: x / 255.0,
-                                        lambda: el_zoo.keras.layers.Rescaling(1 / 255)],
-                         ids=["x / 255", "Rescaling(1/255) as an attribute"])
+# What a call() does to the pixels before the backbone, and what pixels 0 and 255 reach it as
+CALL_RESCALINGS = {
+    "x / 255": (lambda: lambda x: x / 255.0, "0 and 1"),
+    "Rescaling(1/255) as an attribute": (lambda: el_zoo.keras.layers.Rescaling(1 / 255),
+                                         "0 and 1"),
+    # both images reach it as 0 (passed before, when any value near 0 or 255 counted)
+    "per_image_standardization": (lambda: tf.image.per_image_standardization, "0 and 0"),
+}
+
+
+@pytest.mark.parametrize("preprocess, reached", CALL_RESCALINGS.values(), ids=CALL_RESCALINGS)
 def test_evaluate_and_predict_refuse_a_subclassed_model_that_rescales_pixels_in_its_call(
-        preprocess, image_paths, monkeypatch):
+        preprocess, reached, image_paths, monkeypatch):
     # its call() fed the backbone [0, 1] pixels, which no graph shows: scored without a word
     monkeypatch.setattr(data, "load_split", lambda *args, **kwargs: pytest.fail("decoded"))
     refused = r"{}: {} rescales its input pixels before el_zoo's model 'resnet18_el', in " \
-              r"the call\(\) of '{}': pixels 0 and 255 reach it as 0 and 1\. .*Remove that " \
+              r"the call\(\) of '{}': pixels 0 and 255 reach it as {}\. .*Remove that " \
               r"rescaling \(no x / 255, Rescaling\(1/255\) nor preprocess_input"
-    for name, (model, code) in as_called_and_in_a_sequential(preprocess).items():
-        with pytest.raises(ValueError, match=refused.format("predict", name, code)):
+    for form in ("subclassed", "wrapped"):
+        model, code = subclassed_head_as(form, preprocess)
+        with pytest.raises(ValueError, match=refused.format("predict", form, code, reached)):
             el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
-        with pytest.raises(ValueError, match=refused.format("evaluate", name, code)):
+        with pytest.raises(ValueError, match=refused.format("evaluate", form, code, reached)):
             el_zoo.evaluate(model, dataset="cifar10", split="test", class_names=["cat", "dog"])
+
+
+class TracedHead(SubclassedHead):
+    """``SubclassedHead`` whose call() is a ``tf.function`` of its own, as one writes it
+    for speed."""
+
+    @tf.function
+    def call(self, images, training=None):
+        return SubclassedHead.call(self, images, training)
+
+
+def test_predict_refuses_a_subclassed_model_whose_traced_call_rescales_pixels(image_paths):
+    # a traced call() gives the probe's hook tensors without values: nothing was recorded,
+    # which passed (and a trace made before the probe would not even run the hook)
+    model = TracedHead(small_backbone(), lambda x: x / 255.0, name="traced")
+    model(el_zoo.keras.Input((32, 32, 3)))
+    with pytest.raises(ValueError, match=r"predict: traced rescales its input pixels before "
+                                         r"el_zoo's model 'resnet18_el', in the call\(\) of "
+                                         r"'traced': pixels 0 and 255 reach it as 0 and 1\."):
+        el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
+    assert not tf.config.functions_run_eagerly()  # as it was
 
 
 @pytest.mark.parametrize("preprocess, form", [(lambda: None, "subclassed"),
@@ -828,7 +866,7 @@ def test_evaluate_and_predict_refuse_a_subclassed_model_that_rescales_pixels_in_
                          ids=["as it is", "RandomFlip in a Sequential"])
 def test_a_subclassed_model_that_keeps_pixels_as_they_are_is_used(preprocess, form,
                                                                   image_paths):
-    model, _ = as_called_and_in_a_sequential(preprocess)[form]
+    model, _ = subclassed_head_as(form, preprocess)
     rows = el_zoo.predict(model, image_paths, class_names=["cat", "dog"])
     assert [sorted(name for name, _ in row) for row in rows] == [["cat", "dog"]] * 3
 

@@ -1,4 +1,5 @@
 import functools
+import warnings
 
 import larq as lq
 import numpy as np
@@ -8,8 +9,9 @@ import tensorflow as tf
 import el_zoo
 from el_zoo import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize
 from el_zoo.layers import (IMAGENET_MEAN, IMAGENET_STD, check_pixels_reach_standardize,
-                           ends_in_softmax, last_layer)
-from tests.conftest import SubclassedHead
+                           decision_threshold, ends_in_probabilities, ends_in_sigmoid,
+                           ends_in_softmax, final_activation, last_layer)
+from tests.conftest import SubclassedHead, small_backbone
 
 RNG = np.random.default_rng(0)
 
@@ -325,10 +327,30 @@ def test_last_layer_is_the_layer_whose_output_the_model_gives():
         is probabilities
 
 
+def test_a_final_sigmoid_or_softmax_written_as_an_op_is_the_models_activation():
+    # Keras keeps tf.nn.sigmoid(x) as a TFOpLambda layer, without an activation: a binary
+    # classifier so written was refused by predict ("last layer 'tf.math.sigmoid' has no
+    # activation") and its int8 conversion told to use float32 "for logits"
+    keras = el_zoo.keras
+    inputs = keras.Input((3,))
+    logit, scores = keras.layers.Dense(1)(inputs), keras.layers.Dense(4)(inputs)
+    for op in (tf.nn.sigmoid, tf.math.sigmoid, tf.sigmoid, keras.activations.sigmoid):
+        binary = keras.Model(inputs, op(logit))
+        assert final_activation(binary) is tf.math.sigmoid and ends_in_sigmoid(binary)
+        assert decision_threshold(binary) == 0.5 and ends_in_probabilities(binary)
+    softmaxes = [lambda x: tf.nn.softmax(x), lambda x: tf.math.softmax(x, axis=-1),
+                 lambda x: tf.nn.softmax(x, 1), keras.activations.softmax]
+    for op in softmaxes:
+        assert ends_in_softmax(keras.Model(inputs, op(scores)))
+    maps = keras.layers.Reshape((2, 2))(scores)  # a softmax over another axis, another op
+    for other in (tf.nn.softmax(maps, axis=1), tf.nn.relu(scores), tf.nn.log_softmax(scores)):
+        model = keras.Model(inputs, other)
+        assert final_activation(model) is None and not ends_in_probabilities(model)
+
+
 def test_standardize_is_probed_through_a_subclassed_models_call_and_left_as_it_was():
     keras = el_zoo.keras
-    backbone = el_zoo.load("resnet18_el", input_shape=(32, 32, 3), stem="cifar",
-                           width_multiplier=0.25, include_top=False, pooling="avg")
+    backbone = small_backbone()
     standardize = backbone.get_layer("standardize")
     failing = False
 
@@ -337,17 +359,19 @@ def test_standardize_is_probed_through_a_subclassed_models_call_and_left_as_it_w
             raise RuntimeError("call() failed")
         return images / 255.0
 
-    model = SubclassedHead(backbone, preprocess)
+    model = SubclassedHead(backbone, preprocess, name="head")  # an auto-name counts up
     model(keras.Input((32, 32, 3)))
-    with pytest.raises(ValueError, match=r"predict: subclassed_head rescales its input pixels "
+    with pytest.raises(ValueError, match=r"predict: head rescales its input pixels "
                                          r"before el_zoo's model 'resnet18_el', in the call\(\) "
-                                         r"of 'subclassed_head'"):
+                                         r"of 'head'"):
         check_pixels_reach_standardize(model, "predict")
-    assert "call" not in vars(standardize)  # the probe's hook is gone, after a refusal
+    # the probe's hook is gone, after a refusal, and tf.functions run traced again
+    assert "call" not in vars(standardize) and not tf.config.functions_run_eagerly()
     failing = True
     with pytest.raises(RuntimeError, match="call\\(\\) failed"):
         check_pixels_reach_standardize(model, "predict")
     assert "call" not in vars(standardize)  # and after an error
+    assert not tf.config.functions_run_eagerly()
     np.testing.assert_allclose(standardize(tf.fill((1, 1, 1, 3), 255.0)).numpy().ravel(),
                                (1 - np.array(IMAGENET_MEAN)) / IMAGENET_STD, rtol=1e-6)
 
@@ -462,3 +486,46 @@ def test_a_model_saved_whole_and_reloaded_still_takes_pixels_and_refuses_scaled_
                                model.predict(PIXELS, verbose=0), rtol=1e-6)
     with pytest.raises(tf.errors.InvalidArgumentError, match=SCALED):
         reloaded.predict(PIXELS / 255, verbose=0)
+
+
+class PerImageHead(SubclassedHead):
+    """``SubclassedHead`` whose call() runs the backbone on each image apart, with
+    ``mapping`` (``tf.map_fn``, or ``tf.vectorized_map``, which traces it)."""
+
+    def __init__(self, backbone, mapping, **kwargs):
+        super().__init__(backbone, **kwargs)
+        self.mapping = mapping
+
+    def call(self, images, training=None):
+        def features(image):
+            return self.backbone(image[None], training=False)[0]
+        return self.head(self.mapping(features, images))
+
+
+def test_a_backbone_called_on_each_image_is_checked_or_said_to_be_unchecked():
+    keras = el_zoo.keras
+    each = PerImageHead(small_backbone(), lambda f, x: tf.map_fn(f, x), name="each")
+    each(keras.Input((32, 32, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one image per call, the probe's pair in order
+        check_pixels_reach_standardize(each, "predict")
+    # a backbone reached through a trace only, of no values: passed without a word
+    traced = PerImageHead(small_backbone(), tf.vectorized_map, name="vectorized")
+    traced(keras.Input((32, 32, 3)))
+    with pytest.warns(UserWarning, match=r"predict: el_zoo could not check what pixels reach "
+                                         r"its model 'resnet18_el' in the call\(\) of "
+                                         r"'vectorized' \(called there on traced tensors, which "
+                                         r"have no values\)\. It takes RGB pixels in \[0, 255\]"):
+        check_pixels_reach_standardize(traced, "predict")
+
+
+def test_a_backbone_the_call_does_not_use_says_nothing():
+    # a sub-model held but never called: nothing reaches it, nothing to say
+    keras = el_zoo.keras
+    model = SubclassedHead(keras.Sequential([keras.layers.GlobalAveragePooling2D()]),
+                           name="unused")
+    model.spare = small_backbone()
+    model(keras.Input((32, 32, 3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_pixels_reach_standardize(model, "predict") is None

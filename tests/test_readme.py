@@ -84,6 +84,24 @@ def test_every_readme_code_block_runs_as_written(data_dir, tmp_path, monkeypatch
     assert (tmp_path / "test_image.png").is_file()
 
 
+def test_the_readme_says_how_to_read_a_binary_classifiers_single_output():
+    # it said only "one probability per class" and took the argmax(), which of a binary
+    # classifier's [1, 1] output is always 0: an app so written printed the negative class
+    from el_zoo._keras import keras
+    from el_zoo.layers import decision_threshold
+
+    deploying = " ".join(README.read_text().split("## Deploying")[1].split("\n## ")[0].split())
+    assert "`[1, 1]`, whose `argmax()` is always 0" in deploying
+    inputs = keras.Input((4,))
+    for activation, output in (("sigmoid", 'a probability (`Dense(1, activation="sigmoid")`'),
+                               (None, "a logit (`Dense(1)`)")):
+        threshold = decision_threshold(keras.Model(inputs, keras.layers.Dense(
+            1, activation=activation)(inputs)))
+        assert f"above {threshold:g} for {output}" in deploying
+    assert "labels file's second line (the positive class)" in deploying
+    assert "when `q` is at least the value `el-zoo convert` prints" in deploying
+
+
 def test_the_readmes_model_table_has_a_row_for_every_registered_family():
     # resnet26p, registered for #24 and offered by list_models(), had no row
     text = (REPO / "README.md").read_text()
