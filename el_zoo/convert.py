@@ -25,7 +25,8 @@ from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
 from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
                            decision_threshold, ends_in_probabilities, gives_scores_per_image,
-                           has_single_output, last_activation_text, no_pixel_range_check)
+                           has_single_output, last_activation_text, no_pixel_range_check,
+                           scaled_pixels_message, _scaled_to_unit)
 from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -236,7 +237,7 @@ def io_description(flatbuffer, model, class_names=None):
     model_ = schema.ModelT.InitFromPackedBuf(bytes(flatbuffer), 0)
     graph = model_.subgraphs[0]
     tensor_in, tensor_out = graph.tensors[graph.inputs[0]], graph.tensors[graph.outputs[0]]
-    if any(isinstance(layer, Standardize) for layer in model.submodules):
+    if _standardizes_pixels(model):
         pixels = (f"RGB pixels in [0, 255] as decoded{_crop_text(model)}, not scaled to "
                   "[0, 1] nor standardised (the model standardises them itself)")
     else:  # a model of one's own: it may take [0, 1], which convert's check cannot tell
@@ -432,7 +433,27 @@ def _checked_verify_images(model, verify_images):
             f"an array of images of shape (N, {', '.join(map(str, shape))}) (RGB pixels in "
             f"[0, 255]) or 0/None to skip the check; got {got}."
         )
+    _check_verify_pixels(model, images)
     return images
+
+
+def _standardizes_pixels(model):
+    """Whether ``model`` holds el_zoo's ``Standardize``, so takes RGB pixels in [0, 255]; a
+    model of one's own without it may take [0, 1]."""
+    return any(isinstance(layer, Standardize) for layer in model.submodules)
+
+
+def _check_verify_pixels(model, images):
+    """Refuses, before converting, ``verify_images`` scaled to [0, 1] (``_scaled_to_unit``,
+    ``Standardize``'s own rule) for a model that standardises pixels itself: the parity
+    check's ``model.predict`` failed on them after the conversion, in TensorFlow's long
+    InvalidArgumentError. Integer pixels (as decoded) and a model without el_zoo's
+    ``Standardize`` (which may take [0, 1]) are not judged, as ``Standardize`` does not."""
+    if not np.issubdtype(images.dtype, np.floating) or not _standardizes_pixels(model):
+        return
+    if bool(_scaled_to_unit(images)):
+        raise ValueError("verify_images must be RGB pixels in [0, 255] as decoded: "
+                         + scaled_pixels_message(len(images)))
 
 
 def _check_verifiable(model, verify_images):

@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import json
 import math
+import threading
 import warnings
 
 import larq as lq
@@ -859,11 +860,11 @@ def check_pixels_reach_standardize(model, use):
     [0, 255], would report its answers without a word. Probed
     with two uniform images, of pixels 0 and 255, which the layers that keep pixels as they
     are (augmentation at inference, resizing, cropping) leave at 0 and 255, in that order
-    (``_kept_as_pixels``): along the graph of a functional or Sequential model, which names
-    the layers that rescale; and for a ``Standardize`` layer that a ``call()`` calls, which
-    no graph shows, by what reaches it when ``model`` is called on them (its
-    ``tf.function``s run eagerly; a layer reached only through a trace is not checked, with
-    a warning)."""
+    (padding: 255 with a border of 0; ``_kept_as_pixels``): along the graph of a
+    functional or Sequential model, which names the layers that rescale; and for a
+    ``Standardize`` layer that a ``call()`` calls, which no graph shows, by what reaches
+    it when ``model`` is called on them (its ``tf.function``s run eagerly; a layer reached
+    only through a trace is not checked, with a warning)."""
     _check_pixels_in_graph(model, use)
     in_graphs = _called_in_graphs(model)
     called_in_code = [layer for layer in model.submodules if isinstance(layer, Standardize)
@@ -922,12 +923,15 @@ def _probe(model):
 
 
 def _kept_as_pixels(dark, bright):
-    """Whether the probe's images reached a layer as they were given, in order: ``dark``
-    (from pixels 0) all 0 and ``bright`` (from 255) all 255. In order, since a layer that
-    maps both to one value (``tf.image.per_image_standardization``: both 0,
-    ``Rescaling(0)``) or swaps them (``255 - x``) leaves values 0 and 255 but not the
-    pixels; a spatial flip, resizing or cropping of a uniform image keeps them."""
-    return np.allclose(dark, 0, atol=0.5) and np.allclose(bright, 255, atol=0.5)
+    """Whether the probe's images reached a layer as pixels kept, in order: ``dark`` (from
+    pixels 0) all 0, and ``bright`` (from 255) 0 or 255 everywhere, 255 somewhere. A spatial
+    flip, resizing or cropping of a uniform image keeps it uniform; padding
+    (``ZeroPadding2D``, ``tf.image.resize_with_pad``) adds pixels 0 around the 255s. A layer
+    that maps both to one value (``tf.image.per_image_standardization``: both 0,
+    ``Rescaling(0)``), swaps them (``255 - x``) or scales them (``x / 255``) does not."""
+    bright_kept = np.isclose(bright, 255, atol=0.5)
+    return (np.allclose(dark, 0, atol=0.5) and bright_kept.any()
+            and bool((bright_kept | np.isclose(bright, 0, atol=0.5)).all()))
 
 
 def _first_rescaled(batches):
@@ -990,16 +994,32 @@ def _check_pixels_reaching(model, layers, use):
                 "before an el_zoo model)")
 
 
+# ``_functions_run_eagerly``'s hold on TensorFlow's process-wide setting: how many blocks
+# (of any thread) are inside it, and the setting the first of them found, which the last to
+# leave puts back. Each block saving and restoring its own would leave the process eager for
+# good when two overlap (A saves False, B saves True, A restores False, B restores True):
+# every later fit uncompiled, about 10x slower, without a word.
+_EAGER_LOCK = threading.Lock()
+_eager_hold = {"depth": 0, "before": None}
+
+
 @contextlib.contextmanager
 def _functions_run_eagerly():
     """Inside this block every ``tf.function`` runs as Python, eagerly (TensorFlow's
-    setting, for the process); afterwards as before."""
-    before = tf.config.functions_run_eagerly()
-    tf.config.run_functions_eagerly(True)
+    setting, for the process); after the last of overlapping blocks (any thread) leaves,
+    as before the first entered."""
+    with _EAGER_LOCK:
+        if not _eager_hold["depth"]:
+            _eager_hold["before"] = tf.config.functions_run_eagerly()
+            tf.config.run_functions_eagerly(True)
+        _eager_hold["depth"] += 1
     try:
         yield
     finally:
-        tf.config.run_functions_eagerly(before)
+        with _EAGER_LOCK:
+            _eager_hold["depth"] -= 1
+            if not _eager_hold["depth"]:
+                tf.config.run_functions_eagerly(_eager_hold["before"])
 
 
 @contextlib.contextmanager

@@ -519,6 +519,20 @@ def test_a_verify_images_that_is_no_count_and_no_images_is_refused_before_conver
         convert(model, verify_images=verify_images)
 
 
+def test_verify_images_scaled_to_0_1_are_refused_before_converting(monkeypatch):
+    # the parity check's model.predict failed on them after the conversion, in TensorFlow's
+    # long InvalidArgumentError from Standardize's assertion
+    model = el_zoo.load("resnet18_el", **SMALL)
+    monkeypatch.setattr(convert_module, "_convert_keras_model",
+                        lambda *args, **kwargs: pytest.fail("converted before the check"))
+    scaled = np.random.default_rng(0).uniform(0, 1, (3, 32, 32, 3))
+    with pytest.raises(ValueError, match=r"^verify_images must be RGB pixels in \[0, 255\] as "
+                                         r"decoded: .*this batch of 3 images has every pixel "
+                                         r"in \[0, 1\].*remove the /255 scaling") as refused:
+        convert(model, verify_images=scaled)
+    assert "\n" not in str(refused.value)
+
+
 def test_convert_writes_the_class_order_beside_the_file_and_says_what_it_takes(tmp_path):
     """A fine-tuned head's class order, given as class_names=, is written beside the .tflite
     (m.labels.txt); a later conversion to that path without names removes it (it would name

@@ -14,6 +14,7 @@ from PIL import Image
 import el_zoo
 from el_zoo import data, hub, pretrained
 from el_zoo.cli import main
+from el_zoo.layers import check_pixels_reach_standardize
 from el_zoo.model_record import built_config, class_names_of
 from tests.conftest import SMALL, SubclassedHead, small_backbone
 
@@ -768,6 +769,22 @@ def test_layers_that_keep_pixels_as_they_are_may_come_before_the_backbone(image_
             keras.Sequential([head_on_backbone().layers[1], keras.layers.Dense(2)])]
     for model in kept:
         assert len(el_zoo.predict(model, image_paths[:1])[0]) == 2
+
+
+def test_padding_before_the_backbone_keeps_pixels_and_passes_the_probe(image_paths):
+    # padding adds pixels 0 around the image of 255s: refused as rescaling ("pixels 0 and 255
+    # reach it as 0 and 195.2") while the probe's images had to arrive uniform
+    keras = el_zoo.keras
+    padded = head_on_backbone(keras.layers.ZeroPadding2D(2), shape=(28, 28, 3))
+    assert len(el_zoo.predict(padded, image_paths[:1])[0]) == 2
+    letterboxed = head_on_backbone(keras.layers.Lambda(  # predict takes squares only
+        lambda x: tf.image.resize_with_pad(x, 32, 32)), shape=(16, 32, 3))
+    check_pixels_reach_standardize(letterboxed, "predict")
+    rescaled = head_on_backbone(keras.layers.ZeroPadding2D(2), keras.layers.Rescaling(1 / 255),
+                                shape=(28, 28, 3))  # padded, then rescaled: still refused
+    with pytest.raises(ValueError, match=r"predict: .* rescales its input pixels .*in "
+                                         r"layer\(s\) 'zero_padding2d\w*', 'rescaling"):
+        el_zoo.predict(rescaled, image_paths[:1])
 
 
 @pytest.mark.parametrize("include_top", [True, False])

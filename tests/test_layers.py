@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import el_zoo
+import el_zoo.layers as layers_module
 from el_zoo import ElasticLink, PooledShortcut, RPReLU, RSign, Standardize
 from el_zoo.layers import (IMAGENET_MEAN, IMAGENET_STD, check_pixels_reach_standardize,
                            decision_threshold, ends_in_probabilities, ends_in_sigmoid,
@@ -374,6 +375,29 @@ def test_standardize_is_probed_through_a_subclassed_models_call_and_left_as_it_w
     assert not tf.config.functions_run_eagerly()
     np.testing.assert_allclose(standardize(tf.fill((1, 1, 1, 3), 255.0)).numpy().ravel(),
                                (1 - np.array(IMAGENET_MEAN)) / IMAGENET_STD, rtol=1e-6)
+
+
+def test_overlapping_probes_leave_functions_traced_as_before():
+    # each probe saved the setting on entry and put it back on exit, so two overlapping
+    # ones (two threads: A enters, B enters, A leaves, B leaves) left the process eager for
+    # good, every later fit uncompiled; here the same order, deterministically, in one thread
+    first, second = layers_module._functions_run_eagerly(), layers_module._functions_run_eagerly()
+    assert not tf.config.functions_run_eagerly()
+    first.__enter__()
+    second.__enter__()
+    assert tf.config.functions_run_eagerly()
+    first.__exit__(None, None, None)
+    assert tf.config.functions_run_eagerly()  # the second probe still runs
+    second.__exit__(None, None, None)
+    assert not tf.config.functions_run_eagerly()
+    tf.config.run_functions_eagerly(True)  # a user's own setting is kept too
+    try:
+        with layers_module._functions_run_eagerly():
+            with layers_module._functions_run_eagerly():
+                pass
+        assert tf.config.functions_run_eagerly()
+    finally:
+        tf.config.run_functions_eagerly(False)
 
 
 def test_a_subclassed_model_without_standardize_is_not_probed():
