@@ -26,7 +26,7 @@ from el_zoo.hub import user_path
 from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
                            decision_threshold, ends_in_probabilities, gives_scores_per_image,
                            has_single_output, last_activation_text, no_pixel_range_check,
-                           scaled_pixels_message, _scaled_to_unit)
+                           scaled_pixels_message, scaled_to_unit)
 from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -444,14 +444,14 @@ def _standardizes_pixels(model):
 
 
 def _check_verify_pixels(model, images):
-    """Refuses, before converting, ``verify_images`` scaled to [0, 1] (``_scaled_to_unit``,
+    """Refuses, before converting, ``verify_images`` scaled to [0, 1] (``scaled_to_unit``,
     ``Standardize``'s own rule) for a model that standardises pixels itself: the parity
     check's ``model.predict`` failed on them after the conversion, in TensorFlow's long
     InvalidArgumentError. Integer pixels (as decoded) and a model without el_zoo's
     ``Standardize`` (which may take [0, 1]) are not judged, as ``Standardize`` does not."""
     if not np.issubdtype(images.dtype, np.floating) or not _standardizes_pixels(model):
         return
-    if bool(_scaled_to_unit(images)):
+    if bool(scaled_to_unit(images)):
         raise ValueError("verify_images must be RGB pixels in [0, 255] as decoded: "
                          + scaled_pixels_message(len(images)))
 
