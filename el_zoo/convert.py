@@ -145,7 +145,7 @@ def convert(
         verify_images: an int (how many images: real CIFAR-10 test images when
             ``$EL_ZOO_DATA`` is set, else random pixels), an array of images, or 0/None to
             skip. The LCE interpreter and Keras must agree on top-1 for at least 99 % of
-            them, or conversion fails (float32 inputs and outputs only); a binary
+            them, or conversion fails (int8 files too: their outputs dequantized); a binary
             classifier's single output (``Dense(1)`` or ``Dense(1, activation="sigmoid")``)
             must agree on its decision instead (``decision_threshold``: a logit > 0, a
             sigmoid's > 0.5), and a model of a single output ending in another activation,
