@@ -175,6 +175,8 @@ def load(
                                                is_path=is_path)
         published = _published_name(arch, weights, weights_path, is_path)
         origin = published or stored_published_weights(weights_path, arch)
+        if include_top and classes is None:
+            _check_head_activation_given(name, weights, config, kwargs)
     for key, value in BUILD_DEFAULTS.items():
         if config[key] is None:
             config[key] = value
@@ -199,6 +201,20 @@ def _layers():
     from el_zoo import layers
 
     return layers
+
+
+def _check_head_activation_given(name, weights, config, kwargs):
+    """Refuses to build, before the softmax head's own error, a classifier of one output
+    that the weights file gave (``classes`` not passed) without ``classifier_activation``:
+    a file does not record its head's activation, and a binary classifier ends in a
+    sigmoid or in a logit, never in the default softmax. Before, that error spoke of a
+    ``classes=1`` the caller never passed."""
+    if config["classes"] == 1 and "classifier_activation" not in kwargs:
+        raise ValueError(
+            f"{name}: {weights} holds the head of a binary classifier (one output), and a "
+            "weights file does not record how that output ends: pass "
+            "classifier_activation='sigmoid' for a probability or classifier_activation=None "
+            "for a logit, as the model was built.")
 
 
 def _weights_of(name, tag, weights):

@@ -571,6 +571,20 @@ def test_a_binary_classifiers_file_of_one_class_name_loads_unnamed_with_a_warnin
     assert model_record.class_names_of(loaded) is None
 
 
+def test_a_binary_classifiers_file_loaded_without_its_activation_is_told_to_give_it(tmp_path):
+    # the file gives classes=1 but not the head's activation; before: "classes=1 with a
+    # softmax head outputs 1.0 for every image", of a classes=1 the caller never passed
+    model = el_zoo.load("resnet18_el", **{**SMALL, "classes": 1},
+                        classifier_activation="sigmoid")
+    path = el_zoo.save_weights(model, tmp_path / "binary.h5", class_names=["cat", "dog"])
+    with pytest.raises(ValueError, match=re.escape(
+            f"resnet18_el: {path} holds the head of a binary classifier (one output), and a "
+            "weights file does not record how that output ends: pass "
+            "classifier_activation='sigmoid' for a probability or classifier_activation=None "
+            "for a logit, as the model was built.")):
+        el_zoo.load("resnet18_el", weights=str(path))
+
+
 def test_a_fine_tuned_binary_heads_two_class_names_are_saved_with_its_weights(tmp_path):
     # a Dense(1) head of one's own (fine-tuned in Keras), saved as convert names it
     keras = el_zoo.keras
