@@ -23,10 +23,10 @@ from el_zoo.builder import load
 from el_zoo.errors import ConversionMismatch
 from el_zoo.fold import fold_elastic_links
 from el_zoo.hub import user_path
-from el_zoo.layers import (Standardize, check_class_names, check_pixels_reach_standardize,
-                           decision_threshold, ends_in_probabilities, gives_scores_per_image,
-                           has_single_output, last_activation_text, no_pixel_range_check,
-                           scaled_pixels_message, scaled_to_unit)
+from el_zoo.layers import (Standardize, check_class_names, check_pixels_not_scaled,
+                           check_pixels_reach_standardize, decision_threshold,
+                           ends_in_probabilities, gives_scores_per_image, has_single_output,
+                           last_activation_text, no_pixel_range_check)
 from el_zoo.model_record import class_names_of
 from el_zoo.pretrained import decode_sizes
 from el_zoo.registry import TFLITE_SUFFIX, split_name
@@ -444,16 +444,18 @@ def _standardizes_pixels(model):
 
 
 def _check_verify_pixels(model, images):
-    """Refuses, before converting, ``verify_images`` scaled to [0, 1] (``scaled_to_unit``,
-    ``Standardize``'s own rule) for a model that standardises pixels itself: the parity
-    check's ``model.predict`` failed on them after the conversion, in TensorFlow's long
-    InvalidArgumentError. Integer pixels (as decoded) and a model without el_zoo's
-    ``Standardize`` (which may take [0, 1]) are not judged, as ``Standardize`` does not."""
-    if not np.issubdtype(images.dtype, np.floating) or not _standardizes_pixels(model):
+    """Refuses, before converting, ``verify_images`` scaled to [0, 1] for a model that
+    standardises pixels itself, by ``Standardize``'s own check (``check_pixels_not_scaled``,
+    which leaves integer pixels alone): the parity check's ``model.predict`` failed on them
+    after the conversion, in TensorFlow's long InvalidArgumentError. A model without el_zoo's
+    ``Standardize`` (which may take [0, 1]) is not judged."""
+    if not _standardizes_pixels(model):
         return
-    if bool(scaled_to_unit(images)):
-        raise ValueError("verify_images must be RGB pixels in [0, 255] as decoded: "
-                         + scaled_pixels_message(len(images)))
+    try:
+        check_pixels_not_scaled(tf.constant(images))
+    except ValueError as error:
+        raise ValueError(f"verify_images must be RGB pixels in [0, 255] as decoded: {error}"
+                         ) from None
 
 
 def _check_verifiable(model, verify_images):

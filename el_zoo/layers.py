@@ -529,7 +529,7 @@ def scaled_pixels_message(count):
 
 
 @tf.autograph.experimental.do_not_convert
-def scaled_to_unit(images):
+def _scaled_to_unit(images):
     """Whether the batch ``images`` holds pixels scaled to [0, 1]: at least
     ``MIN_BATCH_JUDGED`` images, every pixel in [0, 1], and not every image uniform. So
     batches of zeros (warm-up, padding), of ones, of other uniform images
@@ -546,7 +546,7 @@ def scaled_to_unit(images):
 
 def check_pixels_not_scaled(images):
     """``images`` (a batch reaching ``Standardize``), or an error when its pixels were
-    scaled to [0, 1] (``scaled_to_unit``): Keras tutorials' ``x / 255.``, which an el_zoo
+    scaled to [0, 1] (``_scaled_to_unit``): Keras tutorials' ``x / 255.``, which an el_zoo
     model, standardising [0, 255] pixels itself, took without a word. Eagerly (a model
     called on a batch) a ValueError; in a traced call (fit, predict, evaluate, a
     ``tf.function``) an assertion in the graph, which fails as TensorFlow's
@@ -555,7 +555,7 @@ def check_pixels_not_scaled(images):
     if not images.dtype.is_floating or not _PIXEL_RANGE_CHECKED.get():
         return images
     if tf.executing_eagerly():
-        if bool(scaled_to_unit(images)):
+        if bool(_scaled_to_unit(images)):
             raise ValueError(scaled_pixels_message(int(tf.shape(images)[0])))
         return images
     # A pixel of the first image above 1 clears the batch: the whole batch is looked at
@@ -570,7 +570,7 @@ def check_pixels_not_scaled(images):
 def _asserted_not_scaled(images):
     """True, after an assertion in the graph that ``images`` are not scaled to [0, 1]."""
     message = tf.strings.format(scaled_pixels_message("{}"), tf.shape(images)[0])
-    assertion = tf.debugging.Assert(tf.logical_not(scaled_to_unit(images)), [message])
+    assertion = tf.debugging.Assert(tf.logical_not(_scaled_to_unit(images)), [message])
     with tf.control_dependencies([assertion]):
         return tf.constant(True)
 
