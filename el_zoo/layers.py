@@ -509,39 +509,50 @@ def no_pixel_range_check():
         _PIXEL_RANGE_CHECKED.reset(token)
 
 
-# The fewest images a batch must hold for ``check_pixels_not_scaled`` to judge it: one image
-# whose pixels all lie in [0, 1] could be a nearly black photo, and predicting on it is the
-# user's call; two or more such images in one batch are pixels divided by 255 (or frames
-# black to within 1/255 of full brightness, which show a model nothing).
-MIN_BATCH_JUDGED = 2
+# How ``check_pixels_not_scaled`` (``_scaled_to_unit``) tells pixels divided by 255 (Keras
+# tutorials' ``x / 255.``) from pixels as decoded, some of which lie in [0, 1] too (black
+# frames). Whatever their count, batches of uniform images (zeros for warm-up or padding,
+# ones, ``check_pixels_reach_standardize``'s probe of 0 and 255) pass. A batch of at least
+# MIN_BATCH_JUDGED_BY_RANGE images is scaled when every pixel lies in [0, 1]: so many frames
+# black to within 1/255 of full brightness show a model nothing. A single image is scaled
+# when, besides, a pixel of it is fractional: decoded pixels are whole, so a dark frame of
+# 0s and 1s (sensor noise) passes, while a photo divided by 255
+# (``model.predict(image[None] / 255.)``) has fractions; a dark frame resized (interpolated
+# into fractions of its 0s and 1s) is refused too, and shows a model nothing either.
+# Batches are not tested for fractions: the elementwise passes over the batch cost percents
+# of resnet18_el's training step (width 0.25, batch 128), where reductions cost little.
+MIN_BATCH_JUDGED_BY_RANGE = 2
 
 
 def scaled_pixels_message(count):
-    """The error of ``check_pixels_not_scaled`` for a batch of ``count`` images (``"{}"``:
-    the template the graph's assertion formats). No apostrophe: the assertion escapes it."""
+    """The error of ``check_pixels_not_scaled`` for a batch of ``count`` images: an int, or
+    ``"{}"`` for the template of a batch of several that the graph's assertion formats. No
+    apostrophe: the assertion escapes it."""
+    images = "this image" if count == 1 else f"this batch of {count} images"
     return (
-        "el_zoo models take RGB pixels in [0, 255] and standardise them themselves; this "
-        f"batch of {count} images has every pixel in [0, 1], so the model would see nearly "
-        "uniform images and train or predict garbage without an error: remove the /255 "
-        "scaling (x / 255., image / 255 in a tf.data pipeline, Rescaling(1/255) before "
-        "the model) and feed the pixels as decoded."
+        f"el_zoo models take RGB pixels in [0, 255] and standardise them themselves; {images} "
+        "has every pixel in [0, 1], so the model would see nearly uniform images and train or "
+        "predict garbage without an error: remove the /255 scaling (x / 255., image / 255 in "
+        "a tf.data pipeline, Rescaling(1/255) before the model) and feed the pixels as "
+        "decoded."
     )
 
 
 @tf.autograph.experimental.do_not_convert
 def _scaled_to_unit(images):
-    """Whether the batch ``images`` holds pixels scaled to [0, 1]: at least
-    ``MIN_BATCH_JUDGED`` images, every pixel in [0, 1], and not every image uniform. So
-    batches of zeros (warm-up, padding), of ones, of other uniform images
-    (``check_pixels_reach_standardize``'s probe, 0 and 255) pass, and any photo divided by
-    255 is caught. Two reductions over the batch, per image. A test of fractional pixels
-    (decoded ones are whole) would spare black frames (pixels 0 and 1), but its elementwise
-    passes over the batch cost percents of resnet18_el's training step (width 0.25, batch
-    128), where reductions cost little."""
+    """Whether the batch ``images`` holds pixels scaled to [0, 1], by the rule of
+    ``MIN_BATCH_JUDGED_BY_RANGE``'s comment: every pixel in [0, 1], not every image uniform
+    and, for a single image, a fractional pixel. Two reductions over the batch, per image;
+    the elementwise test of fractions runs only for a single image that the reductions put
+    in [0, 1]."""
     pixels = tf.reshape(images, [tf.shape(images)[0], -1])  # per image; no copy
     low, high = tf.reduce_min(pixels, axis=1), tf.reduce_max(pixels, axis=1)
-    return ((tf.size(low) >= MIN_BATCH_JUDGED) & (tf.reduce_min(low) >= 0)
-            & (tf.reduce_max(high) <= 1) & tf.reduce_any(high > low))
+    in_unit = ((tf.reduce_min(low) >= 0) & (tf.reduce_max(high) <= 1)
+               & tf.reduce_any(high > low))
+    by_range = tf.size(low) >= MIN_BATCH_JUDGED_BY_RANGE
+    return tf.cond(in_unit & tf.logical_not(by_range),
+                   lambda: tf.reduce_any(tf.not_equal(pixels, tf.round(pixels))),
+                   lambda: in_unit)
 
 
 def check_pixels_not_scaled(images):
@@ -569,7 +580,9 @@ def check_pixels_not_scaled(images):
 
 def _asserted_not_scaled(images):
     """True, after an assertion in the graph that ``images`` are not scaled to [0, 1]."""
-    message = tf.strings.format(scaled_pixels_message("{}"), tf.shape(images)[0])
+    count = tf.shape(images)[0]
+    message = tf.where(count == 1, scaled_pixels_message(1),
+                       tf.strings.format(scaled_pixels_message("{}"), count))
     assertion = tf.debugging.Assert(tf.logical_not(_scaled_to_unit(images)), [message])
     with tf.control_dependencies([assertion]):
         return tf.constant(True)

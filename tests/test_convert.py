@@ -519,18 +519,34 @@ def test_a_verify_images_that_is_no_count_and_no_images_is_refused_before_conver
         convert(model, verify_images=verify_images)
 
 
-def test_verify_images_scaled_to_0_1_are_refused_before_converting(monkeypatch):
+@pytest.mark.parametrize("count, counted", [(3, "this batch of 3 images"), (1, "this image")])
+def test_verify_images_scaled_to_0_1_are_refused_before_converting(monkeypatch, count, counted):
     # the parity check's model.predict failed on them after the conversion, in TensorFlow's
-    # long InvalidArgumentError from Standardize's assertion
+    # long InvalidArgumentError from Standardize's assertion; a single image passed (a
+    # nearly black photo?), and the parity check compared garbage with garbage
     model = el_zoo.load("resnet18_el", **SMALL)
     monkeypatch.setattr(convert_module, "_convert_keras_model",
                         lambda *args, **kwargs: pytest.fail("converted before the check"))
-    scaled = np.random.default_rng(0).uniform(0, 1, (3, 32, 32, 3))
-    with pytest.raises(ValueError, match=r"^verify_images must be RGB pixels in \[0, 255\] as "
-                                         r"decoded: .*this batch of 3 images has every pixel "
+    scaled = np.random.default_rng(0).uniform(0, 1, (count, 32, 32, 3))
+    with pytest.raises(ValueError, match=rf"^verify_images must be RGB pixels in \[0, 255\] as "
+                                         rf"decoded: .*; {counted} has every pixel "
                                          r"in \[0, 1\].*remove the /255 scaling") as refused:
         convert(model, verify_images=scaled)
     assert "\n" not in str(refused.value)
+
+
+def test_a_single_dark_verify_frame_of_whole_pixels_is_converted(monkeypatch):
+    # pixels 0 and 1, as decoded (sensor noise): whole, so not pixels divided by 255
+    class Converting(Exception):
+        """Raised where the conversion begins: the check let the image through."""
+
+    def converting(*args, **kwargs):
+        raise Converting
+
+    monkeypatch.setattr(convert_module, "_convert_keras_model", converting)
+    dark = np.random.default_rng(0).integers(0, 2, (1, 32, 32, 3)).astype("float32")
+    with pytest.raises(Converting):
+        convert(el_zoo.load("resnet18_el", **SMALL), verify_images=dark)
 
 
 def test_convert_writes_the_class_order_beside_the_file_and_says_what_it_takes(tmp_path):

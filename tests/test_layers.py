@@ -417,6 +417,7 @@ PIXELS = np.random.default_rng(1).integers(0, 256, (6, 8, 8, 3)).astype("float32
 LABELS = np.arange(6) % 3
 SCALED = (r"el_zoo models take RGB pixels in \[0, 255\] and standardise them themselves; "
           r"this batch of \d images has every pixel in \[0, 1\].*remove the /255 scaling")
+SCALED_IMAGE = SCALED.replace(r"this batch of \d images", "this image")
 
 
 def standardized_model(dtype="float32"):
@@ -465,6 +466,33 @@ def test_a_model_called_on_pixels_scaled_to_0_1_says_how_many_images_and_the_fix
         standardized_model()(PIXELS / 255)
 
 
+# One image whose pixels are all in [0, 1], not uniform, some fractional: a photo divided
+# by 255, as the usual single-image call scales it (decoded pixels are whole)
+SCALED_IMAGE_CALLS = {
+    "a model called eagerly": lambda model, x: model(tf.expand_dims(x[0], 0)),
+    "predict": lambda model, x: model.predict(x, verbose=0),
+    "a tf.function": lambda model, x: tf.function(lambda batch: model(batch))(x),
+}
+
+
+@pytest.mark.parametrize("call", SCALED_IMAGE_CALLS)
+def test_a_single_image_scaled_to_0_1_is_refused_eagerly_and_traced(call):
+    # before: passed as a possibly nearly black photo; model.predict(image[None] / 255.)
+    # predicted garbage without a word
+    refused = ValueError if call == "a model called eagerly" else tf.errors.InvalidArgumentError
+    with pytest.raises(refused, match=SCALED_IMAGE) as raised:
+        SCALED_IMAGE_CALLS[call](standardized_model(), PIXELS[:1] / 255)
+    assert "batch of 1 images" not in str(raised.value)
+
+
+def test_a_single_dark_frame_resized_is_refused_it_shows_the_model_nothing():
+    # its 0s and 1s interpolated into fractions: its brightest pixel is 1/255 of full
+    # brightness, so it cannot be told from a photo divided by 255, nor is it worth a guess
+    dark = (PIXELS[:1, :4, :4] > 128).astype("float32")  # 4 x 4 pixels, 0s and 1s
+    with pytest.raises(ValueError, match=SCALED_IMAGE):
+        standardized_model()(tf.image.resize(dark, (8, 8)))  # bilinear
+
+
 # What reaches an el_zoo model in [0, 1] without being pixels divided by 255: not refused.
 NOT_SCALED = {
     "pixels in [0, 255]": PIXELS,
@@ -474,8 +502,10 @@ NOT_SCALED = {
     # check_pixels_reach_standardize's probe, and the same divided by 255: uniform images
     "the probe of 0 and 255": np.stack([np.zeros((8, 8, 3)), np.full((8, 8, 3), 255.0)]),
     "the probe divided by 255": np.stack([np.zeros((8, 8, 3)), np.ones((8, 8, 3))]),
-    # one image whose pixels are all in [0, 1] may be a nearly black photo
-    "a single image": PIXELS[:1] / 255,
+    # one image of whole pixels in [0, 1]: a dark frame (sensor noise) as decoded
+    "a single dark frame of 0s and 1s": (PIXELS[:1] > 128).astype("float32"),
+    "a single uniform image": np.full_like(PIXELS[:1], 0.5),
+    "a single image of pixels": PIXELS[:1],
 }
 
 
@@ -487,10 +517,11 @@ def test_batches_that_are_not_scaled_pixels_pass_eagerly_and_traced(images):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_uint8_pixels_are_not_checked_they_cannot_have_been_divided():
+@pytest.mark.parametrize("count", [6, 1])
+def test_uint8_pixels_are_not_checked_they_cannot_have_been_divided(count):
     model = standardized_model(dtype="uint8")
-    dark = (PIXELS > 128).astype("uint8")  # pixels 0 and 1, as decoded: a dark image
-    assert model.predict(dark, verbose=0).shape == model(dark).shape == (6, 3)
+    dark = (PIXELS[:count] > 128).astype("uint8")  # pixels 0 and 1, as decoded: dark images
+    assert model.predict(dark, verbose=0).shape == model(dark).shape == (count, 3)
 
 
 def test_the_check_adds_no_weight_nor_config_entry_to_standardize():
